@@ -1,0 +1,67 @@
+"""The Starlette application: /graphql (+ws), the tlog HTTP endpoints, web pages, lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from tortoise.contrib.starlette import RegisterTortoise
+
+from heartchain import http_log
+from heartchain.accounts.services import authenticate
+from heartchain.clock import Clock
+from heartchain.db import load_entry_kinds, tortoise_config
+from heartchain.gql import Context
+from heartchain.platform import Platform, build_platform
+from heartchain.schema import schema
+from heartchain.settings import Settings
+
+
+class HeartchainGraphQL(GraphQL[Context, None]):
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        platform: Platform = request.app.state.platform
+        account = None
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            account = await authenticate(header[7:].strip())
+        if account is None and isinstance(request, WebSocket):
+            # Browsers cannot set headers on a WebSocket: the token may come as a query param.
+            token = request.query_params.get("token")
+            account = await authenticate(token) if token else None
+        return Context(request=request, platform=platform, account=account)
+
+
+async def health(request: Request) -> Response:
+    platform: Platform = request.app.state.platform
+    return JSONResponse({"status": "ok", "size": await platform.log.size()})
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
+    the_settings = settings or Settings.from_env()
+    load_entry_kinds()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.platform = build_platform(the_settings, clock=clock)
+        async with RegisterTortoise(app, config=tortoise_config(the_settings.database_url),
+                                    generate_schemas=False):
+            yield
+
+    origin = urlsplit(the_settings.public_url)
+    graphql_app = HeartchainGraphQL(
+        schema, allowed_origins=[f"{origin.scheme}://{origin.netloc}"], keep_alive=True)
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql_app),
+        *http_log.routes,
+        Route("/healthz", health),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

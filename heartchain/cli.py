@@ -1,0 +1,174 @@
+"""`heartchain`: init | serve | keygen | verify | demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from tortoise import Tortoise
+
+from heartchain.errors import HeartchainError
+from heartchain.keys import address_of, new_signing_key, write_secret_file
+from heartchain.ledger.notes import NoteSigner
+from heartchain.settings import Settings
+
+
+def _run(main: Callable[[], Awaitable[int]]) -> int:
+    async def wrapped() -> int:
+        try:
+            return await main()
+        finally:
+            await Tortoise.close_connections()
+
+    return asyncio.run(wrapped())
+
+
+async def _init(settings: Settings) -> tuple[object, object]:
+    from heartchain.accounts.services import initialise
+    from heartchain.db import init_db
+    from heartchain.platform import build_platform
+
+    platform = build_platform(settings, create_keys=True)
+    await init_db(settings.database_url)
+    genesis = await initialise(platform)
+    return platform, genesis
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    async def main() -> int:
+        platform, genesis = await _init(settings)
+        print(f"data directory:   {settings.data_dir.resolve()}")
+        print(f"database:         {settings.database_url.split('?')[0]}")
+        print(f"log verifier key: {platform.verifier_key}")  # type: ignore[attr-defined]
+        print(f"operator address: {genesis.operator}")  # type: ignore[attr-defined]
+        if genesis.token:  # type: ignore[attr-defined]
+            print(f"operator token:   {genesis.token}  (shown once; keep it secret)")  # type: ignore[attr-defined]
+        else:
+            print("the log already existed; no new operator token was issued")
+        return 0
+
+    return _run(main)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    if not (settings.data_dir / "log.key").exists():
+        print(f"{settings.data_dir / 'log.key'} is missing: run `heartchain init` first",
+              file=sys.stderr)
+        return 2
+    uvicorn.run("heartchain.app:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level)
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
+    out = Path(args.out)
+    if args.note:
+        signer = NoteSigner.generate(args.note)
+        write_secret_file(out, signer.signer_key.encode() + b"\n")
+        print(f"verifier key: {signer.verifier_key}")
+    else:
+        key = new_signing_key()
+        write_secret_file(out, bytes(key).hex().encode() + b"\n")
+        print(f"address: {address_of(key)}")
+    print(f"secret key written to {out} (mode 0600)")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from heartchain.db import init_db
+    from heartchain.ledger.verify import VerifyFailed, verify_log
+    from heartchain.platform import build_platform
+    from heartchain.progress import ProgressBar
+
+    async def main() -> int:
+        platform = build_platform(settings)
+        await init_db(settings.database_url, create_schema=False)
+        bar = ProgressBar("verify")
+        try:
+            report = await verify_log(platform.log, progress=lambda what, done, total:
+                                      bar.update(done, total or None, what))
+        except VerifyFailed as failed:
+            bar.close()
+            print(f"verify FAILED: {failed.difference}", file=sys.stderr)
+            return 1
+        bar.close()
+        print(f"verified {report.entries} entries, {report.checkpoints} checkpoints, "
+              f"{report.tiles} tiles, projections {report.projection_rows}")
+        print(f"root {report.root_hash.hex()}")
+        return 0
+
+    return _run(main)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from heartchain import demo
+
+    async def main() -> int:
+        platform, genesis = await _init(settings)
+        if await demo.already_seeded():
+            print("demo data is already in this log; nothing seeded")
+        else:
+            state = await demo.run_demo(platform, genesis.operator)  # type: ignore[arg-type, attr-defined]
+            print("seeded:")
+            for label, token in state.tokens.items():
+                print(f"  {label}: {state.organisations[label]}  token {token}")
+            for note in state.notes:
+                print(f"  {note}")
+        size = await platform.log.size()  # type: ignore[attr-defined]
+        print(f"log size {size}. Open:")
+        base = settings.public_url
+        print(f"  {base}/graphql              GraphiQL")
+        print(f"  {base}/log/checkpoint       the signed checkpoint")
+        print(f"  {base}/log/verifier-key     the log's verifier key")
+        return 0
+
+    code = _run(main)
+    if code == 0 and args.serve:
+        return cmd_serve(args, settings)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="heartchain", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("init", help="create the data dir, keys, database, operator and its token")
+
+    def serve_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--workers", type=int, default=1)
+        p.add_argument("--log-level", default="info")
+
+    serve = sub.add_parser("serve", help="serve the API, the tlog endpoints and the pages")
+    serve_options(serve)
+    keygen = sub.add_parser("keygen", help="generate a self-custody key (or a note signer key)")
+    keygen.add_argument("--out", required=True, help="file for the secret key (created 0600)")
+    keygen.add_argument("--note", metavar="NAME", help="make a C2SP note signer key named NAME")
+    sub.add_parser("verify", help="replay the whole log and compare every stored row")
+    demo = sub.add_parser("demo", help="init, seed demo data, print what to open")
+    demo.add_argument("--serve", action="store_true", help="then serve")
+    serve_options(demo)
+    return parser
+
+
+COMMANDS = {"init": cmd_init, "serve": cmd_serve, "keygen": cmd_keygen, "verify": cmd_verify,
+            "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return COMMANDS[args.command](args, settings)
+    except (HeartchainError, FileNotFoundError, PermissionError) as exc:
+        print(f"heartchain {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Tortoise configuration and the list of domains that make up the service.
+
+A domain is a package with the same files (DESIGN §1): `models.py` (its projection tables),
+`entries.py` (its entry kinds), `types.py` (its GraphQL `Query`, `Mutation`, `Subscription`),
+and optionally `demo.py` (its demo seeders). Adding a domain means adding it to DOMAINS.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+from typing import Any
+
+from tortoise import Tortoise
+
+DOMAINS = [
+    "heartchain.accounts",
+    "tokens",
+    "tracing",
+    "heartchain.mutualaid",
+    "heartchain.witness",
+]
+
+
+def domain_modules(part: str) -> list[str]:
+    """The `part` modules (models, entries, types, demo) of every domain that has one."""
+    found = []
+    for domain in DOMAINS:
+        name = f"{domain}.{part}"
+        try:
+            spec = importlib.util.find_spec(name)
+        except ModuleNotFoundError:
+            spec = None
+        if spec is not None:
+            found.append(name)
+    return found
+
+
+def import_domain_modules(part: str) -> list[ModuleType]:
+    return [importlib.import_module(name) for name in domain_modules(part)]
+
+
+def model_modules() -> list[str]:
+    return ["heartchain.ledger.store", *domain_modules("models")]
+
+
+def load_entry_kinds() -> None:
+    """Import every domain's entries module so its kinds are registered."""
+    import_domain_modules("entries")
+
+
+def tortoise_config(db_url: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "connections": {"default": db_url, **(extra or {})},
+        "apps": {"heartchain": {"models": model_modules(), "default_connection": "default"}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def init_db(db_url: str, *, create_schema: bool = True) -> None:
+    load_entry_kinds()
+    await Tortoise.init(config=tortoise_config(db_url))
+    if create_schema:
+        await Tortoise.generate_schemas(safe=True)

@@ -1,0 +1,147 @@
+"""What every domain's GraphQL types share: the typed context, scalars, error results, cursors.
+
+Expected failures are union members (`ValidationError | PermissionDenied | NotFound | Conflict`);
+resolvers turn a service's HeartchainError into one with `error_result`. Services never import
+this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NewType
+
+import strawberry
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+from strawberry.dataloader import DataLoader
+
+from heartchain import errors
+from heartchain.accounts.models import Account
+from heartchain.platform import Platform
+
+if TYPE_CHECKING:
+    from heartchain.ledger.log import StoredEntry
+
+Int64 = NewType("Int64", int)
+JSON = NewType("JSON", object)
+
+SCALARS: dict[object, Any] = {
+    Int64: strawberry.scalar(
+        name="Int64",
+        description="A whole number up to ±(2^53 - 1): quantities in fen, grams or items; "
+                    "indexes.",
+        serialize=int,
+        parse_value=lambda value: _parse_int64(value),
+    ),
+    JSON: strawberry.scalar(
+        name="JSON",
+        description="A JSON value (an entry's body, exactly as signed).",
+        serialize=lambda value: value,
+        parse_value=lambda value: value,
+    ),
+}
+
+
+def _parse_int64(value: Any) -> int:
+    if type(value) is not int or abs(value) > 2**53 - 1:
+        raise ValueError(f"Int64 must be an integer within ±(2^53 - 1), got {value!r}")
+    return value
+
+
+@dataclass
+class Context:
+    request: Request | WebSocket
+    platform: Platform
+    account: Account | None
+    entry_loader: DataLoader[int, StoredEntry] = field(init=False)
+
+    def __post_init__(self) -> None:
+        log = self.platform.log
+
+        async def load(indexes: list[int]) -> list[StoredEntry | errors.NotFound]:
+            found = await log.get_entries(indexes)
+            return [found.get(i) or errors.NotFound(f"entry {i} does not exist")
+                    for i in indexes]
+
+        self.entry_loader = DataLoader(load_fn=load)  # type: ignore[arg-type]
+
+    def require_account(self, *roles: str) -> Account:
+        if self.account is None:
+            raise errors.PermissionDenied("sign in: send Authorization: Bearer <token>")
+        if roles and self.account.role not in roles:
+            raise errors.PermissionDenied(
+                f"this needs a {' or '.join(roles)} account; yours is a {self.account.role}")
+        return self.account
+
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.type(name="ValidationError", description="The input broke a rule; nothing was written.")
+class ValidationErrorResult:
+    message: str
+    field: str | None = None
+
+
+@strawberry.type(name="PermissionDenied", description="The caller or signer may not do this.")
+class PermissionDeniedResult:
+    message: str
+
+
+@strawberry.type(name="NotFound", description="Something the request names does not exist.")
+class NotFoundResult:
+    message: str
+
+
+@strawberry.type(name="Conflict", description="The request clashes with the current state.")
+class ConflictResult:
+    message: str
+
+
+ErrorResult = ValidationErrorResult | PermissionDeniedResult | NotFoundResult | ConflictResult
+
+
+def error_result(exc: errors.HeartchainError) -> ErrorResult:
+    if isinstance(exc, errors.PermissionDenied):
+        return PermissionDeniedResult(message=str(exc))
+    if isinstance(exc, errors.NotFound):
+        return NotFoundResult(message=str(exc))
+    if isinstance(exc, errors.Conflict):
+        return ConflictResult(message=str(exc))
+    field_name = exc.field if isinstance(exc, errors.ValidationError) else None
+    return ValidationErrorResult(message=str(exc), field=field_name)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def encode_cursor(kind: str, value: int | str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([kind, value]).encode()).decode()
+
+
+def decode_cursor(kind: str, cursor: str | None) -> Any:
+    if cursor is None:
+        return None
+    try:
+        found_kind, value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as exc:
+        raise errors.ValidationError("after: not a cursor this list gave out",
+                                     field="after") from exc
+    if found_kind != kind:
+        raise errors.ValidationError("after: a cursor from another list", field="after")
+    return value
+
+
+def page_size(first: int, limit: int = 100) -> int:
+    if not 1 <= first <= limit:
+        raise errors.ValidationError(f"first: must be 1..{limit}", field="first")
+    return first
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None

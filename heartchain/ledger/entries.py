@@ -1,0 +1,282 @@
+"""The entry envelope (DESIGN §2): canonical bytes, Ed25519 signatures, size and value limits.
+
+An entry is a JSON object serialized with RFC 8785 (JCS)::
+
+    {"v":1,"kind":"donation.record","at":"2026-11-21T08:00:00.000Z","nonce":"<base64 16 bytes>",
+     "body":{...},"sigs":[{"by":"hc1...","sig":"<base64 Ed25519>"}]}
+
+Each signer signs ``b"heartchain/entry/v1\\n" + JCS(entry without "sigs")``. The leaf data is
+``JCS(entry with sigs)``, at most 65,535 bytes (tlog-tiles bundles use a uint16 length). There are
+no floats anywhere, and integers stay inside JSON's safe range (|n| < 2**53), which is what JCS
+can represent exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+import nacl.exceptions
+import rfc8785
+from nacl.signing import SigningKey
+
+from heartchain.errors import Conflict, PermissionDenied, ValidationError
+from heartchain.keys import Address, address_of, verify_key_of
+
+ENTRY_VERSION = 1
+SIGNING_PREFIX = b"heartchain/entry/v1\n"
+MAX_ENTRY_BYTES = 65_535
+MAX_SIGNERS = 8
+NONCE_BYTES = 16
+MAX_SAFE_INT = 2**53 - 1
+CLOCK_SKEW = timedelta(minutes=5)
+_MAX_DEPTH = 16
+
+_KIND_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
+_AT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+_ENVELOPE_KEYS = frozenset({"v", "kind", "at", "nonce", "body", "sigs"})
+
+
+class EntryFormatError(ValidationError):
+    """The bytes are not a well-formed, canonical entry."""
+
+
+def _check_value(value: Any, path: str, depth: int = 0) -> None:
+    """Reject what JCS cannot carry exactly (floats, huge ints) and what JSON cannot carry at all."""
+    if depth > _MAX_DEPTH:
+        raise EntryFormatError(f"{path}: nested too deeply", field=path)
+    if value is None or isinstance(value, (bool, str)):
+        return
+    if isinstance(value, int):
+        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            raise EntryFormatError(f"{path}: integer {value} outside ±(2**53 - 1)", field=path)
+        return
+    if isinstance(value, float):
+        raise EntryFormatError(f"{path}: floats are not allowed; use integer units", field=path)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise EntryFormatError(f"{path}: object keys must be strings", field=path)
+            _check_value(item, f"{path}.{key}", depth + 1)
+        return
+    if isinstance(value, (list, tuple)):
+        for position, item in enumerate(value):
+            _check_value(item, f"{path}[{position}]", depth + 1)
+        return
+    raise EntryFormatError(f"{path}: {type(value).__name__} is not a JSON value", field=path)
+
+
+def _all_keys_ascii(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return all(k.isascii() and _all_keys_ascii(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_all_keys_ascii(v) for v in value)
+    return True
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 bytes of a value already checked by `_check_value`.
+
+    With ASCII keys, no floats and safe integers, JCS is exactly sorted-key compact JSON without
+    ASCII escaping; that path is four times faster than the general one, which handles the rest
+    (JCS sorts keys by UTF-16 code units, Python by code points).
+    """
+    if _all_keys_ascii(value):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return bytes(rfc8785.dumps(value))
+
+
+@dataclass(frozen=True)
+class Signature:
+    by: Address
+    sig: bytes
+
+    def to_json(self) -> dict[str, str]:
+        return {"by": self.by, "sig": base64.b64encode(self.sig).decode()}
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    at: str
+    nonce: str
+    body: Mapping[str, Any]
+    sigs: tuple[Signature, ...] = ()
+    v: int = ENTRY_VERSION
+    _leaf: bytes | None = field(default=None, compare=False, repr=False)
+
+    def unsigned_json(self) -> dict[str, Any]:
+        return {"v": self.v, "kind": self.kind, "at": self.at, "nonce": self.nonce,
+                "body": self.body}
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.unsigned_json(), "sigs": [s.to_json() for s in self.sigs]}
+
+    @cached_property
+    def signing_bytes(self) -> bytes:
+        return SIGNING_PREFIX + canonical_json(self.unsigned_json())
+
+    @cached_property
+    def leaf_data(self) -> bytes:
+        return self._leaf if self._leaf is not None else canonical_json(self.to_json())
+
+    @property
+    def signers(self) -> tuple[Address, ...]:
+        return tuple(s.by for s in self.sigs)
+
+    @cached_property
+    def at_datetime(self) -> datetime:
+        return parse_time(self.at)
+
+    def signed_by(self, *keys: SigningKey) -> Entry:
+        """This entry with signatures by `keys` appended, in the order given."""
+        added = tuple(Signature(address_of(k), bytes(k.sign(self.signing_bytes).signature))
+                      for k in keys)
+        signed = Entry(self.kind, self.at, self.nonce, self.body, self.sigs + added, self.v)
+        if len(signed.leaf_data) > MAX_ENTRY_BYTES:
+            raise EntryFormatError(
+                f"entry: {len(signed.leaf_data)} bytes exceeds the {MAX_ENTRY_BYTES}-byte limit")
+        return signed
+
+
+def format_time(moment: datetime) -> str:
+    """`at` format: UTC, millisecond precision, trailing Z."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_time(text: str) -> datetime:
+    if not isinstance(text, str) or not _AT_RE.match(text):
+        raise EntryFormatError(f"at: expected YYYY-MM-DDTHH:MM:SS.mmmZ, got {text!r}", field="at")
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise EntryFormatError(f"at: not a real time: {text!r}", field="at") from exc
+
+
+def new_entry(kind: str, body: Mapping[str, Any], *, at: datetime,
+              nonce: bytes | None = None) -> Entry:
+    """An unsigned entry; sign it with `Entry.signed_by`."""
+    if not isinstance(kind, str) or not _KIND_RE.match(kind):
+        raise EntryFormatError(f"kind: malformed kind {kind!r}", field="kind")
+    if not isinstance(body, Mapping):
+        raise EntryFormatError("body: must be an object", field="body")
+    _check_value(body, "body")
+    raw_nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
+    if len(raw_nonce) != NONCE_BYTES:
+        raise EntryFormatError(f"nonce: must be {NONCE_BYTES} bytes", field="nonce")
+    return Entry(kind, format_time(at), base64.b64encode(raw_nonce).decode(), dict(body))
+
+
+def _reject_constant(name: str) -> Any:
+    raise EntryFormatError(f"entry: {name} is not allowed")
+
+
+def _reject_float(text: str) -> Any:
+    raise EntryFormatError(f"entry: floats are not allowed ({text}); use integer units")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise EntryFormatError(f"entry: duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _b64(text: Any, what: str, size: int) -> bytes:
+    if not isinstance(text, str):
+        raise EntryFormatError(f"{what}: must be a base64 string", field=what)
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise EntryFormatError(f"{what}: invalid base64", field=what) from exc
+    if len(raw) != size or base64.b64encode(raw).decode() != text:
+        raise EntryFormatError(f"{what}: must be canonical base64 of {size} bytes", field=what)
+    return raw
+
+
+def parse_entry(data: bytes | str) -> Entry:
+    """Parse leaf data strictly: canonical JCS, the exact envelope, no floats, within limits."""
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    if len(raw) > MAX_ENTRY_BYTES:
+        raise EntryFormatError(f"entry: {len(raw)} bytes exceeds the {MAX_ENTRY_BYTES}-byte limit")
+    try:
+        obj = json.loads(raw.decode("utf-8"), parse_float=_reject_float,
+                         parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+    except EntryFormatError:
+        raise
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise EntryFormatError(f"entry: malformed JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise EntryFormatError("entry: must be a JSON object")
+    if set(obj) != _ENVELOPE_KEYS:
+        missing = sorted(_ENVELOPE_KEYS - set(obj))
+        extra = sorted(set(obj) - _ENVELOPE_KEYS)
+        raise EntryFormatError(f"entry: envelope keys wrong (missing {missing}, extra {extra})")
+    if obj["v"] is not ENTRY_VERSION and not (type(obj["v"]) is int and obj["v"] == ENTRY_VERSION):
+        raise EntryFormatError(f"v: unsupported version {obj['v']!r}", field="v")
+    kind = obj["kind"]
+    if not isinstance(kind, str) or not _KIND_RE.match(kind):
+        raise EntryFormatError(f"kind: malformed kind {kind!r}", field="kind")
+    parse_time(obj["at"])
+    _b64(obj["nonce"], "nonce", NONCE_BYTES)
+    if not isinstance(obj["body"], dict):
+        raise EntryFormatError("body: must be an object", field="body")
+    _check_value(obj["body"], "body")
+    sigs_json = obj["sigs"]
+    if not isinstance(sigs_json, list) or not 1 <= len(sigs_json) <= MAX_SIGNERS:
+        raise EntryFormatError(f"sigs: must list 1 to {MAX_SIGNERS} signatures", field="sigs")
+    sigs: list[Signature] = []
+    for position, item in enumerate(sigs_json):
+        if not isinstance(item, dict) or set(item) != {"by", "sig"}:
+            raise EntryFormatError(f"sigs[{position}]: must be {{by, sig}}", field="sigs")
+        verify_key_of(item["by"])
+        sigs.append(Signature(Address(item["by"]), _b64(item["sig"], f"sigs[{position}].sig", 64)))
+    if len({s.by for s in sigs}) != len(sigs):
+        raise EntryFormatError("sigs: a signer appears twice", field="sigs")
+    entry = Entry(kind, obj["at"], obj["nonce"], obj["body"], tuple(sigs), ENTRY_VERSION, raw)
+    if canonical_json(entry.to_json()) != raw:
+        raise EntryFormatError("entry: not in canonical RFC 8785 form")
+    return entry
+
+
+def verify_signatures(entry: Entry, required: Sequence[str]) -> None:
+    """Exactly the required signers, in order, each signature valid; raise otherwise."""
+    signers = list(entry.signers)
+    if signers != list(required):
+        missing = [a for a in required if a not in signers]
+        extra = [a for a in signers if a not in required]
+        if missing:
+            raise PermissionDenied(f"sigs: missing signature by {', '.join(missing)}")
+        if extra:
+            raise PermissionDenied(f"sigs: unexpected signature by {', '.join(extra)}")
+        raise ValidationError(f"sigs: must be in the order {list(required)}", field="sigs")
+    message = entry.signing_bytes
+    for signature in entry.sigs:
+        try:
+            verify_key_of(signature.by).verify(message, signature.sig)
+        except nacl.exceptions.BadSignatureError as exc:
+            raise PermissionDenied(f"sigs: signature by {signature.by} does not verify") from exc
+
+
+def check_clock(entry: Entry, now: datetime, skew: timedelta = CLOCK_SKEW) -> None:
+    """The signer's clock must be within `skew` of the log's clock at integration."""
+    offset = entry.at_datetime - now
+    if abs(offset) > skew:
+        raise ValidationError(
+            f"at: {entry.at} is {abs(offset).total_seconds():.0f} s from the log clock "
+            f"{format_time(now)} (limit {skew.total_seconds():.0f} s)", field="at")
+
+
+class ReplayError(Conflict):
+    """The (signer, nonce) pair was already used."""

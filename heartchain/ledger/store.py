@@ -1,0 +1,105 @@
+"""Tortoise models of the log itself: entries, their signers, tiles, checkpoints and the head.
+
+These rows are the log; every other table is a projection rebuilt from them (`verify.py` checks
+that). Tiles follow C2SP tlog-tiles: one row per (level, index) holding up to 256 hashes; a partial
+tile grows in place until it is full, after which it never changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
+
+
+class LogHead(Model):
+    """The single row (id 1) every integration locks, so several processes never fork the log."""
+
+    id = fields.IntField(primary_key=True)
+    size = fields.BigIntField()
+    root_hash = fields.BinaryField()
+
+    class Meta:
+        table = "log_head"
+
+
+class LogEntry(Model):
+    idx = fields.BigIntField(primary_key=True)
+    leaf_hash = fields.BinaryField()
+    data = fields.BinaryField()
+    kind = fields.CharField(max_length=64, db_index=True)
+    at = fields.CharField(max_length=24)
+    # The log's clock when it integrated the entry: rules are replayed against this, not today.
+    integrated_at = fields.CharField(max_length=24)
+
+    class Meta:
+        table = "log_entry"
+
+
+class EntrySigner(Model):
+    """One row per signature: answers "entries signed by X" and refuses a replayed nonce."""
+
+    id = fields.BigIntField(primary_key=True)
+    address = fields.CharField(max_length=80)
+    nonce = fields.CharField(max_length=32)
+    idx = fields.BigIntField(db_index=True)
+
+    class Meta:
+        table = "log_entry_signer"
+        unique_together = (("address", "nonce"),)
+        indexes = (("address", "idx"),)
+
+
+class Tile(Model):
+    id = fields.BigIntField(primary_key=True)
+    level = fields.SmallIntField()
+    idx = fields.BigIntField()
+    data = fields.BinaryField()
+
+    class Meta:
+        table = "log_tile"
+        unique_together = (("level", "idx"),)
+
+
+class CheckpointRecord(Model):
+    """Every checkpoint the log signed; none is ever replaced."""
+
+    size = fields.BigIntField(primary_key=True)
+    root_hash = fields.BinaryField()
+    note = fields.TextField()
+    signed_at = fields.CharField(max_length=24)
+
+    class Meta:
+        table = "log_checkpoint"
+
+
+LOG_MODELS: tuple[type[Model], ...] = (LogHead, LogEntry, EntrySigner, Tile, CheckpointRecord)
+
+
+def is_postgres(conn: BaseDBAsyncClient) -> bool:
+    return conn.capabilities.dialect == "postgres"
+
+
+def sql(conn: BaseDBAsyncClient, query: str) -> str:
+    """Write raw SQL with `?` placeholders; asyncpg wants `$1, $2, ...`."""
+    if not is_postgres(conn):
+        return query
+    parts = query.split("?")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
+async def fetch(conn: BaseDBAsyncClient, query: str, values: list[Any] | None = None
+                ) -> list[dict[str, Any]]:
+    return await conn.execute_query_dict(sql(conn, query), values or [])
+
+
+async def execute(conn: BaseDBAsyncClient, query: str, values: list[Any] | None = None) -> int:
+    affected, _ = await conn.execute_query(sql(conn, query), values or [])
+    return int(affected)
+
+
+async def execute_many(conn: BaseDBAsyncClient, query: str, rows: list[list[Any]]) -> None:
+    if rows:
+        await conn.execute_many(sql(conn, query), rows)

@@ -1,0 +1,235 @@
+"""GraphQL types of the log: checkpoints, entries with their proofs, the live feed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from typing import Annotated
+
+import strawberry
+
+from heartchain.errors import HeartchainError, NotFound
+from heartchain.gql import (
+    JSON,
+    ErrorResult,
+    Info,
+    Int64,
+    PageInfo,
+    b64,
+    decode_cursor,
+    encode_cursor,
+    error_result,
+    page_size,
+)
+from heartchain.ledger.log import Log, SignedCheckpoint, StoredEntry
+from heartchain.ledger.store import fetch
+
+
+@strawberry.type(description="A C2SP signed checkpoint: the log's size and root, signed.")
+class Checkpoint:
+    origin: str
+    size: Int64
+    root_hash: str = strawberry.field(description="base64 SHA-256 Merkle root (RFC 9162)")
+    note: str = strawberry.field(description="the signed note, as served at /log/checkpoint")
+    signed_at: str
+
+    @classmethod
+    def of(cls, signed: SignedCheckpoint) -> Checkpoint:
+        return cls(origin=signed.checkpoint.origin, size=Int64(signed.size),
+                   root_hash=b64(signed.root_hash), note=signed.note, signed_at=signed.signed_at)
+
+    @strawberry.field(description="The checkpoint signed before this one (none for size 0).")
+    async def previous(self, info: Info) -> Checkpoint | None:
+        found = await info.context.platform.log.checkpoint_before(self.size)
+        return Checkpoint.of(found) if found else None
+
+
+@strawberry.type(description="RFC 9162 inclusion proof of one entry in a checkpoint's tree.")
+class InclusionProof:
+    leaf_index: Int64
+    tree_size: Int64
+    leaf_hash: str
+    hashes: list[str]
+    checkpoint: Checkpoint
+
+
+@strawberry.type(description="RFC 9162 consistency proof: the smaller tree is a prefix of the larger.")
+class ConsistencyProof:
+    from_size: Int64
+    to_size: Int64
+    hashes: list[str]
+    from_checkpoint: Checkpoint | None
+    to_checkpoint: Checkpoint | None
+
+
+@strawberry.type(description="One signed entry of the log.")
+class LogEntry:
+    index: Int64
+    kind: str
+    at: str = strawberry.field(description="the signer's clock")
+    integrated_at: str = strawberry.field(description="the log's clock when it was appended")
+    leaf_hash: str
+    data: str = strawberry.field(description="the canonical JSON (RFC 8785) that was hashed")
+    body: JSON
+    signers: list[str]
+
+    @classmethod
+    def of(cls, stored: StoredEntry) -> LogEntry:
+        document = json.loads(stored.data)
+        return cls(index=Int64(stored.index), kind=stored.kind, at=stored.at,
+                   integrated_at=stored.integrated_at, leaf_hash=b64(stored.leaf_hash),
+                   data=stored.data.decode(), body=document["body"],
+                   signers=[s["by"] for s in document["sigs"]])
+
+    @strawberry.field(description="Proof against the given tree size, or the latest checkpoint.")
+    async def inclusion_proof(self, info: Info, tree_size: Int64 | None = None
+                              ) -> InclusionProof:
+        log = info.context.platform.log
+        signed = (await log.latest_checkpoint() if tree_size is None
+                  else await log.checkpoint_at(tree_size))
+        hashes = await log.inclusion_proof(self.index, signed.size)
+        return InclusionProof(leaf_index=self.index, tree_size=Int64(signed.size),
+                              leaf_hash=self.leaf_hash, hashes=[b64(h) for h in hashes],
+                              checkpoint=Checkpoint.of(signed))
+
+    @strawberry.field(description="The first checkpoint that included this entry: it proves "
+                                  "the entry existed no later than that checkpoint was signed.")
+    async def first_checkpoint(self, info: Info) -> Checkpoint:
+        return Checkpoint.of(await info.context.platform.log.checkpoint_covering(self.index))
+
+
+@strawberry.type
+class LogEntryEdge:
+    cursor: str
+    node: LogEntry
+
+
+@strawberry.type
+class LogEntryConnection:
+    edges: list[LogEntryEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="The entry was appended; its proof is against the checkpoint "
+                             "signed with its batch.")
+class EntryAccepted:
+    entry: LogEntry
+
+
+SubmitEntryResult = Annotated[EntryAccepted | ErrorResult,
+                              strawberry.union("SubmitEntryResult")]
+
+
+async def load_entry(info: Info, index: int) -> LogEntry:
+    stored = await info.context.entry_loader.load(index)
+    return LogEntry.of(stored)
+
+
+@strawberry.type
+class LedgerQuery:
+    @strawberry.field(description="The latest signed checkpoint, or the one at `size`.")
+    async def checkpoint(self, info: Info, size: Int64 | None = None) -> Checkpoint:
+        log = info.context.platform.log
+        return Checkpoint.of(await log.latest_checkpoint() if size is None
+                             else await log.checkpoint_at(size))
+
+    @strawberry.field
+    async def entry(self, info: Info, index: Int64) -> LogEntry | None:
+        try:
+            return await load_entry(info, index)
+        except NotFound:
+            return None
+
+    @strawberry.field(description="Entries, newest first unless `oldestFirst`; filter by kind "
+                                  "and signer address.")
+    async def entries(self, info: Info, first: int = 20, after: str | None = None,
+                      kind: str | None = None, signer: str | None = None,
+                      oldest_first: bool = False) -> LogEntryConnection:
+        limit = page_size(first)
+        position = decode_cursor("entry", after)
+        conditions, values = [], []
+        if kind is not None:
+            conditions.append("e.kind = ?")
+            values.append(kind)
+        if signer is not None:
+            conditions.append("e.idx IN (SELECT idx FROM log_entry_signer WHERE address = ?)")
+            values.append(signer)
+        if position is not None:
+            conditions.append("e.idx > ?" if oldest_first else "e.idx < ?")
+            values.append(int(position))
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        order = "ASC" if oldest_first else "DESC"
+        rows = await fetch(info.context.platform.log._conn(),
+                           f"SELECT e.idx FROM log_entry e {where} ORDER BY e.idx {order} "
+                           f"LIMIT {limit + 1}", values)
+        indexes = [int(r["idx"]) for r in rows]
+        page = indexes[:limit]
+        found = await info.context.platform.log.get_entries(page)
+        edges = [LogEntryEdge(cursor=encode_cursor("entry", i), node=LogEntry.of(found[i]))
+                 for i in page]
+        return LogEntryConnection(edges=edges, page_info=PageInfo(
+            has_next_page=len(indexes) > limit,
+            end_cursor=edges[-1].cursor if edges else None))
+
+    @strawberry.field
+    async def consistency_proof(self, info: Info, from_size: Int64, to_size: Int64
+                                ) -> ConsistencyProof:
+        log = info.context.platform.log
+        hashes = await log.consistency_proof(from_size, to_size)
+
+        async def stored(size: int) -> Checkpoint | None:
+            try:
+                return Checkpoint.of(await log.checkpoint_at(size))
+            except NotFound:
+                return None
+
+        return ConsistencyProof(from_size=from_size, to_size=to_size,
+                                hashes=[b64(h) for h in hashes],
+                                from_checkpoint=await stored(from_size),
+                                to_checkpoint=await stored(to_size))
+
+    @strawberry.field(description="The log's C2SP verifier key (name+keyid+base64 key).")
+    def verifier_key(self, info: Info) -> str:
+        return info.context.platform.verifier_key
+
+    @strawberry.field(description="Every entry kind this log accepts.")
+    def entry_kinds(self) -> list[str]:
+        from heartchain.ledger.kinds import kind_names
+
+        return kind_names()
+
+
+@strawberry.type
+class LedgerMutation:
+    @strawberry.mutation(description="Append an entry already signed by self-custody keys: "
+                                     "the canonical JSON of DESIGN §2, signatures included.")
+    async def submit_entry(self, info: Info, entry: str) -> SubmitEntryResult:
+        try:
+            appended = await info.context.platform.log.append(entry.encode())
+        except HeartchainError as exc:
+            return error_result(exc)
+        return EntryAccepted(entry=await load_entry(info, appended.index))
+
+
+@strawberry.type
+class LedgerSubscription:
+    @strawberry.subscription(description="Every new entry, in order, as the log integrates it.")
+    async def entries(self, info: Info, from_index: Int64 | None = None
+                      ) -> AsyncGenerator[LogEntry, None]:
+        log = info.context.platform.log
+        next_index = await log.size() if from_index is None else from_index
+        async for entry in _entries_between(log, next_index, await log.size()):
+            next_index = entry.index + 1
+            yield entry
+        async for size in log.sizes():
+            async for entry in _entries_between(log, next_index, size):
+                next_index = entry.index + 1
+                yield entry
+
+
+async def _entries_between(log: Log, start: int, end: int) -> AsyncGenerator[LogEntry, None]:
+    for chunk_start in range(start, end, 500):
+        chunk_end = min(end, chunk_start + 500)
+        found = await log.get_entries(range(chunk_start, chunk_end))
+        for index in range(chunk_start, chunk_end):
+            yield LogEntry.of(found[index])

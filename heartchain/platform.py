@@ -1,0 +1,85 @@
+"""The assembled service: settings, keys, clock and log, and the one write path.
+
+Every state change goes through `Platform.write`: build the entry, sign it with each signer's key
+(custodial keys are unsealed from the vault), append it to the log, which checks the kind's rules
+and applies its projector in the integrating transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from heartchain.accounts.models import CustodialKey
+from heartchain.clock import Clock
+from heartchain.errors import NotFound
+from heartchain.keys import SigningKey, Vault, address_of, load_or_create_master_key
+from heartchain.keys import read_secret_file, write_secret_file
+from heartchain.ledger.entries import Entry, new_entry
+from heartchain.ledger.log import Appended, Log
+from heartchain.ledger.notes import NoteSigner
+from heartchain.settings import Settings
+
+LOG_KEY_FILE = "log.key"
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    log: Log
+    vault: Vault
+    clock: Clock
+
+    @property
+    def verifier_key(self) -> str:
+        return self.log.signer.verifier_key
+
+    async def custodial_key(self, address: str) -> SigningKey:
+        row = await CustodialKey.get_or_none(address=address)
+        if row is None:
+            raise NotFound(f"the platform holds no key for {address}")
+        return self.vault.open_signing_key(bytes(row.sealed))
+
+    async def new_custodial_key(self) -> SigningKey:
+        key = SigningKey.generate()
+        await CustodialKey.create(address=address_of(key),
+                                  sealed=self.vault.seal_signing_key(key))
+        return key
+
+    def build(self, kind: str, body: Mapping[str, Any]) -> Entry:
+        return new_entry(kind, body, at=self.clock.now())
+
+    async def write(self, kind: str, body: Mapping[str, Any],
+                    signers: Sequence[str | SigningKey]) -> Appended:
+        """Build, sign and append one entry; raise the typed error that rejected it."""
+        keys = [s if isinstance(s, SigningKey) else await self.custodial_key(s) for s in signers]
+        return await self.log.append(self.build(kind, body).signed_by(*keys))
+
+
+def load_log_signer(settings: Settings, *, create: bool = False) -> NoteSigner:
+    path = settings.data_dir / LOG_KEY_FILE
+    if not path.exists():
+        if not create:
+            raise FileNotFoundError(f"{path} is missing: run `heartchain init` first")
+        signer = NoteSigner.generate(settings.log_origin)
+        write_secret_file(path, signer.signer_key.encode() + b"\n")
+        return signer
+    signer = NoteSigner.from_signer_key(read_secret_file(path).decode().strip())
+    if signer.name != settings.log_origin:
+        raise ValueError(f"{path} signs for origin {signer.name!r}, but HEARTCHAIN_LOG_ORIGIN is "
+                         f"{settings.log_origin!r}")
+    return signer
+
+
+def build_platform(settings: Settings, *, clock: Clock | None = None,
+                   create_keys: bool = False) -> Platform:
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    signer = load_log_signer(settings, create=create_keys)
+    vault = Vault(load_or_create_master_key(data_dir, settings.master_key))
+    the_clock = clock or Clock()
+    log = Log(origin=settings.log_origin, signer=signer, clock=the_clock,
+              batch_period=settings.batch_period_ms / 1000, batch_size=settings.batch_size)
+    return Platform(settings, log, vault, the_clock)

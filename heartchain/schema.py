@@ -1,0 +1,62 @@
+"""The strawberry schema, merged from every domain's types (exported to graphql/schema.graphql)."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from heartchain.db import import_domain_modules, load_entry_kinds
+from heartchain.errors import HeartchainError
+from heartchain.gql import SCALARS
+from heartchain.ledger.types import LedgerMutation, LedgerQuery, LedgerSubscription
+
+load_entry_kinds()
+_DOMAIN_TYPES = import_domain_modules("types")
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 2000
+
+
+
+def _collect(name: str, base: type) -> tuple[type, ...]:
+    """The ledger's own root type, then each domain's (`Query`, `Mutation`, `Subscription`)."""
+    return (base, *(getattr(m, name) for m in _DOMAIN_TYPES if hasattr(m, name)))
+
+
+Query = merge_types("Query", _collect("Query", LedgerQuery))
+Mutation = merge_types("Mutation", _collect("Mutation", LedgerMutation))
+Subscription = merge_types("Subscription", _collect("Subscription", LedgerSubscription))
+
+
+def should_mask_error(error: GraphQLError) -> bool:
+    """Mask only the unexpected: query-validation errors and our own typed errors stay readable."""
+    original = error.original_error
+    return original is not None and not isinstance(original, (HeartchainError, GraphQLError))
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    config=StrawberryConfig(scalar_map=SCALARS),
+    extensions=[
+        # Factories: a fresh extension per request; the two caches live at module level.
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+        lambda: MaskErrors(should_mask_error=should_mask_error),
+    ],
+)

@@ -1,0 +1,55 @@
+"""Configuration from the environment (DESIGN §7).
+
+| variable                      | default                                     |
+|-------------------------------|---------------------------------------------|
+| HEARTCHAIN_DATA_DIR           | ./data                                      |
+| HEARTCHAIN_DB_URL             | sqlite://<data dir>/heartchain.sqlite3      |
+| HEARTCHAIN_LOG_ORIGIN         | heartchain.localhost/log                    |
+| HEARTCHAIN_BATCH_PERIOD_MS    | 20                                          |
+| HEARTCHAIN_BATCH_SIZE         | 256                                         |
+| HEARTCHAIN_MASTER_KEY         | (unset: <data dir>/master.key, 0600)        |
+| HEARTCHAIN_PUBLIC_URL         | http://127.0.0.1:8000                       |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    db_url: str = ""
+    log_origin: str = "heartchain.localhost/log"
+    batch_period_ms: int = 20
+    batch_size: int = 256
+    master_key: str | None = field(default=None, repr=False)
+    public_url: str = "http://127.0.0.1:8000"
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or sqlite_url(self.data_dir / "heartchain.sqlite3")
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            data_dir=Path(env.get("HEARTCHAIN_DATA_DIR", "data")),
+            db_url=env.get("HEARTCHAIN_DB_URL", ""),
+            log_origin=env.get("HEARTCHAIN_LOG_ORIGIN", cls.log_origin),
+            batch_period_ms=int(env.get("HEARTCHAIN_BATCH_PERIOD_MS", cls.batch_period_ms)),
+            batch_size=int(env.get("HEARTCHAIN_BATCH_SIZE", cls.batch_size)),
+            master_key=env.get("HEARTCHAIN_MASTER_KEY") or None,
+            public_url=env.get("HEARTCHAIN_PUBLIC_URL", cls.public_url).rstrip("/"),
+        )
+
+
+def sqlite_url(path: Path) -> str:
+    # WAL: readers never block the one writer; a busy timeout lets a second process wait its turn.
+    return f"sqlite://{path}?journal_mode=wal&synchronous=NORMAL&busy_timeout=30000"

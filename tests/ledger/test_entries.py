@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
+
+from heartchain.errors import PermissionDenied, ValidationError
+from heartchain.keys import address_of, new_signing_key
+from heartchain.ledger.entries import (
+    MAX_ENTRY_BYTES,
+    EntryFormatError,
+    canonical_json,
+    check_clock,
+    new_entry,
+    parse_entry,
+    verify_signatures,
+)
+
+AT = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+
+
+def signed(**body: object):  # type: ignore[no-untyped-def]
+    key = new_signing_key()
+    return new_entry("account.register", body or {"x": 1}, at=AT).signed_by(key), key
+
+
+def test_round_trip_is_canonical_and_signed() -> None:
+    entry, key = signed(address="a", role="member")
+    data = entry.leaf_data
+    assert data == rfc8785.dumps(json.loads(data))
+    parsed = parse_entry(data)
+    assert parsed == entry
+    verify_signatures(parsed, [address_of(key)])
+    assert parsed.signing_bytes.startswith(b"heartchain/entry/v1\n")
+    assert b'"sigs"' not in parsed.signing_bytes
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20)
+
+
+@given(json_values)
+def test_fast_canonical_form_equals_rfc8785(value: object) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda d: d.replace(b'{"at"', b'{ "at"'), "canonical"),
+    (lambda d: d.replace(b'"v":1', b'"v":1.0'), "floats are not allowed"),
+    (lambda d: d.replace(b'"v":1', b'"v":2'), "unsupported version"),
+    (lambda d: d.replace(b'"v":1', b'"v":1,"v":1'), "duplicate key"),
+    (lambda d: d.replace(b'"v":1', b'"v":1,"w":1'), "envelope keys"),
+    (lambda d: d.replace(b'"kind":"account.register"', b'"kind":"Account"'), "malformed kind"),
+    (lambda d: d.replace(b'.000Z', b'Z'), "at: expected"),
+    (lambda d: d[:-1], "malformed JSON"),
+    (lambda d: b"\xff" + d, "malformed JSON"),
+    (lambda d: d.replace(b'"x":1', b'"x":NaN'), "not allowed"),
+    (lambda d: d.replace(b'"x":1', b'"x":9007199254740992'), "outside"),
+])
+def test_malformed_entries_are_refused(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    entry, _ = signed()
+    with pytest.raises(EntryFormatError, match=message):
+        parse_entry(mutate(entry.leaf_data))
+
+
+def test_floats_are_refused_when_building() -> None:
+    with pytest.raises(EntryFormatError, match="floats"):
+        new_entry("donation.record", {"quantity": 1.5}, at=AT)
+
+
+def test_size_limit() -> None:
+    key = new_signing_key()
+    with pytest.raises(EntryFormatError, match="65535-byte limit"):
+        new_entry("account.register", {"pad": "x" * MAX_ENTRY_BYTES}, at=AT).signed_by(key)
+    with pytest.raises(EntryFormatError, match="limit"):
+        parse_entry(b" " * (MAX_ENTRY_BYTES + 1))
+
+
+def test_missing_extra_and_wrong_signatures() -> None:
+    entry, key = signed()
+    other = new_signing_key()
+    with pytest.raises(PermissionDenied, match="missing signature"):
+        verify_signatures(entry, [address_of(key), address_of(other)])
+    with pytest.raises(PermissionDenied, match="unexpected signature"):
+        verify_signatures(entry.signed_by(other), [address_of(key)])
+    with pytest.raises(ValidationError, match="order"):
+        verify_signatures(entry.signed_by(other), [address_of(other), address_of(key)])
+    forged = entry.leaf_data.replace(address_of(key).encode(), address_of(other).encode())
+    with pytest.raises(PermissionDenied, match="does not verify"):
+        verify_signatures(parse_entry(forged), [address_of(other)])
+
+
+def test_tampered_body_breaks_the_signature() -> None:
+    key = new_signing_key()
+    entry = new_entry("account.register", {"n": 5}, at=AT).signed_by(key)
+    tampered = parse_entry(entry.leaf_data.replace(b'"n":5', b'"n":6'))
+    with pytest.raises(PermissionDenied, match="does not verify"):
+        verify_signatures(tampered, [address_of(key)])
+
+
+def test_clock_skew() -> None:
+    entry, _ = signed()
+    check_clock(entry, AT + timedelta(minutes=4, seconds=59))
+    with pytest.raises(ValidationError, match="from the log clock"):
+        check_clock(entry, AT + timedelta(minutes=5, seconds=1))
+    with pytest.raises(ValidationError, match="from the log clock"):
+        check_clock(entry, AT - timedelta(minutes=6))

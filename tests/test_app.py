@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from heartchain.keys import address_of, new_signing_key
+from heartchain.ledger import merkle
+from heartchain.ledger.notes import NoteVerifier, open_note
+from heartchain.ledger.tiles import decode_entry_bundle
+from tests.conftest import Ledger, gql
+from tests.factories import self_registration
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_checkpoint_and_verifier_key_endpoints(ledger: Ledger, client: httpx.AsyncClient
+                                                     ) -> None:
+    key = (await client.get("/log/verifier-key")).text.strip()
+    assert key == ledger.platform.verifier_key
+    response = await client.get("/log/checkpoint")
+    assert response.headers["cache-control"] == "no-cache"
+    note = open_note(response.text, [NoteVerifier.from_verifier_key(key)])
+    assert note.text.startswith(f"{ledger.platform.log.origin}\n1\n")
+
+
+async def test_tiles_over_http(ledger: Ledger, client: httpx.AsyncClient) -> None:
+    await ledger.platform.log.append_now([self_registration(ledger) for _ in range(299)])
+    full = await client.get("/log/tile/0/000")
+    assert full.status_code == 200 and len(full.content) == 8192
+    assert "immutable" in full.headers["cache-control"]
+    partial = await client.get("/log/tile/0/001.p/44")
+    assert partial.status_code == 200 and len(partial.content) == 44 * 32
+    assert "immutable" not in partial.headers["cache-control"]
+    bundle = await client.get("/log/tile/entries/000")
+    leaves = decode_entry_bundle(bundle.content)
+    assert len(leaves) == 256
+    assert merkle.leaf_hash(leaves[3]) == full.content[3 * 32:4 * 32]
+    assert (await client.get("/log/tile/0/001.p/45")).status_code == 404
+    assert (await client.get("/log/tile/0/002")).status_code == 404
+    for bad in ("/log/tile/0/1", "/log/tile/0/001.p/0", "/log/tile/0/x000/001",
+                "/log/tile/64/000", "/log/tile/0/001.p/256", "/log/tile/a/000"):
+        assert (await client.get(bad)).status_code == 400, bad
+
+
+ENTRY = """query($i: Int64!) { entry(index: $i) { index kind signers body leafHash data
+  inclusionProof { leafIndex treeSize hashes checkpoint { size rootHash note } }
+  firstCheckpoint { size } } }"""
+
+
+async def test_entry_with_proof_verifies(ledger: Ledger, client: httpx.AsyncClient) -> None:
+    await ledger.platform.log.append_now([self_registration(ledger) for _ in range(20)])
+    result = await gql(client, ENTRY, {"i": 5})
+    assert "errors" not in result
+    entry = result["data"]["entry"]
+    proof = entry["inclusionProof"]
+    leaf = base64.b64decode(entry["leafHash"])
+    assert leaf == merkle.leaf_hash(entry["data"].encode())
+    merkle.verify_inclusion(leaf, 5, proof["treeSize"], [base64.b64decode(h) for h in proof["hashes"]],
+                            base64.b64decode(proof["checkpoint"]["rootHash"]))
+    assert entry["firstCheckpoint"]["size"] > 5
+    assert (await gql(client, ENTRY, {"i": 999}))["data"]["entry"] is None
+
+
+async def test_entries_pagination_and_filters(ledger: Ledger, client: httpx.AsyncClient) -> None:
+    keys = [new_signing_key() for _ in range(25)]
+    await ledger.platform.log.append_now([self_registration(ledger, k) for k in keys])
+    query = """query($after: String, $signer: String) { entries(first: 10, after: $after,
+      kind: "account.register", signer: $signer) { edges { cursor node { index } }
+      pageInfo { hasNextPage endCursor } } }"""
+    seen: list[int] = []
+    after = None
+    while True:
+        page = (await gql(client, query, {"after": after}))["data"]["entries"]
+        seen.extend(e["node"]["index"] for e in page["edges"])
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == list(range(25, -1, -1))
+    mine = (await gql(client, query, {"signer": address_of(keys[3])}))["data"]["entries"]
+    assert [e["node"]["index"] for e in mine["edges"]] == [4]
+
+
+async def test_consistency_proof_query(ledger: Ledger, client: httpx.AsyncClient) -> None:
+    log = ledger.platform.log
+    await log.append_now([self_registration(ledger) for _ in range(30)])
+    old_root = await log.root_at(7)
+    result = await gql(client, "{ consistencyProof(fromSize: 7, toSize: 31) { hashes "
+                               "toCheckpoint { rootHash } } }")
+    proof = result["data"]["consistencyProof"]
+    merkle.verify_consistency(7, 31, [base64.b64decode(h) for h in proof["hashes"]], old_root,
+                              base64.b64decode(proof["toCheckpoint"]["rootHash"]))
+
+
+SUBMIT = """mutation($e: String!) { submitEntry(entry: $e) { __typename
+  ... on EntryAccepted { entry { index kind inclusionProof { treeSize } } }
+  ... on ValidationError { message field } ... on PermissionDenied { message }
+  ... on Conflict { message } } }"""
+
+
+async def test_submit_self_custody_entry(ledger: Ledger, client: httpx.AsyncClient) -> None:
+    signed = self_registration(ledger)
+    result = (await gql(client, SUBMIT, {"e": signed.leaf_data.decode()}))["data"]["submitEntry"]
+    assert result["__typename"] == "EntryAccepted"
+    assert result["entry"]["index"] == 1
+    again = (await gql(client, SUBMIT, {"e": signed.leaf_data.decode()}))["data"]["submitEntry"]
+    assert again["__typename"] == "Conflict"
+    bad = (await gql(client, SUBMIT, {"e": '{"v":1.5}'}))["data"]["submitEntry"]
+    assert bad["__typename"] == "ValidationError" and "floats" in bad["message"]
+    assert await ledger.platform.log.size() == 2
+
+
+async def test_register_account_needs_the_operator(ledger: Ledger, client: httpx.AsyncClient
+                                                   ) -> None:
+    mutation = """mutation { registerAccount(role: "charity", label: "Food Bank") { __typename
+      ... on AccountRegistered { token account { address role label } entry { index } }
+      ... on PermissionDenied { message } } }"""
+    denied = (await gql(client, mutation))["data"]["registerAccount"]
+    assert denied["__typename"] == "PermissionDenied"
+    made = (await gql(client, mutation, token=ledger.operator_token))["data"]["registerAccount"]
+    assert made["__typename"] == "AccountRegistered"
+    assert made["account"]["role"] == "charity"
+    me = await gql(client, "{ me { address role } }", token=made["token"])
+    assert me["data"]["me"] == {"address": made["account"]["address"], "role": "charity"}
+    # the charity's token may not register accounts
+    again = (await gql(client, mutation, token=made["token"]))["data"]["registerAccount"]
+    assert again["__typename"] == "PermissionDenied"
+    assert await ledger.platform.log.size() == 2
+
+
+async def test_query_limits_and_masking(ledger: Ledger, client: httpx.AsyncClient) -> None:
+    deep = "{ entries { edges { node { inclusionProof { checkpoint { size } } } } } }"
+    assert "errors" not in await gql(client, deep)
+    nested = "{ checkpoint { " + "previous { " * 10 + "size" + " }" * 10 + " } }"
+    result = await gql(client, nested)
+    assert "exceeds maximum operation depth" in result["errors"][0]["message"]
+    aliases = "{ " + " ".join(f"a{i}: checkpoint {{ size }}" for i in range(40)) + " }"
+    result = await gql(client, aliases)
+    assert "aliases" in result["errors"][0]["message"]
+    tokens = "{ checkpoint { " + " ".join(["size"] * 3000) + " } }"
+    result = await gql(client, tokens)
+    assert "token" in result["errors"][0]["message"].lower()
+    # an unexpected failure is masked; an expected NotFound is not
+    result = await gql(client, "{ checkpoint(size: 12345) { size } }")
+    assert "no checkpoint was signed at size 12345" in result["errors"][0]["message"]
+
+
+def test_schema_file_matches_code() -> None:
+    from heartchain.schema_export import sdl
+
+    stored = (ROOT / "graphql" / "schema.graphql").read_text()
+    assert stored == sdl(), "graphql/schema.graphql is stale: run `make schema`"
+
+
+def test_graphql_dir_is_not_a_package_and_strawberry_imports_from_repo_root() -> None:
+    assert not (ROOT / "graphql" / "__init__.py").exists()
+    result = subprocess.run([sys.executable, "-c", "import strawberry, graphql; "
+                             "print(graphql.__file__)"], cwd=ROOT, capture_output=True,
+                            text=True, check=True)
+    assert "site-packages" in result.stdout
