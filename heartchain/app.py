@@ -64,4 +64,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         *http_log.routes,
         Route("/healthz", health),
     ]
+    routes.extend(_web_routes())
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _web_routes() -> list[BaseRoute]:
+    """The public pages of web/ (its `routes` list), when that package provides them."""
+    import importlib
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("web.routes") is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        return []
+    routes: list[BaseRoute] = importlib.import_module("web.routes").routes
+    return routes

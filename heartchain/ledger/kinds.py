@@ -59,7 +59,18 @@ class PreparedEntry:
     body: Any
 
 
+@dataclass(frozen=True)
+class Observer:
+    """Another domain's rules and projection for a kind it does not own (e.g. tracing keeps a
+    campaign's cash ledger from `donation.record`). Runs after the kind's own check/project."""
+
+    kind: str
+    project: Callable[[ApplyContext, Any], Awaitable[None]]
+    check: Callable[[ApplyContext, Any], Awaitable[None]] | None = None
+
+
 _KINDS: dict[str, EntryKind[Any]] = {}
+_OBSERVERS: dict[str, list[Observer]] = {}
 _PROJECTIONS: list[type[Model]] = []
 
 
@@ -68,6 +79,26 @@ def register(kind: EntryKind[B]) -> EntryKind[B]:
         raise RuntimeError(f"entry kind {kind.name} registered twice")
     _KINDS[kind.name] = kind
     return kind
+
+
+def observe(observer: Observer) -> Observer:
+    watchers = _OBSERVERS.setdefault(observer.kind, [])
+    if observer not in watchers:
+        watchers.append(observer)
+    return observer
+
+
+async def check_all(ctx: ApplyContext, prepared: PreparedEntry) -> None:
+    await prepared.kind.check(ctx, prepared.body)
+    for observer in _OBSERVERS.get(prepared.kind.name, ()):
+        if observer.check is not None:
+            await observer.check(ctx, prepared.body)
+
+
+async def project_all(ctx: ApplyContext, prepared: PreparedEntry) -> None:
+    await prepared.kind.project(ctx, prepared.body)
+    for observer in _OBSERVERS.get(prepared.kind.name, ()):
+        await observer.project(ctx, prepared.body)
 
 
 def register_projection(*models: type[Model]) -> None:

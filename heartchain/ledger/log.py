@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,7 +28,7 @@ from heartchain.clock import Clock
 from heartchain.errors import HeartchainError, NotFound, ValidationError
 from heartchain.ledger import merkle, tiles
 from heartchain.ledger.entries import Entry, ReplayError, check_clock, format_time, parse_entry
-from heartchain.ledger.kinds import ApplyContext, PreparedEntry, prepare
+from heartchain.ledger.kinds import ApplyContext, PreparedEntry, check_all, prepare, project_all
 from heartchain.ledger.notes import Checkpoint, NoteSigner, sign_note
 from heartchain.ledger.store import execute, execute_many, fetch
 
@@ -73,6 +73,9 @@ class StoredEntry:
         return parse_entry(self.data)
 
 
+CheckpointListener = Callable[[SignedCheckpoint], Awaitable[None]]
+
+
 class ProjectorFailed(Exception):
     """A projector raised after its checks passed: a bug, or a race the checks did not see."""
 
@@ -101,6 +104,8 @@ class Log:
         self._frontier: merkle.CompactRange | None = None
         self._full_tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._listeners: set[asyncio.Queue[int]] = set()
+        self._checkpoint_listeners: list[CheckpointListener] = []
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- writing -------------------------------------------------------------------------
 
@@ -218,6 +223,7 @@ class Log:
             raise
         self._frontier = frontier
         self._notify(frontier.size)
+        self._announce(SignedCheckpoint(checkpoint, note, integrated_at))
         return outcomes
 
     async def _apply_all(self, conn: BaseDBAsyncClient, batch: list[PreparedEntry],
@@ -239,12 +245,12 @@ class Log:
                 for signer in entry.signers:
                     if (signer, entry.nonce) in used:
                         raise ReplayError(f"nonce: {entry.nonce} was already used by {signer}")
-                await item.kind.check(context, item.body)
+                await check_all(context, item)
             except HeartchainError as exc:
                 outcomes.append(exc)
                 continue
             try:
-                await item.kind.project(context, item.body)
+                await project_all(context, item)
             except Exception as exc:
                 raise ProjectorFailed(entry.kind) from exc
             used.update((signer, entry.nonce) for signer in entry.signers)
@@ -433,6 +439,22 @@ class Log:
         return data[:ref.width * tiles.HASH_SIZE]
 
     # -- live feed --------------------------------------------------------------------------
+
+    def add_checkpoint_listener(self, listener: CheckpointListener) -> None:
+        """Call `listener` with every checkpoint this process signs, after its commit, in the
+        background: a slow listener (a witness far away) never delays an append."""
+        self._checkpoint_listeners.append(listener)
+
+    def _announce(self, signed: SignedCheckpoint) -> None:
+        for listener in self._checkpoint_listeners:
+            task = asyncio.get_running_loop().create_task(listener(signed))
+            self._background.add(task)
+            task.add_done_callback(self._listener_done)
+
+    def _listener_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("checkpoint listener failed", exc_info=task.exception())
 
     def _notify(self, size: int) -> None:
         for queue in list(self._listeners):

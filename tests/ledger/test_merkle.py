@@ -33,7 +33,7 @@ from heartchain.ledger.merkle import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "merkle"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "merkle"
 VECTOR_COUNT = 196
 
 

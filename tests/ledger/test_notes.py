@@ -29,7 +29,7 @@ from heartchain.ledger.notes import (
     sign_note,
 )
 
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "c2sp.json"
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "vectors" / "c2sp.json"
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 SIGNED = VECTORS["signed_note"]
 GO = VECTORS["go_sumdb_note"]

@@ -24,7 +24,7 @@ from heartchain.ledger.tiles import (
     tiles_for_size,
 )
 
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "c2sp.json"
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "vectors" / "c2sp.json"
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 TILE_VECTORS = VECTORS["tile_paths"]
 
@@ -183,7 +183,8 @@ def test_tiles_for_small_sizes() -> None:
     ]
 
 
-@given(st.integers(min_value=0, max_value=2**40))
+# Bounded: the list holds every full tile, so huge sizes would only cost memory.
+@given(st.integers(min_value=0, max_value=2**22))
 def test_partial_tiles_match_spec_formula(size: int) -> None:
     # tlog-tiles: the partial tile at level l has floor(s / 256**l) mod 256 entries.
     partial = {t.level: t.width for t in tiles_for_size(size) if not t.is_full}
