@@ -5,6 +5,8 @@ from pathlib import Path
 
 import bech32m
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from heartchain.errors import ValidationError, VerificationError
 from heartchain.keys import (
@@ -57,3 +59,20 @@ def test_master_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
     (tmp_path / "master.key").chmod(0o644)
     with pytest.raises(PermissionError, match="chmod 600"):
         load_or_create_master_key(tmp_path, None)
+
+
+@given(st.binary(min_size=32, max_size=32))
+def test_codec_matches_reference_bech32m(public_key: bytes) -> None:
+    from heartchain.keys import _encode_address
+
+    address = bech32m.encode("hc", 1, public_key)
+    assert _encode_address(public_key) == address
+    assert bytes(verify_key_of(address)) == public_key
+
+
+def test_upper_case_and_wrong_padding_are_refused() -> None:
+    address = address_of(new_signing_key())
+    with pytest.raises(ValidationError):
+        verify_key_of(address.upper())
+    with pytest.raises(ValidationError):
+        verify_key_of(address[:-1] + "!")

@@ -157,7 +157,7 @@ def parse_time(text: str) -> datetime:
     if not isinstance(text, str) or not _AT_RE.match(text):
         raise EntryFormatError(f"at: expected YYYY-MM-DDTHH:MM:SS.mmmZ, got {text!r}", field="at")
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        return datetime.fromisoformat(text)  # the regex above pins the one accepted form
     except ValueError as exc:
         raise EntryFormatError(f"at: not a real time: {text!r}", field="at") from exc
 

@@ -1,0 +1,199 @@
+"""Ledger benchmarks: each figure printed beside its baseline, as a ratio, in one run.
+
+    python bench/ledger.py [--n 20000] [--proof-size 1000000] [--json]
+
+- appends: signed entries through the log (batched, rules checked, projections applied) vs the
+  irreducible work for the same entries: PyNaCl-verify each signature, SHA-256 each leaf, raw
+  sqlite3 executemany of the same rows into the same tables in one transaction.
+- proofs: median inclusion and consistency proof read from stored tiles at --proof-size leaves
+  (the tree's tiles are written directly; proofs read only tiles), against a 2 ms target.
+- verify: `heartchain verify` over the appended log vs raw PyNaCl verification of its signatures.
+- memory: peak RSS of the whole run (appending and verifying --n entries), against 500 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import resource
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nacl.signing import SigningKey  # noqa: E402
+from tortoise import Tortoise  # noqa: E402
+
+from heartchain.accounts.services import initialise  # noqa: E402
+from heartchain.clock import Clock  # noqa: E402
+from heartchain.db import init_db  # noqa: E402
+from heartchain.keys import address_of, verify_key_of  # noqa: E402
+from heartchain.ledger import merkle, tiles  # noqa: E402
+from heartchain.ledger.entries import Entry, new_entry  # noqa: E402
+from heartchain.ledger.store import execute, execute_many  # noqa: E402
+from heartchain.ledger.verify import verify_log  # noqa: E402
+from heartchain.platform import Platform, build_platform  # noqa: E402
+from heartchain.settings import Settings, sqlite_url  # noqa: E402
+
+
+def figure(name: str, value: float, unit: str, baseline: float, baseline_name: str,
+           higher_is_better: bool = True) -> dict[str, object]:
+    ratio = value / baseline if higher_is_better else baseline / value
+    return {"figure": name, "value": round(value, 3), "unit": unit,
+            "baseline": round(baseline, 3), "baseline_name": baseline_name,
+            "ratio": round(ratio, 3)}
+
+
+def signed_entries(platform: Platform, n: int) -> list[Entry]:
+    """Members registering their own keys: one signature, one projection row each."""
+    entries = []
+    now = platform.clock.now()
+    for _ in range(n):
+        key = SigningKey.generate()
+        address = address_of(key)
+        entries.append(new_entry("account.register", {"address": address, "role": "member",
+                                                      "registrar": address}, at=now
+                                 ).signed_by(key))
+    return entries
+
+
+def raw_baseline(entries: list[Entry], path: Path) -> float:
+    """Seconds for the irreducible work: verify, hash, executemany into the same tables."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=wal")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE log_entry (idx INTEGER PRIMARY KEY, leaf_hash BLOB, data BLOB, "
+                 "kind TEXT, at TEXT, integrated_at TEXT)")
+    conn.execute("CREATE TABLE log_entry_signer (id INTEGER PRIMARY KEY, address TEXT, "
+                 "nonce TEXT, idx INTEGER, UNIQUE (address, nonce))")
+    conn.execute("CREATE TABLE account (address TEXT PRIMARY KEY, role TEXT, label TEXT, "
+                 "registrar TEXT, registered_idx INTEGER)")
+    start = time.perf_counter()
+    rows, signers, accounts = [], [], []
+    for index, entry in enumerate(entries):
+        signature = entry.sigs[0]
+        verify_key_of(signature.by).verify(entry.signing_bytes, signature.sig)
+        leaf = hashlib.sha256(b"\x00" + entry.leaf_data).digest()
+        rows.append((index, leaf, entry.leaf_data, entry.kind, entry.at, entry.at))
+        signers.append((signature.by, entry.nonce, index))
+        accounts.append((signature.by, "member", None, signature.by, index))
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO log_entry VALUES (?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany("INSERT INTO log_entry_signer (address, nonce, idx) VALUES (?, ?, ?)",
+                     signers)
+    conn.executemany("INSERT INTO account VALUES (?, ?, ?, ?, ?)", accounts)
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+async def bench_appends_and_verify(n: int, workdir: Path) -> list[dict[str, object]]:
+    settings = Settings(data_dir=workdir / "data", db_url=sqlite_url(workdir / "bench.sqlite3"))
+    platform = build_platform(settings, clock=Clock(), create_keys=True)
+    await init_db(settings.database_url)
+    await initialise(platform)
+    entries = signed_entries(platform, n)
+    # Fresh copies of the entries for the baseline, so cached properties don't flatter either side.
+    baseline_entries = [Entry(e.kind, e.at, e.nonce, e.body, e.sigs) for e in entries]
+    start = time.perf_counter()
+    outcomes = await platform.log.append_now(entries)
+    append_seconds = time.perf_counter() - start
+    failures = [o for o in outcomes if isinstance(o, Exception)]
+    if failures:
+        raise SystemExit(f"appends failed: {failures[0]}")
+    raw_seconds = raw_baseline(baseline_entries, workdir / "raw.sqlite3")
+
+    start = time.perf_counter()
+    report = await verify_log(platform.log, scratch_dir=workdir)
+    verify_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    for entry in baseline_entries:
+        verify_key_of(entry.sigs[0].by).verify(entry.signing_bytes, entry.sigs[0].sig)
+    raw_verify_seconds = time.perf_counter() - start
+    await Tortoise.close_connections()
+    return [
+        figure("appends", n / append_seconds, "entries/s", n / raw_seconds,
+               "verify+sha256+sqlite3 executemany"),
+        figure("appends_absolute", n / append_seconds, "entries/s", 3000.0, "target 3,000/s"),
+        figure("verify", report.entries / verify_seconds, "entries/s",
+               n / raw_verify_seconds, "raw PyNaCl verify"),
+    ]
+
+
+async def bench_proofs(size: int, workdir: Path, samples: int = 200) -> list[dict[str, object]]:
+    """Write the tiles of a `size`-leaf tree directly, then time proofs read from them."""
+    import random
+
+    settings = Settings(data_dir=workdir / "proofdata",
+                        db_url=sqlite_url(workdir / "proofs.sqlite3"))
+    platform = build_platform(settings, clock=Clock(), create_keys=True)
+    await init_db(settings.database_url)
+    frontier = merkle.CompactRange()
+    tile_data: dict[tuple[int, int], bytearray] = {}
+    for i in range(size):
+        for (level, index), digest in frontier.append(hashlib.sha256(i.to_bytes(8, "big")).digest()):
+            if level % tiles.TILE_HEIGHT == 0:
+                key = (level // tiles.TILE_HEIGHT, index // tiles.TILE_WIDTH)
+                tile_data.setdefault(key, bytearray()).extend(digest)
+    conn = platform.log._conn()
+    await execute_many(conn, "INSERT INTO log_tile (level, idx, data) VALUES (?, ?, ?)",
+                       [[lvl, idx, bytes(data)] for (lvl, idx), data in tile_data.items()])
+    await execute(conn, "INSERT INTO log_head (id, size, root_hash) VALUES (1, ?, ?)",
+                  [size, frontier.root()])
+    rng = random.Random(1)
+    inclusion, consistency = [], []
+    root = frontier.root()
+    for _ in range(samples):
+        index = rng.randrange(size)
+        start = time.perf_counter()
+        proof = await platform.log.inclusion_proof(index, size)
+        inclusion.append(time.perf_counter() - start)
+        leaf = hashlib.sha256(index.to_bytes(8, "big")).digest()
+        merkle.verify_inclusion(leaf, index, size, proof, root)
+        old = rng.randrange(1, size)
+        start = time.perf_counter()
+        await platform.log.consistency_proof(old, size)
+        consistency.append(time.perf_counter() - start)
+    await Tortoise.close_connections()
+    target = 2.0
+    return [
+        figure("inclusion_proof_median", statistics.median(inclusion) * 1000, "ms", target,
+               f"target {target} ms at {size:,} leaves", higher_is_better=False),
+        figure("consistency_proof_median", statistics.median(consistency) * 1000, "ms", target,
+               f"target {target} ms at {size:,} leaves", higher_is_better=False),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=20_000, help="entries to append and verify")
+    parser.add_argument("--proof-size", type=int, default=1_000_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        results = asyncio.run(bench_appends_and_verify(args.n, workdir))
+        results += asyncio.run(bench_proofs(args.proof_size, workdir))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results.append(figure("peak_memory", peak_mb, "MB", 500.0, "target 500 MB",
+                          higher_is_better=False))
+    if args.json:
+        print(json.dumps({"benchmark": "ledger", "n": args.n, "proof_size": args.proof_size,
+                          "figures": results}))
+        return
+    print(f"ledger benchmarks (n={args.n:,}, proofs at {args.proof_size:,} leaves)")
+    for r in results:
+        print(f"  {r['figure']:<26} {r['value']:>12,} {r['unit']:<10} baseline "
+              f"{r['baseline']:>12,} ({r['baseline_name']})  ratio {r['ratio']}")
+
+
+if __name__ == "__main__":
+    main()
