@@ -238,6 +238,10 @@ def _key(row: dict[str, Any], key: tuple[str, ...]) -> str:
     return ", ".join(f"{k}={row[k]}" for k in key)
 
 
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
 async def _compare_model(model: type[Model], live_conn: BaseDBAsyncClient,
                          scratch_conn: BaseDBAsyncClient, progress: Progress | None) -> int:
     meta = model._meta
@@ -247,8 +251,10 @@ async def _compare_model(model: type[Model], live_conn: BaseDBAsyncClient,
     # Generated ids differ between stores (sequences skip on rollback), so such tables are
     # compared on their data columns, ordered by all of them.
     order = columns if pk.generated else [meta.fields_db_projection[meta.pk_attr]]
-    query = (f"SELECT {', '.join(columns)} FROM {meta.db_table} "
-             f"ORDER BY {', '.join(order)}")
+    # Quoted: domain columns may be named like SQL keywords ("order", "to").
+    quoted = ", ".join(_quote(c) for c in columns)
+    ordered = ", ".join(_quote(c) for c in order)
+    query = f"SELECT {quoted} FROM {_quote(meta.db_table)} ORDER BY {ordered}"
     return await _compare(meta.db_table, live_conn, scratch_conn, query, tuple(order), progress)
 
 

@@ -1,0 +1,79 @@
+"""Real `heartchain` processes for multi-process and crash tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cli_env(data_dir: Path, db_url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"HEARTCHAIN_DATA_DIR": str(data_dir), "HEARTCHAIN_DB_URL": db_url,
+                "HEARTCHAIN_BATCH_PERIOD_MS": "5", **extra})
+    return env
+
+
+def run_cli(env: Mapping[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "heartchain.cli", *args], env=dict(env),
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@dataclass
+class Server:
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, timeout: float = 30) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "heartchain.cli", "serve", "--port", str(self.port),
+             "--log-level", "warning"], env=self.env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    error = self.process.stderr.read().decode() if self.process.stderr else ""
+                    raise RuntimeError(f"server exited: {error[-2000:]}")
+                try:
+                    if (await client.get(f"{self.url}/healthz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("server did not start in time")
+
+    def kill(self) -> None:
+        """kill -9: no shutdown hooks, no flushing."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
