@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     try:
         return COMMANDS[args.command](args, settings)
-    except (HeartchainError, FileNotFoundError, PermissionError) as exc:
+    except (HeartchainError, FileNotFoundError, FileExistsError, PermissionError) as exc:
         print(f"heartchain {args.command}: {exc}", file=sys.stderr)
         return 2
 
