@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from heartchain.keys import address_of, new_signing_key
 from heartchain.ledger import merkle
@@ -161,3 +162,14 @@ def test_graphql_dir_is_not_a_package_and_strawberry_imports_from_repo_root() ->
                              "print(graphql.__file__)"], cwd=ROOT, capture_output=True,
                             text=True, check=True)
     assert "site-packages" in result.stdout
+
+
+async def test_unexpected_errors_are_masked(ledger: Ledger, client: httpx.AsyncClient,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken() -> None:
+        raise RuntimeError("database password is hunter2")
+
+    monkeypatch.setattr(ledger.platform.log, "latest_checkpoint", broken)
+    result = await gql(client, "{ checkpoint { size } }")
+    assert result["errors"][0]["message"] == "Unexpected error."
+    assert "hunter2" not in str(result)
