@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -20,6 +21,7 @@ from heartchain.accounts.services import authenticate
 from heartchain.clock import Clock
 from heartchain.db import load_entry_kinds, tortoise_config
 from heartchain.gql import Context
+from heartchain.limits import BodySizeLimit
 from heartchain.platform import Platform, build_platform
 from heartchain.schema import schema
 from heartchain.settings import Settings
@@ -65,7 +67,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         Route("/healthz", health),
     ]
     routes.extend(_web_routes())
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodySizeLimit)])
 
 
 def _web_routes() -> list[BaseRoute]:

@@ -173,3 +173,12 @@ async def test_unexpected_errors_are_masked(ledger: Ledger, client: httpx.AsyncC
     result = await gql(client, "{ checkpoint { size } }")
     assert result["errors"][0]["message"] == "Unexpected error."
     assert "hunter2" not in str(result)
+
+
+async def test_oversized_request_bodies_are_refused(ledger: Ledger, client: httpx.AsyncClient
+                                                    ) -> None:
+    huge = {"query": "mutation($e: String!) { submitEntry(entry: $e) { __typename } }",
+            "variables": {"e": "x" * 300_000}}
+    response = await client.post("/graphql", json=huge)
+    assert response.status_code == 413
+    assert await ledger.platform.log.size() == 1
