@@ -22,6 +22,7 @@ from heartchain.clock import Clock
 from heartchain.db import load_entry_kinds, tortoise_config
 from heartchain.gql import Context
 from heartchain.limits import BodySizeLimit
+from heartchain.metrics import metrics
 from heartchain.platform import Platform, build_platform
 from heartchain.schema import schema
 from heartchain.settings import Settings
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         WebSocketRoute("/graphql", graphql_app),
         *http_log.routes,
         Route("/healthz", health),
+        Route("/metrics", metrics),
     ]
     routes.extend(_web_routes())
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodySizeLimit)])

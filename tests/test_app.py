@@ -182,3 +182,20 @@ async def test_oversized_request_bodies_are_refused(ledger: Ledger, client: http
     response = await client.post("/graphql", json=huge)
     assert response.status_code == 413
     assert await ledger.platform.log.size() == 1
+
+
+async def test_metrics_count_appends_and_rejections(ledger: Ledger, client: httpx.AsyncClient
+                                                    ) -> None:
+    from heartchain.ledger.entries import new_entry
+
+    await ledger.platform.log.append_now([self_registration(ledger) for _ in range(3)])
+    key = new_signing_key()
+    charity = new_entry("account.register", {"address": address_of(key), "role": "charity",
+                                             "registrar": address_of(key)},
+                        at=ledger.platform.clock.now()).signed_by(key)
+    await ledger.platform.log.append_now([charity])
+    text = (await client.get("/metrics")).text
+    assert 'heartchain_entries_appended_total{kind="account.register"}' in text
+    assert ('heartchain_entries_rejected_total{kind="account.register",'
+            'reason="PermissionDenied"}') in text
+    assert "heartchain_integration_seconds_bucket" in text

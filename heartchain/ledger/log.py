@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from heartchain import metrics
 from heartchain.clock import Clock
 from heartchain.errors import HeartchainError, NotFound, ValidationError
 from heartchain.ledger import merkle, tiles
@@ -175,6 +177,19 @@ class Log:
                     waiting.future.set_exception(outcome)
 
     async def _integrate(self, batch: list[PreparedEntry]) -> list[Appended | HeartchainError]:
+        started = time.perf_counter()
+        outcomes = await self._integrate_isolating(batch)
+        metrics.INTEGRATION_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.observe(len(batch))
+        for item, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Appended):
+                metrics.APPENDED.labels(item.entry.kind).inc()
+            else:
+                metrics.REJECTED.labels(item.entry.kind, type(outcome).__name__).inc()
+        return outcomes
+
+    async def _integrate_isolating(self, batch: list[PreparedEntry]
+                                   ) -> list[Appended | HeartchainError]:
         now = self.clock.now()
         try:
             return await self._integrate_batch(batch, now)
@@ -222,6 +237,7 @@ class Log:
             self._frontier = None  # the cached border may be ahead of what committed
             raise
         self._frontier = frontier
+        metrics.record_checkpoint(frontier.size)
         self._notify(frontier.size)
         self._announce(SignedCheckpoint(checkpoint, note, integrated_at))
         return outcomes
