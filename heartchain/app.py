@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +21,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 from heartchain import http_log
 from heartchain.accounts.services import authenticate
 from heartchain.clock import Clock
-from heartchain.db import load_entry_kinds, tortoise_config
+from heartchain.db import import_domain_modules, load_entry_kinds, tortoise_config
 from heartchain.gql import Context
 from heartchain.limits import BodySizeLimit
 from heartchain.metrics import metrics
@@ -68,20 +70,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         Route("/healthz", health),
         Route("/metrics", metrics),
     ]
-    routes.extend(_web_routes())
+    routes.extend(_extra_routes())
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodySizeLimit)])
 
 
-def _web_routes() -> list[BaseRoute]:
-    """The public pages of web/ (its `routes` list), when that package provides them."""
-    import importlib
-    import importlib.util
-
+def _extra_routes() -> list[BaseRoute]:
+    """Each domain's plain HTTP routes (`<domain>/http.py`), then the pages (`web/routes.py`)."""
+    modules = [*import_domain_modules("http")]
     try:
-        found = importlib.util.find_spec("web.routes") is not None
+        if importlib.util.find_spec("web.routes") is not None:
+            modules.append(importlib.import_module("web.routes"))
     except ModuleNotFoundError:
-        found = False
-    if not found:
-        return []
-    routes: list[BaseRoute] = importlib.import_module("web.routes").routes
-    return routes
+        pass
+    return [route for module in modules for route in module.routes]

@@ -245,13 +245,10 @@ def _quote(identifier: str) -> str:
 async def _compare_model(model: type[Model], live_conn: BaseDBAsyncClient,
                          scratch_conn: BaseDBAsyncClient, progress: Progress | None) -> int:
     meta = model._meta
-    columns = [meta.fields_db_projection[name] for name in meta.db_fields
-               if not (meta.fields_map[name].pk and meta.fields_map[name].generated)]
-    pk = meta.fields_map[meta.pk_attr]
-    # Generated ids differ between stores (sequences skip on rollback), so such tables are
-    # compared on their data columns, ordered by all of them.
-    order = columns if pk.generated else [meta.fields_db_projection[meta.pk_attr]]
-    # Quoted: domain columns may be named like SQL keywords ("order", "to").
+    columns = [meta.fields_db_projection[name] for name in meta.db_fields]
+    # Projections key rows naturally (an entry index, an address), so the primary key orders and
+    # identifies rows in both stores; an autoincrement key would differ after a rollback.
+    order = [meta.fields_db_projection[meta.pk_attr]]
     quoted = ", ".join(_quote(c) for c in columns)
     ordered = ", ".join(_quote(c) for c in order)
     query = f"SELECT {quoted} FROM {_quote(meta.db_table)} ORDER BY {ordered}"
