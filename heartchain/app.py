@@ -28,6 +28,7 @@ from heartchain.metrics import metrics
 from heartchain.platform import Platform, build_platform
 from heartchain.schema import schema
 from heartchain.settings import Settings
+from heartchain.witness.client import attach
 
 
 class HeartchainGraphQL(GraphQL[Context, None]):
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.platform = build_platform(the_settings, clock=clock)
         async with RegisterTortoise(app, config=tortoise_config(the_settings.database_url),
-                                    generate_schemas=False):
+                                    generate_schemas=False), attach(app.state.platform):
             yield
 
     origin = urlsplit(the_settings.public_url)

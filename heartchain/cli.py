@@ -1,4 +1,4 @@
-"""`heartchain`: init | serve | keygen | verify | demo."""
+"""`heartchain`: init | serve | keygen | verify | demo | witness."""
 
 from __future__ import annotations
 
@@ -129,7 +129,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     code = _run(main)
     if code == 0 and args.serve:
-        return cmd_serve(args, settings)
+        from heartchain.platform import load_log_signer
+        from heartchain.witness.demo import demo_witnesses
+
+        # The two demo witnesses run beside the server, which submits checkpoints to them.
+        with demo_witnesses(settings, load_log_signer(settings).verifier_key):
+            return cmd_serve(args, settings)
     return code
 
 
@@ -153,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="init, seed demo data, print what to open")
     demo.add_argument("--serve", action="store_true", help="then serve")
     serve_options(demo)
+    # Listed for --help only: main() hands `witness ...` to heartchain/witness/cli.py.
+    sub.add_parser("witness", help="run a cosigning witness (C2SP tlog-witness): init | serve")
     return parser
 
 
@@ -161,6 +168,11 @@ COMMANDS = {"init": cmd_init, "serve": cmd_serve, "keygen": cmd_keygen, "verify"
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["witness"]:
+        from heartchain.witness.cli import main as witness_main
+
+        return witness_main(argv[1:])
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     try:

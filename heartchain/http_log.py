@@ -1,20 +1,26 @@
 """The log over HTTP, exactly as C2SP tlog-tiles serves it, so any tlog client can mirror it.
 
-    GET /log/checkpoint                 the latest signed checkpoint (text/plain; no caching)
+    GET /log/checkpoint                 the newest checkpoint the witness policy is met for,
+                                        with its cosignatures (text/plain; no caching)
     GET /log/tile/<L>/<N>[.p/<W>]       hash tiles; full tiles are immutable
     GET /log/tile/entries/<N>[.p/<W>]   entry bundles (uint16 length-prefixed leaf data)
     GET /log/verifier-key               the log's C2SP verifier key
+    GET /log/witnesses                  witnesses, policy, cosigned sizes and refusals (JSON)
+
+With no witness configured /log/checkpoint is simply the latest checkpoint; with witnesses, see
+heartchain/witness/client.py for which checkpoint is served and why.
 """
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from heartchain.errors import NotFound
 from heartchain.ledger.tiles import TilePathError, parse_tile_path
 from heartchain.platform import Platform
+from heartchain.witness.client import served_checkpoint, witnesses_report
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=5"
@@ -26,8 +32,8 @@ def _platform(request: Request) -> Platform:
 
 
 async def checkpoint(request: Request) -> Response:
-    signed = await _platform(request).log.latest_checkpoint()
-    return PlainTextResponse(signed.note, headers={"Cache-Control": "no-cache"})
+    served = await served_checkpoint(_platform(request).log)
+    return PlainTextResponse(served.note, headers={"Cache-Control": "no-cache"})
 
 
 async def tile(request: Request) -> Response:
@@ -49,8 +55,14 @@ async def verifier_key(request: Request) -> Response:
                              headers={"Cache-Control": SHORT})
 
 
+async def witnesses(request: Request) -> Response:
+    return JSONResponse(await witnesses_report(_platform(request).log),
+                        headers={"Cache-Control": "no-cache"})
+
+
 routes = [
     Route("/log/checkpoint", checkpoint),
     Route("/log/verifier-key", verifier_key),
+    Route("/log/witnesses", witnesses),
     Route("/log/{path:path}", tile),
 ]

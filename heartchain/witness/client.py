@@ -1,0 +1,548 @@
+"""The log's side of C2SP tlog-witness: submit each new checkpoint, keep the cosignatures.
+
+Configuration (environment of `heartchain serve`):
+
+    HEARTCHAIN_WITNESSES="w1=http://127.0.0.1:8101|<cosignature verifier key>,w2=..."
+    HEARTCHAIN_WITNESS_POLICY=2        # k of the n witnesses; default: all of them
+    HEARTCHAIN_WITNESS_TIMEOUT=10      # seconds per request
+
+`attach(platform)` registers a checkpoint listener. Each witness has one background worker that
+submits the newest checkpoint it has not yet sent (checkpoints that pile up while a request is
+in flight are coalesced: only the latest goes), with the consistency proof from the size that
+witness last cosigned. A 409 `text/x.tlog.size` answer is retried once from the witness's own
+size; any other refusal is recorded as a `WitnessRefusal`, and an unreachable witness is
+retried with back-off. Cosignatures are verified before they are stored.
+
+What `/log/checkpoint` serves: the newest checkpoint that k of the n witnesses cosigned, with
+every cosignature it has. That is what a tlog client enforcing a witness policy expects (the
+way Sigsum and Sunlight publish only witnessed tree heads): under load the newest checkpoint is
+usually a batch ahead of its cosignatures, and a policy client would reject it. Tiles for the
+smaller size stay servable, so nothing is lost. Until some checkpoint meets the policy (a new
+log, witnesses down or refusing), the newest checkpoint is served with whatever cosignatures it
+has, and `/log/witnesses` says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from heartchain.clock import Clock
+from heartchain.errors import HeartchainError, NotFound, VerificationError
+from heartchain.ledger.log import Log, SignedCheckpoint
+from heartchain.ledger.notes import CosignatureVerifier, Note, NoteSignature
+from heartchain.ledger.store import fetch
+from heartchain.witness.models import WitnessCosignature, WitnessRefusal
+from heartchain.witness.protocol import SIZE_CONTENT_TYPE, format_request, parse_size
+
+if TYPE_CHECKING:
+    from heartchain.platform import Platform
+
+logger = logging.getLogger(__name__)
+
+ENV_WITNESSES = "HEARTCHAIN_WITNESSES"
+ENV_POLICY = "HEARTCHAIN_WITNESS_POLICY"
+ENV_TIMEOUT = "HEARTCHAIN_WITNESS_TIMEOUT"
+_BODY_LIMIT = 2000  # characters of a refusal's body kept as evidence
+
+
+@dataclass(frozen=True)
+class WitnessEndpoint:
+    label: str
+    url: str  # the submission prefix: POST <url>/add-checkpoint
+    verifier: CosignatureVerifier
+
+    @property
+    def name(self) -> str:
+        """The witness's key name: how its cosignature lines and our rows name it."""
+        return self.verifier.name
+
+    @property
+    def submit_url(self) -> str:
+        return self.url.rstrip("/") + "/add-checkpoint"
+
+
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """The configured witnesses and how many must cosign for a checkpoint to count."""
+
+    witnesses: tuple[WitnessEndpoint, ...] = ()
+    required: int = 0
+    timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        names = [w.name for w in self.witnesses]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{ENV_WITNESSES}: two witnesses share a key name")
+        if self.witnesses and not 1 <= self.required <= len(self.witnesses):
+            raise ValueError(f"{ENV_POLICY}: must be 1..{len(self.witnesses)}, "
+                             f"got {self.required}")
+
+    @property
+    def description(self) -> str:
+        return f"{self.required} of {len(self.witnesses)}"
+
+    def endpoint(self, name: str) -> WitnessEndpoint | None:
+        return next((w for w in self.witnesses if w.name == name), None)
+
+    @classmethod
+    def parse(cls, witnesses: str, required: str | None = None,
+              timeout: str | None = None) -> WitnessPolicy:
+        """Parse `label=url|verifier key` items separated by commas (or newlines)."""
+        endpoints = []
+        for item in witnesses.replace("\n", ",").split(","):
+            item = item.strip()
+            if not item:
+                continue
+            label, equals, rest = item.partition("=")
+            url, bar, key = rest.partition("|")
+            if not equals or not bar or not label.strip() or not url.strip():
+                raise ValueError(f"{ENV_WITNESSES}: expected label=url|verifier-key, "
+                                 f"got {item!r}")
+            if not url.strip().startswith(("http://", "https://")):
+                raise ValueError(f"{ENV_WITNESSES}: {url.strip()!r} is not an http(s) URL")
+            try:
+                verifier = CosignatureVerifier.from_verifier_key(key.strip())
+            except VerificationError as exc:
+                raise ValueError(f"{ENV_WITNESSES}: {label.strip()}: {exc}") from exc
+            endpoints.append(WitnessEndpoint(label.strip(), url.strip(), verifier))
+        k = len(endpoints) if required in (None, "") else int(required)
+        return cls(tuple(endpoints), k, float(timeout) if timeout else 10.0)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WitnessPolicy:
+        env = os.environ if environ is None else environ
+        return _policy_from_strings(env.get(ENV_WITNESSES, ""), env.get(ENV_POLICY),
+                                    env.get(ENV_TIMEOUT))
+
+
+_env_policies: dict[tuple[str, str | None, str | None], WitnessPolicy] = {}
+
+
+def _policy_from_strings(witnesses: str, required: str | None, timeout: str | None
+                         ) -> WitnessPolicy:
+    key = (witnesses, required, timeout)
+    if key not in _env_policies:
+        _env_policies[key] = WitnessPolicy.parse(witnesses, required, timeout)
+    return _env_policies[key]
+
+
+# -- reading: which checkpoint is witnessed, with which cosignatures --------------------------
+
+@dataclass(frozen=True)
+class Cosignature:
+    witness: str
+    line: str
+    timestamp: int
+    received_at: Any  # datetime
+
+
+@dataclass(frozen=True)
+class CosignedCheckpoint:
+    signed: SignedCheckpoint
+    cosignatures: tuple[Cosignature, ...]
+    witnessed: bool  # enough cosignatures for the policy
+
+    @property
+    def note(self) -> str:
+        """The log's signed note with the witnesses' cosignature lines appended."""
+        return self.signed.note + "".join(c.line for c in self.cosignatures)
+
+
+# Verified (witness, line, note text) triples: /log/checkpoint is polled, signatures are not
+# re-checked on every request. Bounded; cleared when full.
+_verified: dict[tuple[str, str, str], int] = {}
+_VERIFIED_LIMIT = 4096
+
+
+def _verify_line(endpoint: WitnessEndpoint, line: str, text: str) -> int:
+    key = (endpoint.verifier.verifier_key, line, text)
+    found = _verified.get(key)
+    if found is None:
+        found = endpoint.verifier.verify(text, NoteSignature.from_line(line))
+        if len(_verified) >= _VERIFIED_LIMIT:
+            _verified.clear()
+        _verified[key] = found
+    return found
+
+
+def _note_text(signed: SignedCheckpoint) -> str:
+    return Note.from_text(signed.note).text
+
+
+async def cosignatures_of(policy: WitnessPolicy, signed: SignedCheckpoint
+                          ) -> tuple[Cosignature, ...]:
+    """The stored cosignatures of `signed` by configured witnesses that verify over its note
+    as stored now (a row that no longer verifies, after a database edit, is left out: one bad
+    signature from a known key makes a client reject the whole note)."""
+    if not policy.witnesses:
+        return ()
+    rows = await WitnessCosignature.filter(
+        size=signed.size, witness__in=[w.name for w in policy.witnesses])
+    by_name = {row.witness: row for row in rows}
+    text = _note_text(signed)
+    found = []
+    for endpoint in policy.witnesses:
+        row = by_name.get(endpoint.name)
+        if row is None:
+            continue
+        try:
+            timestamp = _verify_line(endpoint, row.line, text)
+        except VerificationError:
+            logger.warning("stored cosignature by %s for size %d does not verify",
+                           endpoint.name, signed.size)
+            continue
+        found.append(Cosignature(endpoint.name, row.line, timestamp, row.received_at))
+    return tuple(found)
+
+
+async def cosigned(log: Log, policy: WitnessPolicy, signed: SignedCheckpoint
+                   ) -> CosignedCheckpoint:
+    found = await cosignatures_of(policy, signed)
+    return CosignedCheckpoint(signed, found, len(found) >= policy.required)
+
+
+async def witnessed_checkpoint(log: Log, policy: WitnessPolicy) -> CosignedCheckpoint | None:
+    """The newest checkpoint that meets the policy, with all its cosignatures."""
+    if not policy.witnesses:
+        return await cosigned(log, policy, await log.latest_checkpoint())
+    conn = log._conn()
+    # Fast path, n short index reads however long the history: the witnesses' recent sizes.
+    # It can only err towards an older witnessed checkpoint (a witness 64 checkpoints ahead
+    # of the others on its own), never towards one the policy is not met for.
+    counts: dict[int, int] = {}
+    for endpoint in policy.witnesses:
+        for row in await fetch(conn, "SELECT size FROM witness_cosignature WHERE witness = ? "
+                               "ORDER BY size DESC LIMIT 64", [endpoint.name]):
+            counts[int(row["size"])] = counts.get(int(row["size"]), 0) + 1
+    sizes = sorted((size for size, count in counts.items() if count >= policy.required),
+                   reverse=True)
+    if not sizes:  # the witnesses cosigned no common recent checkpoint: search the history
+        names = [w.name for w in policy.witnesses]
+        rows = await fetch(conn, f"SELECT size FROM witness_cosignature WHERE witness IN "
+                           f"({', '.join('?' * len(names))}) GROUP BY size HAVING COUNT(*) >= ?"
+                           f" ORDER BY size DESC LIMIT 16", [*names, policy.required])
+        sizes = [int(row["size"]) for row in rows]
+    for size in sizes[:16]:
+        try:
+            signed = await log.checkpoint_at(size)
+        except NotFound:
+            continue
+        candidate = await cosigned(log, policy, signed)
+        if candidate.witnessed:
+            return candidate
+    return None
+
+
+async def served_checkpoint(log: Log, policy: WitnessPolicy | None = None
+                            ) -> CosignedCheckpoint:
+    """What `GET /log/checkpoint` serves (see the module docstring)."""
+    the_policy = policy or policy_for(log)
+    found = await witnessed_checkpoint(log, the_policy)
+    if found is not None:
+        return found
+    return await cosigned(log, the_policy, await log.latest_checkpoint())
+
+
+# -- writing: submitting checkpoints -----------------------------------------------------------
+
+class Outcome(Enum):
+    COSIGNED = "cosigned"
+    REFUSED = "refused"
+    UNREACHABLE = "unreachable"
+    SKIPPED = "skipped"  # the witness already holds a newer checkpoint
+
+
+@dataclass
+class _Worker:
+    endpoint: WitnessEndpoint
+    pending: SignedCheckpoint | None = None
+    busy: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    retry: asyncio.TimerHandle | None = None
+    delay: float = 1.0
+    unreachable: bool = False  # the last attempt failed in transport: record one row, not many
+
+
+class WitnessClient:
+    """Submits this process's checkpoints to the policy's witnesses (one worker each)."""
+
+    def __init__(self, log: Log, policy: WitnessPolicy, *, clock: Clock | None = None,
+                 http: httpx.AsyncClient | None = None, max_delay: float = 60.0) -> None:
+        self.log = log
+        self.policy = policy
+        self.clock = clock or log.clock
+        self._http = http
+        self._own_http = http is None
+        self._max_delay = max_delay
+        self._workers = {w.name: _Worker(w) for w in policy.witnesses}
+        self._sizes: dict[str, int] = {}  # the size each witness last cosigned, as we know it
+        self._closed = False
+
+    # the listener and the workers
+
+    async def on_checkpoint(self, signed: SignedCheckpoint) -> None:
+        self.offer(signed)
+
+    def offer(self, signed: SignedCheckpoint) -> None:
+        """Queue `signed` for every witness, replacing any older checkpoint still waiting."""
+        if self._closed:
+            return
+        for worker in self._workers.values():
+            if worker.pending is None or worker.pending.size < signed.size:
+                worker.pending = signed
+            if worker.retry is not None:
+                worker.retry.cancel()
+                worker.retry = None
+            worker.wake.set()
+            if worker.task is None or worker.task.done():
+                worker.task = asyncio.get_running_loop().create_task(self._run(worker))
+
+    async def submit_latest(self) -> None:
+        """Offer the newest checkpoint (at startup: witnesses may have missed it)."""
+        self.offer(await self.log.latest_checkpoint())
+
+    async def _run(self, worker: _Worker) -> None:
+        while not self._closed:
+            await worker.wake.wait()
+            worker.wake.clear()
+            signed, worker.pending, worker.retry = worker.pending, None, None
+            if signed is None:
+                continue
+            worker.busy = True
+            try:
+                outcome = await self.submit(worker.endpoint, signed)
+            except Exception:  # a bug or the database: log it, keep the worker alive
+                logger.exception("submitting checkpoint %d to %s failed", signed.size,
+                                 worker.endpoint.name)
+                outcome = Outcome.UNREACHABLE
+            finally:
+                worker.busy = False
+            if outcome is not Outcome.UNREACHABLE:
+                worker.delay = 1.0
+            elif worker.pending is None and not self._closed:
+                # Nothing newer to send: try this one again later.
+                worker.pending = signed
+                worker.retry = asyncio.get_running_loop().call_later(worker.delay,
+                                                                     worker.wake.set)
+                worker.delay = min(worker.delay * 2, self._max_delay)
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until no worker has a checkpoint in flight or waiting (tests, benchmarks);
+        a checkpoint waiting only for a retry timer does not count."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while any(w.busy or (w.pending is not None and w.retry is None)
+                  for w in self._workers.values()):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("witness submissions still in flight")
+            await asyncio.sleep(0.005)
+
+    # one submission
+
+    async def _known_size(self, endpoint: WitnessEndpoint) -> int:
+        if endpoint.name not in self._sizes:
+            row = await WitnessCosignature.filter(witness=endpoint.name).order_by("-size").first()
+            self._sizes[endpoint.name] = row.size if row is not None else 0
+        return self._sizes[endpoint.name]
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self.policy.timeout)
+        return self._http
+
+    async def submit(self, endpoint: WitnessEndpoint, signed: SignedCheckpoint) -> Outcome:
+        """Send `signed` with a proof from the witness's size; store what it answers."""
+        worker = self._workers.get(endpoint.name)
+        old = await self._known_size(endpoint)
+        for _ in range(3):
+            if old > signed.size:
+                if old > await self.log.size():
+                    await self._refused(endpoint, signed, old, 409,
+                                        f"the witness cosigned size {old}, beyond this log's "
+                                        f"size: was the log rolled back?")
+                    return Outcome.REFUSED
+                return Outcome.SKIPPED
+            proof = (await self.log.consistency_proof(old, signed.size)
+                     if 0 < old < signed.size else [])
+            body = format_request(old, proof, signed.note)
+            try:
+                response = await self._client().post(
+                    endpoint.submit_url, content=body.encode(),
+                    headers={"content-type": "text/plain; charset=utf-8"},
+                    timeout=self.policy.timeout)
+            except httpx.HTTPError as exc:
+                if worker is None or not worker.unreachable:
+                    await self._refused(endpoint, signed, old, 0,
+                                        f"unreachable: {type(exc).__name__}: {exc}")
+                if worker is not None:
+                    worker.unreachable = True
+                return Outcome.UNREACHABLE
+            if worker is not None:
+                worker.unreachable = False
+            media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if response.status_code == 409 and media == SIZE_CONTENT_TYPE:
+                try:
+                    theirs = parse_size(response.text)
+                except HeartchainError:
+                    break
+                if theirs == old:
+                    break  # no progress: not a stale size after all
+                logger.info("witness %s is at size %d, not %d: retrying", endpoint.name,
+                            theirs, old)
+                old = self._sizes[endpoint.name] = theirs
+                continue
+            if response.status_code == 200:
+                return await self._cosigned(endpoint, signed, old, response.text)
+            break
+        await self._refused(endpoint, signed, old, response.status_code, response.text)
+        return Outcome.UNREACHABLE if response.status_code >= 500 else Outcome.REFUSED
+
+    async def _cosigned(self, endpoint: WitnessEndpoint, signed: SignedCheckpoint, old: int,
+                        body: str) -> Outcome:
+        text = _note_text(signed)
+        verified: tuple[str, int] | None = None
+        for line in body.splitlines(keepends=True):
+            try:
+                sig = NoteSignature.from_line(line)
+            except VerificationError:
+                continue
+            # tlog-witness: ignore cosignatures from keys we do not know.
+            if sig.name != endpoint.name or sig.key_id != endpoint.verifier.key_id:
+                continue
+            try:
+                verified = (line, endpoint.verifier.verify(text, sig))
+            except VerificationError:
+                continue
+            break
+        if verified is None:
+            await self._refused(endpoint, signed, old, 200,
+                                f"no valid cosignature by {endpoint.name} in: {body}")
+            return Outcome.REFUSED
+        line, timestamp = verified
+        await WitnessCosignature.update_or_create(
+            defaults={"line": line, "timestamp": timestamp, "received_at": self.clock.now()},
+            size=signed.size, witness=endpoint.name)
+        self._sizes[endpoint.name] = max(self._sizes.get(endpoint.name, 0), signed.size)
+        return Outcome.COSIGNED
+
+    async def _refused(self, endpoint: WitnessEndpoint, signed: SignedCheckpoint, old: int,
+                       status: int, body: str) -> None:
+        logger.warning("witness %s refused checkpoint %d (old %d): %d %s", endpoint.name,
+                       signed.size, old, status, body.strip()[:200])
+        await WitnessRefusal.create(witness=endpoint.name, size=signed.size, old_size=old,
+                                    status=status, body=body[:_BODY_LIMIT],
+                                    at=self.clock.now())
+
+    # lifecycle
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        tasks = []
+        for worker in self._workers.values():
+            if worker.retry is not None:
+                worker.retry.cancel()
+            if worker.task is not None:
+                worker.task.cancel()
+                tasks.append(worker.task)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._own_http and self._http is not None:
+            await self._http.aclose()
+        if _attached.get(self.log) is self:
+            del _attached[self.log]
+
+    async def __aenter__(self) -> WitnessClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+_attached: weakref.WeakKeyDictionary[Log, WitnessClient] = weakref.WeakKeyDictionary()
+
+
+def attach(platform: Platform, policy: WitnessPolicy | None = None, *,
+           http: httpx.AsyncClient | None = None) -> WitnessClient:
+    """Submit every checkpoint `platform.log` signs to the witnesses (from the environment
+    unless `policy` is given). Call it inside the app's lifespan, as an async context manager
+    so the workers stop with the app:
+
+        async with attach(app.state.platform):
+            yield
+
+    Attaching twice returns the first client. With no witnesses configured it does nothing.
+    """
+    log = platform.log
+    existing = _attached.get(log)
+    if existing is not None:
+        return existing
+    client = WitnessClient(log, policy or WitnessPolicy.from_env(), clock=platform.clock,
+                           http=http)
+    _attached[log] = client
+    if client.policy.witnesses:
+        log.add_checkpoint_listener(client.on_checkpoint)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            startup = loop.create_task(client.submit_latest())
+            startup.add_done_callback(_log_failure)
+            _startup_tasks.add(startup)
+    return client
+
+
+_startup_tasks: set[asyncio.Task[None]] = set()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    _startup_tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("submitting the latest checkpoint at startup failed",
+                     exc_info=task.exception())
+
+
+def attached(log: Log) -> WitnessClient | None:
+    return _attached.get(log)
+
+
+def policy_for(log: Log) -> WitnessPolicy:
+    """The policy of the client attached to `log`, else the one in the environment."""
+    client = _attached.get(log)
+    return client.policy if client is not None else WitnessPolicy.from_env()
+
+
+async def witnesses_report(log: Log, *, refusals: int = 50) -> dict[str, Any]:
+    """What `GET /log/witnesses` shows: the policy, each witness's progress, recent refusals."""
+    policy = policy_for(log)
+    latest = await log.latest_checkpoint()
+    witnessed = await witnessed_checkpoint(log, policy) if policy.witnesses else None
+    report: dict[str, Any] = {
+        "policy": policy.description, "required": policy.required,
+        "latest_size": latest.size,
+        "witnessed_size": witnessed.signed.size if witnessed is not None else None,
+        "witnesses": [], "refusals": [],
+    }
+    for endpoint in policy.witnesses:
+        row = await WitnessCosignature.filter(witness=endpoint.name).order_by("-size").first()
+        report["witnesses"].append({
+            "name": endpoint.name, "label": endpoint.label, "url": endpoint.url,
+            "verifier_key": endpoint.verifier.verifier_key,
+            "cosigned_size": row.size if row is not None else None,
+            "cosigned_at": row.timestamp if row is not None else None})
+    if policy.witnesses:
+        for refusal in await WitnessRefusal.all().order_by("-id").limit(refusals):
+            report["refusals"].append({
+                "witness": refusal.witness, "size": refusal.size, "old_size": refusal.old_size,
+                "status": refusal.status, "body": refusal.body, "at": refusal.at.isoformat()})
+    return report

@@ -1,0 +1,174 @@
+"""GraphQL types of witnessing: the policy, each checkpoint's cosignatures, refusals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+
+from heartchain.gql import Info, Int64, PageInfo, decode_cursor, encode_cursor, page_size
+from heartchain.ledger.store import fetch
+from heartchain.ledger.types import Checkpoint
+from heartchain.witness import client
+from heartchain.witness.models import WitnessCosignature
+from heartchain.witness.models import WitnessRefusal as RefusalRow
+
+
+@strawberry.type(description="A witness the log submits its checkpoints to (C2SP tlog-witness).")
+class Witness:
+    name: str = strawberry.field(description="its key name, as in its cosignature lines")
+    label: str
+    url: str = strawberry.field(description="submission prefix: POST <url>/add-checkpoint")
+    verifier_key: str = strawberry.field(description="cosignature/v1 verifier key (type 0x04)")
+    cosigned_size: Int64 | None = strawberry.field(
+        description="the largest checkpoint it has cosigned")
+
+
+@strawberry.type(description="Which witnesses cosign, and how many must for a checkpoint "
+                             "to count as witnessed.")
+class WitnessPolicy:
+    required: int
+    total: int
+    description: str = strawberry.field(description='"k of n"')
+    witnesses: list[Witness]
+
+
+@strawberry.type(description="One witness's cosignature/v1 over a checkpoint.")
+class Cosignature:
+    witness: str
+    timestamp: Int64 = strawberry.field(description="the witness's time, POSIX seconds")
+    time: str = strawberry.field(description="the same, ISO 8601 UTC")
+    line: str = strawberry.field(description="the note signature line, as appended to the note")
+    received_at: str
+
+
+@strawberry.type(description="A checkpoint with the cosignatures the witnesses returned.")
+class CosignedCheckpoint:
+    checkpoint: Checkpoint
+    cosignatures: list[Cosignature]
+    witnessed: bool = strawberry.field(description="enough cosignatures for the policy")
+    note: str = strawberry.field(description="the signed note with the cosignature lines, as "
+                                             "/log/checkpoint serves it")
+
+    @classmethod
+    def of(cls, found: client.CosignedCheckpoint) -> CosignedCheckpoint:
+        return cls(
+            checkpoint=Checkpoint.of(found.signed), witnessed=found.witnessed, note=found.note,
+            cosignatures=[Cosignature(
+                witness=c.witness, timestamp=Int64(c.timestamp),
+                time=datetime.fromtimestamp(c.timestamp, UTC).isoformat(), line=c.line,
+                received_at=c.received_at.isoformat()) for c in found.cosignatures])
+
+
+@strawberry.type(description="A witness refused a checkpoint (status 0: it was unreachable). "
+                             "422 means the log's history changed under what it had cosigned.")
+class WitnessRefusal:
+    id: Int64
+    witness: str
+    size: Int64 = strawberry.field(description="the checkpoint submitted")
+    old_size: Int64 = strawberry.field(description="the size the proof started from")
+    status: int
+    body: str
+    at: str
+
+
+@strawberry.type
+class CosignedCheckpointEdge:
+    cursor: str
+    node: CosignedCheckpoint
+
+
+@strawberry.type
+class CosignedCheckpointConnection:
+    edges: list[CosignedCheckpointEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class WitnessRefusalEdge:
+    cursor: str
+    node: WitnessRefusal
+
+
+@strawberry.type
+class WitnessRefusalConnection:
+    edges: list[WitnessRefusalEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The witnesses and the policy (k of n).")
+    async def witness_policy(self, info: Info) -> WitnessPolicy:
+        policy = client.policy_for(info.context.platform.log)
+        witnesses = []
+        for endpoint in policy.witnesses:
+            row = await WitnessCosignature.filter(witness=endpoint.name).order_by("-size").first()
+            witnesses.append(Witness(
+                name=endpoint.name, label=endpoint.label, url=endpoint.url,
+                verifier_key=endpoint.verifier.verifier_key,
+                cosigned_size=Int64(row.size) if row is not None else None))
+        return WitnessPolicy(required=policy.required, total=len(policy.witnesses),
+                             description=policy.description, witnesses=witnesses)
+
+    @strawberry.field(description="The newest checkpoint the policy is met for: what "
+                                  "/log/checkpoint serves. Null if none is witnessed yet.")
+    async def witnessed_checkpoint(self, info: Info) -> CosignedCheckpoint | None:
+        log = info.context.platform.log
+        found = await client.witnessed_checkpoint(log, client.policy_for(log))
+        return CosignedCheckpoint.of(found) if found is not None else None
+
+    @strawberry.field(description="The checkpoint at `size` (default: the latest) with its "
+                                  "cosignatures.")
+    async def cosigned_checkpoint(self, info: Info, size: Int64 | None = None
+                                  ) -> CosignedCheckpoint:
+        log = info.context.platform.log
+        signed = await (log.latest_checkpoint() if size is None else log.checkpoint_at(size))
+        return CosignedCheckpoint.of(await client.cosigned(log, client.policy_for(log), signed))
+
+    @strawberry.field(description="Checkpoints that have at least one cosignature, newest "
+                                  "first.")
+    async def cosigned_checkpoints(self, info: Info, first: int = 20, after: str | None = None
+                                   ) -> CosignedCheckpointConnection:
+        limit = page_size(first)
+        position = decode_cursor("cosigned", after)
+        log = info.context.platform.log
+        policy = client.policy_for(log)
+        edges: list[CosignedCheckpointEdge] = []
+        has_next = False
+        if policy.witnesses:
+            names = [w.name for w in policy.witnesses]
+            where = f"witness IN ({', '.join('?' * len(names))})"
+            values: list[object] = list(names)
+            if position is not None:
+                where += " AND size < ?"
+                values.append(int(position))
+            rows = await fetch(log._conn(), f"SELECT DISTINCT size FROM witness_cosignature "
+                               f"WHERE {where} ORDER BY size DESC LIMIT {limit + 1}", values)
+            sizes = [int(r["size"]) for r in rows]
+            has_next = len(sizes) > limit
+            for size in sizes[:limit]:
+                found = await client.cosigned(log, policy, await log.checkpoint_at(size))
+                edges.append(CosignedCheckpointEdge(cursor=encode_cursor("cosigned", size),
+                                                    node=CosignedCheckpoint.of(found)))
+        return CosignedCheckpointConnection(edges=edges, page_info=PageInfo(
+            has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None))
+
+    @strawberry.field(description="Refusals by the witnesses, newest first: the evidence a "
+                                  "rewritten or forked log leaves.")
+    async def witness_refusals(self, info: Info, first: int = 20, after: str | None = None,
+                               witness: str | None = None) -> WitnessRefusalConnection:
+        limit = page_size(first)
+        position = decode_cursor("refusal", after)
+        query = RefusalRow.all()
+        if witness is not None:
+            query = query.filter(witness=witness)
+        if position is not None:
+            query = query.filter(id__lt=int(position))
+        rows = await query.order_by("-id").limit(limit + 1)
+        edges = [WitnessRefusalEdge(cursor=encode_cursor("refusal", row.id), node=WitnessRefusal(
+            id=Int64(row.id), witness=row.witness, size=Int64(row.size),
+            old_size=Int64(row.old_size), status=row.status, body=row.body,
+            at=row.at.isoformat())) for row in rows[:limit]]
+        return WitnessRefusalConnection(edges=edges, page_info=PageInfo(
+            has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None))
