@@ -10,8 +10,10 @@ from pathlib import Path
 
 from tortoise import Tortoise
 
+from heartchain.clock import Clock
 from heartchain.errors import HeartchainError
 from heartchain.keys import address_of, new_signing_key, write_secret_file
+from heartchain.ledger.entries import parse_time
 from heartchain.ledger.notes import NoteSigner
 from heartchain.settings import Settings
 
@@ -26,12 +28,12 @@ def _run(main: Callable[[], Awaitable[int]]) -> int:
     return asyncio.run(wrapped())
 
 
-async def _init(settings: Settings) -> tuple[object, object]:
+async def _init(settings: Settings, clock: Clock | None = None) -> tuple[object, object]:
     from heartchain.accounts.services import initialise
     from heartchain.db import init_db
     from heartchain.platform import build_platform
 
-    platform = build_platform(settings, create_keys=True)
+    platform = build_platform(settings, create_keys=True, clock=clock)
     await init_db(settings.database_url)
     genesis = await initialise(platform)
     return platform, genesis
@@ -109,7 +111,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from heartchain import demo
 
     async def main() -> int:
-        platform, genesis = await _init(settings)
+        # The demo's history (waiting periods, notice windows) is simulated over the months
+        # before today, so the log's clock never runs ahead of the wall clock; its witnesses
+        # cosign at seeding time, which is what bounds when the demo data really appeared.
+        clock = Clock(-demo.HISTORY)
+        platform, genesis = await _init(settings, clock)
+        latest = await platform.log.latest_checkpoint()  # type: ignore[attr-defined]
+        if parse_time(latest.signed_at) > clock.now():
+            clock.advance(parse_time(latest.signed_at) - clock.now())
         if await demo.already_seeded():
             print("demo data is already in this log; nothing seeded")
         else:
@@ -138,6 +147,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
+def cmd_attest(args: argparse.Namespace, settings: Settings) -> int:
+    from tokens.attest import main as attest_main
+
+    return attest_main(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="heartchain", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,13 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="init, seed demo data, print what to open")
     demo.add_argument("--serve", action="store_true", help="then serve")
     serve_options(demo)
+    attest = sub.add_parser("attest", help="verify a heart-score attestation offline: "
+                                           "attest verify FILE --key KEY")
+    attest.add_argument("rest", nargs=argparse.REMAINDER)
     # Listed for --help only: main() hands `witness ...` to heartchain/witness/cli.py.
     sub.add_parser("witness", help="run a cosigning witness (C2SP tlog-witness): init | serve")
     return parser
 
 
 COMMANDS = {"init": cmd_init, "serve": cmd_serve, "keygen": cmd_keygen, "verify": cmd_verify,
-            "demo": cmd_demo}
+            "demo": cmd_demo, "attest": cmd_attest}
 
 
 def main(argv: list[str] | None = None) -> int:

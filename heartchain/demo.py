@@ -7,6 +7,7 @@ log that already holds the demo's charities is left as it is.
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,10 @@ from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger.log import Appended
 from heartchain.platform import Platform
 from heartchain.progress import ProgressBar
+
+# How far back the demo's simulated history starts; seeders move the clock forward from there
+# (mutual aid spends about 150 days on waiting periods and notice windows).
+HISTORY = timedelta(days=200)
 
 ORGANISATIONS = [
     ("charity", "Sunrise Food Bank 朝阳食物银行"),

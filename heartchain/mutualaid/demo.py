@@ -1,0 +1,106 @@
+"""Demo seeding for mutual aid: a plan with 10^4 members and two periods of cases.
+
+Members generate their own keys in memory and self-register (custodial keys would cost a sealed
+row each); registrations and joins go in through `write_many`. The log clock is then moved
+forward through the waiting period and the notice windows, about 150 days; `heartchain demo`
+starts its clock `demo.HISTORY` (200 days) in the past, so the log's time never runs ahead of the
+wall clock.
+Birth dates of the generated members are not sealed (they are random); only commitments are on
+the log, as for real members.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import date, timedelta
+
+from heartchain.demo import DemoState, seeder, write_many
+from heartchain.keys import SigningKey, address_of
+from heartchain.mutualaid import services
+from heartchain.mutualaid.entries import Rules
+
+PLAN = "xianghu-basic"
+MEMBERS = 10_000
+INVESTIGATOR = "Fair Claims Investigations 公正理赔调查"
+RULES = Rules(min_age_days=28, max_age_years=59, waiting_days=90, cap_fen=30_000_000,
+              senior_age=40, senior_cap_fen=10_000_000, fee_bp=800,
+              member_case_cap_fen=1_000, min_prepay_fen=1_000,
+              conditions=("cancer", "stroke", "heart-attack", "kidney-failure", "leukemia"))
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+HOSPITALS = ("Peking Union Medical College Hospital 北京协和医院", "Huashan Hospital 华山医院",
+             "West China Hospital 华西医院", "Renji Hospital 仁济医院",
+             "Zhongshan Hospital 中山医院")
+
+
+@seeder
+async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
+    started = time.perf_counter()
+    platform, rng = state.platform, state.rng
+    operator = state.operator
+    investigator = state.organisations[INVESTIGATOR]
+    await services.create_plan(platform, operator=operator, plan=PLAN,
+                               name="Basic critical illness 大病互助计划", rules=RULES)
+    keys = [SigningKey.generate() for _ in range(members)]
+    await write_many(state, "mutual-aid members", [
+        ("account.register", {"address": address_of(k), "role": "member",
+                              "registrar": address_of(k)}, [k]) for k in keys])
+    joins = []
+    for k in keys:
+        # One member in twenty prepays only the minimum: they lapse in the second period.
+        prepay = 1_000 if rng.random() < 0.05 else rng.choice((2_000, 3_000, 5_000, 10_000))
+        joins.append(("plan.join", {
+            "plan": PLAN, "member": address_of(k), "age_years": rng.randint(1, 59),
+            "birth_commitment": hashlib.sha256(rng.randbytes(32)).hexdigest(),
+            "prepay_fen": prepay}, [k]))
+    await write_many(state, "mutual-aid joins", joins)
+    platform.clock.advance(timedelta(days=RULES.waiting_days + 1))
+
+    async def period(count: int, reject: int, objected: int) -> None:
+        patients = rng.sample(keys, count)
+        cases = []
+        for n, key in enumerate(patients):
+            asked = rng.randrange(500_000, 3_000_000, 10_000)
+            case, _ = await services.open_case(
+                platform, plan=PLAN, member=address_of(key), opener=key,
+                condition=rng.choice(RULES.conditions), asked_fen=asked,
+                hospital=rng.choice(HOSPITALS),
+                patient_name=rng.choice(SURNAMES) + rng.choice("伟芳娜敏静丽强磊军洋"),
+                diagnosed_on=platform.clock.now().date())
+            verdict = "reject" if n == reject else "approve"
+            await services.attest_case(
+                platform, case=case, investigator=investigator,
+                findings=f"investigation report for {case}: hospital records, pathology",
+                recommendation=verdict, amount_fen=asked if verdict == "approve" else None)
+            await services.notice_case(platform, case=case, operator=operator, days=7)
+            cases.append((case, asked, verdict))
+        case, _, _ = cases[objected]
+        await services.object_case(platform, case=case, member=rng.choice(keys),
+                                   reason="I believe this condition predates joining")
+        platform.clock.advance(timedelta(days=8))
+        await services.review_case(platform, case=case, reviewer=investigator,
+                                   findings=f"review of the objection to {case}: first "
+                                            "diagnosis after coverage began",
+                                   outcome="dismissed")
+        for case, asked, verdict in cases:
+            await services.decide_case(platform, case=case, operator=operator,
+                                       decision=verdict,
+                                       amount_fen=asked if verdict == "approve" else None)
+        await services.apportion_period(platform, plan=PLAN, operator=operator)
+
+    await period(4, reject=3, objected=0)
+    platform.clock.advance(timedelta(days=30))
+    await period(4, reject=1, objected=2)
+    first = await services.find_period(PLAN, 1)
+    second = await services.find_period(PLAN, 2)
+    sample = address_of(keys[0])
+    state.notes.append(
+        f"mutual aid: plan {PLAN} with {members:,} members; two periods apportioned "
+        f"(shares {first.share_fen if first else '?'} and {second.share_fen if second else '?'} "
+        f"fen; {second.lapsed if second else '?'} lapsed) in {time.perf_counter() - started:.0f} s")
+    state.notes.append(f"  GraphQL: {{ period(plan: \"{PLAN}\", number: 1) {{ totalFen members "
+                       f"shareFen cases {{ maskedName status }} }} }}")
+    state.notes.append(f"  a member's shares with proofs: {{ membership(address: \"{sample}\") "
+                       f"{{ balanceFen shares {{ period shareFen hashes shareRoot }} }} }}")
+    state.notes.append(f"  the demo's simulated history ends on {platform.clock.now().date()} "
+                       f"(today is {date.today()})")

@@ -1,0 +1,200 @@
+"""Mutual-aid projections: plans and their rule versions, memberships, cases, periods, shares.
+
+Every table here is rebuilt from the log by `verify`. Times are the log's clock as entry `at`
+strings (`YYYY-MM-DDTHH:MM:SS.mmmZ`), which sort as text, so coverage can be selected in SQL.
+Keys are natural: plan and case ids from the bodies, entry indexes, or `plan:member`.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from heartchain.ledger.kinds import register_projection
+from heartchain.privacy import SealedSubject, SealedValue  # noqa: F401  (Tortoise finds them here)
+
+# A share row's key packs the period's entry index and the member's leaf position.
+SHARE_KEY_SCALE = 1_000_000_000
+
+
+class Plan(Model):
+    """A plan with its rules in force (the latest version)."""
+
+    id = fields.CharField(max_length=64, primary_key=True)
+    name = fields.CharField(max_length=100)
+    version = fields.IntField()
+    operator = fields.CharField(max_length=80)
+    created_idx = fields.BigIntField()
+    version_idx = fields.BigIntField()
+    min_age_days = fields.IntField()
+    max_age_years = fields.IntField()
+    waiting_days = fields.IntField()
+    cap_fen = fields.BigIntField()
+    senior_age = fields.IntField()
+    senior_cap_fen = fields.BigIntField()
+    fee_bp = fields.IntField()
+    member_case_cap_fen = fields.BigIntField()
+    min_prepay_fen = fields.BigIntField()
+    conditions = fields.TextField()  # JSON list of condition slugs
+    carry_fen = fields.BigIntField(default=0)  # owed by earlier periods, added to the next
+    periods = fields.IntField(default=0)
+
+    class Meta:
+        table = "ma_plan"
+
+
+class PlanVersion(Model):
+    """Every version of a plan's rules, from the log position of its entry on."""
+
+    idx = fields.BigIntField(primary_key=True)
+    plan = fields.CharField(max_length=64, db_index=True)
+    version = fields.IntField()
+    rules = fields.TextField()  # canonical JSON of the rules, as signed
+
+    class Meta:
+        table = "ma_plan_version"
+
+
+class Membership(Model):
+    id = fields.CharField(max_length=150, primary_key=True)  # "<plan>:<member>"
+    plan = fields.CharField(max_length=64)
+    member = fields.CharField(max_length=80, db_index=True)
+    status = fields.CharField(max_length=8)  # active | lapsed | left
+    joined_idx = fields.BigIntField()
+    joined_at = fields.CharField(max_length=24)
+    covered_from = fields.CharField(max_length=24)  # joined_at + waiting period (log clock)
+    join_version = fields.IntField()
+    age_years = fields.IntField()  # completed years at joining
+    birth_commitment = fields.CharField(max_length=64)
+    balance_fen = fields.BigIntField()
+    prepaid_fen = fields.BigIntField()
+    shared_fen = fields.BigIntField(default=0)
+    lapsed_idx = fields.BigIntField(null=True)
+    left_idx = fields.BigIntField(null=True)
+    refund_fen = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "ma_membership"
+        indexes = (("plan", "status", "covered_from"),)
+
+
+class Payment(Model):
+    """A prepayment: the joining deposit or a top-up."""
+
+    idx = fields.BigIntField(primary_key=True)
+    plan = fields.CharField(max_length=64)
+    member = fields.CharField(max_length=80, db_index=True)
+    amount_fen = fields.BigIntField()
+    kind = fields.CharField(max_length=8)  # join | topup
+
+    class Meta:
+        table = "ma_payment"
+
+
+class Case(Model):
+    id = fields.CharField(max_length=64, primary_key=True)
+    plan = fields.CharField(max_length=64, db_index=True)
+    member = fields.CharField(max_length=80, db_index=True)
+    opener = fields.CharField(max_length=80)
+    condition = fields.CharField(max_length=64)
+    asked_fen = fields.BigIntField()
+    hospital = fields.CharField(max_length=100)
+    masked_name = fields.CharField(max_length=16)
+    age_band = fields.CharField(max_length=8)
+    diagnosed_on = fields.CharField(max_length=10)
+    rules_version = fields.IntField()
+    cap_fen = fields.BigIntField()  # the cap for this patient's age under that version
+    status = fields.CharField(max_length=10, db_index=True)
+    opened_idx = fields.BigIntField()
+    opened_at = fields.CharField(max_length=24)
+    attest_idx = fields.BigIntField(null=True)
+    investigator = fields.CharField(max_length=80, null=True)
+    findings_hash = fields.CharField(max_length=64, null=True)
+    recommendation = fields.CharField(max_length=8, null=True)
+    recommended_fen = fields.BigIntField(null=True)
+    notice_idx = fields.BigIntField(null=True)
+    notice_days = fields.IntField(null=True)
+    notice_from = fields.CharField(max_length=24, null=True)
+    notice_until = fields.CharField(max_length=24, null=True)
+    objections = fields.IntField(default=0)
+    last_objection_idx = fields.BigIntField(null=True)
+    review_idx = fields.BigIntField(null=True)
+    review_outcome = fields.CharField(max_length=10, null=True)
+    decide_idx = fields.BigIntField(null=True)
+    decision = fields.CharField(max_length=8, null=True)
+    approved_fen = fields.BigIntField(null=True)
+    period_idx = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "ma_case"
+
+
+class Objection(Model):
+    idx = fields.BigIntField(primary_key=True)
+    case = fields.CharField(max_length=64, db_index=True)
+    member = fields.CharField(max_length=80)
+    reason = fields.CharField(max_length=500)
+
+    class Meta:
+        table = "ma_objection"
+
+
+class Review(Model):
+    idx = fields.BigIntField(primary_key=True)
+    case = fields.CharField(max_length=64, db_index=True)
+    reviewer = fields.CharField(max_length=80)
+    findings_hash = fields.CharField(max_length=64)
+    outcome = fields.CharField(max_length=10)  # dismissed | upheld
+
+    class Meta:
+        table = "ma_review"
+
+
+class Period(Model):
+    idx = fields.BigIntField(primary_key=True)  # the period.apportion entry
+    plan = fields.CharField(max_length=64)
+    number = fields.IntField()
+    at = fields.CharField(max_length=24)
+    cases = fields.TextField()  # JSON list of case ids
+    payouts_fen = fields.BigIntField()
+    fee_fen = fields.BigIntField()
+    carry_in_fen = fields.BigIntField()
+    members = fields.IntField()
+    share_fen = fields.BigIntField()
+    collected_fen = fields.BigIntField()
+    carry_fen = fields.BigIntField()
+    lapsed = fields.IntField()
+    share_root = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "ma_period"
+        unique_together = (("plan", "number"),)
+
+
+class Share(Model):
+    """One member's share in one period: leaf `position` of that period's share tree."""
+
+    id = fields.BigIntField(primary_key=True, generated=False)  # period_idx * 1e9 + position
+    period_idx = fields.BigIntField()
+    member = fields.CharField(max_length=80)
+    position = fields.IntField()
+    share_fen = fields.BigIntField()
+
+    class Meta:
+        table = "ma_share"
+        indexes = (("member", "period_idx"),)
+
+
+class ShareTile(Model):
+    """Share-tree tiles (levels 0, 8, 16, ... as in C2SP tlog-tiles), for members' proofs."""
+
+    id = fields.CharField(max_length=40, primary_key=True)  # "<period_idx>/<level>/<index>"
+    period_idx = fields.BigIntField(db_index=True)
+    data = fields.BinaryField()
+
+    class Meta:
+        table = "ma_share_tile"
+
+
+register_projection(Plan, PlanVersion, Membership, Payment, Case, Objection, Review, Period,
+                    Share, ShareTile)

@@ -1,0 +1,341 @@
+"""Mutual-aid services: build and sign the entries, read the projections, prove shares.
+
+Personal data stays off the log (DESIGN §6): a member's birth date and a patient's real name are
+sealed with `heartchain.privacy` under a per-subject key (``mutualaid:<address>`` and
+``mutualaid:case:<id>``); the log carries only the birth-date commitment, completed years of age,
+a masked name (张*) and an age band. `erase_subject` shreds them; the log still verifies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from heartchain.errors import NotFound, ValidationError
+from heartchain.keys import Address, SigningKey, address_of
+from heartchain.ledger import merkle
+from heartchain.ledger.entries import format_time
+from heartchain.ledger.log import Appended
+from heartchain.mutualaid import apportion
+from heartchain.mutualaid.entries import (
+    Rules,
+    age_band,
+    age_now,
+    compute_period,
+    covered_balances,
+    get_membership,
+    get_plan,
+    membership_id,
+    period_cases,
+)
+from heartchain.mutualaid.errors import PeriodMismatch
+from heartchain.mutualaid.models import (
+    Case,
+    Membership,
+    Objection,
+    Period,
+    Plan,
+    Review,
+    Share,
+    ShareTile,
+)
+from heartchain.platform import Platform
+from heartchain.privacy import commitment, read_personal, seal_personal, subject_salt
+
+Signer = str | SigningKey
+
+
+def _address(signer: Signer) -> Address:
+    return address_of(signer) if isinstance(signer, SigningKey) else Address(signer)
+
+
+def _conn(platform: Platform) -> BaseDBAsyncClient:
+    return platform.log._conn()
+
+
+def findings_hash(findings: str | bytes) -> str:
+    """What goes on the log for an investigation report: its SHA-256; the report stays off-log."""
+    data = findings.encode() if isinstance(findings, str) else findings
+    return hashlib.sha256(data).hexdigest()
+
+
+def mask_name(name: str) -> str:
+    """张三 -> 张*, 欧阳娜娜 -> 欧**: the first character, then stars (at most three)."""
+    name = name.strip()
+    if not name:
+        raise ValidationError("patient_name: empty", field="patient_name")
+    return name[0] + "*" * min(max(len(name) - 1, 1), 3)
+
+
+def age_on(birth: date, today: date) -> tuple[int, int]:
+    """(completed years, age in days) on `today`."""
+    years = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+    return years, (today - birth).days
+
+
+# -- plans and membership -------------------------------------------------------------------
+
+def rules_body(rules: Rules) -> dict[str, Any]:
+    return json.loads(rules.to_json())  # type: ignore[no-any-return]
+
+
+async def create_plan(platform: Platform, *, operator: Signer, plan: str, name: str,
+                      rules: Rules, version: int | None = None) -> Appended:
+    """Create `plan`, or publish its next rules version (applies from that log position on)."""
+    if version is None:
+        row = await Plan.get_or_none(id=plan)
+        version = row.version + 1 if row else 1
+    return await platform.write("plan.create", {
+        "plan": plan, "version": version, "name": name, "operator": _address(operator),
+        "rules": rules_body(rules)}, [operator])
+
+
+@dataclass(frozen=True)
+class Joined:
+    appended: Appended
+    birth_commitment: str
+
+
+async def join_plan(platform: Platform, *, plan: str, member: Signer, birth_date: date,
+                    prepay_fen: int, personal: Mapping[str, str] | None = None) -> Joined:
+    """Join with a prepayment. The birth date and any `personal` values are sealed off the log;
+    the entry carries completed years (days only for infants) and the birth-date commitment."""
+    address = _address(member)
+    subject = f"mutualaid:{address}"
+    salt = await subject_salt(platform, subject)
+    years, days = age_on(birth_date, platform.clock.now().date())
+    if days < 0:
+        raise ValidationError("birth_date: in the future", field="birth_date")
+    body: dict[str, Any] = {"plan": plan, "member": address, "age_years": years,
+                            "birth_commitment": commitment(salt, birth_date.isoformat()),
+                            "prepay_fen": prepay_fen}
+    if years == 0:
+        body["infant_age_days"] = days
+    appended = await platform.write("plan.join", body, [member])
+    await seal_personal(platform, subject, "birth_date", birth_date.isoformat())
+    for field, value in (personal or {}).items():
+        await seal_personal(platform, subject, field, value)
+    return Joined(appended, body["birth_commitment"])
+
+
+async def top_up(platform: Platform, *, plan: str, member: Signer, amount_fen: int) -> Appended:
+    return await platform.write("plan.topup", {"plan": plan, "member": _address(member),
+                                               "amount_fen": amount_fen}, [member])
+
+
+async def leave_plan(platform: Platform, *, plan: str, member: Signer) -> Appended:
+    return await platform.write("plan.leave", {"plan": plan, "member": _address(member)},
+                                [member])
+
+
+# -- cases ----------------------------------------------------------------------------------
+
+def new_case_id() -> str:
+    return f"case-{secrets.token_hex(5)}"
+
+
+async def open_case(platform: Platform, *, plan: str, member: str, opener: Signer,
+                    condition: str, asked_fen: int, hospital: str, patient_name: str,
+                    diagnosed_on: date, case: str | None = None) -> tuple[str, Appended]:
+    """Open a case for covered `member`; the patient's real name is sealed, only 张* is public."""
+    case_id = case or new_case_id()
+    masked = mask_name(patient_name)
+    now = format_time(platform.clock.now())
+    m = await get_membership(_conn(platform), plan, member)
+    body = {"case": case_id, "plan": plan, "member": member, "opener": _address(opener),
+            "condition": condition, "asked_fen": asked_fen, "hospital": hospital,
+            "masked_name": masked, "age_band": age_band(age_now(m, now)),
+            "diagnosed_on": diagnosed_on.isoformat()}
+    appended = await platform.write("case.open", body, [opener])
+    await seal_personal(platform, f"mutualaid:case:{case_id}", "patient_name", patient_name)
+    return case_id, appended
+
+
+async def attest_case(platform: Platform, *, case: str, investigator: Signer,
+                      findings: str | bytes, recommendation: str,
+                      amount_fen: int | None = None) -> Appended:
+    body: dict[str, Any] = {"case": case, "investigator": _address(investigator),
+                            "findings_hash": findings_hash(findings),
+                            "recommendation": recommendation}
+    if amount_fen is not None:
+        body["amount_fen"] = amount_fen
+    return await platform.write("case.attest", body, [investigator])
+
+
+async def notice_case(platform: Platform, *, case: str, operator: Signer, days: int) -> Appended:
+    return await platform.write("case.notice", {"case": case, "operator": _address(operator),
+                                                "days": days}, [operator])
+
+
+async def object_case(platform: Platform, *, case: str, member: Signer, reason: str
+                      ) -> Appended:
+    return await platform.write("case.object", {"case": case, "member": _address(member),
+                                                "reason": reason}, [member])
+
+
+async def review_case(platform: Platform, *, case: str, reviewer: Signer, findings: str | bytes,
+                      outcome: str) -> Appended:
+    return await platform.write("case.review", {
+        "case": case, "reviewer": _address(reviewer), "findings_hash": findings_hash(findings),
+        "outcome": outcome}, [reviewer])
+
+
+async def decide_case(platform: Platform, *, case: str, operator: Signer, decision: str,
+                      amount_fen: int | None = None) -> Appended:
+    body: dict[str, Any] = {"case": case, "operator": _address(operator), "decision": decision}
+    if amount_fen is not None:
+        body["amount_fen"] = amount_fen
+    return await platform.write("case.decide", body, [operator])
+
+
+async def patient_name(platform: Platform, case: str) -> str | None:
+    """The sealed real name (operator eyes only); None once erased."""
+    return await read_personal(platform, f"mutualaid:case:{case}", "patient_name")
+
+
+# -- apportionment --------------------------------------------------------------------------
+
+async def approved_cases(plan: str) -> list[str]:
+    rows = await Case.filter(plan=plan, status="approved", period_idx=None).order_by("id")
+    return [row.id for row in rows]
+
+
+async def apportion_body(platform: Platform, *, plan: str, operator: str,
+                         cases: Sequence[str] | None = None) -> dict[str, Any]:
+    """The next period.apportion body, computed from the projections as of the log clock now."""
+    conn = _conn(platform)
+    row = await get_plan(conn, plan)
+    case_ids = sorted(set(cases)) if cases is not None else await approved_cases(plan)
+    if not case_ids:
+        raise ValidationError(f"plan {plan} has no approved case to apportion", field="cases")
+    period = row.periods + 1
+    computed = await compute_period(conn, row, period, await period_cases(conn, plan, case_ids),
+                                    format_time(platform.clock.now()))
+    return {"plan": plan, "operator": operator, "period": period, "cases": case_ids,
+            **computed.figures()}
+
+
+async def apportion_period(platform: Platform, *, plan: str, operator: Signer,
+                           cases: Sequence[str] | None = None, attempts: int = 3) -> Appended:
+    """Apportion the plan's next period. The body is recomputed and retried if coverage changed
+    between computing and integrating (a waiting period ending in that instant)."""
+    for attempt in range(attempts):
+        body = await apportion_body(platform, plan=plan, operator=_address(operator),
+                                    cases=cases)
+        try:
+            return await platform.write("period.apportion", body, [operator])
+        except PeriodMismatch:
+            if attempt == attempts - 1:
+                raise
+    raise RuntimeError("unreachable")
+
+
+# -- reading --------------------------------------------------------------------------------
+
+def coverage(m: Membership, now: str) -> str:
+    """covered | waiting | lapsed | left, on the log clock."""
+    if m.status == "left":
+        return "left"
+    if m.status == "lapsed" or m.balance_fen <= 0:
+        return "lapsed"
+    return "waiting" if m.covered_from > now else "covered"
+
+
+async def find_plan(plan: str) -> Plan | None:
+    return await Plan.get_or_none(id=plan)
+
+
+async def find_membership(plan: str, member: str) -> Membership | None:
+    return await Membership.get_or_none(id=membership_id(plan, member))
+
+
+async def memberships_of(member: str) -> list[Membership]:
+    return await Membership.filter(member=member).order_by("plan")
+
+
+async def find_case(case: str) -> Case | None:
+    return await Case.get_or_none(id=case)
+
+
+async def objections_of(case: str) -> list[Objection]:
+    return await Objection.filter(case=case).order_by("idx")
+
+
+async def reviews_of(case: str) -> list[Review]:
+    return await Review.filter(case=case).order_by("idx")
+
+
+async def find_period(plan: str, number: int) -> Period | None:
+    return await Period.get_or_none(plan=plan, number=number)
+
+
+async def periods_of(plan: str) -> list[Period]:
+    return await Period.filter(plan=plan).order_by("number")
+
+
+async def cases_of_period(period: Period) -> list[Case]:
+    return await Case.filter(period_idx=period.idx).order_by("id")
+
+
+async def shares_of(plan: str, member: str) -> list[tuple[Period, Share]]:
+    """Every share `member` paid in `plan`, oldest first."""
+    shares = await Share.filter(member=member).order_by("period_idx")
+    periods = {p.idx: p for p in await Period.filter(plan=plan,
+                                                     idx__in=[s.period_idx for s in shares])}
+    return [(periods[s.period_idx], s) for s in shares if s.period_idx in periods]
+
+
+@dataclass(frozen=True)
+class ShareProof:
+    """A member's leaf in a period's share tree and its RFC 9162 inclusion proof."""
+
+    period_idx: int
+    number: int
+    member: str
+    share_fen: int
+    position: int
+    tree_size: int
+    leaf_data: bytes
+    leaf_hash: bytes
+    hashes: list[bytes]
+    root: bytes
+
+    def verify(self) -> None:
+        """None, or raise VerificationError: the proof leads to the root in the entry."""
+        merkle.verify_inclusion(merkle.leaf_hash(self.leaf_data), self.position, self.tree_size,
+                                self.hashes, self.root)
+
+
+async def share_proof(period_idx: int, member: str) -> ShareProof:
+    period = await Period.get_or_none(idx=period_idx)
+    share = await Share.get_or_none(period_idx=period_idx, member=member)
+    if period is None or share is None:
+        raise NotFound(f"{member} has no share in the period of entry {period_idx}")
+    nodes = merkle.inclusion_nodes(share.position, period.members)
+    wanted = apportion.tiles_needed(nodes.ids)
+    rows = await ShareTile.filter(id__in=[f"{period_idx}/{lv}/{n}" for lv, n in wanted])
+    tile_data = {}
+    for row in rows:
+        _, level, index = row.id.split("/")
+        tile_data[(int(level), int(index))] = bytes(row.data)
+    hashes = [bytes(h) for h in nodes.rehash(apportion.nodes_from_tiles(nodes.ids, tile_data))]
+    data = apportion.leaf_data(member, period.number, share.share_fen)
+    return ShareProof(period_idx, period.number, member, share.share_fen, share.position,
+                      period.members, data, merkle.leaf_hash(data), hashes,
+                      bytes.fromhex(period.share_root))
+
+
+async def covered_count(platform: Platform, plan: str) -> int:
+    members, _ = await covered_balances(_conn(platform), plan, log_now(platform))
+    return len(members)
+
+
+def log_now(platform: Platform) -> str:
+    return format_time(platform.clock.now())

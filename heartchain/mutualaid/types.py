@@ -1,0 +1,559 @@
+"""GraphQL types of mutual aid: plans, memberships with share proofs, cases, period notices."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated
+
+import strawberry
+
+from heartchain.errors import HeartchainError, NotFound, ValidationError
+from heartchain.gql import ErrorResult, Info, Int64, b64, error_result
+from heartchain.ledger.types import LogEntry, load_entry
+from heartchain.mutualaid import services
+from heartchain.mutualaid.entries import Rules
+from heartchain.mutualaid.models import Case as CaseRow
+from heartchain.mutualaid.models import Membership as MembershipRow
+from heartchain.mutualaid.models import Period as PeriodRow
+from heartchain.mutualaid.models import Plan as PlanRow
+from heartchain.mutualaid.models import PlanVersion
+
+
+def _date(name: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{name}: expected YYYY-MM-DD", field=name) from None
+
+
+@strawberry.type(name="MutualAidRules", description="A plan's rules (one version).")
+class RulesType:
+    min_age_days: int
+    max_age_years: int
+    waiting_days: int
+    cap_fen: Int64
+    senior_age: int
+    senior_cap_fen: Int64 = strawberry.field(description="the payout cap from senior_age on")
+    fee_bp: int = strawberry.field(description="management fee in basis points (800 = 8%)")
+    member_case_cap_fen: Int64 = strawberry.field(
+        description="the most one member pays for one case")
+    min_prepay_fen: Int64
+    conditions: list[str]
+
+    @classmethod
+    def of(cls, r: Rules) -> RulesType:
+        return cls(min_age_days=r.min_age_days, max_age_years=r.max_age_years,
+                   waiting_days=r.waiting_days, cap_fen=Int64(r.cap_fen),
+                   senior_age=r.senior_age, senior_cap_fen=Int64(r.senior_cap_fen),
+                   fee_bp=r.fee_bp, member_case_cap_fen=Int64(r.member_case_cap_fen),
+                   min_prepay_fen=Int64(r.min_prepay_fen), conditions=list(r.conditions))
+
+
+@strawberry.input(name="MutualAidRulesInput")
+class RulesInput:
+    min_age_days: int
+    max_age_years: int
+    waiting_days: int
+    cap_fen: Int64
+    senior_age: int
+    senior_cap_fen: Int64
+    fee_bp: int
+    member_case_cap_fen: Int64
+    min_prepay_fen: Int64
+    conditions: list[str]
+
+    def to_rules(self) -> Rules:
+        return Rules(self.min_age_days, self.max_age_years, self.waiting_days, self.cap_fen,
+                     self.senior_age, self.senior_cap_fen, self.fee_bp,
+                     self.member_case_cap_fen, self.min_prepay_fen, tuple(self.conditions))
+
+
+def _rules_from_json(text: str) -> Rules:
+    data = json.loads(text)
+    data["conditions"] = tuple(data["conditions"])
+    return Rules(**data)
+
+
+@strawberry.type(name="MutualAidRulesVersion")
+class RulesVersion:
+    version: int
+    rules: RulesType
+    index: Int64
+
+    @strawberry.field(description="The plan.create entry: these rules apply from its position.")
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.index)
+
+
+@strawberry.type(name="MutualAidPlan")
+class PlanType:
+    id: str
+    name: str
+    version: int
+    rules: RulesType
+    carry_fen: Int64 = strawberry.field(description="owed by past periods; added to the next")
+    period_count: int
+    created_index: Int64
+
+    @classmethod
+    def of(cls, row: PlanRow) -> PlanType:
+        from heartchain.mutualaid.entries import rules_of
+
+        return cls(id=row.id, name=row.name, version=row.version,
+                   rules=RulesType.of(rules_of(row)), carry_fen=Int64(row.carry_fen),
+                   period_count=row.periods, created_index=Int64(row.created_idx))
+
+    @strawberry.field
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.created_index)
+
+    @strawberry.field(description="Every rules version, oldest first.")
+    async def versions(self) -> list[RulesVersion]:
+        rows = await PlanVersion.filter(plan=self.id).order_by("idx")
+        return [RulesVersion(version=r.version, rules=RulesType.of(_rules_from_json(r.rules)),
+                             index=Int64(r.idx)) for r in rows]
+
+    @strawberry.field(description="Members covered now (log clock).")
+    async def covered_members(self, info: Info) -> int:
+        return await services.covered_count(info.context.platform, self.id)
+
+    @strawberry.field
+    async def periods(self) -> list[PeriodType]:
+        return [PeriodType.of(p) for p in await services.periods_of(self.id)]
+
+
+@strawberry.type(name="MutualAidShare", description="One member's share of one period, with its "
+                 "RFC 9162 inclusion proof in that period's share tree.")
+class ShareType:
+    period: int
+    period_index: Int64
+    member: str
+    share_fen: Int64
+    position: Int64
+    tree_size: Int64
+    leaf_data: str = strawberry.field(description="canonical JSON {member, period, share}")
+    leaf_hash: str
+    hashes: list[str]
+    share_root: str = strawberry.field(description="hex; equals the entry's body.share_root")
+
+    @classmethod
+    def of(cls, proof: services.ShareProof) -> ShareType:
+        return cls(period=proof.number, period_index=Int64(proof.period_idx),
+                   member=proof.member, share_fen=Int64(proof.share_fen),
+                   position=Int64(proof.position), tree_size=Int64(proof.tree_size),
+                   leaf_data=proof.leaf_data.decode(), leaf_hash=b64(proof.leaf_hash),
+                   hashes=[b64(h) for h in proof.hashes], share_root=proof.root.hex())
+
+    @strawberry.field(description="The period.apportion entry whose body holds the root.")
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.period_index)
+
+
+@strawberry.type(name="MutualAidMembership")
+class MembershipType:
+    plan: str
+    member: str
+    coverage: str = strawberry.field(description="covered | waiting | lapsed | left")
+    balance_fen: Int64
+    prepaid_fen: Int64
+    shared_fen: Int64
+    joined_at: str
+    covered_from: str
+    age_years: int
+    birth_commitment: str
+    joined_index: Int64
+
+    @classmethod
+    def of(cls, row: MembershipRow, now: str) -> MembershipType:
+        return cls(plan=row.plan, member=row.member, coverage=services.coverage(row, now),
+                   balance_fen=Int64(row.balance_fen), prepaid_fen=Int64(row.prepaid_fen),
+                   shared_fen=Int64(row.shared_fen), joined_at=row.joined_at,
+                   covered_from=row.covered_from, age_years=row.age_years,
+                   birth_commitment=row.birth_commitment, joined_index=Int64(row.joined_idx))
+
+    @strawberry.field(description="The plan.join entry: its position and first witnessed "
+                                  "checkpoint prove when coverage started.")
+    async def join_entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.joined_index)
+
+    @strawberry.field(description="Every share paid, with its inclusion proof.")
+    async def shares(self) -> list[ShareType]:
+        out = []
+        for period, _ in await services.shares_of(self.plan, self.member):
+            out.append(ShareType.of(await services.share_proof(period.idx, self.member)))
+        return out
+
+
+@strawberry.type(name="MutualAidInvestigation")
+class Investigation:
+    investigator: str
+    findings_hash: str
+    recommendation: str
+    amount_fen: Int64 | None
+    index: Int64
+
+    @strawberry.field
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.index)
+
+
+@strawberry.type(name="MutualAidNotice")
+class Notice:
+    days: int
+    open_from: str
+    open_until: str
+    index: Int64
+
+    @strawberry.field
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.index)
+
+
+@strawberry.type(name="MutualAidObjection")
+class ObjectionType:
+    member: str
+    reason: str
+    index: Int64
+
+    @strawberry.field
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.index)
+
+
+@strawberry.type(name="MutualAidReview")
+class ReviewType:
+    reviewer: str
+    findings_hash: str
+    outcome: str
+    index: Int64
+
+    @strawberry.field
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.index)
+
+
+@strawberry.type(name="MutualAidDecision")
+class Decision:
+    decision: str
+    amount_fen: Int64 | None
+    index: Int64
+
+    @strawberry.field
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.index)
+
+
+@strawberry.type(name="MutualAidCase", description="A case as publicly noticed: masked name "
+                 "and age band only; the real name is sealed off the log.")
+class CaseType:
+    id: str
+    plan: str
+    member: str
+    masked_name: str
+    age_band: str
+    condition: str
+    asked_fen: Int64
+    cap_fen: Int64
+    hospital: str
+    diagnosed_on: str
+    status: str = strawberry.field(description="opened | attested | noticed | approved | "
+                                               "rejected | paid")
+    rules_version: int
+    opened_at: str
+    opened_index: Int64
+    investigation: Investigation | None
+    notice: Notice | None
+    decision: Decision | None
+    period_index: Int64 | None
+
+    @classmethod
+    def of(cls, c: CaseRow) -> CaseType:
+        return cls(
+            id=c.id, plan=c.plan, member=c.member, masked_name=c.masked_name,
+            age_band=c.age_band, condition=c.condition, asked_fen=Int64(c.asked_fen),
+            cap_fen=Int64(c.cap_fen), hospital=c.hospital, diagnosed_on=c.diagnosed_on,
+            status=c.status, rules_version=c.rules_version, opened_at=c.opened_at,
+            opened_index=Int64(c.opened_idx),
+            investigation=None if c.attest_idx is None else Investigation(
+                investigator=c.investigator or "", findings_hash=c.findings_hash or "",
+                recommendation=c.recommendation or "",
+                amount_fen=None if c.recommended_fen is None else Int64(c.recommended_fen),
+                index=Int64(c.attest_idx)),
+            notice=None if c.notice_idx is None else Notice(
+                days=c.notice_days or 0, open_from=c.notice_from or "",
+                open_until=c.notice_until or "", index=Int64(c.notice_idx)),
+            decision=None if c.decide_idx is None else Decision(
+                decision=c.decision or "",
+                amount_fen=None if c.approved_fen is None else Int64(c.approved_fen),
+                index=Int64(c.decide_idx)),
+            period_index=None if c.period_idx is None else Int64(c.period_idx))
+
+    @strawberry.field
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.opened_index)
+
+    @strawberry.field
+    async def objections(self) -> list[ObjectionType]:
+        return [ObjectionType(member=o.member, reason=o.reason, index=Int64(o.idx))
+                for o in await services.objections_of(self.id)]
+
+    @strawberry.field
+    async def reviews(self) -> list[ReviewType]:
+        return [ReviewType(reviewer=r.reviewer, findings_hash=r.findings_hash,
+                           outcome=r.outcome, index=Int64(r.idx))
+                for r in await services.reviews_of(self.id)]
+
+
+@strawberry.type(name="MutualAidPeriod", description="The public notice of a period: its cases "
+                 "(masked) with investigation, objections and decision; the total, fee, number "
+                 "sharing and the per-member share; the entry and its share-tree root.")
+class PeriodType:
+    plan: str
+    number: int
+    at: str
+    index: Int64
+    case_ids: list[str]
+    payouts_fen: Int64
+    fee_fen: Int64
+    carry_in_fen: Int64
+    total_fen: Int64 = strawberry.field(description="payouts + fee")
+    members: int = strawberry.field(description="covered members sharing")
+    share_fen: Int64 = strawberry.field(description="the uniform per-member share")
+    collected_fen: Int64
+    carry_fen: Int64 = strawberry.field(description="carried to the next period")
+    lapsed: int
+    share_root: str
+
+    @classmethod
+    def of(cls, p: PeriodRow) -> PeriodType:
+        return cls(plan=p.plan, number=p.number, at=p.at, index=Int64(p.idx),
+                   case_ids=json.loads(p.cases), payouts_fen=Int64(p.payouts_fen),
+                   fee_fen=Int64(p.fee_fen), carry_in_fen=Int64(p.carry_in_fen),
+                   total_fen=Int64(p.payouts_fen + p.fee_fen), members=p.members,
+                   share_fen=Int64(p.share_fen), collected_fen=Int64(p.collected_fen),
+                   carry_fen=Int64(p.carry_fen), lapsed=p.lapsed, share_root=p.share_root)
+
+    @strawberry.field
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.index)
+
+    @strawberry.field
+    async def cases(self) -> list[CaseType]:
+        rows = await CaseRow.filter(period_idx=self.index).order_by("id")
+        return [CaseType.of(c) for c in rows]
+
+    @strawberry.field(description="One member's share in this period, with its proof.")
+    async def share(self, member: str) -> ShareType | None:
+        try:
+            return ShareType.of(await services.share_proof(self.index, member))
+        except NotFound:
+            return None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="A mutual-aid plan and its rules.")
+    async def plan(self, id: str) -> PlanType | None:
+        row = await services.find_plan(id)
+        return PlanType.of(row) if row else None
+
+    @strawberry.field(description="A member's coverage, balance and shares (with proofs); the "
+                                  "first plan they joined unless `plan` is given.")
+    async def membership(self, info: Info, address: str, plan: str | None = None
+                         ) -> MembershipType | None:
+        rows = await services.memberships_of(address)
+        row = next((r for r in rows if plan is None or r.plan == plan), None)
+        return MembershipType.of(row, services.log_now(info.context.platform)) if row else None
+
+    @strawberry.field(description="A mutual-aid case as publicly noticed.")
+    async def case(self, id: str) -> CaseType | None:
+        row = await services.find_case(id)
+        return CaseType.of(row) if row else None
+
+    @strawberry.field(description="The public notice of a period of a plan.")
+    async def period(self, plan: str, number: int) -> PeriodType | None:
+        row = await services.find_period(plan, number)
+        return PeriodType.of(row) if row else None
+
+
+@strawberry.type(name="MutualAidPlanSaved")
+class PlanSaved:
+    plan: PlanType
+    entry: LogEntry
+
+
+@strawberry.type(name="MutualAidMembershipSaved")
+class MembershipSaved:
+    membership: MembershipType
+    entry: LogEntry
+
+
+@strawberry.type(name="MutualAidCaseSaved")
+class CaseSaved:
+    case: CaseType
+    entry: LogEntry
+
+
+@strawberry.type(name="MutualAidPeriodApportioned")
+class PeriodApportioned:
+    period: PeriodType
+    entry: LogEntry
+
+
+PlanResult = Annotated[PlanSaved | ErrorResult, strawberry.union("MutualAidPlanResult")]
+MembershipResult = Annotated[MembershipSaved | ErrorResult,
+                             strawberry.union("MutualAidMembershipResult")]
+CaseResult = Annotated[CaseSaved | ErrorResult, strawberry.union("MutualAidCaseResult")]
+PeriodResult = Annotated[PeriodApportioned | ErrorResult,
+                         strawberry.union("MutualAidPeriodResult")]
+
+
+async def _membership_saved(info: Info, plan: str, member: str, index: int) -> MembershipSaved:
+    row = await MembershipRow.get(id=f"{plan}:{member}")
+    return MembershipSaved(membership=MembershipType.of(row, services.log_now(
+        info.context.platform)), entry=await load_entry(info, index))
+
+
+async def _case_saved(info: Info, case: str, index: int) -> CaseSaved:
+    return CaseSaved(case=CaseType.of(await CaseRow.get(id=case)),
+                     entry=await load_entry(info, index))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Operator: create a plan, or publish its next rules "
+                                     "version (applies from its log position on).")
+    async def create_plan(self, info: Info, id: str, name: str, rules: RulesInput
+                          ) -> PlanResult:
+        try:
+            operator = info.context.require_account("operator")
+            appended = await services.create_plan(info.context.platform, operator=operator.address,
+                                                  plan=id, name=name, rules=rules.to_rules())
+        except HeartchainError as exc:
+            return error_result(exc)
+        return PlanSaved(plan=PlanType.of(await PlanRow.get(id=id)),
+                         entry=await load_entry(info, appended.index))
+
+    @strawberry.mutation(description="Member: join a plan with a prepayment. The birth date is "
+                                     "sealed off the log; only its commitment and the age in "
+                                     "completed years go on it.")
+    async def join_plan(self, info: Info, plan: str, birth_date: str, prepay_fen: Int64
+                        ) -> MembershipResult:
+        try:
+            member = info.context.require_account("member")
+            joined = await services.join_plan(info.context.platform, plan=plan,
+                                              member=member.address,
+                                              birth_date=_date("birthDate", birth_date),
+                                              prepay_fen=prepay_fen)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return await _membership_saved(info, plan, member.address, joined.appended.index)
+
+    @strawberry.mutation(description="Member: add to the prepaid balance.")
+    async def top_up(self, info: Info, plan: str, amount_fen: Int64) -> MembershipResult:
+        try:
+            member = info.context.require_account("member")
+            appended = await services.top_up(info.context.platform, plan=plan,
+                                             member=member.address, amount_fen=amount_fen)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return await _membership_saved(info, plan, member.address, appended.index)
+
+    @strawberry.mutation(description="Member: leave a plan (the balance is refunded).")
+    async def leave_plan(self, info: Info, plan: str) -> MembershipResult:
+        try:
+            member = info.context.require_account("member")
+            appended = await services.leave_plan(info.context.platform, plan=plan,
+                                                 member=member.address)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return await _membership_saved(info, plan, member.address, appended.index)
+
+    @strawberry.mutation(description="Member (for themselves or family) or operator: open a "
+                                     "case. The real name is sealed; the log shows 张* only.")
+    async def open_case(self, info: Info, plan: str, condition: str, asked_fen: Int64,
+                        hospital: str, patient_name: str, diagnosed_on: str,
+                        member: str | None = None) -> CaseResult:
+        try:
+            opener = info.context.require_account("member", "operator")
+            case_id, appended = await services.open_case(
+                info.context.platform, plan=plan, member=member or opener.address,
+                opener=opener.address, condition=condition, asked_fen=asked_fen,
+                hospital=hospital, patient_name=patient_name,
+                diagnosed_on=_date("diagnosedOn", diagnosed_on))
+        except HeartchainError as exc:
+            return error_result(exc)
+        return await _case_saved(info, case_id, appended.index)
+
+    @strawberry.mutation(description="Investigator: record findings (hashed; the report stays "
+                                     "off the log) and a recommendation.")
+    async def attest_case(self, info: Info, case: str, findings: str, recommendation: str,
+                          amount_fen: Int64 | None = None) -> CaseResult:
+        try:
+            who = info.context.require_account("investigator")
+            appended = await services.attest_case(
+                info.context.platform, case=case, investigator=who.address, findings=findings,
+                recommendation=recommendation, amount_fen=amount_fen)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return await _case_saved(info, case, appended.index)
+
+    @strawberry.mutation(description="Operator: open the public notice window.")
+    async def notice_case(self, info: Info, case: str, days: int) -> CaseResult:
+        try:
+            who = info.context.require_account("operator")
+            appended = await services.notice_case(info.context.platform, case=case,
+                                                  operator=who.address, days=days)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return await _case_saved(info, case, appended.index)
+
+    @strawberry.mutation(description="Covered member: object while the notice window is open.")
+    async def object_case(self, info: Info, case: str, reason: str) -> CaseResult:
+        try:
+            who = info.context.require_account("member")
+            appended = await services.object_case(info.context.platform, case=case,
+                                                  member=who.address, reason=reason)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return await _case_saved(info, case, appended.index)
+
+    @strawberry.mutation(description="Operator or investigator: review the objections.")
+    async def review_case(self, info: Info, case: str, findings: str, outcome: str
+                          ) -> CaseResult:
+        try:
+            who = info.context.require_account("operator", "investigator")
+            appended = await services.review_case(info.context.platform, case=case,
+                                                  reviewer=who.address, findings=findings,
+                                                  outcome=outcome)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return await _case_saved(info, case, appended.index)
+
+    @strawberry.mutation(description="Operator: approve (amount within the cap) or reject, once "
+                                     "the notice window has elapsed.")
+    async def decide_case(self, info: Info, case: str, decision: str,
+                          amount_fen: Int64 | None = None) -> CaseResult:
+        try:
+            who = info.context.require_account("operator")
+            appended = await services.decide_case(info.context.platform, case=case,
+                                                  operator=who.address, decision=decision,
+                                                  amount_fen=amount_fen)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return await _case_saved(info, case, appended.index)
+
+    @strawberry.mutation(description="Operator: apportion the plan's next period over its "
+                                     "approved cases (all of them unless `cases` is given).")
+    async def apportion_period(self, info: Info, plan: str, cases: list[str] | None = None
+                               ) -> PeriodResult:
+        try:
+            who = info.context.require_account("operator")
+            appended = await services.apportion_period(info.context.platform, plan=plan,
+                                                       operator=who.address, cases=cases)
+        except HeartchainError as exc:
+            return error_result(exc)
+        row = await PeriodRow.get(idx=appended.index)
+        return PeriodApportioned(period=PeriodType.of(row),
+                                 entry=await load_entry(info, appended.index))

@@ -1,0 +1,185 @@
+"""Sealed personal data, off the log, one key per subject (DESIGN §6).
+
+Personal values (a donor's phone, a patient's name) never go on the log. They are stored here,
+encrypted under a random key that belongs to one subject; that key is itself sealed under the
+master key. Erasing a subject deletes its key (crypto-shredding): every value sealed for it becomes
+unreadable, backups included, while the log, which only ever held addresses and commitments, still
+verifies. These tables are off-log: they are not projections and `verify` ignores them.
+
+    >>> await seal_personal(platform, "donor:hc1p...", "phone", "+8613800000000")
+    >>> await read_personal(platform, "donor:hc1p...", "phone")
+    '+8613800000000'
+    >>> await erase_subject(platform, "donor:hc1p...")      # gone for good
+    >>> commitment(salt, "Zhang San")                        # what goes on the log instead
+    '5f1c...'
+
+To put a commitment on the log, keep its salt sealed with the subject:
+`salt = await subject_salt(platform, subject_id)`; after erasure the salt is gone too, so the
+commitment can no longer be opened by anyone.
+
+`keyed_hash(platform, purpose, value)` gives a stable lookup index for a value without storing it
+(HMAC-SHA256 under a key derived from the master key); a different `purpose` gives unlinkable
+indexes.
+
+Register the models by listing this module in Tortoise's model modules (domains re-export
+`SealedSubject` and `SealedValue` from their `models.py`; Tortoise finds them there).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nacl.bindings import (
+    crypto_aead_xchacha20poly1305_ietf_decrypt,
+    crypto_aead_xchacha20poly1305_ietf_encrypt,
+)
+from nacl.exceptions import CryptoError
+from tortoise import fields
+from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
+
+from heartchain.errors import VerificationError
+from heartchain.keys import load_or_create_master_key
+
+if TYPE_CHECKING:
+    from heartchain.platform import Platform
+    from heartchain.settings import Settings
+
+__all__ = [
+    "SealedSubject",
+    "SealedValue",
+    "commitment",
+    "derive_key",
+    "derive_key_from_settings",
+    "erase_subject",
+    "keyed_hash",
+    "read_personal",
+    "seal_personal",
+    "subject_salt",
+]
+
+_KEY_BYTES = 32
+_NONCE_BYTES = 24
+_SALT_FIELD = "_salt"
+
+
+class SealedSubject(Model):
+    """A subject's data key, sealed under the master key. Deleting the row erases the subject."""
+
+    subject_id = fields.CharField(max_length=128, primary_key=True)
+    sealed_key = fields.BinaryField()
+    created_at = fields.CharField(max_length=32)
+
+    class Meta:
+        table = "sealed_subject"
+
+
+class SealedValue(Model):
+    """One personal value, XChaCha20-Poly1305 under its subject's key, bound to (subject, field)."""
+
+    id = fields.BigIntField(primary_key=True)
+    subject_id = fields.CharField(max_length=128, db_index=True)
+    field = fields.CharField(max_length=64)
+    sealed = fields.BinaryField()
+
+    class Meta:
+        table = "sealed_value"
+        unique_together = (("subject_id", "field"),)
+
+
+def commitment(salt: bytes, value: str) -> str:
+    """What stands for a personal value on the log: hex SHA-256(salt || value)."""
+    return hashlib.sha256(salt + value.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def _master_key(data_dir: str, env_value: str | None) -> bytes:
+    return load_or_create_master_key(Path(data_dir), env_value)
+
+
+def derive_key(platform: Platform, purpose: str) -> bytes:
+    """A 32-byte key for one purpose, derived from the master key (HMAC-SHA256)."""
+    return derive_key_from_settings(platform.settings, purpose)
+
+
+def derive_key_from_settings(settings: Settings, purpose: str) -> bytes:
+    """`derive_key` for tools that have the configuration but no running platform."""
+    master = _master_key(str(settings.data_dir), settings.master_key)
+    return hmac.new(master, b"heartchain/derive/v1\n" + purpose.encode(), hashlib.sha256).digest()
+
+
+def keyed_hash(platform: Platform, purpose: str, value: str) -> str:
+    """A stable, unguessable index of `value` (hex HMAC); different purposes are unlinkable."""
+    return hmac.new(derive_key(platform, f"index/{purpose}"), value.encode(),
+                    hashlib.sha256).hexdigest()
+
+
+async def _subject_key(platform: Platform, subject_id: str, *, create: bool) -> bytes | None:
+    row = await SealedSubject.get_or_none(subject_id=subject_id)
+    if row is not None:
+        return platform.vault.open(bytes(row.sealed_key))
+    if not create:
+        return None
+    key = os.urandom(_KEY_BYTES)
+    try:
+        await SealedSubject.create(subject_id=subject_id, sealed_key=platform.vault.seal(key),
+                                   created_at=datetime.now(UTC).isoformat())
+    except IntegrityError:  # another writer created it first: use theirs
+        row = await SealedSubject.get(subject_id=subject_id)
+        return platform.vault.open(bytes(row.sealed_key))
+    return key
+
+
+def _aad(subject_id: str, field: str) -> bytes:
+    return f"heartchain/sealed/v1\n{subject_id}\n{field}".encode()
+
+
+async def seal_personal(platform: Platform, subject_id: str, field: str, value: str) -> None:
+    """Store (or replace) one personal value of a subject, sealed under the subject's key."""
+    key = await _subject_key(platform, subject_id, create=True)
+    if key is None:
+        raise RuntimeError("a subject key was just created")
+    nonce = os.urandom(_NONCE_BYTES)
+    sealed = nonce + crypto_aead_xchacha20poly1305_ietf_encrypt(
+        value.encode(), _aad(subject_id, field), nonce, key)
+    updated = await SealedValue.filter(subject_id=subject_id, field=field).update(sealed=sealed)
+    if not updated:
+        await SealedValue.create(subject_id=subject_id, field=field, sealed=sealed)
+
+
+async def read_personal(platform: Platform, subject_id: str, field: str) -> str | None:
+    """The value, or None when it was never sealed or the subject was erased."""
+    key = await _subject_key(platform, subject_id, create=False)
+    row = await SealedValue.get_or_none(subject_id=subject_id, field=field)
+    if key is None or row is None:
+        return None
+    data = bytes(row.sealed)
+    try:
+        plain = crypto_aead_xchacha20poly1305_ietf_decrypt(
+            data[_NONCE_BYTES:], _aad(subject_id, field), data[:_NONCE_BYTES], key)
+    except CryptoError as exc:
+        raise VerificationError(f"sealed value {subject_id}/{field} does not open: it was "
+                                "altered or moved") from exc
+    return bytes(plain).decode()
+
+
+async def subject_salt(platform: Platform, subject_id: str) -> bytes:
+    """The subject's commitment salt (32 random bytes, sealed); created on first use."""
+    existing = await read_personal(platform, subject_id, _SALT_FIELD)
+    if existing is not None:
+        return bytes.fromhex(existing)
+    salt = os.urandom(32)
+    await seal_personal(platform, subject_id, _SALT_FIELD, salt.hex())
+    return salt
+
+
+async def erase_subject(platform: Platform, subject_id: str) -> None:
+    """Crypto-shred a subject: its key goes first, so a copy of its sealed rows is useless too."""
+    await SealedSubject.filter(subject_id=subject_id).delete()
+    await SealedValue.filter(subject_id=subject_id).delete()

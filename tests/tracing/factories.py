@@ -1,0 +1,56 @@
+"""Test data for tracing: accounts, donations and lots, setting only what a test cares about."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from heartchain.accounts.services import register_account
+from heartchain.keys import Address
+from heartchain.ledger.kinds import kind_names
+from tests.conftest import Ledger
+from tracing import services
+from tracing.models import Lot
+
+
+def digest(text: str | None = None) -> str:
+    """A 64-hex hash standing for a photo, receipt or document."""
+    return hashlib.sha256((text or secrets.token_hex(8)).encode()).hexdigest()
+
+
+def has_donations() -> bool:
+    return "donation.record" in kind_names()
+
+
+async def account(ledger: Ledger, role: str = "member", label: str | None = None) -> Address:
+    if role != "member" and label is None:
+        label = f"{role} {secrets.token_hex(3)}"
+    registered = await register_account(ledger.platform, role=role, registrar=ledger.operator,
+                                        label=label)
+    return registered.address
+
+
+async def donate(ledger: Ledger, charity: str, donor: str, kind: str, quantity: int,
+                 campaign: str = "winter-2026") -> int:
+    appended = await ledger.platform.write("donation.record", {
+        "charity": charity, "donor": donor, "kind": kind, "quantity": quantity,
+        "campaign": campaign}, [charity])
+    return appended.index
+
+
+async def reverse(ledger: Ledger, charity: str, donation: int) -> int:
+    appended = await ledger.platform.write("donation.reverse", {
+        "charity": charity, "donation": donation, "reason": "refund"}, [charity])
+    return appended.index
+
+
+async def purchased_lot(ledger: Ledger, charity: str, quantity: int = 1000,
+                        unit: str = "grams", custodian: str | None = None,
+                        goods: str = "rice 大米") -> Lot:
+    return await services.create_lot(ledger.platform, charity=charity, goods=goods,
+                                     quantity=quantity, unit=unit,
+                                     custodian=custodian or charity, receipt=digest())
+
+
+async def size(ledger: Ledger) -> int:
+    return await ledger.platform.log.size()

@@ -1,0 +1,255 @@
+"""Heart-score attestations: W3C VC 2.0 credentials signed with Data Integrity `eddsa-jcs-2022`.
+
+A partner that checked "does this member hold at least N hearts?" gets a credential it can keep
+and verify offline, with nothing but the platform's published Ed25519 key::
+
+    {"@context": ["https://www.w3.org/ns/credentials/v2"],
+     "type": ["VerifiableCredential", "HeartScoreCredential"],
+     "id": "urn:uuid:…", "issuer": "did:key:z6Mk…",
+     "validFrom": "2026-11-21T08:00:00.000Z", "validUntil": "2026-11-22T08:00:00.000Z",
+     "credentialSubject": {"id": "urn:heartchain:pseudonym:<partner-scoped>",
+                           "heartScore": {"claim": "hearts ≥ 5000", "threshold": 5000,
+                                          "meetsThreshold": true},
+                           "asOf": {"log": "<origin>", "checkpointSize": 812,
+                                    "rootHash": "<base64>"}},
+     "proof": {"type": "DataIntegrityProof", "cryptosuite": "eddsa-jcs-2022", …,
+               "proofValue": "z…"}}
+
+Signing follows VC Data Integrity EdDSA §3.3 (eddsa-jcs-2022): hash = SHA-256(JCS(proof options
+with the document's @context)) || SHA-256(JCS(document without proof)); Ed25519 over that;
+proofValue = multibase base58btc. The issuer is the `did:key` of the attestation key, so the key
+alone identifies the issuer.
+
+`verify_attestation` below needs only `hashlib`, `rfc8785` and PyNaCl: partners may copy it (with
+`_b58decode`, `did_key` and `_parse_time`) and swap `AttestationInvalid` for their own error.
+The CLI: `heartchain attest verify FILE --key BASE64` (exit 0 valid, 1 invalid, 2 unusable input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import nacl.exceptions
+import rfc8785
+from nacl.signing import SigningKey, VerifyKey
+
+from tokens.errors import AttestationInvalid
+
+if TYPE_CHECKING:
+    from heartchain.platform import Platform
+    from heartchain.settings import Settings
+
+VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
+CREDENTIAL_TYPE = "HeartScoreCredential"
+_KEY_PURPOSE = "attestation-key/ed25519/v1"
+_ED25519_MULTICODEC = b"\xed\x01"
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+def attestation_key_from_settings(settings: Settings) -> SigningKey:
+    """The platform's attestation key, derived from the master key: every worker that shares
+    the master key signs with the same key, and no other secret file needs guarding."""
+    from heartchain.privacy import derive_key_from_settings
+
+    return SigningKey(derive_key_from_settings(settings, _KEY_PURPOSE))
+
+
+def attestation_key(platform: Platform) -> SigningKey:
+    return attestation_key_from_settings(platform.settings)
+
+
+def public_key_b64(key: SigningKey | VerifyKey) -> str:
+    verify_key = key.verify_key if isinstance(key, SigningKey) else key
+    return base64.b64encode(bytes(verify_key)).decode()
+
+
+def _b58encode(data: bytes) -> str:
+    number = int.from_bytes(data, "big")
+    out = ""
+    while number:
+        number, digit = divmod(number, 58)
+        out = _B58[digit] + out
+    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
+
+
+def _b58decode(text: str) -> bytes:
+    number = 0
+    for char in text:
+        digit = _B58.find(char)
+        if digit < 0:
+            raise AttestationInvalid(f"base58: invalid character {char!r}")
+        number = number * 58 + digit
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big")
+    return b"\0" * (len(text) - len(text.lstrip("1"))) + body
+
+
+def did_key(public_key: bytes) -> str:
+    """`did:key` of an Ed25519 public key (multicodec 0xed01, multibase base58btc)."""
+    return "did:key:z" + _b58encode(_ED25519_MULTICODEC + public_key)
+
+
+# -- signing ---------------------------------------------------------------------------------
+
+
+def _hash_data(document: Mapping[str, Any], proof_options: Mapping[str, Any]) -> bytes:
+    unsecured = {k: v for k, v in document.items() if k != "proof"}
+    config = dict(proof_options)
+    if "@context" in unsecured:
+        config["@context"] = unsecured["@context"]
+    return (hashlib.sha256(rfc8785.dumps(config)).digest()
+            + hashlib.sha256(rfc8785.dumps(unsecured)).digest())
+
+
+def sign_credential(document: Mapping[str, Any], key: SigningKey, created: str
+                    ) -> dict[str, Any]:
+    """The document with an `eddsa-jcs-2022` DataIntegrityProof by `key` added."""
+    issuer = did_key(bytes(key.verify_key))
+    options = {"type": "DataIntegrityProof", "cryptosuite": "eddsa-jcs-2022",
+               "created": created, "verificationMethod": f"{issuer}#{issuer[len('did:key:'):]}",
+               "proofPurpose": "assertionMethod"}
+    signature = key.sign(_hash_data(document, options)).signature
+    return {**document, "proof": {**options, "proofValue": "z" + _b58encode(bytes(signature))}}
+
+
+def build_credential(*, key: SigningKey, credential_id: str, valid_from: str, valid_until: str,
+                     pseudonym: str, threshold: int, result: bool, origin: str,
+                     checkpoint_size: int, root_hash: bytes) -> dict[str, Any]:
+    claim = f"hearts {'≥' if result else '<'} {threshold}"
+    document = {
+        "@context": [VC_CONTEXT],
+        "id": credential_id,
+        "type": ["VerifiableCredential", CREDENTIAL_TYPE],
+        "issuer": did_key(bytes(key.verify_key)),
+        "validFrom": valid_from,
+        "validUntil": valid_until,
+        "credentialSubject": {
+            "id": pseudonym,
+            "heartScore": {"claim": claim, "threshold": threshold, "meetsThreshold": result},
+            "asOf": {"log": origin, "checkpointSize": checkpoint_size,
+                     "rootHash": base64.b64encode(root_hash).decode()},
+        },
+    }
+    return sign_credential(document, key, valid_from)
+
+
+# -- verifying (copy from here) --------------------------------------------------------------
+
+
+def _parse_time(value: Any, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise AttestationInvalid(f"{name}: must be a date-time string")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise AttestationInvalid(f"{name}: not a date-time: {value!r}") from exc
+    if moment.tzinfo is None:
+        raise AttestationInvalid(f"{name}: needs a time zone: {value!r}")
+    return moment
+
+
+def verify_attestation(document: Mapping[str, Any], public_key_b64: str, now: datetime) -> None:
+    """Return None if `document` is a valid heart-score credential signed by the key, valid at
+    `now`; raise AttestationInvalid saying what failed otherwise."""
+    if not isinstance(document, Mapping):
+        raise AttestationInvalid("credential: must be a JSON object")
+    try:
+        public_key = base64.b64decode(public_key_b64, validate=True)
+        verify_key = VerifyKey(public_key)
+    except (ValueError, TypeError, nacl.exceptions.CryptoError) as exc:
+        raise AttestationInvalid("key: not a base64 Ed25519 public key") from exc
+    context = document.get("@context")
+    if not isinstance(context, list) or not context or context[0] != VC_CONTEXT:
+        raise AttestationInvalid(f"@context: must start with {VC_CONTEXT}")
+    types = document.get("type")
+    if not isinstance(types, list) or "VerifiableCredential" not in types:
+        raise AttestationInvalid("type: not a VerifiableCredential")
+    issuer = did_key(public_key)
+    if document.get("issuer") != issuer:
+        raise AttestationInvalid(f"issuer: {document.get('issuer')!r} is not {issuer}")
+    proof = document.get("proof")
+    if not isinstance(proof, Mapping):
+        raise AttestationInvalid("proof: missing")
+    expected = {"type": "DataIntegrityProof", "cryptosuite": "eddsa-jcs-2022",
+                "proofPurpose": "assertionMethod",
+                "verificationMethod": f"{issuer}#{issuer[len('did:key:'):]}"}
+    for name, value in expected.items():
+        if proof.get(name) != value:
+            raise AttestationInvalid(f"proof.{name}: expected {value!r}, got {proof.get(name)!r}")
+    proof_value = proof.get("proofValue")
+    if not isinstance(proof_value, str) or not proof_value.startswith("z"):
+        raise AttestationInvalid("proof.proofValue: must be multibase base58btc ('z…')")
+    options = {k: v for k, v in proof.items() if k != "proofValue"}
+    if "@context" in options:
+        raise AttestationInvalid("proof.@context: not expected in this credential")
+    try:
+        verify_key.verify(_hash_data(document, options), _b58decode(proof_value[1:]))
+    except (nacl.exceptions.BadSignatureError, ValueError) as exc:
+        raise AttestationInvalid("proof: the signature does not verify (altered, or signed by "
+                                 "another key)") from exc
+    valid_from = _parse_time(document.get("validFrom"), "validFrom")
+    valid_until = _parse_time(document.get("validUntil"), "validUntil")
+    if now < valid_from:
+        raise AttestationInvalid(f"validFrom: not valid before {document['validFrom']}")
+    if now >= valid_until:
+        raise AttestationInvalid(f"validUntil: expired at {document['validUntil']}")
+
+
+# -- command line ----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`heartchain attest verify FILE [--key BASE64 | --key-file PATH] [--at TIME]`."""
+    parser = argparse.ArgumentParser(prog="heartchain attest",
+                                     description="verify a heart-score attestation offline")
+    sub = parser.add_subparsers(dest="action", required=True)
+    verify = sub.add_parser("verify", help="check signature, issuer and validity period")
+    verify.add_argument("file", help="the credential (JSON); - for standard input")
+    verify.add_argument("--key", help="the platform's attestation public key (base64); default: "
+                                      "derived from this data directory's master key")
+    verify.add_argument("--key-file", help="a file holding the base64 public key")
+    verify.add_argument("--at", help="verify as of this time (ISO 8601) instead of now")
+    sub.add_parser("key", help="print this platform's attestation public key (base64)")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    try:
+        key = args.key if args.action == "verify" else None
+        if args.action == "verify" and args.key_file:
+            key = Path(args.key_file).read_text().strip()
+        if key is None:
+            from heartchain.settings import Settings
+
+            key = public_key_b64(attestation_key_from_settings(Settings.from_env()))
+        if args.action == "key":
+            print(key)
+            return 0
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+        document = json.loads(text)
+        now = _parse_time(args.at, "--at") if args.at else datetime.now(UTC)
+    except (OSError, ValueError, AttestationInvalid) as exc:
+        print(f"heartchain attest: {exc}", file=sys.stderr)
+        return 2
+    try:
+        verify_attestation(document, key, now)
+    except AttestationInvalid as exc:
+        print(f"INVALID: {exc}")
+        return 1
+    subject = document["credentialSubject"]
+    score = subject.get("heartScore", {})
+    as_of = subject.get("asOf", {})
+    print(f"valid: {score.get('claim')} for {subject.get('id')} at checkpoint "
+          f"{as_of.get('checkpointSize')} of {as_of.get('log')}; valid until "
+          f"{document['validUntil']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

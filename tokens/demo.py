@@ -1,0 +1,96 @@
+"""Demo hearts: thousands of gifts of each kind by the three charities, a rate change, a few
+refunds, donors known only by phone, and Cycle Share's deposit waiver checked under consent."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from heartchain.demo import DemoState, seeder, write_many
+from heartchain.keys import SigningKey
+from heartchain.ledger.entries import format_time
+from tokens import services
+from tokens.attest import attestation_key, public_key_b64
+
+FOOD_BANK = "Sunrise Food Bank 朝阳食物银行"
+TREES = "Green Ridge Tree Planting 青山植树"
+MEDICAL = "Hope Medical Aid Fund 希望医疗救助基金"
+PARTNER = "Cycle Share 单车共享"
+PERK_THRESHOLD = 200_000  # hearts: Cycle Share waives its ¥99 deposit from here
+GIFTS_PER_KIND = 2_000
+
+
+@seeder
+async def seed_hearts(state: DemoState) -> None:
+    platform, rng = state.platform, state.rng
+    food_bank, trees, medical = (state.organisations[FOOD_BANK], state.organisations[TREES],
+                                 state.organisations[MEDICAL])
+    partner = state.organisations[PARTNER]
+    keys: dict[str, SigningKey] = {c: await platform.custodial_key(c)
+                                   for c in (food_bank, trees, medical)}
+
+    by_phone = [await services.donor_for_contact(platform, f"+86139{rng.randrange(10**8):08d}")
+                for _ in range(20)]
+    donors = [*state.members, *(d.address for d in by_phone)]
+
+    def gift(charity: str, kind: str, quantity: int, campaign: str
+             ) -> tuple[str, dict[str, object], list[SigningKey]]:
+        body: dict[str, object] = {"charity": charity, "donor": rng.choice(donors), "kind": kind,
+                                   "quantity": quantity, "campaign": campaign}
+        if rng.random() < 0.3:
+            body["receipt"] = f"{rng.getrandbits(256):064x}"
+        return "donation.record", body, [keys[charity]]
+
+    def cash() -> int:
+        return rng.choice((1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000))
+
+    items = []
+    for _ in range(GIFTS_PER_KIND):
+        items.append(gift(food_bank, "food", rng.randrange(500, 20_001, 50), "winter-meals-2026"))
+        items.append(gift(trees, "tree", rng.randint(1, 20), "spring-saplings-2026"))
+        charity, campaign = rng.choice(((medical, "surgery-fund-2026"),
+                                        (food_bank, "winter-meals-2026"),
+                                        (trees, "spring-saplings-2026")))
+        items.append(gift(charity, "cash", cash(), campaign))
+    rng.shuffle(items)
+    half = len(items) // 2
+    given = await write_many(state, "donations", items[:half])
+    # From here on a tree earns 100 hearts: the operator's second rate table, never retroactive.
+    rates = await services.set_heart_rates(platform, state.operator,
+                                           {"cash": (1, 1), "food": (1, 1),
+                                            "tree": (100, 1)})
+    given += await write_many(state, "donations", items[half:])
+
+    refunds = rng.sample(range(len(given)), len(given) // 100)
+    await write_many(state, "refunds", [
+        ("donation.reverse", {"charity": items[i][1]["charity"], "donation": given[i].index,
+                              "reason": rng.choice(("refund", "chargeback"))},
+         [keys[str(items[i][1]["charity"])]]) for i in refunds])
+
+    consenting = rng.sample(state.members, 60)
+    expires = platform.clock.now() + timedelta(days=365)
+    await write_many(state, "consents", [
+        ("consent.grant", {"member": m, "partner": partner, "scope": "hearts.threshold",
+                           "expires": format_time(expires)},
+         [await platform.custodial_key(m)]) for m in consenting])
+    checked = [await services.check_hearts(platform, partner=partner, member=m,
+                                           threshold=PERK_THRESHOLD) for m in consenting[:30]]
+
+    waived = [c for c in checked if c.result]
+    sample = waived[0] if waived else checked[0]
+    path = platform.settings.data_dir / "demo-attestation.json"
+    path.write_text(json.dumps(sample.attestation, ensure_ascii=False, indent=2) + "\n")
+    scores = {m: (await services.score(m)).total for m in state.members[:50]}
+    top = max(scores, key=lambda m: scores[m])
+    state.notes.extend([
+        f"hearts: {len(given)} donations ({GIFTS_PER_KIND} each of cash, food, trees; "
+        f"{len(refunds)} refunded), rate table v1 from entry {rates.index} (1 tree = 100 hearts), "
+        f"{len(by_phone)} donors known only by phone",
+        f"hearts: Cycle Share waives its deposit at {PERK_THRESHOLD} hearts; {len(consenting)} "
+        f"members consented, {len(checked)} checked, {len(waived)} qualified",
+        f"hearts: a donor to look at: member(address: \"{top}\") ({scores[top]} hearts)",
+        f"hearts: a member who consented to Cycle Share: {consenting[0]}",
+        f"hearts: attestation key {public_key_b64(attestation_key(platform))}",
+        f"hearts: heartchain attest verify {path} --key "
+        f"{public_key_b64(attestation_key(platform))}",
+    ])

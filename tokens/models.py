@@ -1,0 +1,121 @@
+"""Projection tables of heart points, rebuilt from the log by `verify`, and the off-log donor index.
+
+Primary keys are log indexes (a donation is the index of its `donation.record` entry), so a replay
+produces identical rows. A score's history needs no table of its own: it is the donations' mints
+(at their index) and burns (at their reversal's index), grouped by the first checkpoint that
+included each.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from heartchain.ledger.kinds import register_projection
+from heartchain.privacy import SealedSubject, SealedValue  # noqa: F401  (Tortoise finds them here)
+
+KINDS = ("cash", "food", "tree")
+UNITS = {"cash": "fen", "food": "gram", "tree": "tree"}
+
+
+class HeartRateVersion(Model):
+    """One `heart.rates` entry: hearts = quantity * hearts_per / per_quantity, rounded down.
+
+    Version 0 (1 heart per fen, per gram, per tree) is built in and has no row."""
+
+    version = fields.IntField(primary_key=True)
+    idx = fields.BigIntField()
+    set_by = fields.CharField(max_length=80)
+    cash_hearts = fields.BigIntField()
+    cash_per = fields.BigIntField()
+    food_hearts = fields.BigIntField()
+    food_per = fields.BigIntField()
+    tree_hearts = fields.BigIntField()
+    tree_per = fields.BigIntField()
+
+    class Meta:
+        table = "heart_rate_version"
+
+
+class HeartDonation(Model):
+    idx = fields.BigIntField(primary_key=True)
+    charity = fields.CharField(max_length=80)
+    donor = fields.CharField(max_length=80)
+    kind = fields.CharField(max_length=8)
+    quantity = fields.BigIntField()
+    campaign = fields.CharField(max_length=64, db_index=True)
+    receipt = fields.CharField(max_length=64, null=True)
+    hearts = fields.BigIntField()
+    rate_version = fields.IntField()
+    recorded_at = fields.CharField(max_length=24)
+    reversed_idx = fields.BigIntField(null=True)
+    reversal_reason = fields.CharField(max_length=16, null=True)
+
+    class Meta:
+        table = "heart_donation"
+        indexes = (("donor", "idx"), ("charity", "idx"), ("donor", "reversed_idx"))
+
+
+class HeartScore(Model):
+    """A donor's hearts: minted minus burned, in total and per donation kind."""
+
+    address = fields.CharField(max_length=80, primary_key=True)
+    total = fields.BigIntField()
+    cash = fields.BigIntField()
+    food = fields.BigIntField()
+    tree = fields.BigIntField()
+    minted = fields.BigIntField()
+    burned = fields.BigIntField()
+    gifts = fields.IntField()
+    reversals = fields.IntField()
+    last_idx = fields.BigIntField()
+
+    class Meta:
+        table = "heart_score"
+
+
+class HeartConsent(Model):
+    idx = fields.BigIntField(primary_key=True)
+    member = fields.CharField(max_length=80)
+    partner = fields.CharField(max_length=80, db_index=True)
+    scope = fields.CharField(max_length=32)
+    expires_at = fields.CharField(max_length=24)
+    granted_at = fields.CharField(max_length=24)
+    revoked_idx = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "heart_consent"
+        indexes = (("member", "partner"),)
+
+
+class HeartCheck(Model):
+    """A partner's `consent.check`; the API shows it to the member it was made on, only."""
+
+    idx = fields.BigIntField(primary_key=True)
+    member = fields.CharField(max_length=80)
+    partner = fields.CharField(max_length=80)
+    consent_idx = fields.BigIntField()
+    threshold = fields.BigIntField()
+    checkpoint_size = fields.BigIntField()
+    result = fields.BooleanField()
+    checked_at = fields.CharField(max_length=24)
+
+    class Meta:
+        table = "heart_check"
+        indexes = (("member", "idx"),)
+
+
+class DonorContact(Model):
+    """Off-log: keyed hash of a normalised phone or e-mail -> the donor's custodial address.
+
+    The contact itself is sealed with `heartchain.privacy` under the donor's subject key."""
+
+    contact_hash = fields.CharField(max_length=64, primary_key=True)
+    address = fields.CharField(max_length=80, db_index=True)
+    created_at = fields.CharField(max_length=32)
+
+    class Meta:
+        table = "heart_donor_contact"
+
+
+register_projection(HeartRateVersion, HeartDonation, HeartScore, HeartConsent, HeartCheck)

@@ -1,0 +1,526 @@
+"""GraphQL types of heart points: thin resolvers over `tokens.services`.
+
+Who may call what: `recordDonation` / `reverseDonation` need a charity's token, `setHeartRates`
+the operator's, `grantConsent` / `revokeConsent` a member's, `checkHearts` a partner's. Scores,
+donations and consents are public facts of the log; the checks partners made on a member are
+shown to that member's token only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import strawberry
+
+from heartchain.accounts.models import Account as AccountRow
+from heartchain.errors import HeartchainError, NotFound, ValidationError
+from heartchain.gql import (
+    JSON,
+    ErrorResult,
+    Info,
+    Int64,
+    PageInfo,
+    decode_cursor,
+    encode_cursor,
+    error_result,
+    page_size,
+)
+from heartchain.keys import is_address
+from heartchain.ledger.entries import parse_time
+from heartchain.ledger.types import LogEntry, load_entry
+from tokens import services
+from tokens.attest import attestation_key, did_key, public_key_b64, verify_attestation
+from tokens.entries import DEFAULT_RATES, RateTable, rate_table_of
+from tokens.errors import AttestationInvalid
+from tokens.models import KINDS, UNITS, HeartCheck, HeartConsent, HeartDonation
+
+
+async def _label(address: str) -> str | None:
+    row = await AccountRow.get_or_none(address=address)
+    return row.label if row else None
+
+
+# -- rates -----------------------------------------------------------------------------------
+
+
+@strawberry.type(description="Hearts minted per unit of one donation kind: "
+                             "quantity × hearts ÷ per, rounded down.")
+class HeartRate:
+    kind: str
+    unit: str = strawberry.field(description="fen, gram or tree")
+    hearts: Int64
+    per: Int64
+
+
+@strawberry.type(description="A version of the rate table. Version 0 (1 heart per fen, gram, "
+                             "tree) is built in; each later one is a heart.rates entry and "
+                             "applies to donations after it.")
+class HeartRateTable:
+    version: int
+    from_index: Int64 | None = strawberry.field(description="its heart.rates entry; null for 0")
+    rates: list[HeartRate]
+
+    @classmethod
+    def of(cls, table: RateTable) -> HeartRateTable:
+        return cls(version=table.version,
+                   from_index=Int64(table.index) if table.index is not None else None,
+                   rates=[HeartRate(kind=k, unit=UNITS[k], hearts=Int64(table.rates[k].hearts),
+                                    per=Int64(table.rates[k].per)) for k in KINDS])
+
+    @strawberry.field(description="The heart.rates entry, with its proof (null for version 0).")
+    async def entry(self, info: Info) -> LogEntry | None:
+        return await load_entry(info, self.from_index) if self.from_index is not None else None
+
+
+@strawberry.input
+class HeartRateInput:
+    kind: str
+    hearts: Int64
+    per: Int64
+
+
+# -- donations and scores --------------------------------------------------------------------
+
+
+@strawberry.type(description="A gift recorded by a charity, and the hearts it minted.")
+class Donation:
+    index: Int64 = strawberry.field(description="the donation.record entry's index")
+    charity: str
+    donor: str
+    kind: str
+    unit: str
+    quantity: Int64
+    campaign: str
+    receipt: str | None
+    hearts: Int64
+    rate_version: int
+    recorded_at: str
+    reversed_index: Int64 | None
+    reversal_reason: str | None
+
+    @classmethod
+    def of(cls, row: HeartDonation) -> Donation:
+        return cls(index=Int64(row.idx), charity=row.charity, donor=row.donor, kind=row.kind,
+                   unit=UNITS[row.kind], quantity=Int64(row.quantity), campaign=row.campaign,
+                   receipt=row.receipt, hearts=Int64(row.hearts), rate_version=row.rate_version,
+                   recorded_at=row.recorded_at,
+                   reversed_index=Int64(row.reversed_idx) if row.reversed_idx is not None
+                   else None, reversal_reason=row.reversal_reason)
+
+    @strawberry.field
+    async def charity_label(self) -> str | None:
+        return await _label(self.charity)
+
+    @strawberry.field(description="The donation.record entry, with its inclusion proof.")
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.index)
+
+    @strawberry.field(description="The donation.reverse entry that burned these hearts, if any.")
+    async def reversal(self, info: Info) -> LogEntry | None:
+        if self.reversed_index is None:
+            return None
+        return await load_entry(info, self.reversed_index)
+
+
+@strawberry.type
+class DonationEdge:
+    cursor: str
+    node: Donation
+
+
+@strawberry.type
+class DonationConnection:
+    edges: list[DonationEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="One donation kind's part of a score (reversed gifts excluded).")
+class KindBreakdown:
+    kind: str
+    unit: str
+    hearts: Int64
+    quantity: Int64
+    gifts: int
+
+
+@strawberry.type(description="The score at a checkpoint where it changed.")
+class ScorePoint:
+    checkpoint_size: Int64 = strawberry.field(description="the first checkpoint that included "
+                                                          "the change")
+    total: Int64
+    change: Int64
+
+
+@strawberry.type(description="A member's consent for a partner to check their hearts.")
+class Consent:
+    index: Int64
+    member: str
+    partner: str
+    scope: str
+    expires_at: str
+    granted_at: str
+    revoked_index: Int64 | None
+
+    @classmethod
+    def of(cls, row: HeartConsent) -> Consent:
+        return cls(index=Int64(row.idx), member=row.member, partner=row.partner, scope=row.scope,
+                   expires_at=row.expires_at, granted_at=row.granted_at,
+                   revoked_index=Int64(row.revoked_idx) if row.revoked_idx is not None
+                   else None)
+
+    @strawberry.field(description="Not revoked and not expired, by the log's clock now.")
+    def active(self, info: Info) -> bool:
+        return self.revoked_index is None and parse_time(self.expires_at) > \
+            info.context.platform.clock.now()
+
+    @strawberry.field
+    async def partner_label(self) -> str | None:
+        return await _label(self.partner)
+
+    @strawberry.field
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.index)
+
+
+@strawberry.type(description="A partner's recorded check of 'hearts ≥ threshold'.")
+class PartnerCheck:
+    index: Int64
+    partner: str
+    consent_index: Int64
+    threshold: Int64
+    checkpoint_size: Int64
+    result: bool
+    checked_at: str
+
+    @classmethod
+    def of(cls, row: HeartCheck) -> PartnerCheck:
+        return cls(index=Int64(row.idx), partner=row.partner,
+                   consent_index=Int64(row.consent_idx), threshold=Int64(row.threshold),
+                   checkpoint_size=Int64(row.checkpoint_size), result=row.result,
+                   checked_at=row.checked_at)
+
+    @strawberry.field
+    async def partner_label(self) -> str | None:
+        return await _label(self.partner)
+
+    @strawberry.field
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.index)
+
+
+@strawberry.type
+class PartnerCheckEdge:
+    cursor: str
+    node: PartnerCheck
+
+
+@strawberry.type
+class PartnerCheckConnection:
+    edges: list[PartnerCheckEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A member's hearts: minted by donations, burned by reversals.")
+class MemberHearts:
+    address: str
+    score: Int64
+    minted: Int64
+    burned: Int64
+    gifts: int
+    reversals: int
+
+    @strawberry.field(description="Hearts, quantity and gifts per donation kind.")
+    async def breakdown(self) -> list[KindBreakdown]:
+        return [KindBreakdown(kind=k.kind, unit=UNITS[k.kind], hearts=Int64(k.hearts),
+                              quantity=Int64(k.quantity), gifts=k.gifts)
+                for k in await services.breakdown(self.address)]
+
+    @strawberry.field(description="The score at each checkpoint where it changed, oldest first, "
+                                  "after checkpoint size `after`.")
+    async def history(self, first: int = 50, after: Int64 | None = None) -> list[ScorePoint]:
+        points = await services.score_history(self.address, first=page_size(first, 500),
+                                              after=after or 0)
+        return [ScorePoint(checkpoint_size=Int64(p.checkpoint_size), total=Int64(p.total),
+                           change=Int64(p.change)) for p in points]
+
+    @strawberry.field(description="Every gift under this address, newest first.")
+    async def donations(self, first: int = 20, after: str | None = None,
+                        kind: str | None = None) -> DonationConnection:
+        limit = page_size(first)
+        before = decode_cursor("donation", after)
+        rows = await services.donations_of(self.address, first=limit + 1, before=before,
+                                           kind=kind)
+        edges = [DonationEdge(cursor=encode_cursor("donation", r.idx), node=Donation.of(r))
+                 for r in rows[:limit]]
+        return DonationConnection(edges=edges, page_info=PageInfo(
+            has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None))
+
+    @strawberry.field(description="Consents this member granted, newest first.")
+    async def consents(self) -> list[Consent]:
+        return [Consent.of(r) for r in await services.consents_of(self.address)]
+
+    @strawberry.field(description="Checks partners made on this member: only this member's "
+                                  "token may read them.")
+    async def checks(self, info: Info, first: int = 20, after: str | None = None
+                     ) -> PartnerCheckConnection | None:
+        limit = page_size(first)
+        rows = await services.checks_on(self.address, viewer=info.context.account,
+                                        first=limit + 1,
+                                        before=decode_cursor("check", after))
+        edges = [PartnerCheckEdge(cursor=encode_cursor("check", r.idx), node=PartnerCheck.of(r))
+                 for r in rows[:limit]]
+        return PartnerCheckConnection(edges=edges, page_info=PageInfo(
+            has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None))
+
+
+@strawberry.type(description="The key that signs heart-score attestations; verify offline with "
+                             "it (`heartchain attest verify FILE --key PUBLIC_KEY`).")
+class AttestationKey:
+    public_key: str = strawberry.field(description="base64 Ed25519 public key")
+    issuer: str = strawberry.field(description="did:key of the public key")
+    verification_method: str
+
+
+@strawberry.type
+class AttestationVerdict:
+    valid: bool
+    reason: str | None
+
+
+# -- mutation results ------------------------------------------------------------------------
+
+
+@strawberry.type
+class DonationRecorded:
+    donation: Donation
+    new_donor: bool = strawberry.field(description="a custodial address was created for the "
+                                                   "contact given")
+    entry: LogEntry
+
+
+@strawberry.type
+class DonationReversed:
+    donation: Donation
+    entry: LogEntry
+
+
+@strawberry.type
+class HeartRatesSet:
+    rates: HeartRateTable
+    entry: LogEntry
+
+
+@strawberry.type
+class ConsentGranted:
+    consent: Consent
+    entry: LogEntry
+
+
+@strawberry.type
+class ConsentRevoked:
+    consent: Consent
+    entry: LogEntry
+
+
+@strawberry.type(description="The answer, its signed attestation, and the recorded check.")
+class HeartsChecked:
+    at_least: bool
+    threshold: Int64
+    checkpoint_size: Int64
+    attestation: JSON = strawberry.field(description="W3C VC 2.0 credential, eddsa-jcs-2022")
+    entry: LogEntry
+
+
+RecordDonationResult = Annotated[DonationRecorded | ErrorResult,
+                                 strawberry.union("RecordDonationResult")]
+ReverseDonationResult = Annotated[DonationReversed | ErrorResult,
+                                  strawberry.union("ReverseDonationResult")]
+SetHeartRatesResult = Annotated[HeartRatesSet | ErrorResult,
+                                strawberry.union("SetHeartRatesResult")]
+GrantConsentResult = Annotated[ConsentGranted | ErrorResult,
+                               strawberry.union("GrantConsentResult")]
+RevokeConsentResult = Annotated[ConsentRevoked | ErrorResult,
+                                strawberry.union("RevokeConsentResult")]
+CheckHeartsResult = Annotated[HeartsChecked | ErrorResult, strawberry.union("CheckHeartsResult")]
+
+
+async def member_hearts(address: str) -> MemberHearts:
+    score = await services.score(address)
+    return MemberHearts(address=address, score=Int64(score.total), minted=Int64(score.minted),
+                        burned=Int64(score.burned), gifts=score.gifts, reversals=score.reversals)
+
+
+def _expiry(expires_at: str | None, days: int | None, now: datetime) -> datetime:
+    if expires_at is not None and days is not None:
+        raise ValidationError("give expiresAt or days, not both", field="expiresAt")
+    if expires_at is None:
+        return now + timedelta(days=365 if days is None else days)
+    try:
+        moment = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"expiresAt: not an ISO 8601 time: {expires_at!r}",
+                              field="expiresAt") from None
+    if moment.tzinfo is None:
+        raise ValidationError("expiresAt: needs a time zone (e.g. Z)", field="expiresAt")
+    return moment
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="A member's hearts, donations, consents (and, for the member's "
+                                  "own token, the checks partners made). Null if the address "
+                                  "is not registered.")
+    async def member(self, address: str) -> MemberHearts | None:
+        if not is_address(address) or not await AccountRow.exists(address=address):
+            return None
+        return await member_hearts(address)
+
+    @strawberry.field(description="The rate table in force, or the given version.")
+    async def heart_rates(self, version: int | None = None) -> HeartRateTable | None:
+        current = await services.current_rates()
+        if version is None or version == current.version:
+            return HeartRateTable.of(current)
+        for table in [DEFAULT_RATES, *[rate_table_of(r)
+                                                for r in await services.rate_versions()]]:
+            if table.version == version:
+                return HeartRateTable.of(table)
+        return None
+
+    @strawberry.field(description="Every version of the rate table, oldest first.")
+    async def heart_rate_history(self) -> list[HeartRateTable]:
+        return [HeartRateTable.of(DEFAULT_RATES),
+                *[HeartRateTable.of(rate_table_of(r))
+                  for r in await services.rate_versions()]]
+
+    @strawberry.field
+    async def donation(self, index: Int64) -> Donation | None:
+        try:
+            return Donation.of(await services.get_donation(index))
+        except NotFound:
+            return None
+
+    @strawberry.field(description="The public key that signs heart-score attestations.")
+    def attestation_key(self, info: Info) -> AttestationKey:
+        key = attestation_key(info.context.platform)
+        issuer = did_key(bytes(key.verify_key))
+        return AttestationKey(public_key=public_key_b64(key), issuer=issuer,
+                              verification_method=f"{issuer}#{issuer[len('did:key:'):]}")
+
+    @strawberry.field(description="Verify an attestation against this platform's key, now.")
+    def verify_attestation(self, info: Info, credential: JSON) -> AttestationVerdict:
+        platform = info.context.platform
+        document: Any = credential
+        try:
+            verify_attestation(document, public_key_b64(attestation_key(platform)),
+                               platform.clock.now())
+        except AttestationInvalid as exc:
+            return AttestationVerdict(valid=False, reason=str(exc))
+        return AttestationVerdict(valid=True, reason=None)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Charity only: record a gift for a donor address, or for a "
+                                     "phone/e-mail (a custodial donor address is created on "
+                                     "first use; the contact stays off the log).")
+    async def record_donation(self, info: Info, kind: str, quantity: Int64, campaign: str,
+                              donor: str | None = None, contact: str | None = None,
+                              receipt: str | None = None) -> RecordDonationResult:
+        try:
+            charity = info.context.require_account("charity")
+            platform = info.context.platform
+            if (donor is None) == (contact is None):
+                raise ValidationError("give exactly one of donor (an address) or contact",
+                                      field="donor")
+            new_donor = False
+            if contact is not None:
+                found, appended = await services.record_donation_for_contact(
+                    platform, charity=charity.address, contact=contact, kind=kind,
+                    quantity=quantity, campaign=campaign, receipt=receipt)
+                new_donor = found.created
+            else:
+                appended = await services.record_donation(
+                    platform, charity=charity.address, donor=str(donor), kind=kind,
+                    quantity=quantity, campaign=campaign, receipt=receipt)
+            row = await services.get_donation(appended.index)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return DonationRecorded(donation=Donation.of(row), new_donor=new_donor,
+                                entry=await load_entry(info, appended.index))
+
+    @strawberry.mutation(description="Charity only: reverse one of its donations (refund, "
+                                     "chargeback, error); burns exactly its hearts.")
+    async def reverse_donation(self, info: Info, donation: Int64, reason: str = "refund"
+                               ) -> ReverseDonationResult:
+        try:
+            charity = info.context.require_account("charity")
+            appended = await services.reverse_donation(
+                info.context.platform, charity=charity.address, donation=donation, reason=reason)
+            row = await services.get_donation(donation)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return DonationReversed(donation=Donation.of(row),
+                                entry=await load_entry(info, appended.index))
+
+    @strawberry.mutation(description="Operator only: the next rate table (every kind).")
+    async def set_heart_rates(self, info: Info, rates: list[HeartRateInput]
+                              ) -> SetHeartRatesResult:
+        try:
+            operator = info.context.require_account("operator")
+            table = {r.kind: (int(r.hearts), int(r.per)) for r in rates}
+            if len(table) != len(rates):
+                raise ValidationError("rates: a kind appears twice", field="rates")
+            appended = await services.set_heart_rates(info.context.platform, operator.address,
+                                                      table)
+            current = await services.current_rates()
+        except HeartchainError as exc:
+            return error_result(exc)
+        return HeartRatesSet(rates=HeartRateTable.of(current),
+                             entry=await load_entry(info, appended.index))
+
+    @strawberry.mutation(description="Member only: let a partner check 'hearts ≥ N' until "
+                                     "expiresAt (ISO 8601) or for `days` (default 365).")
+    async def grant_consent(self, info: Info, partner: str, expires_at: str | None = None,
+                            days: int | None = None, scope: str = "hearts.threshold"
+                            ) -> GrantConsentResult:
+        try:
+            member = info.context.require_account("member")
+            platform = info.context.platform
+            appended = await services.grant_consent(
+                platform, member=member.address, partner=partner,
+                expires=_expiry(expires_at, days, platform.clock.now()), scope=scope)
+            row = await HeartConsent.get(idx=appended.index)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return ConsentGranted(consent=Consent.of(row),
+                              entry=await load_entry(info, appended.index))
+
+    @strawberry.mutation(description="Member only: withdraw a consent.")
+    async def revoke_consent(self, info: Info, consent: Int64) -> RevokeConsentResult:
+        try:
+            member = info.context.require_account("member")
+            appended = await services.revoke_consent(info.context.platform,
+                                                     member=member.address, consent=consent)
+            row = await HeartConsent.get(idx=consent)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return ConsentRevoked(consent=Consent.of(row),
+                              entry=await load_entry(info, appended.index))
+
+    @strawberry.mutation(description="Partner only: does `member` hold at least `threshold` "
+                                     "hearts? Needs the member's active consent; the check is "
+                                     "recorded for the member to see.")
+    async def check_hearts(self, info: Info, member: str, threshold: Int64
+                           ) -> CheckHeartsResult:
+        try:
+            partner = info.context.require_account("partner")
+            checked = await services.check_hearts(info.context.platform, partner=partner.address,
+                                                  member=member, threshold=threshold)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return HeartsChecked(at_least=checked.result, threshold=threshold,
+                             checkpoint_size=Int64(checked.checkpoint_size),
+                             attestation=JSON(checked.attestation),
+                             entry=await load_entry(info, checked.index))
+

@@ -1,0 +1,71 @@
+"""Typed failures of goods and money tracing; each is a HeartchainError callers branch on."""
+
+from __future__ import annotations
+
+from heartchain.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+    VerificationError,
+)
+
+
+class LotNotFound(NotFound):
+    """No lot has this id."""
+
+
+class DonationNotFound(NotFound):
+    """The referenced donation entry does not exist (or is not a donation.record)."""
+
+
+class CampaignNotFound(NotFound):
+    """No donations were recorded for this campaign."""
+
+
+class OfferNotFound(NotFound):
+    """No pending handover offer with this id for this account."""
+
+
+class NotCustodian(PermissionDenied):
+    """Only a lot's current custodian may hand it over, split, merge, lose or deliver it."""
+
+
+class LotClosed(Conflict):
+    """The lot was delivered, lost, split or merged: nothing can happen to it any more."""
+
+
+class StaleQuantity(Conflict):
+    """The entry declares a lot quantity that is no longer the lot's quantity."""
+
+
+class NotConserved(ValidationError):
+    """Outputs plus declared loss do not equal the inputs exactly."""
+
+
+class UnitMismatch(ValidationError):
+    """Quantities in different units (grams, items, trees) cannot be combined."""
+
+
+class NotGoods(ValidationError):
+    """A lot can only come from a food or goods (or tree) donation, not from cash."""
+
+
+class DonationExhausted(Conflict):
+    """The donation's undispatched quantity does not cover the new lot."""
+
+
+class InsufficientFunds(Conflict):
+    """A disbursement larger than the campaign's balance."""
+
+
+class AlreadySpent(Conflict):
+    """A reversal of a donation whose fen were already disbursed (or goods already dispatched)."""
+
+
+class OfferExpired(Conflict):
+    """A handover offer is signed at offer time and must be accepted within the log's clock skew."""
+
+
+class LabelMismatch(VerificationError):
+    """A scanned label's code does not belong to the lot it names: a copied or forged label."""

@@ -1,0 +1,437 @@
+"""Goods and money tracing: build entries for the write path, and read the projections.
+
+Writes go through `platform.write` (one signed entry each); reads never touch the log's rules.
+
+Two-step handover (custodial accounts): `offer_handover` builds the lot.handover entry and signs it
+with the giver's key *now*, storing it off-log; `accept_handover` (the taker, with its own token)
+adds the taker's signature to those same bytes and appends the co-signed entry. The entry's `at` is
+the offer time and the log accepts entries only within its clock skew (5 minutes), so an offer
+must be accepted within `OFFER_TTL` — which fits a handover, where both people stand at the truck.
+Self-custody parties co-sign the same entry on their devices and send it to `submitEntry`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from heartchain.errors import ValidationError
+from heartchain.keys import SigningKey
+from heartchain.ledger.entries import format_time, parse_entry
+from heartchain.ledger.log import Appended
+from heartchain.platform import Platform
+from tracing.entries import HELD
+from tracing.errors import (
+    CampaignNotFound,
+    DonationNotFound,
+    LotClosed,
+    LotNotFound,
+    NotCustodian,
+    OfferExpired,
+    OfferNotFound,
+)
+from tracing.labels import check_code, trace_url
+from tracing.models import (
+    Allocation,
+    Campaign,
+    Disbursement,
+    HandoverOffer,
+    Lot,
+    LotEvent,
+    OriginFlow,
+    TracedDonation,
+)
+
+OFFER_TTL = timedelta(minutes=4)
+Signer = str | SigningKey
+
+# ---------------------------------------------------------------------------------------------
+# Writes
+
+
+async def create_lot(platform: Platform, *, charity: Signer, goods: str, quantity: int, unit: str,
+                     custodian: str, donation: int | None = None, receipt: str | None = None,
+                     disbursement: int | None = None, place: str | None = None) -> Lot:
+    body: dict[str, object] = {
+        "charity": _address(charity), "source": "donation" if donation is not None else "purchase",
+        "goods": goods, "quantity": quantity, "unit": unit, "custodian": custodian}
+    _put(body, donation=donation, receipt=receipt, disbursement=disbursement, place=place)
+    appended = await platform.write("lot.create", body, [charity])
+    return await get_lot(f"L{appended.index}")
+
+
+def handover_body(lot: str, giver: str, taker: str, place: str, evidence: str
+                  ) -> dict[str, object]:
+    return {"lot": lot, "from": giver, "to": taker, "place": place, "evidence": evidence}
+
+
+async def hand_over(platform: Platform, *, lot: str, giver: Signer, taker: Signer, place: str,
+                    evidence: str) -> Appended:
+    """One co-signed handover when both keys are at hand (self-custody keys or the demo)."""
+    body = handover_body(lot, _address(giver), _address(taker), place, evidence)
+    return await platform.write("lot.handover", body, [giver, taker])
+
+
+async def offer_handover(platform: Platform, *, lot: str, giver: str, taker: str, place: str,
+                         evidence: str) -> HandoverOffer:
+    """Step one: the giver signs the handover now; it waits off-log for the taker."""
+    row = await get_lot(lot)
+    _require_held_by(row, giver)
+    if giver == taker:
+        raise ValidationError("to: giver and taker are the same", field="to")
+    entry = platform.build("lot.handover", handover_body(lot, giver, taker, place, evidence))
+    platform.log.prepare(entry.signed_by(await platform.custodial_key(giver),
+                                         await platform.custodial_key(taker)))  # shape check
+    signed = entry.signed_by(await platform.custodial_key(giver))
+    return await HandoverOffer.create(id=secrets.token_hex(8), lot_id=lot, giver=giver,
+                                      taker=taker, data=signed.leaf_data,
+                                      created_at=format_time(platform.clock.now()))
+
+
+async def accept_handover(platform: Platform, *, offer_id: str, taker: str) -> Appended:
+    """Step two: the taker adds its signature to the giver's entry; the log appends it."""
+    offer = await HandoverOffer.get_or_none(id=offer_id, accepted_idx=None)
+    if offer is None or offer.taker != taker:
+        raise OfferNotFound(f"no pending handover offer {offer_id} for {taker}")
+    entry = parse_entry(bytes(offer.data))
+    if platform.clock.now() - entry.at_datetime > OFFER_TTL:
+        raise OfferExpired(f"offer {offer_id} was signed at {entry.at}; offers must be accepted "
+                           f"within {int(OFFER_TTL.total_seconds() // 60)} minutes: offer again")
+    appended = await platform.log.append(entry.signed_by(await platform.custodial_key(taker)))
+    await HandoverOffer.filter(id=offer_id).update(accepted_idx=appended.index)
+    return appended
+
+
+async def pending_offers(account: str) -> list[HandoverOffer]:
+    return await HandoverOffer.filter(taker=account, accepted_idx=None).order_by("created_at")
+
+
+async def split_lot(platform: Platform, *, by: Signer, lot: str, outputs: Sequence[int],
+                    loss: int = 0, reason: str | None = None, place: str | None = None
+                    ) -> list[Lot]:
+    row = await get_lot(lot)
+    _require_held_by(row, _address(by))
+    body: dict[str, object] = {"lot": lot, "by": _address(by), "quantity": row.quantity,
+                               "outputs": list(outputs), "loss": loss}
+    _put(body, reason=reason, place=place)
+    appended = await platform.write("lot.split", body, [by])
+    return await Lot.filter(created_idx=appended.index).order_by("id")
+
+
+async def merge_lots(platform: Platform, *, by: Signer, lots: Sequence[str],
+                     goods: str | None = None, loss: int = 0, reason: str | None = None,
+                     place: str | None = None) -> Lot:
+    rows = [await get_lot(lot_id) for lot_id in lots]
+    for row in rows:
+        _require_held_by(row, _address(by))
+    total = sum(r.quantity for r in rows)
+    body: dict[str, object] = {
+        "by": _address(by), "inputs": [{"lot": r.id, "quantity": r.quantity} for r in rows],
+        "quantity": total - loss, "loss": loss,
+        "goods": goods or (rows[0].goods if rows else "")}
+    _put(body, reason=reason, place=place)
+    appended = await platform.write("lot.merge", body, [by])
+    return await get_lot(f"L{appended.index}")
+
+
+async def record_loss(platform: Platform, *, by: Signer, lot: str, quantity: int, reason: str,
+                      note: str | None = None, evidence: str | None = None,
+                      place: str | None = None) -> Appended:
+    body: dict[str, object] = {"lot": lot, "by": _address(by), "quantity": quantity,
+                               "reason": reason}
+    _put(body, note=note, evidence=evidence, place=place)
+    return await platform.write("lot.loss", body, [by])
+
+
+async def beneficiary_commitment(platform: Platform, person: str) -> str:
+    """The salted commitment that stands for a beneficiary on the log. The person's value is
+    sealed off-log under their own subject key (heartchain.privacy); erasing the subject makes the
+    commitment unopenable while the log still verifies."""
+    from heartchain import privacy
+
+    subject = f"beneficiary:{privacy.keyed_hash(platform, 'beneficiary', person)}"
+    salt = await privacy.subject_salt(platform, subject)
+    await privacy.seal_personal(platform, subject, "identity", person)
+    return privacy.commitment(salt, person)
+
+
+async def deliver_lot(platform: Platform, *, by: Signer, lot: str, quantity: int, place: str,
+                      beneficiary: str | None = None, commitment: str | None = None,
+                      evidence: str | None = None) -> Appended:
+    """Deliver to a person (`beneficiary`, sealed off-log) or to a commitment made elsewhere."""
+    if (beneficiary is None) == (commitment is None):
+        raise ValidationError("beneficiary: give the person or their commitment, not both",
+                              field="beneficiary")
+    if beneficiary is not None:
+        if not beneficiary.strip():
+            raise ValidationError("beneficiary: is empty", field="beneficiary")
+        commitment = await beneficiary_commitment(platform, beneficiary.strip())
+    body: dict[str, object] = {"lot": lot, "by": _address(by), "quantity": quantity,
+                               "beneficiary": commitment, "place": place}
+    _put(body, evidence=evidence)
+    return await platform.write("lot.deliver", body, [by])
+
+
+async def disburse(platform: Platform, *, charity: Signer, campaign: str, amount: int,
+                   payee: str, purpose: str, receipt: str) -> Disbursement:
+    body = {"charity": _address(charity), "campaign": campaign, "amount": amount,
+            "payee": payee, "purpose": purpose, "receipt": receipt}
+    appended = await platform.write("fund.disburse", body, [charity])
+    return await Disbursement.get(idx=appended.index)
+
+
+def _address(signer: Signer) -> str:
+    if isinstance(signer, SigningKey):
+        from heartchain.keys import address_of
+
+        return address_of(signer)
+    return signer
+
+
+def _put(body: dict[str, object], **optional: object) -> None:
+    body.update({k: v for k, v in optional.items() if v is not None})
+
+
+def _require_held_by(lot: Lot, custodian: str) -> None:
+    if lot.status != HELD:
+        raise LotClosed(f"lot {lot.id} was {lot.status}; nothing more can happen to it")
+    if lot.custodian != custodian:
+        raise NotCustodian(f"{custodian} is not the custodian of lot {lot.id}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Lots
+
+
+async def get_lot(lot_id: str) -> Lot:
+    lot = await Lot.get_or_none(id=lot_id)
+    if lot is None:
+        raise LotNotFound(f"lot {lot_id} does not exist")
+    return lot
+
+
+async def check_label(lot_id: str, code: str) -> Lot:
+    """What a scan does: the lot, if the label's code is its own; LabelMismatch otherwise."""
+    lot = await get_lot(lot_id)
+    check_code(lot.id, lot.code, code)
+    return lot
+
+
+def lot_trace_url(platform: Platform, lot: Lot) -> str:
+    return trace_url(platform.settings.public_url, lot.id, lot.code)
+
+
+async def timeline(lot_id: str) -> list[LotEvent]:
+    return await LotEvent.filter(lot_id=lot_id).order_by("idx")
+
+
+@dataclass(frozen=True)
+class Link:
+    lot: str
+    quantity: int
+    index: int
+
+
+async def lineage(lot_id: str) -> tuple[list[Link], list[Link]]:
+    """(parents, children): the lots this one came from and went into, with units moved."""
+    parents: dict[str, Link] = {}
+    children: dict[str, Link] = {}
+    for flow in await OriginFlow.filter(to_lot=lot_id, from_lot__not_isnull=True):
+        _add_link(parents, flow.from_lot or "", flow.quantity, flow.idx)
+    for flow in await OriginFlow.filter(from_lot=lot_id, to_lot__not_isnull=True):
+        _add_link(children, flow.to_lot or "", flow.quantity, flow.idx)
+    return list(parents.values()), sorted(children.values(), key=_link_order)
+
+
+def _link_order(link: Link) -> tuple[int, int, str]:
+    return (link.index, len(link.lot), link.lot)
+
+
+def _add_link(links: dict[str, Link], lot: str, quantity: int, index: int) -> None:
+    old = links.get(lot)
+    links[lot] = Link(lot, quantity + (old.quantity if old else 0), index)
+
+
+async def lots_held_by(custodian: str, *, after: str | None = None, limit: int = 20
+                       ) -> list[Lot]:
+    query = Lot.filter(custodian=custodian, status=HELD)
+    if after is not None:
+        query = query.filter(id__gt=after)
+    return await query.order_by("id").limit(limit)
+
+
+# ---------------------------------------------------------------------------------------------
+# Where did my gift go
+
+
+@dataclass
+class JourneyLot:
+    lot: Lot
+    received: int = 0  # units of this donation that entered the lot
+    delivered: int = 0
+    lost: int = 0
+    held: int = 0  # units of this donation still in the lot
+    parents: list[Link] = field(default_factory=list)
+    children: list[Link] = field(default_factory=list)
+    steps: list[LotEvent] = field(default_factory=list)
+
+
+@dataclass
+class Journey:
+    donation: TracedDonation
+    lots: list[JourneyLot]
+    dispatched: int
+    delivered: int
+    lost: int
+    held: int
+    allocations: list[tuple[Allocation, Disbursement]]
+    purchased: list[Lot]
+
+    @property
+    def undispatched(self) -> int:
+        return self.donation.quantity - self.donation.reversed - self.dispatched
+
+
+async def donation_journey(index: int) -> Journey:
+    """Every lot descended from a donation, down to each delivery and loss, with each step.
+
+    Quantities are this donation's units only (goods are attributed oldest origin first when lots
+    are split or merged); for cash, the disbursements its fen paid for and any lots bought."""
+    donation = await TracedDonation.get_or_none(idx=index)
+    if donation is None:
+        raise DonationNotFound(f"entry {index} is not a recorded donation")
+    flows = await OriginFlow.filter(origin_idx=index).order_by("idx", "id")
+    nodes: dict[str, JourneyLot] = {}
+    totals = {"create": 0, "deliver": 0, "loss": 0}
+    lot_ids = sorted({f.to_lot for f in flows if f.to_lot} | {f.from_lot for f in flows
+                                                               if f.from_lot})
+    lots = {lot.id: lot for lot in await _in_chunks(Lot, "id", lot_ids)}
+    for lot_id in lot_ids:
+        nodes[lot_id] = JourneyLot(lots[lot_id])
+    for flow in flows:
+        if flow.action in totals:
+            totals[flow.action] += flow.quantity
+        if flow.to_lot:
+            nodes[flow.to_lot].received += flow.quantity
+            nodes[flow.to_lot].held += flow.quantity
+        if flow.from_lot:
+            source = nodes[flow.from_lot]
+            source.held -= flow.quantity
+            if flow.action == "deliver":
+                source.delivered += flow.quantity
+            elif flow.action == "loss":
+                source.lost += flow.quantity
+            elif flow.to_lot:
+                _add_link_list(source.children, flow.to_lot, flow.quantity, flow.idx)
+                _add_link_list(nodes[flow.to_lot].parents, flow.from_lot, flow.quantity,
+                               flow.idx)
+    for event in await _in_chunks(LotEvent, "lot_id", lot_ids):
+        nodes[event.lot_id].steps.append(event)
+    for node in nodes.values():
+        node.steps.sort(key=lambda e: e.idx)
+    allocations: list[tuple[Allocation, Disbursement]] = []
+    purchased: list[Lot] = []
+    if donation.kind == "cash":
+        rows = await Allocation.filter(donation_idx=index).order_by("disbursement_idx")
+        paid = {d.idx: d for d in await _in_chunks(
+            Disbursement, "idx", [a.disbursement_idx for a in rows])}
+        allocations = [(a, paid[a.disbursement_idx]) for a in rows]
+        if paid:
+            purchased = await Lot.filter(disbursement_idx__in=list(paid)).order_by("created_idx")
+    ordered = sorted(nodes.values(), key=lambda n: (n.lot.created_idx, len(n.lot.id), n.lot.id))
+    return Journey(donation, ordered, totals["create"], totals["deliver"], totals["loss"],
+                   sum(n.held for n in ordered), allocations, purchased)
+
+
+def _add_link_list(links: list[Link], lot: str, quantity: int, index: int) -> None:
+    for position, link in enumerate(links):
+        if link.lot == lot:
+            links[position] = Link(lot, link.quantity + quantity, link.index)
+            return
+    links.append(Link(lot, quantity, index))
+
+
+async def _in_chunks(model: type, column: str, values: Sequence[object]) -> list:  # type: ignore[type-arg]
+    found = []
+    unique = list(dict.fromkeys(values))
+    for start in range(0, len(unique), 500):
+        found.extend(await model.filter(**{f"{column}__in": unique[start:start + 500]}))
+    return found
+
+
+async def donations_of(donor: str) -> list[TracedDonation]:
+    return await TracedDonation.filter(donor=donor).order_by("idx")
+
+
+# ---------------------------------------------------------------------------------------------
+# Campaigns
+
+
+@dataclass
+class CampaignView:
+    campaign: Campaign
+    donations: list[TracedDonation]
+    disbursements: list[Disbursement]
+    allocations: list[Allocation]
+
+
+async def find_campaign(slug: str, charity: str | None = None) -> Campaign:
+    query = Campaign.filter(slug=slug)
+    if charity is not None:
+        query = query.filter(charity=charity)
+    found = await query.order_by("first_idx")
+    if not found:
+        raise CampaignNotFound(f"no cash donations recorded for campaign {slug}")
+    if len(found) > 1:
+        raise ValidationError(f"campaign {slug} is run by {len(found)} charities: name the "
+                              "charity", field="charity")
+    return found[0]
+
+
+async def campaign_view(slug: str, charity: str | None = None) -> CampaignView:
+    campaign = await find_campaign(slug, charity)
+    donations = await TracedDonation.filter(campaign_key=campaign.key, kind="cash").order_by("idx")
+    disbursements = await Disbursement.filter(campaign_key=campaign.key).order_by("idx")
+    allocations = await _in_chunks(Allocation, "disbursement_idx",
+                                   [d.idx for d in disbursements])
+    allocations.sort(key=lambda a: (a.disbursement_idx, a.donation_idx))
+    return CampaignView(campaign, donations, disbursements, allocations)
+
+
+async def campaign_ledger_csv(slug: str, charity: str | None = None) -> str:
+    """The campaign's cash ledger, one row per entry, with a running balance.
+
+    Columns: index, time, type (donation | reversal | disbursement | allocation), donation index,
+    donor, payee, purpose, receipt, amount in fen (+ in, − out; allocations are 0-sum detail
+    rows), running balance in fen."""
+    view = await campaign_view(slug, charity)
+    rows: list[tuple[int, int, list[object]]] = []
+    for d in view.donations:
+        rows.append((d.idx, 0, [d.idx, d.at, "donation", d.idx, d.donor, "", "", "", d.quantity]))
+        if d.reversed_idx is not None:
+            rows.append((d.reversed_idx, 0, [d.reversed_idx, d.reversed_at, "reversal", d.idx,
+                                             d.donor, "", "", "", -d.reversed]))
+    by_disbursement: dict[int, list[Allocation]] = {}
+    for a in view.allocations:
+        by_disbursement.setdefault(a.disbursement_idx, []).append(a)
+    for p in view.disbursements:
+        rows.append((p.idx, 0, [p.idx, p.at, "disbursement", "", "", p.payee, p.purpose,
+                                p.receipt, -p.amount]))
+        for n, a in enumerate(by_disbursement.get(p.idx, []), 1):
+            rows.append((p.idx, n, [p.idx, p.at, "allocation", a.donation_idx, "", p.payee, "",
+                                    "", a.amount]))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["index", "time", "type", "donation", "donor", "payee", "purpose", "receipt",
+                     "amount_fen", "balance_fen"])
+    balance = 0
+    for _, _, row in rows:
+        if row[2] != "allocation":
+            balance += int(row[8])  # type: ignore[call-overload]
+        writer.writerow([*row, balance if row[2] != "allocation" else ""])
+    return out.getvalue()

@@ -1,0 +1,111 @@
+"""The charity console: a charity (or any custodian) signs in with its API token and acts from a
+phone. The page is a shell; web/static/console.js calls the same GraphQL mutations as any other
+client and shows each resulting entry, verified in the browser.
+
+    GET /console       sign in; record a donation; create a lot; accept handovers; my lots
+
+The lot page (web/lots.py) carries the custodian's actions: hand over, split, deliver, loss.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from web.i18n import add_messages
+from web.render import render
+
+add_messages({
+    "console_title": ("机构工作台", "Charity console"),
+    "console_intro": ("用机构的 API 令牌登录。"
+                      "每个操作都会写入一条签名的日志条目，并在您的浏览器中验证。",
+                      "Sign in with your organisation's API token. Every action writes a signed "
+                      "log entry, which your browser then verifies."),
+    "console_token": ("API 令牌", "API token"),
+    "console_token_help": ("令牌只保存在本设备的浏览器中。",
+                           "The token stays in this device's browser."),
+    "console_sign_in": ("登录", "Sign in"),
+    "console_sign_out": ("退出", "Sign out"),
+    "console_pending": ("待我确认的交接", "Handovers waiting for me"),
+    "console_pending_none": ("没有待确认的交接。", "No handovers are waiting for you."),
+    "console_donation": ("登记捐赠", "Record a donation"),
+    "console_donor": ("捐赠人地址", "Donor address"),
+    "console_contact": ("或：捐赠人手机号或邮箱", "Or: the donor's phone or e-mail"),
+    "console_contact_help": ("手机号/邮箱不上链，只加密保存在平台。",
+                             "The phone or e-mail stays off the log, sealed by the platform."),
+    "console_kind": ("类型", "Kind"),
+    "console_amount": ("数量", "Amount"),
+    "console_campaign": ("项目标识", "Campaign (slug)"),
+    "console_receipt": ("收据文件（可选，只记录其哈希）", "Receipt file (optional; only its hash "
+                        "is recorded)"),
+    "console_record": ("登记", "Record"),
+    "console_lot": ("建立物资批次", "Create a lot"),
+    "console_goods": ("物资名称", "Goods"),
+    "console_unit": ("单位", "Unit"),
+    "unit_grams": ("克", "grams"),
+    "unit_items": ("件", "items"),
+    "unit_trees": ("棵", "trees"),
+    "console_donation_index": ("来源捐赠条目序号", "From donation (entry index)"),
+    "console_place": ("地点", "Place"),
+    "console_create": ("建立并生成标签", "Create and make the label"),
+    "console_my_lots": ("我保管的批次", "Lots I hold"),
+    "console_signed_in_as": ("当前登录", "Signed in as"),
+    "actions_title": ("保管方操作", "Custodian actions"),
+    "actions_accept": ("确认接收此批次", "Accept this lot"),
+    "actions_handover": ("交接给他人", "Hand over"),
+    "actions_to": ("接收方地址", "Taker's address"),
+    "actions_evidence": ("照片或凭证（可选，只记录其哈希）",
+                         "Photo or document (optional; only its hash is recorded)"),
+    "actions_offer": ("签名并发起交接", "Sign and offer"),
+    "actions_split": ("拆分", "Split"),
+    "actions_outputs": ("拆分数量（用逗号分隔）", "Output quantities (comma-separated)"),
+    "actions_loss_part": ("其中损耗（可选）", "Lost in the split (optional)"),
+    "actions_reason": ("原因", "Reason"),
+    "actions_deliver": ("发放", "Deliver"),
+    "actions_beneficiary": ("受益人（姓名或电话；不上链）", "Beneficiary (name or phone; stays off "
+                            "the log)"),
+    "actions_loss": ("登记损耗", "Record a loss"),
+    "actions_note": ("备注（可选）", "Note (optional)"),
+    "actions_submit": ("提交", "Submit"),
+    "reason_spoiled": ("变质", "spoiled"),
+    "reason_damaged": ("损坏", "damaged"),
+    "reason_stolen": ("被盗", "stolen"),
+    "reason_expired": ("过期", "expired"),
+    "reason_other": ("其他", "other"),
+}, js={
+    "c_signed_in": ("已登录：{who}（{role}）", "Signed in: {who} ({role})"),
+    "c_bad_token": ("令牌无效或已撤销。", "That token is not valid or was revoked."),
+    "c_working": ("正在提交并等待写入日志…", "Submitting and waiting for the log…"),
+    "c_error": ("未完成：{message}", "Not done: {message}"),
+    "c_entry": ("已写入日志条目 #{n}", "Written to the log as entry #{n}"),
+    "c_donation_done": ("已登记捐赠 #{n}：{q}，爱心 +{h}", "Donation #{n} recorded: {q}, +{h} "
+                        "hearts"),
+    "c_new_donor": ("已为该联系方式新建捐赠人地址。", "A new donor address was created for that "
+                    "contact."),
+    "c_lot_done": ("已建立批次 {id}", "Lot {id} created"),
+    "c_print_label": ("打印二维码标签", "Print the QR label"),
+    "c_open_lot": ("打开批次页面", "Open the lot page"),
+    "c_offer_done": ("已签名交接。请接收方在 {m} 分钟内用自己的手机登录工作台确认。",
+                     "Handover signed. The taker must confirm on their own phone within {m} "
+                     "minutes, signed in to the console."),
+    "c_accept": ("确认接收", "Accept"),
+    "c_accepted": ("已确认接收批次 {id}", "You accepted lot {id}"),
+    "c_changed": ("批次 {id} 已更新", "Lot {id} updated"),
+    "c_split_done": ("已拆分为：{ids}", "Split into: {ids}"),
+    "c_reload": ("刷新页面查看", "Reload to see it"),
+    "c_amount_cash": ("金额（元）", "Amount (yuan)"),
+    "c_amount_food": ("重量（克）", "Weight (grams)"),
+    "c_amount_tree": ("数量（棵）", "Number of trees"),
+    "c_bad_number": ("请输入正确的数量。", "Enter a valid amount."),
+    "c_none": ("暂无。", "None yet."),
+    "c_from": ("来自 {who}", "from {who}"),
+})
+
+
+async def console_page(request: Request) -> Response:
+    return render(request, "console.html", {
+        "prefill_donation": request.query_params.get("donation", "")})
+
+
+routes = [Route("/console", console_page, name="console")]

@@ -1,0 +1,377 @@
+// The charity console: sign in with an API token (kept in this browser's localStorage), then
+// act through the same GraphQL mutations as any client. Each result shows the entry it wrote,
+// and verify.js checks that entry in the browser.
+//
+// Used on /console (sign in, pending handovers, record a donation, create a lot, my lots) and on
+// a lot page (#lot-actions: accept an offered handover; the custodian hands over, delivers,
+// splits or records a loss).
+
+const TOKEN_KEY = "heartchain.token";
+const OFFER_TTL_MINUTES = 4;
+
+const messages = (() => {
+  const node = document.getElementById("hc-messages");
+  try { return node ? JSON.parse(node.textContent) : {}; } catch { return {}; }
+})();
+
+function msg(key, values = {}) {
+  let text = messages[key] || key;
+  for (const [name, value] of Object.entries(values)) text = text.replaceAll(`{${name}}`, String(value));
+  return text;
+}
+
+const $ = (id) => document.getElementById(id);
+const token = () => localStorage.getItem(TOKEN_KEY) || "";
+
+class ActionError extends Error {}
+
+async function gql(query, variables = {}, withToken = true) {
+  const headers = { "content-type": "application/json", accept: "application/json" };
+  if (withToken && token()) headers.authorization = `Bearer ${token()}`;
+  const response = await fetch("/graphql", { method: "POST", headers, body: JSON.stringify({ query, variables }) });
+  const body = await response.json().catch(() => ({}));
+  if (body.errors && body.errors.length) throw new ActionError(body.errors[0].message);
+  if (!response.ok) throw new ActionError(`HTTP ${response.status}`);
+  return body.data;
+}
+
+// A mutation result is a union: the success type, or an error type with a message.
+function unwrap(result, success) {
+  if (!result) throw new ActionError("no result");
+  if (result.__typename !== success) throw new ActionError(result.message || result.__typename);
+  return result;
+}
+
+const ERROR_FIELDS = "... on ValidationError { message field } ... on PermissionDenied { message } ... on NotFound { message } ... on Conflict { message }";
+const ENTRY_FIELDS = "entry { index leafHash kind }";
+
+function b64ToHex(text) {
+  return Array.from(atob(text), (c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("");
+}
+
+async function fileHash(input) {
+  const file = input && input.files && input.files[0];
+  if (!file) return null;
+  const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function textHash(text) {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// "12.5" with 2 places -> 1250; integers only, no floating point.
+function parseDecimal(text, places) {
+  const match = /^\s*(\d+)(?:[.,](\d+))?\s*$/.exec(text || "");
+  if (!match || (match[2] && match[2].length > places)) throw new ActionError(msg("c_bad_number"));
+  const value = Number(match[1]) * 10 ** places + Number((match[2] || "").padEnd(places, "0") || 0);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new ActionError(msg("c_bad_number"));
+  return value;
+}
+
+function parseCount(text) {
+  return parseDecimal(text, 0);
+}
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "text") node.textContent = value;
+    else node.setAttribute(name, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+// Show what an action wrote: its entry (linked) with an in-browser verification badge.
+function entryBlock(entry) {
+  const badge = element("span", { class: "badge", "data-verify-entry": String(entry.index), "data-leaf-hash": b64ToHex(entry.leafHash) },
+    element("span", { class: "verify-status", role: "status", "aria-live": "polite" }));
+  const block = element("p", { class: "result-entry" },
+    element("a", { href: `/entries/${entry.index}`, text: msg("c_entry", { n: entry.index }) }), " ", badge);
+  queueMicrotask(() => window.heartchainVerify && window.heartchainVerify.verifyElement(badge));
+  return block;
+}
+
+function showResult(box, state, ...nodes) {
+  box.replaceChildren(...nodes);
+  box.dataset.state = state;
+  box.className = `form-result notice ${state === "ok" ? "ok" : state === "error" ? "bad" : ""}`;
+  if (state === "error") box.setAttribute("role", "alert"); else box.removeAttribute("role");
+}
+
+async function act(form, box, work) {
+  const button = form && form.querySelector("button[type=submit]");
+  if (button) button.disabled = true;
+  showResult(box, "working", element("p", { text: msg("c_working") }));
+  try {
+    await work();
+  } catch (error) {
+    showResult(box, "error", element("p", { text: msg("c_error", { message: error.message || String(error) }) }));
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+// -- sign in --------------------------------------------------------------------------------
+
+let me = null;
+
+async function whoAmI() {
+  if (!token()) return null;
+  const data = await gql("{ me { address role label } }");
+  return data.me;
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const box = $("signin-result");
+  const value = $("token").value.trim();
+  localStorage.setItem(TOKEN_KEY, value);
+  try {
+    me = await whoAmI();
+  } catch { me = null; }
+  if (!me) {
+    localStorage.removeItem(TOKEN_KEY);
+    showResult(box, "error", element("p", { text: msg("c_bad_token") }));
+    return;
+  }
+  box.replaceChildren();
+  $("token").value = "";
+  await showConsole();
+}
+
+function signOut() {
+  localStorage.removeItem(TOKEN_KEY);
+  me = null;
+  $("whoami").hidden = true;
+  $("signin-form").hidden = false;
+  $("console-body").hidden = true;
+}
+
+async function showConsole() {
+  $("signin-form").hidden = true;
+  $("whoami").hidden = false;
+  $("whoami-text").textContent = msg("c_signed_in", { who: me.label || me.address, role: me.role });
+  $("console-body").hidden = false;
+  for (const section of document.querySelectorAll("[data-role]")) {
+    section.hidden = !section.dataset.role.split(" ").includes(me.role);
+  }
+  await Promise.all([loadPending(), loadMyLots()]);
+}
+
+// -- pending handovers ----------------------------------------------------------------------
+
+const PENDING_QUERY = `{ pendingHandovers { id lotId giver place offeredAt lot { goods quantity unit } } }`;
+
+async function acceptOffer(offerId, box) {
+  const data = await gql(`mutation Accept($offerId: String!) {
+    acceptLot(offerId: $offerId) { __typename ... on LotChanged { lot { id custodian } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`,
+  { offerId });
+  const done = unwrap(data.acceptLot, "LotChanged");
+  showResult(box, "ok", element("p", { text: msg("c_accepted", { id: done.lot.id }) }),
+    element("p", {}, element("a", { href: `/lots/${done.lot.id}`, text: msg("c_open_lot") })), entryBlock(done.entry));
+  return done;
+}
+
+async function loadPending() {
+  const list = $("pending-list");
+  if (!list) return;
+  const offers = (await gql(PENDING_QUERY)).pendingHandovers;
+  $("pending-none").hidden = offers.length > 0;
+  list.replaceChildren(...offers.map((offer) => {
+    const button = element("button", { type: "button", "data-offer": offer.id, text: msg("c_accept") });
+    button.addEventListener("click", () => act(null, $("pending-result"), async () => {
+      await acceptOffer(offer.id, $("pending-result"));
+      button.closest("li").remove();
+      await loadMyLots();
+    }));
+    return element("li", { class: "pending-offer" },
+      element("a", { href: `/lots/${offer.lotId}`, text: `${offer.lot.goods} · ${offer.lotId}` }),
+      ` · ${offer.place} · ${msg("c_from", { who: offer.giver.slice(0, 12) + "…" })} `, button);
+  }));
+}
+
+async function loadMyLots() {
+  const list = $("my-lots-list");
+  if (!list || !me) return;
+  const data = await gql(`query Held($custodian: String!) { lotsHeld(custodian: $custodian, first: 50) {
+    edges { node { id goods quantity unit } } } }`, { custodian: me.address });
+  const lots = data.lotsHeld.edges.map((e) => e.node);
+  list.replaceChildren(...(lots.length ? lots.map((lot) => element("li", {},
+    element("a", { href: `/lots/${lot.id}`, text: `${lot.goods} · ${lot.id}` }), ` · ${lot.quantity} ${lot.unit}`))
+    : [element("li", { class: "muted", text: msg("c_none") })]));
+}
+
+// -- record a donation, create a lot --------------------------------------------------------
+
+function amountLabel() {
+  const kind = $("d-kind").value;
+  $("d-amount-label").textContent = msg(`c_amount_${kind}`);
+}
+
+async function recordDonation(event) {
+  event.preventDefault();
+  const form = event.target;
+  const box = $("donation-result");
+  await act(form, box, async () => {
+    const kind = form.kind.value;
+    const quantity = kind === "cash" ? parseDecimal(form.amount.value, 2) : parseCount(form.amount.value);
+    const variables = { kind, quantity, campaign: form.campaign.value.trim(),
+      donor: form.donor.value.trim() || null, contact: form.contact.value.trim() || null,
+      receipt: await fileHash(form.receipt) };
+    const data = await gql(`mutation Record($kind: String!, $quantity: Int64!, $campaign: String!, $donor: String, $contact: String, $receipt: String) {
+      recordDonation(kind: $kind, quantity: $quantity, campaign: $campaign, donor: $donor, contact: $contact, receipt: $receipt) {
+        __typename ... on DonationRecorded { newDonor donation { index donor kind quantity hearts } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`, variables);
+    const done = unwrap(data.recordDonation, "DonationRecorded");
+    const d = done.donation;
+    const shown = kind === "cash" ? `¥${(d.quantity / 100).toFixed(2)}` : `${d.quantity} ${kind === "food" ? "g" : ""}`.trim();
+    showResult(box, "ok",
+      element("p", { "data-donation": String(d.index), text: msg("c_donation_done", { n: d.index, q: shown, h: d.hearts }) }),
+      ...(done.newDonor ? [element("p", { text: msg("c_new_donor") })] : []),
+      element("p", {}, element("a", { href: `/members/${d.donor}`, class: "mono break", text: d.donor })),
+      entryBlock(done.entry));
+    if ($("l-donation")) $("l-donation").value = String(d.index);
+    form.amount.value = "";
+  });
+}
+
+async function createLot(event) {
+  event.preventDefault();
+  const form = event.target;
+  const box = $("lot-result");
+  await act(form, box, async () => {
+    const input = { goods: form.goods.value.trim(), quantity: parseCount(form.quantity.value), unit: form.unit.value,
+      donationIndex: parseDecimal(form.donation.value, 0), place: form.place.value.trim() || null };
+    const data = await gql(`mutation Create($input: CreateLotInput!) { createLot(input: $input) {
+      __typename ... on LotChanged { lot { id code } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`, { input });
+    const done = unwrap(data.createLot, "LotChanged");
+    const lot = done.lot;
+    showResult(box, "ok",
+      element("p", { "data-lot": lot.id, text: msg("c_lot_done", { id: lot.id }) }),
+      element("p", {},
+        element("a", { href: `/lots/${lot.id}/label`, class: "button secondary", id: "print-label", text: msg("c_print_label") }), " ",
+        element("a", { href: `/lots/${lot.id}`, id: "open-lot", text: msg("c_open_lot") })),
+      entryBlock(done.entry));
+    await loadMyLots();
+  });
+}
+
+// -- custodian actions on a lot page --------------------------------------------------------
+
+async function evidenceOr(input, fallback) {
+  return (await fileHash(input)) || textHash(fallback);
+}
+
+async function lotActions() {
+  const section = $("lot-actions");
+  const lotNode = $("lot");
+  if (!section || !lotNode || !token()) return;
+  try { me = await whoAmI(); } catch { me = null; }
+  if (!me) return;
+  const lotId = lotNode.dataset.lotId;
+  const box = $("actions-result");
+  $("actions-who").textContent = msg("c_signed_in", { who: me.label || me.address, role: me.role });
+
+  const offers = (await gql(PENDING_QUERY)).pendingHandovers.filter((o) => o.lotId === lotId);
+  if (offers.length) {
+    section.hidden = false;
+    $("accept-box").hidden = false;
+    $("accept-offer").addEventListener("click", () => act(null, box, async () => {
+      await acceptOffer(offers[0].id, box);
+      $("accept-box").hidden = true;
+      box.append(element("p", {}, element("a", { href: window.location.pathname, text: msg("c_reload") })));
+    }));
+  }
+  if (lotNode.dataset.custodian !== me.address || lotNode.dataset.status !== "held") return;
+  section.hidden = false;
+  $("custodian-box").hidden = false;
+
+  const changed = (done) => {
+    showResult(box, "ok", element("p", { text: msg("c_changed", { id: lotId }) }), entryBlock(done.entry),
+      element("p", {}, element("a", { href: window.location.pathname, id: "reload-lot", text: msg("c_reload") })));
+  };
+
+  $("handover-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    act(form, box, async () => {
+      const to = form.to.value.trim();
+      const place = form.place.value.trim();
+      const evidence = await evidenceOr(form.evidence, `handover ${lotId} to ${to} at ${place} ${new Date().toISOString()}`);
+      const data = await gql(`mutation Offer($lotId: String!, $to: String!, $place: String!, $evidence: String!) {
+        offerLot(lotId: $lotId, to: $to, place: $place, evidence: $evidence) {
+          __typename ... on HandoverOffered { offer { id } expiresAt } ${ERROR_FIELDS} } }`, { lotId, to, place, evidence });
+      const done = unwrap(data.offerLot, "HandoverOffered");
+      showResult(box, "ok", element("p", { "data-offer": done.offer.id, text: msg("c_offer_done", { m: OFFER_TTL_MINUTES }) }));
+    });
+  });
+
+  $("deliver-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    act(form, box, async () => {
+      const variables = { lotId, quantity: parseCount(form.quantity.value), place: form.place.value.trim(),
+        beneficiary: form.beneficiary.value.trim(), evidence: await fileHash(form.evidence) };
+      const data = await gql(`mutation Deliver($lotId: String!, $quantity: Int64!, $place: String!, $beneficiary: String, $evidence: String) {
+        deliverLot(lotId: $lotId, quantity: $quantity, place: $place, beneficiary: $beneficiary, evidence: $evidence) {
+          __typename ... on LotChanged { lot { id } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`, variables);
+      changed(unwrap(data.deliverLot, "LotChanged"));
+      form.beneficiary.value = "";
+    });
+  });
+
+  $("split-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    act(form, box, async () => {
+      const outputs = form.outputs.value.split(",").map((part) => parseCount(part));
+      const loss = form.loss.value.trim() ? parseCount(form.loss.value) : 0;
+      const data = await gql(`mutation Split($lotId: String!, $outputs: [Int64!]!, $loss: Int64!, $reason: String, $place: String) {
+        splitLot(lotId: $lotId, outputs: $outputs, loss: $loss, reason: $reason, place: $place) {
+          __typename ... on LotSplit { lots { id } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`,
+      { lotId, outputs, loss, reason: form.reason.value.trim() || null, place: form.place.value.trim() || null });
+      const done = unwrap(data.splitLot, "LotSplit");
+      changed(done);
+      box.prepend(element("p", {}, msg("c_split_done", { ids: "" }),
+        ...done.lots.flatMap((lot, i) => [i ? ", " : "", element("a", { href: `/lots/${lot.id}`, text: lot.id })])));
+    });
+  });
+
+  $("loss-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    act(form, box, async () => {
+      const data = await gql(`mutation Loss($lotId: String!, $quantity: Int64!, $reason: String!, $note: String, $place: String) {
+        recordLoss(lotId: $lotId, quantity: $quantity, reason: $reason, note: $note, place: $place) {
+          __typename ... on LotChanged { lot { id } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`,
+      { lotId, quantity: parseCount(form.quantity.value), reason: form.reason.value,
+        note: form.note.value.trim() || null, place: form.place.value.trim() || null });
+      changed(unwrap(data.recordLoss, "LotChanged"));
+    });
+  });
+}
+
+// -- start ------------------------------------------------------------------------------------
+
+async function start() {
+  if ($("signin-form")) {
+    $("signin-form").addEventListener("submit", signIn);
+    $("signout").addEventListener("click", signOut);
+    $("donation-form").addEventListener("submit", recordDonation);
+    $("lot-form").addEventListener("submit", createLot);
+    $("d-kind").addEventListener("change", amountLabel);
+    amountLabel();
+    if (token()) {
+      try { me = await whoAmI(); } catch { me = null; }
+      if (me) await showConsole(); else localStorage.removeItem(TOKEN_KEY);
+    }
+    document.body.dataset.consoleReady = "1";
+    return;
+  }
+  await lotActions();
+  document.body.dataset.consoleReady = "1";
+}
+
+start();

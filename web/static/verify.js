@@ -1,0 +1,442 @@
+// Verification in the browser: the page fetches an entry's inclusion proof and the signed
+// checkpoint, and checks them here with WebCrypto (SHA-256, Ed25519), trusting nothing the
+// server computed. Ports of heartchain/ledger/merkle.py (verify_inclusion,
+// root_from_inclusion, verify_consistency; RFC 9162 §2.1.3.2 and §2.1.4.2) and of the C2SP
+// signed-note / tlog-checkpoint parsing in heartchain/ledger/notes.py.
+//
+// Markup it looks for:
+//   [data-verify-entry=N][data-leaf-hash=hex]    an entry: inclusion + checkpoint signature
+//   [data-verify-checkpoint=N][data-root-hash=hex]  a checkpoint's signature
+//   [data-verify-consistency][data-from=A][data-to=B]  a consistency proof between checkpoints
+// Each holds a [role=status] .verify-status line and, optionally, an ol.verify-steps list.
+// The result goes into data-verify-state="ok" | "failed" | "unsupported".
+
+const encoder = new TextEncoder();
+const LEAF_PREFIX = 0x00;
+const NODE_PREFIX = 0x01;
+const HASH_SIZE = 32;
+const ED25519_TYPE = 0x01;
+
+const messages = (() => {
+  const node = document.getElementById("hc-messages");
+  try { return node ? JSON.parse(node.textContent) : {}; } catch { return {}; }
+})();
+
+export function msg(key, values = {}) {
+  let text = messages[key] || key;
+  for (const [name, value] of Object.entries(values)) text = text.replaceAll(`{${name}}`, String(value));
+  return text;
+}
+
+// A failed check: `key` names the message shown to the reader, `detail` says what differed.
+export class VerificationFailure extends Error {
+  constructor(key, detail = "") {
+    super(detail ? `${key}: ${detail}` : key);
+    this.key = key;
+    this.detail = detail;
+  }
+}
+
+const fail = (key, detail) => new VerificationFailure(key, detail);
+
+// -- bytes ---------------------------------------------------------------------------------
+
+export function b64decode(text, what = "proof") {
+  if (typeof text !== "string" || text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) {
+    throw fail(what === "proof" ? "err_proof" : what, `invalid base64 ${JSON.stringify(text)}`);
+  }
+  const binary = atob(text);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
+export function hex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) { out.set(p, offset); offset += p.length; }
+  return out;
+}
+
+export function equal(a, b) {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
+export async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+// MTH({d}) = SHA-256(0x00 || d)
+export function leafHash(data) {
+  return sha256(concat(Uint8Array.of(LEAF_PREFIX), data));
+}
+
+export function nodeHash(left, right) {
+  return sha256(concat(Uint8Array.of(NODE_PREFIX), left, right));
+}
+
+// -- RFC 9162 proofs (indexes and sizes as BigInt: JS bit operators stop at 32 bits) -------
+
+const bitLength = (n) => (n <= 0n ? 0 : n.toString(2).length);
+const onesCount = (n) => (n <= 0n ? 0 : n.toString(2).replaceAll("0", "").length);
+const trailingZeros = (n) => bitLength(n & -n) - 1;
+
+function decomposeInclusion(index, size) {
+  const inner = bitLength(index ^ (size - 1n));
+  const border = onesCount(index >> BigInt(inner));
+  return [inner, border];
+}
+
+function checkProof(proof) {
+  proof.forEach((h, i) => {
+    if (h.length !== HASH_SIZE) throw fail("err_proof", `proof[${i}] has ${h.length} bytes, want ${HASH_SIZE}`);
+  });
+}
+
+async function chainInner(seed, proof, index) {
+  let h = seed;
+  for (let i = 0; i < proof.length; i++) {
+    h = ((index >> BigInt(i)) & 1n) === 0n ? await nodeHash(h, proof[i]) : await nodeHash(proof[i], h);
+  }
+  return h;
+}
+
+async function chainInnerRight(seed, proof, index) {
+  let h = seed;
+  for (let i = 0; i < proof.length; i++) {
+    if (((index >> BigInt(i)) & 1n) === 1n) h = await nodeHash(proof[i], h);
+  }
+  return h;
+}
+
+async function chainBorderRight(seed, proof) {
+  let h = seed;
+  for (const sibling of proof) h = await nodeHash(sibling, h);
+  return h;
+}
+
+export async function rootFromInclusion(leaf, index, size, proof) {
+  index = BigInt(index);
+  size = BigInt(size);
+  if (index < 0n || index >= size) throw fail("err_proof", `index ${index} out of bounds for tree size ${size}`);
+  if (leaf.length !== HASH_SIZE) throw fail("err_proof", `leaf hash has ${leaf.length} bytes, want ${HASH_SIZE}`);
+  const [inner, border] = decomposeInclusion(index, size);
+  if (proof.length !== inner + border) throw fail("err_proof", `wrong proof size ${proof.length}, want ${inner + border}`);
+  checkProof(proof);
+  const calculated = await chainInner(leaf, proof.slice(0, inner), index);
+  return chainBorderRight(calculated, proof.slice(inner));
+}
+
+export async function verifyInclusion(leaf, index, size, proof, root) {
+  const calculated = await rootFromInclusion(leaf, index, size, proof);
+  if (!equal(calculated, root)) {
+    throw fail("err_root", `for leaf ${index} at size ${size}: expected ${hex(root)}, calculated ${hex(calculated)}`);
+  }
+}
+
+export async function verifyConsistency(size1, size2, proof, root1, root2) {
+  size1 = BigInt(size1);
+  size2 = BigInt(size2);
+  if (size1 <= 0n) throw fail("err_proof", `consistency from tree size ${size1} proves nothing`);
+  if (size2 < size1) throw fail("err_proof", `size2 (${size2}) < size1 (${size1})`);
+  if (size1 === size2) {
+    if (proof.length) throw fail("err_proof", `size1 == size2, but proof has ${proof.length} hashes`);
+    if (!equal(root1, root2)) throw fail("err_root", `at size ${size2}`);
+    return;
+  }
+  if (!proof.length) throw fail("err_proof", "empty proof");
+  let [inner, border] = decomposeInclusion(size1 - 1n, size2);
+  const shift = trailingZeros(size1);
+  inner -= shift;
+  const start = size1 === 1n << BigInt(shift) ? 0 : 1;
+  if (proof.length !== start + inner + border) {
+    throw fail("err_proof", `wrong proof size ${proof.length}, want ${start + inner + border}`);
+  }
+  checkProof(proof);
+  const seed = start === 0 ? root1 : proof[0];
+  const rest = proof.slice(start);
+  const mask = (size1 - 1n) >> BigInt(shift);
+  const hash1 = await chainBorderRight(await chainInnerRight(seed, rest.slice(0, inner), mask), rest.slice(inner));
+  if (!equal(hash1, root1)) throw fail("err_root", `at size ${size1}: expected ${hex(root1)}, calculated ${hex(hash1)}`);
+  const hash2 = await chainBorderRight(await chainInner(seed, rest.slice(0, inner), mask), rest.slice(inner));
+  if (!equal(hash2, root2)) throw fail("err_root", `at size ${size2}: expected ${hex(root2)}, calculated ${hex(hash2)}`);
+}
+
+// -- C2SP signed notes and checkpoints ------------------------------------------------------
+
+// `name+hex8(keyID)+base64(0x01 || 32-byte Ed25519 key)`; key ID = SHA-256(name || 0x0A || 0x01 || key)[:4].
+export async function parseVerifierKey(text) {
+  text = String(text).trim();
+  const first = text.indexOf("+");
+  const second = text.indexOf("+", first + 1);
+  if (first <= 0 || second < 0) throw fail("err_key", "expected name+keyid+key");
+  const name = text.slice(0, first);
+  const keyIdHex = text.slice(first + 1, second);
+  if (!/^[0-9a-fA-F]{8}$/.test(keyIdHex)) throw fail("err_key", "key ID must be 8 hex digits");
+  const key = b64decode(text.slice(second + 1), "err_key");
+  if (key.length !== 33 || key[0] !== ED25519_TYPE) throw fail("err_key", "not an Ed25519 note key");
+  const publicKey = key.slice(1);
+  const keyId = (await sha256(concat(encoder.encode(name + "\n"), Uint8Array.of(ED25519_TYPE), publicKey))).slice(0, 4);
+  if (hex(keyId) !== keyIdHex.toLowerCase()) throw fail("err_key", `key ID ${keyIdHex} does not match the key of ${name}`);
+  return { name, keyId, keyIdHex: hex(keyId), publicKey, text };
+}
+
+// Split a signed note into its text (ending in "\n") and its signature lines.
+export function parseNote(note) {
+  if (typeof note !== "string") throw fail("err_note", "no note");
+  const split = note.lastIndexOf("\n\n");
+  if (split < 0 || !note.endsWith("\n")) throw fail("err_note", "no signature block");
+  const text = note.slice(0, split + 1);
+  const signatures = note.slice(split + 2, -1).split("\n").map((line) => {
+    if (!line.startsWith("\u2014 ")) throw fail("err_note", `bad signature line ${JSON.stringify(line)}`);
+    const parts = line.slice(2).split(" ");
+    if (parts.length !== 2 || !parts[0]) throw fail("err_note", `bad signature line ${JSON.stringify(line)}`);
+    const raw = b64decode(parts[1], "err_note");
+    if (raw.length < 5) throw fail("err_note", "signature shorter than 5 bytes");
+    return { name: parts[0], keyId: raw.slice(0, 4), signature: raw.slice(4) };
+  });
+  return { text, signatures };
+}
+
+export function parseCheckpoint(text) {
+  if (!text.endsWith("\n")) throw fail("err_note", "checkpoint text must end in a newline");
+  const lines = text.slice(0, -1).split("\n");
+  if (lines.length < 3) throw fail("err_note", "needs origin, size and root hash lines");
+  const [origin, sizeText, rootText] = lines;
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(sizeText)) throw fail("err_note", `size ${JSON.stringify(sizeText)}`);
+  const root = b64decode(rootText, "err_note");
+  if (root.length !== HASH_SIZE) throw fail("err_note", "root hash is not 32 bytes");
+  return { origin, size: BigInt(sizeText), root };
+}
+
+async function importKey(publicKey) {
+  try {
+    return await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
+  } catch (error) {
+    throw fail("unsupported", String(error));
+  }
+}
+
+// Check the note carries a valid Ed25519 signature by `key`; return the checkpoint it signs.
+export async function verifyCheckpointNote(note, key) {
+  const parsed = parseNote(note);
+  const mine = parsed.signatures.filter((s) => s.name === key.name && equal(s.keyId, key.keyId));
+  if (!mine.length) throw fail("err_signature", `no signature by ${key.name}+${key.keyIdHex}`);
+  const cryptoKey = await importKey(key.publicKey);
+  for (const sig of mine) {
+    if (sig.signature.length === 64 &&
+        await crypto.subtle.verify({ name: "Ed25519" }, cryptoKey, sig.signature, encoder.encode(parsed.text))) {
+      return parseCheckpoint(parsed.text);
+    }
+  }
+  throw fail("err_signature", `signature by ${key.name}+${key.keyIdHex} does not verify`);
+}
+
+// -- fetching -------------------------------------------------------------------------------
+
+export async function gql(query, variables = {}) {
+  let response;
+  try {
+    response = await fetch("/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify({ query, variables }),
+    });
+  } catch (error) {
+    throw fail("err_network", String(error));
+  }
+  if (!response.ok) throw fail("err_network", `HTTP ${response.status}`);
+  const body = await response.json();
+  if (body.errors && body.errors.length) throw fail("err_network", body.errors[0].message);
+  return body.data;
+}
+
+const ENTRY_QUERY = `query VerifyEntry($index: Int64!) {
+  entry(index: $index) { index data leafHash
+    inclusionProof { leafIndex treeSize hashes checkpoint { note rootHash size } } }
+  verifierKey
+}`;
+
+const CHECKPOINT_QUERY = `query VerifyCheckpoint($size: Int64!) {
+  checkpoint(size: $size) { note rootHash size }
+  verifierKey
+}`;
+
+const CONSISTENCY_QUERY = `query VerifyConsistency($from: Int64!, $to: Int64!) {
+  consistencyProof(fromSize: $from, toSize: $to) { fromSize toSize hashes
+    fromCheckpoint { note } toCheckpoint { note } }
+  verifierKey
+}`;
+
+const keys = new Map();
+function verifierKey(text) {
+  if (!keys.has(text)) keys.set(text, parseVerifierKey(text));
+  return keys.get(text);
+}
+
+// Verify entry `index`: its data hashes to the leaf the page shows, the leaf is in the tree
+// of the latest signed checkpoint, and the log's key signed that checkpoint.
+export async function verifyEntry(index, expectedLeafHex) {
+  const data = await gql(ENTRY_QUERY, { index: Number(index) });
+  if (!data || !data.entry) throw fail("err_network", `entry ${index} not found`);
+  const entry = data.entry;
+  const key = await verifierKey(data.verifierKey);
+  const steps = [];
+  const leaf = await leafHash(encoder.encode(entry.data));
+  if (expectedLeafHex && hex(leaf) !== expectedLeafHex.toLowerCase()) {
+    throw fail("err_leaf", `page shows ${expectedLeafHex}, data hashes to ${hex(leaf)}`);
+  }
+  steps.push(msg("step_leaf"));
+  const proof = entry.inclusionProof;
+  const checkpoint = await verifyCheckpointNote(proof.checkpoint.note, key);
+  if (checkpoint.size !== BigInt(proof.treeSize)) {
+    throw fail("err_size", `checkpoint has size ${checkpoint.size}, proof is for ${proof.treeSize}`);
+  }
+  if (BigInt(proof.leafIndex) !== BigInt(index)) throw fail("err_proof", `proof is for leaf ${proof.leafIndex}`);
+  steps.push(msg("step_signature", { n: checkpoint.size, key: `${key.name}+${key.keyIdHex}` }));
+  const hashes = proof.hashes.map((h) => b64decode(h));
+  await verifyInclusion(leaf, BigInt(index), checkpoint.size, hashes, checkpoint.root);
+  steps.push(msg("step_inclusion", { k: hashes.length, n: checkpoint.size }));
+  return { size: checkpoint.size, root: hex(checkpoint.root), steps, data: entry.data };
+}
+
+export async function verifyCheckpoint(size, expectedRootHex) {
+  const data = await gql(CHECKPOINT_QUERY, { size: Number(size) });
+  const key = await verifierKey(data.verifierKey);
+  const checkpoint = await verifyCheckpointNote(data.checkpoint.note, key);
+  if (checkpoint.size !== BigInt(size)) throw fail("err_size", `asked for ${size}, got ${checkpoint.size}`);
+  if (expectedRootHex && hex(checkpoint.root) !== expectedRootHex.toLowerCase()) {
+    throw fail("err_root", `page shows ${expectedRootHex}, signed root is ${hex(checkpoint.root)}`);
+  }
+  return { size: checkpoint.size, steps: [msg("step_signature", { n: checkpoint.size, key: `${key.name}+${key.keyIdHex}` })] };
+}
+
+export async function verifyConsistencyBetween(from, to) {
+  const data = await gql(CONSISTENCY_QUERY, { from: Number(from), to: Number(to) });
+  const key = await verifierKey(data.verifierKey);
+  const proof = data.consistencyProof;
+  if (!proof.fromCheckpoint || !proof.toCheckpoint) throw fail("err_note", "a checkpoint at these sizes was not signed");
+  const old = await verifyCheckpointNote(proof.fromCheckpoint.note, key);
+  const now = await verifyCheckpointNote(proof.toCheckpoint.note, key);
+  if (old.size !== BigInt(from) || now.size !== BigInt(to)) throw fail("err_size", `sizes ${old.size}, ${now.size}`);
+  const steps = [
+    msg("step_signature", { n: old.size, key: `${key.name}+${key.keyIdHex}` }),
+    msg("step_signature", { n: now.size, key: `${key.name}+${key.keyIdHex}` }),
+  ];
+  const hashes = proof.hashes.map((h) => b64decode(h));
+  await verifyConsistency(old.size, now.size, hashes, old.root, now.root);
+  steps.push(msg("step_consistency", { k: hashes.length }));
+  return { from: old.size, to: now.size, steps };
+}
+
+// A member's share: the leaf is in the period's share tree, whose root is the one recorded in
+// the period.apportion entry, itself proved in the log's signed checkpoint.
+export async function verifyShare(element) {
+  const logged = await verifyEntry(element.dataset.entry, element.dataset.entryLeaf);
+  let recorded;
+  try { recorded = JSON.parse(logged.data).body.share_root; } catch { recorded = null; }
+  if (typeof recorded !== "string" || recorded !== element.dataset.root) {
+    throw fail("err_root", `the apportionment entry records ${recorded}, the page shows ${element.dataset.root}`);
+  }
+  const leaf = await leafHash(b64decode(element.dataset.leaf));
+  const hashes = JSON.parse(element.dataset.hashes).map((h) => b64decode(h));
+  const root = new Uint8Array(element.dataset.root.match(/../g).map((b) => parseInt(b, 16)));
+  await verifyInclusion(leaf, BigInt(element.dataset.position), BigInt(element.dataset.size), hashes, root);
+  return { size: logged.size, steps: [...logged.steps, msg("step_share", { k: hashes.length, n: element.dataset.period })] };
+}
+
+// -- the page -------------------------------------------------------------------------------
+
+function show(element, state, text, steps = [], detail = "") {
+  element.dataset.verifyState = state;
+  element.classList.remove("verify-ok", "verify-failed", "verify-pending", "verify-unsupported");
+  element.classList.add(`verify-${state}`);
+  const status = element.querySelector(".verify-status") || element;
+  status.textContent = text;
+  if (detail) status.title = detail;
+  const list = element.querySelector(".verify-steps");
+  if (list) {
+    list.replaceChildren(...steps.map((step) => {
+      const item = document.createElement("li");
+      item.textContent = step;
+      return item;
+    }));
+    if (detail) {
+      const item = document.createElement("li");
+      item.className = "verify-detail";
+      item.textContent = detail;
+      list.append(item);
+    }
+  }
+}
+
+async function run(element, check, success) {
+  show(element, "pending", msg("verifying"));
+  try {
+    const result = await check();
+    show(element, "ok", success(result), result.steps);
+  } catch (error) {
+    if (error instanceof VerificationFailure && error.key === "unsupported") {
+      show(element, "unsupported", msg("unsupported"), [], error.detail);
+      return;
+    }
+    const key = error instanceof VerificationFailure ? error.key : "err_proof";
+    const detail = error instanceof VerificationFailure ? error.detail : String(error);
+    show(element, "failed", msg("failed", { reason: msg(key) }), [], detail);
+  }
+}
+
+export function verifyElement(element) {
+  if (element.dataset.verifyEntry !== undefined) {
+    return run(element, () => verifyEntry(element.dataset.verifyEntry, element.dataset.leafHash),
+      (r) => msg("verified", { n: r.size }));
+  }
+  if (element.dataset.verifyCheckpoint !== undefined) {
+    return run(element, () => verifyCheckpoint(element.dataset.verifyCheckpoint, element.dataset.rootHash),
+      (r) => msg("checkpoint_verified", { n: r.size }));
+  }
+  if (element.dataset.verifyShare !== undefined) {
+    return run(element, () => verifyShare(element), () => msg("share_verified", { n: element.dataset.period }));
+  }
+  if (element.dataset.verifyConsistency !== undefined) {
+    return run(element, () => verifyConsistencyBetween(element.dataset.from, element.dataset.to),
+      (r) => msg("consistency_verified", { a: r.from, b: r.to }));
+  }
+  return Promise.resolve();
+}
+
+export async function verifyAll(root = document) {
+  const elements = [...root.querySelectorAll("[data-verify-entry],[data-verify-checkpoint],[data-verify-consistency],[data-verify-share]")];
+  // A few at a time: a lot page may list dozens of entries.
+  const queue = elements.slice();
+  const workers = Array.from({ length: Math.min(4, queue.length) }, async () => {
+    while (queue.length) await verifyElement(queue.shift());
+  });
+  await Promise.all(workers);
+}
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest && event.target.closest(".verify-again");
+  if (!button) return;
+  const element = button.closest("[data-verify-entry],[data-verify-checkpoint],[data-verify-consistency],[data-verify-share]");
+  if (element) verifyElement(element);
+});
+
+window.heartchainVerify = {
+  leafHash, nodeHash, rootFromInclusion, verifyInclusion, verifyConsistency, parseVerifierKey,
+  parseNote, parseCheckpoint, verifyCheckpointNote, verifyEntry, verifyAll, verifyElement, b64decode, hex,
+  VerificationFailure,
+};
+
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", () => verifyAll());
+} else {
+  verifyAll();
+}
