@@ -27,19 +27,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nacl.signing import SigningKey  # noqa: E402
-from tortoise import Tortoise  # noqa: E402
+from nacl.signing import SigningKey
+from tortoise import Tortoise
 
-from heartchain.accounts.services import initialise  # noqa: E402
-from heartchain.clock import Clock  # noqa: E402
-from heartchain.db import init_db  # noqa: E402
-from heartchain.keys import address_of, verify_key_of  # noqa: E402
-from heartchain.ledger import merkle, tiles  # noqa: E402
-from heartchain.ledger.entries import Entry, new_entry  # noqa: E402
-from heartchain.ledger.store import execute, execute_many  # noqa: E402
-from heartchain.ledger.verify import verify_log  # noqa: E402
-from heartchain.platform import Platform, build_platform  # noqa: E402
-from heartchain.settings import Settings, sqlite_url  # noqa: E402
+from heartchain.accounts.services import initialise
+from heartchain.clock import Clock
+from heartchain.db import init_db
+from heartchain.keys import address_of, verify_key_of
+from heartchain.ledger import merkle, tiles
+from heartchain.ledger.entries import Entry, new_entry
+from heartchain.ledger.store import execute, execute_many
+from heartchain.ledger.verify import verify_log
+from heartchain.platform import Platform, build_platform
+from heartchain.settings import Settings, sqlite_url
 
 
 def figure(name: str, value: float, unit: str, baseline: float, baseline_name: str,
@@ -138,7 +138,8 @@ async def bench_proofs(size: int, workdir: Path, samples: int = 200) -> list[dic
     frontier = merkle.CompactRange()
     tile_data: dict[tuple[int, int], bytearray] = {}
     for i in range(size):
-        for (level, index), digest in frontier.append(hashlib.sha256(i.to_bytes(8, "big")).digest()):
+        leaf = hashlib.sha256(i.to_bytes(8, "big")).digest()
+        for (level, index), digest in frontier.append(leaf):
             if level % tiles.TILE_HEIGHT == 0:
                 key = (level // tiles.TILE_HEIGHT, index // tiles.TILE_WIDTH)
                 tile_data.setdefault(key, bytearray()).extend(digest)

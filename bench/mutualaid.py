@@ -35,19 +35,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tortoise import Tortoise  # noqa: E402
+from tortoise import Tortoise
 
-from heartchain.accounts.services import initialise, register_account, self_register_member  # noqa: E402
-from heartchain.clock import Clock  # noqa: E402
-from heartchain.db import init_db  # noqa: E402
-from heartchain.keys import address_of, new_signing_key  # noqa: E402
-from heartchain.ledger.entries import format_time  # noqa: E402
-from heartchain.ledger.store import execute_many  # noqa: E402
-from heartchain.mutualaid import services  # noqa: E402
-from heartchain.mutualaid.apportion import leaf_data  # noqa: E402
-from heartchain.mutualaid.entries import Rules, membership_id  # noqa: E402
-from heartchain.platform import build_platform  # noqa: E402
-from heartchain.settings import Settings, sqlite_url  # noqa: E402
+from heartchain.accounts.services import initialise, register_account, self_register_member
+from heartchain.clock import Clock
+from heartchain.db import init_db
+from heartchain.keys import address_of, new_signing_key
+from heartchain.ledger.entries import format_time
+from heartchain.ledger.store import execute_many
+from heartchain.mutualaid import services
+from heartchain.mutualaid.apportion import leaf_data
+from heartchain.mutualaid.entries import Rules, membership_id
+from heartchain.platform import build_platform
+from heartchain.settings import Settings, sqlite_url
 
 RULES = Rules(min_age_days=28, max_age_years=59, waiting_days=90, cap_fen=30_000_000,
               senior_age=40, senior_cap_fen=10_000_000, fee_bp=800, member_case_cap_fen=1_000,

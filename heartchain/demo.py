@@ -7,9 +7,9 @@ log that already holds the demo's charities is left as it is.
 from __future__ import annotations
 
 import random
-from datetime import timedelta
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from heartchain.accounts.models import Account
 from heartchain.accounts.services import issue_token, register_account

@@ -146,7 +146,8 @@ def load_or_create_master_key(data_dir: Path, env_value: str | None) -> bytes:
     else:
         path = data_dir / "master.key"
         if not path.exists():
-            write_secret_file(path, base64.b64encode(nacl.utils.random(nacl.secret.SecretBox.KEY_SIZE)))
+            fresh = nacl.utils.random(nacl.secret.SecretBox.KEY_SIZE)
+            write_secret_file(path, base64.b64encode(fresh))
         key = base64.b64decode(read_secret_file(path).strip(), validate=True)
     if len(key) != nacl.secret.SecretBox.KEY_SIZE:
         raise ValueError("master key must be 32 bytes (base64)")
@@ -166,7 +167,8 @@ class Vault:
         try:
             return bytes(self._box.decrypt(sealed))
         except nacl.exceptions.CryptoError as exc:
-            raise VerificationError("vault: sealed value does not open under this master key") from exc
+            raise VerificationError(
+                "vault: sealed value does not open under this master key") from exc
 
     def seal_signing_key(self, key: SigningKey) -> bytes:
         return self.seal(bytes(key))

@@ -15,8 +15,14 @@ from typing import Any
 from heartchain.accounts.models import CustodialKey
 from heartchain.clock import Clock
 from heartchain.errors import NotFound
-from heartchain.keys import SigningKey, Vault, address_of, load_or_create_master_key
-from heartchain.keys import read_secret_file, write_secret_file
+from heartchain.keys import (
+    SigningKey,
+    Vault,
+    address_of,
+    load_or_create_master_key,
+    read_secret_file,
+    write_secret_file,
+)
 from heartchain.ledger.entries import Entry, new_entry
 from heartchain.ledger.log import Appended, Log
 from heartchain.ledger.notes import NoteSigner

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
@@ -15,6 +14,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from graphql import GraphQLError
 from heartchain.db import import_domain_modules, load_entry_kinds
 from heartchain.errors import HeartchainError
 from heartchain.gql import SCALARS

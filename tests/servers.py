@@ -30,7 +30,8 @@ def cli_env(data_dir: Path, db_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(env: Mapping[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(env: Mapping[str, str], *args: str, timeout: float = 300
+            ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "heartchain.cli", *args], env=dict(env),
                           capture_output=True, text=True, timeout=timeout, check=False)
 

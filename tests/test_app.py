@@ -60,7 +60,8 @@ async def test_entry_with_proof_verifies(ledger: Ledger, client: httpx.AsyncClie
     proof = entry["inclusionProof"]
     leaf = base64.b64decode(entry["leafHash"])
     assert leaf == merkle.leaf_hash(entry["data"].encode())
-    merkle.verify_inclusion(leaf, 5, proof["treeSize"], [base64.b64decode(h) for h in proof["hashes"]],
+    hashes = [base64.b64decode(h) for h in proof["hashes"]]
+    merkle.verify_inclusion(leaf, 5, proof["treeSize"], hashes,
                             base64.b64decode(proof["checkpoint"]["rootHash"]))
     assert entry["firstCheckpoint"]["size"] > 5
     assert (await gql(client, ENTRY, {"i": 999}))["data"]["entry"] is None

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from graphql import parse, validate
 
+from graphql import parse, validate
 from heartchain.schema import schema
 from tests.conftest import Ledger
 from tests.factories import self_registration
@@ -27,7 +27,8 @@ async def run(client: httpx.AsyncClient, name: str, variables: dict[str, object]
               token: str | None = None) -> dict[str, object]:
     response = await client.post("/graphql", json={
         "query": (OPERATIONS / "ledger.graphql").read_text(), "operationName": name,
-        "variables": variables or {}}, headers={"Authorization": f"Bearer {token}"} if token else {})
+        "variables": variables or {}},
+        headers={"Authorization": f"Bearer {token}"} if token else {})
     document = response.json()
     assert "errors" not in document, document
     data: dict[str, object] = document["data"]

@@ -107,7 +107,8 @@ async def test_two_servers_one_postgres_log(tmp_path: Path) -> None:
         for server in servers:
             await server.start()
         batches = [registrations(2000), registrations(2000)]
-        results = await asyncio.gather(*[submit_all(s.url, b) for s, b in zip(servers, batches)])
+        results = await asyncio.gather(*[submit_all(server.url, batch) for server, batch
+                                         in zip(servers, batches, strict=True)])
         acknowledged = {**results[0], **results[1]}
         assert len(acknowledged) == 4000
         assert sorted(acknowledged.values()) == list(range(1, 4001))  # once each, no gaps

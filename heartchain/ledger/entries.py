@@ -50,7 +50,7 @@ class EntryFormatError(ValidationError):
 
 
 def _check_value(value: Any, path: str, depth: int = 0) -> None:
-    """Reject what JCS cannot carry exactly (floats, huge ints) and what JSON cannot carry at all."""
+    """Reject what JCS cannot carry exactly (floats, huge ints) and what JSON cannot carry."""
     if depth > _MAX_DEPTH:
         raise EntryFormatError(f"{path}: nested too deeply", field=path)
     if value is None or isinstance(value, (bool, str)):

@@ -36,7 +36,7 @@ class ApplyContext:
     index: int
     entry: Entry
     now: datetime  # the log's clock at integration (recorded, so replays see the same time)
-    # Per-transaction memo for lookups a batch repeats (e.g. an account's role); dropped on rollback.
+    # Per-transaction memo for lookups a batch repeats (an account's role); dropped on rollback.
     memo: dict[Any, Any] = field(default_factory=dict)
 
 

@@ -14,6 +14,7 @@ and never has gaps. Proofs ask `merkle.py` which nodes they need and read only t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -151,10 +152,8 @@ class Log:
         while self._waiting:
             if len(self._waiting) < self.batch_size and self._full is not None:
                 self._full.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self.batch_period)
-                except TimeoutError:
-                    pass
             batch, self._waiting = (self._waiting[:self.batch_size],
                                     self._waiting[self.batch_size:])
             live = [w for w in batch if not w.future.done()]
@@ -306,7 +305,8 @@ class Log:
             data = existing.get((tile_level, tile_index), b"")
             for offset, digest in additions:
                 if offset * tiles.HASH_SIZE != len(data):
-                    raise RuntimeError(f"tile {tile_level}/{tile_index}: hash {offset} out of order")
+                    raise RuntimeError(
+                        f"tile {tile_level}/{tile_index}: hash {offset} out of order")
                 data += digest
             upserts.append([tile_level, tile_index, data])
         await execute_many(conn, "INSERT INTO log_tile (level, idx, data) VALUES (?, ?, ?) "
@@ -484,10 +484,8 @@ class Log:
         last = await self.size()
         try:
             while True:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(queue.get(), poll)
-                except TimeoutError:
-                    pass
                 current = await self.size()
                 if current > last:
                     last = current

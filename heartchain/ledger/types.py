@@ -53,7 +53,8 @@ class InclusionProof:
     checkpoint: Checkpoint
 
 
-@strawberry.type(description="RFC 9162 consistency proof: the smaller tree is a prefix of the larger.")
+@strawberry.type(description="RFC 9162 consistency proof: the smaller tree is a prefix of "
+                             "the larger.")
 class ConsistencyProof:
     from_size: Int64
     to_size: Int64

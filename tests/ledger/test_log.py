@@ -44,7 +44,8 @@ async def test_genesis_registers_the_operator(ledger: Ledger) -> None:
     assert first.kind == "account.register" and first.body["role"] == "operator"
     assert (await Account.get(address=ledger.operator)).role == "operator"
     checkpoint = await log.latest_checkpoint()
-    note = open_note(checkpoint.note, [NoteVerifier.from_verifier_key(ledger.platform.verifier_key)])
+    verifier = NoteVerifier.from_verifier_key(ledger.platform.verifier_key)
+    note = open_note(checkpoint.note, [verifier])
     assert Checkpoint.from_text(note.text).size == 1
     empty = await log.checkpoint_at(0)
     assert empty.root_hash == merkle.EMPTY_ROOT
