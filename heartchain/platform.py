@@ -8,7 +8,8 @@ and applies its projector in the integrating transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from heartchain.ledger.notes import NoteSigner
 from heartchain.settings import Settings
 
 LOG_KEY_FILE = "log.key"
+_KEY_CACHE = 4096
 
 
 @dataclass
@@ -42,11 +44,23 @@ class Platform:
     def verifier_key(self) -> str:
         return self.log.signer.verifier_key
 
+    _keys: OrderedDict[str, SigningKey] = field(default_factory=OrderedDict, repr=False)
+
     async def custodial_key(self, address: str) -> SigningKey:
-        row = await CustodialKey.get_or_none(address=address)
-        if row is None:
-            raise NotFound(f"the platform holds no key for {address}")
-        return self.vault.open_signing_key(bytes(row.sealed))
+        # Unsealed keys are kept (bounded): a charity signs every donation it records, and this
+        # process already holds the master key that opens them.
+        key = self._keys.get(address)
+        if key is None:
+            row = await CustodialKey.get_or_none(address=address)
+            if row is None:
+                raise NotFound(f"the platform holds no key for {address}")
+            key = self.vault.open_signing_key(bytes(row.sealed))
+            self._keys[address] = key
+            if len(self._keys) > _KEY_CACHE:
+                self._keys.popitem(last=False)
+        else:
+            self._keys.move_to_end(address)
+        return key
 
     async def new_custodial_key(self) -> SigningKey:
         key = SigningKey.generate()
