@@ -7,8 +7,8 @@ and applies its projector in the integrating transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

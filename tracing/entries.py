@@ -655,8 +655,9 @@ async def _observe_record(ctx: ApplyContext, _: Any) -> None:
     # Raw SQL and one upsert: this runs for every donation, the log's hottest kind.
     facts = donation_facts(ctx.entry.body)
     key = campaign_key(facts.campaign, facts.charity)
-    await execute(ctx.conn, "INSERT INTO tracing_donation (idx, campaign_key, campaign, charity, "
-                  "donor, kind, quantity, reversed, used, at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?)",
+    await execute(ctx.conn, "INSERT INTO tracing_donation (idx, campaign_key, campaign, "
+                  "charity, donor, kind, quantity, reversed, used, at) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?)",
                   [ctx.index, key, facts.campaign, facts.charity, facts.donor, facts.kind,
                    facts.quantity, ctx.entry.at])
     if facts.kind != "cash":
