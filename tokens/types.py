@@ -28,7 +28,7 @@ from heartchain.gql import (
 )
 from heartchain.keys import is_address
 from heartchain.ledger.entries import parse_time
-from heartchain.ledger.types import LogEntry, load_entry
+from heartchain.ledger.types import FromEntry, LogEntry, load_entry
 from tokens import services
 from tokens.attest import attestation_key, did_key, public_key_b64, verify_attestation
 from tokens.entries import DEFAULT_RATES, RateTable, rate_table_of
@@ -84,7 +84,7 @@ class HeartRateInput:
 
 
 @strawberry.type(description="A gift recorded by a charity, and the hearts it minted.")
-class Donation:
+class Donation(FromEntry):
     index: Int64 = strawberry.field(description="the donation.record entry's index")
     charity: str
     donor: str
@@ -112,9 +112,6 @@ class Donation:
     async def charity_label(self) -> str | None:
         return await _label(self.charity)
 
-    @strawberry.field(description="The donation.record entry, with its inclusion proof.")
-    async def entry(self, info: Info) -> LogEntry:
-        return await load_entry(info, self.index)
 
     @strawberry.field(description="The donation.reverse entry that burned these hearts, if any.")
     async def reversal(self, info: Info) -> LogEntry | None:
@@ -153,7 +150,7 @@ class ScorePoint:
 
 
 @strawberry.type(description="A member's consent for a partner to check their hearts.")
-class Consent:
+class Consent(FromEntry):
     index: Int64
     member: str
     partner: str
@@ -178,13 +175,10 @@ class Consent:
     async def partner_label(self) -> str | None:
         return await _label(self.partner)
 
-    @strawberry.field
-    async def entry(self, info: Info) -> LogEntry:
-        return await load_entry(info, self.index)
 
 
 @strawberry.type(description="A partner's recorded check of 'hearts ≥ threshold'.")
-class PartnerCheck:
+class PartnerCheck(FromEntry):
     index: Int64
     partner: str
     consent_index: Int64
@@ -204,9 +198,6 @@ class PartnerCheck:
     async def partner_label(self) -> str | None:
         return await _label(self.partner)
 
-    @strawberry.field
-    async def entry(self, info: Info) -> LogEntry:
-        return await load_entry(info, self.index)
 
 
 @strawberry.type

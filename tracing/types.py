@@ -22,7 +22,7 @@ from heartchain.gql import (
     page_size,
 )
 from heartchain.ledger.entries import format_time, parse_entry
-from heartchain.ledger.types import LogEntry, load_entry
+from heartchain.ledger.types import FromEntry, LogEntry, load_entry
 from tracing import models, services
 from tracing.errors import LabelMismatch
 
@@ -31,7 +31,7 @@ from tracing.errors import LabelMismatch
 
 
 @strawberry.type(description="One step of a lot's history, as its entry recorded it.")
-class LotStep:
+class LotStep(FromEntry):
     index: Int64
     action: str = strawberry.field(description="create | handover | split | split_from | merge "
                                                "| merge_from | loss | deliver")
@@ -55,9 +55,6 @@ class LotStep:
                    beneficiary=row.beneficiary,
                    related=row.related.split(",") if row.related else [], at=row.at)
 
-    @strawberry.field(description="The entry of this step, with its proof.")
-    async def entry(self, info: Info) -> LogEntry:
-        return await load_entry(info, self.index)
 
 
 @strawberry.type(description="Units that moved between two lots in a split or merge.")
@@ -186,7 +183,7 @@ class HandoverOffer:
 
 
 @strawberry.type(description="A donation as tracing sees it: how much was dispatched or spent.")
-class TracedDonation:
+class TracedDonation(FromEntry):
     index: Int64
     donor: str
     charity: str
@@ -206,9 +203,6 @@ class TracedDonation:
     def unused(self) -> Int64:
         return Int64(self.quantity - self.reversed - self.used)
 
-    @strawberry.field
-    async def entry(self, info: Info) -> LogEntry:
-        return await load_entry(info, self.index)
 
     @strawberry.field(description="The disbursements this donation's fen paid for (FIFO).")
     async def allocations(self) -> list[Allocation]:
@@ -234,7 +228,7 @@ class Allocation:
 
 
 @strawberry.type(description="Campaign cash spent on a purpose, with its receipt hash.")
-class Disbursement:
+class Disbursement(FromEntry):
     index: Int64
     charity: str
     amount: Int64
@@ -254,9 +248,6 @@ class Disbursement:
             "donation_idx")
         return [Allocation.of(a) for a in rows]
 
-    @strawberry.field
-    async def entry(self, info: Info) -> LogEntry:
-        return await load_entry(info, self.index)
 
 
 @strawberry.type

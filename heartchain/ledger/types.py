@@ -117,6 +117,16 @@ class EntryAccepted:
     entry: LogEntry
 
 
+@strawberry.interface(description="Anything that came from one log entry: its index, and the "
+                                  "entry itself with its inclusion proof.")
+class FromEntry:
+    index: Int64
+
+    @strawberry.field(description="The entry this came from, with its inclusion proof.")
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.index)
+
+
 SubmitEntryResult = Annotated[EntryAccepted | ErrorResult,
                               strawberry.union("SubmitEntryResult")]
 

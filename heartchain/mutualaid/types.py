@@ -10,7 +10,7 @@ import strawberry
 
 from heartchain.errors import HeartchainError, NotFound, ValidationError
 from heartchain.gql import ErrorResult, Info, Int64, b64, error_result
-from heartchain.ledger.types import LogEntry, load_entry
+from heartchain.ledger.types import FromEntry, LogEntry, load_entry
 from heartchain.mutualaid import services
 from heartchain.mutualaid.entries import Rules
 from heartchain.mutualaid.models import Case as CaseRow
@@ -76,14 +76,11 @@ def _rules_from_json(text: str) -> Rules:
 
 
 @strawberry.type(name="MutualAidRulesVersion")
-class RulesVersion:
+class RulesVersion(FromEntry):
     version: int
     rules: RulesType
     index: Int64
 
-    @strawberry.field(description="The plan.create entry: these rules apply from its position.")
-    async def entry(self, info: Info) -> LogEntry:
-        return await load_entry(info, self.index)
 
 
 @strawberry.type(name="MutualAidPlan")
@@ -186,62 +183,47 @@ class MembershipType:
 
 
 @strawberry.type(name="MutualAidInvestigation")
-class Investigation:
+class Investigation(FromEntry):
     investigator: str
     findings_hash: str
     recommendation: str
     amount_fen: Int64 | None
     index: Int64
 
-    @strawberry.field
-    async def entry(self, info: Info) -> LogEntry:
-        return await load_entry(info, self.index)
 
 
 @strawberry.type(name="MutualAidNotice")
-class Notice:
+class Notice(FromEntry):
     days: int
     open_from: str
     open_until: str
     index: Int64
 
-    @strawberry.field
-    async def entry(self, info: Info) -> LogEntry:
-        return await load_entry(info, self.index)
 
 
 @strawberry.type(name="MutualAidObjection")
-class ObjectionType:
+class ObjectionType(FromEntry):
     member: str
     reason: str
     index: Int64
 
-    @strawberry.field
-    async def entry(self, info: Info) -> LogEntry:
-        return await load_entry(info, self.index)
 
 
 @strawberry.type(name="MutualAidReview")
-class ReviewType:
+class ReviewType(FromEntry):
     reviewer: str
     findings_hash: str
     outcome: str
     index: Int64
 
-    @strawberry.field
-    async def entry(self, info: Info) -> LogEntry:
-        return await load_entry(info, self.index)
 
 
 @strawberry.type(name="MutualAidDecision")
-class Decision:
+class Decision(FromEntry):
     decision: str
     amount_fen: Int64 | None
     index: Int64
 
-    @strawberry.field
-    async def entry(self, info: Info) -> LogEntry:
-        return await load_entry(info, self.index)
 
 
 @strawberry.type(name="MutualAidCase", description="A case as publicly noticed: masked name "
@@ -308,7 +290,7 @@ class CaseType:
 @strawberry.type(name="MutualAidPeriod", description="The public notice of a period: its cases "
                  "(masked) with investigation, objections and decision; the total, fee, number "
                  "sharing and the per-member share; the entry and its share-tree root.")
-class PeriodType:
+class PeriodType(FromEntry):
     plan: str
     number: int
     at: str
@@ -334,9 +316,6 @@ class PeriodType:
                    share_fen=Int64(p.share_fen), collected_fen=Int64(p.collected_fen),
                    carry_fen=Int64(p.carry_fen), lapsed=p.lapsed, share_root=p.share_root)
 
-    @strawberry.field
-    async def entry(self, info: Info) -> LogEntry:
-        return await load_entry(info, self.index)
 
     @strawberry.field
     async def cases(self) -> list[CaseType]:
