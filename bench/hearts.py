@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
+from figures import figure, report
 from tortoise import Tortoise
 
 from heartchain.accounts.services import initialise, issue_token, register_account
@@ -40,13 +40,6 @@ RECORD = """mutation($donor: String!, $q: Int64!) {
     __typename ... on DonationRecorded { donation { index hearts } } } }"""
 SCORE = "query($a: String!) { member(address: $a) { score { total } } }"
 
-
-def figure(name: str, value: float, unit: str, baseline: float, baseline_name: str,
-           higher_is_better: bool = True) -> dict[str, object]:
-    ratio = value / baseline if higher_is_better else baseline / value
-    return {"figure": name, "value": round(value, 3), "unit": unit,
-            "baseline": round(baseline, 3), "baseline_name": baseline_name,
-            "ratio": round(ratio, 3)}
 
 
 async def pool(count: int, concurrency: int, work) -> float:  # type: ignore[no-untyped-def]
@@ -151,15 +144,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         results = asyncio.run(run(args, Path(tmp)))
-    if args.json:
-        print(json.dumps({"benchmark": "hearts", "n": args.n, "clients": args.clients,
-                          "figures": results}))
-        return
-    print(f"heart-points benchmarks (n={args.n:,}, {args.clients} clients)")
-    for r in results:
-        print(f"  {r['figure']:<26} {r['value']:>10,} {r['unit']:<12} baseline "
-              f"{r['baseline']:>10,} ({r['baseline_name']})  ratio {r['ratio']}")
-
+    report("hearts", f"heart-points benchmarks (n={args.n:,}, {args.clients} clients)", results,
+           as_json=args.json, n=args.n, clients=args.clients)
 
 if __name__ == "__main__":
     main()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
 import resource
 import sqlite3
 import statistics
@@ -27,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from figures import figure, report
 from nacl.signing import SigningKey
 from tortoise import Tortoise
 
@@ -40,14 +40,6 @@ from heartchain.ledger.store import execute, execute_many
 from heartchain.ledger.verify import verify_log
 from heartchain.platform import Platform, build_platform
 from heartchain.settings import Settings, sqlite_url
-
-
-def figure(name: str, value: float, unit: str, baseline: float, baseline_name: str,
-           higher_is_better: bool = True) -> dict[str, object]:
-    ratio = value / baseline if higher_is_better else baseline / value
-    return {"figure": name, "value": round(value, 3), "unit": unit,
-            "baseline": round(baseline, 3), "baseline_name": baseline_name,
-            "ratio": round(ratio, 3)}
 
 
 def signed_entries(platform: Platform, n: int) -> list[Entry]:
@@ -186,15 +178,8 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results.append(figure("peak_memory", peak_mb, "MB", 500.0, "target 500 MB",
                           higher_is_better=False))
-    if args.json:
-        print(json.dumps({"benchmark": "ledger", "n": args.n, "proof_size": args.proof_size,
-                          "figures": results}))
-        return
-    print(f"ledger benchmarks (n={args.n:,}, proofs at {args.proof_size:,} leaves)")
-    for r in results:
-        print(f"  {r['figure']:<26} {r['value']:>12,} {r['unit']:<10} baseline "
-              f"{r['baseline']:>12,} ({r['baseline_name']})  ratio {r['ratio']}")
-
+    report("ledger", f"ledger benchmarks (n={args.n:,}, proofs at {args.proof_size:,} leaves)",
+           results, as_json=args.json, n=args.n, proof_size=args.proof_size)
 
 if __name__ == "__main__":
     main()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
 import sqlite3
 import statistics
 import sys
@@ -27,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from figures import figure, report
 from tortoise import Tortoise
 
 from heartchain.accounts.services import initialise, register_account
@@ -36,14 +36,6 @@ from heartchain.keys import SigningKey
 from heartchain.platform import Platform, build_platform
 from heartchain.settings import Settings, sqlite_url
 from tracing import labels, services
-
-
-def figure(name: str, value: float, unit: str, baseline: float, baseline_name: str,
-           higher_is_better: bool = True) -> dict[str, object]:
-    ratio = value / baseline if higher_is_better else baseline / value
-    return {"figure": name, "value": round(value, 3), "unit": unit,
-            "baseline": round(baseline, 3), "baseline_name": baseline_name,
-            "ratio": round(ratio, 3)}
 
 
 def _hash(n: int) -> str:
@@ -165,14 +157,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = asyncio.run(bench_journey(Path(tmp), args.fanout, args.runs))
     results += bench_labels()
-    if args.json:
-        print(json.dumps({"benchmark": "tracing", "fanout": args.fanout, "figures": results}))
-        return
-    print(f"tracing benchmarks (fan-out {args.fanout}: {args.fanout**3:,} lots over 5 hops)")
-    for r in results:
-        print(f"  {r['figure']:<34} {r['value']!s:>10} {r['unit']:<9} baseline "
-              f"{r['baseline']!s:>10} ({r['baseline_name']})  ratio {r['ratio']}")
-
+    report("tracing", f"tracing benchmarks (fan-out {args.fanout}: {args.fanout**3:,} lots over "
+           "5 hops)", results, as_json=args.json, fanout=args.fanout)
 
 if __name__ == "__main__":
     main()

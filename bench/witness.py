@@ -21,7 +21,6 @@ in-process (the checking a witness must do), and a raw sqlite3 durable commit pe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import sqlite3
@@ -35,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
+from figures import figure, report
 
 from heartchain.ledger import merkle
 from heartchain.ledger.notes import (
@@ -51,12 +51,6 @@ from heartchain.witness.store import WitnessStore
 ORIGIN = "bench.heartchain.example/log"
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def figure(name: str, value: float, unit: str, baseline: float, baseline_name: str
-           ) -> dict[str, object]:
-    return {"figure": name, "value": round(value, 3), "unit": unit,
-            "baseline": round(baseline, 3), "baseline_name": baseline_name,
-            "ratio": round(value / baseline, 3)}
 
 
 class MemoryTree:
@@ -221,15 +215,10 @@ def main() -> None:
     context = {"n": args.n, "checkpoints": args.checkpoints,
                "tree_build_seconds": round(data.tree_seconds, 2),
                "mean_proof_hashes": round(data.mean_proof_hashes, 1)}
-    if args.json:
-        print(json.dumps({"benchmark": "witness", **context, "figures": results}))
-        return
-    print(f"witness benchmark ({args.n:,}-leaf log built in {context['tree_build_seconds']} s; "
-          f"{args.checkpoints:,} checkpoints, {context['mean_proof_hashes']} proof hashes each)")
-    for r in results:
-        print(f"  {r['figure']:<14} {r['value']:>10,} {r['unit']:<11} baseline "
-              f"{r['baseline']:>10,} ({r['baseline_name']})  ratio {r['ratio']}")
-
+    report("witness", f"witness benchmark ({args.n:,}-leaf log built in "
+           f"{context['tree_build_seconds']} s; {args.checkpoints:,} checkpoints, "
+           f"{context['mean_proof_hashes']} proof hashes each)", results, as_json=args.json,
+           **context)
 
 if __name__ == "__main__":
     main()
