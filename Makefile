@@ -7,7 +7,9 @@ PORT   ?= 8000
 
 .PHONY: install demo test test-fast schema lint bench clean
 
-$(STAMP): pyproject.toml
+# Reinstall when the dependencies or the set of top-level packages change (the editable
+# install maps packages by name when it is made).
+$(STAMP): pyproject.toml $(wildcard */__init__.py)
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -e ".[test]"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -77,10 +76,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 def _extra_routes() -> list[BaseRoute]:
     """Each domain's plain HTTP routes (`<domain>/http.py`), then the pages (`web/routes.py`)."""
-    modules = [*import_domain_modules("http")]
-    try:
-        if importlib.util.find_spec("web.routes") is not None:
-            modules.append(importlib.import_module("web.routes"))
-    except ModuleNotFoundError:
-        pass
+    modules = [*import_domain_modules("http"), importlib.import_module("web.routes")]
     return [route for module in modules for route in module.routes]

@@ -24,15 +24,16 @@ DOMAINS = [
 
 
 def domain_modules(part: str) -> list[str]:
-    """The `part` modules (models, entries, types, demo) of every domain that has one."""
+    """The `part` modules (models, entries, types, http, demo) of every domain that has one.
+
+    Every domain package must import (a missing one is an installation error, never a silently
+    smaller service); only the part is optional.
+    """
     found = []
     for domain in DOMAINS:
+        importlib.import_module(domain)
         name = f"{domain}.{part}"
-        try:
-            spec = importlib.util.find_spec(name)
-        except ModuleNotFoundError:
-            spec = None
-        if spec is not None:
+        if importlib.util.find_spec(name) is not None:
             found.append(name)
     return found
 
