@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from tortoise.contrib.starlette import RegisterTortoise
+from tortoise.exceptions import DBConnectionError
 
 from heartchain import http_log
 from heartchain.accounts.services import authenticate
@@ -25,6 +27,7 @@ from heartchain.gql import Context
 from heartchain.limits import BodySizeLimit
 from heartchain.metrics import metrics
 from heartchain.platform import Platform, build_platform
+from heartchain.ratelimit import RateLimit
 from heartchain.schema import schema
 from heartchain.settings import Settings
 from heartchain.witness.client import attach
@@ -42,6 +45,19 @@ class HeartchainGraphQL(GraphQL[Context, None]):
             token = request.query_params.get("token")
             account = await authenticate(token) if token else None
         return Context(request=request, platform=platform, account=account)
+
+
+logger = logging.getLogger(__name__)
+
+
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """The database cannot be reached (PostgreSQL down or restarting): answer 503 at once, log
+    one line. Unhandled, it was a 500 with a traceback per request, and uvicorn then dropped the
+    connection under requests already sent on it (tests/faults)."""
+    logger.warning("database unavailable: %s %s: %r", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"errors": [{"message": "the database is unavailable; retry shortly"}]},
+        status_code=503, headers={"Retry-After": "1"})
 
 
 async def health(request: Request) -> Response:
@@ -71,7 +87,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         Route("/metrics", metrics),
     ]
     routes.extend(_extra_routes())
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodySizeLimit)])
+    # The body limit stays outermost, so the rate limiter's read of the body is capped too.
+    middleware = [Middleware(BodySizeLimit), Middleware(RateLimit)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
+                     exception_handlers={ConnectionError: database_unavailable,
+                                         DBConnectionError: database_unavailable})
 
 
 def _extra_routes() -> list[BaseRoute]:

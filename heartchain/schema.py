@@ -14,6 +14,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from graphql import GraphQLError
 from heartchain.db import import_domain_modules, load_entry_kinds
@@ -49,7 +50,15 @@ def should_mask_error(error: GraphQLError) -> bool:
 _LIMIT_RULES = [*QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
                 *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules]
 
-schema = strawberry.Schema(
+class HeartchainSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        """Log only the unexpected: a refused query (bad cursor, too deep) is the client's
+        answer, not a traceback in the server's log."""
+        super().process_errors([e for e in errors if should_mask_error(e)], execution_context)
+
+
+schema = HeartchainSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,

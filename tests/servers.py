@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ def run_cli(env: Mapping[str, str], *args: str, timeout: float = 300
 @dataclass
 class Server:
     env: dict[str, str]
+    # Where the server's stderr goes (appended); a temporary file when not given. Never a pipe:
+    # one nobody reads fills up under a fault and freezes the server.
+    log: Path | None = None
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -47,15 +51,18 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self, timeout: float = 30) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "heartchain.cli", "serve", "--port", str(self.port),
-             "--log-level", "warning"], env=self.env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE)
+        if self.log is None:
+            self.log = Path(tempfile.mkstemp(prefix="heartchain-serve-", suffix=".log")[1])
+        with self.log.open("ab") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "heartchain.cli", "serve", "--port", str(self.port),
+                 "--log-level", "warning"], env=self.env, stdout=subprocess.DEVNULL,
+                stderr=stderr)
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    error = self.process.stderr.read().decode() if self.process.stderr else ""
+                    error = self.log.read_text(errors="replace")
                     raise RuntimeError(f"server exited: {error[-2000:]}")
                 try:
                     if (await client.get(f"{self.url}/healthz")).status_code == 200:

@@ -1,0 +1,199 @@
+"""heartchain/ratelimit.py: costs read from the document, 429 + Retry-After, nothing written;
+and the request body size limit of heartchain/limits.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from heartchain.accounts.services import issue_token, register_account
+from heartchain.app import create_app
+from heartchain.limits import MAX_BODY_BYTES
+from heartchain.ratelimit import (
+    EXPENSIVE_FIELDS,
+    MUTATION_COST,
+    RateLimit,
+    TokenBuckets,
+    graphql_cost,
+    rate_from_env,
+    request_cost,
+)
+from tests.conftest import Ledger
+
+ME = "{ me { address } }"
+REGISTER = 'mutation { registerAccount(role: "member") { __typename } }'
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@asynccontextmanager
+async def limited(ledger: Ledger, *, rate: float, burst: float, clock: Callable[[], float],
+                  host: str = "10.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
+    """The app wrapped in the limiter, as app.py wraps it; requests come from `host`."""
+    app = create_app(ledger.settings)
+    app.state.platform = ledger.platform
+    wrapped = RateLimit(app, rate=rate, burst=burst, clock=clock)
+    transport = httpx.ASGITransport(app=wrapped, client=(host, 4321))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+async def post(http: httpx.AsyncClient, query: str, token: str | None = None,
+               variables: dict[str, object] | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return await http.post("/graphql", json={"query": query, "variables": variables or {}},
+                           headers=headers)
+
+
+def test_costs() -> None:
+    assert graphql_cost(ME) == 1
+    assert graphql_cost(REGISTER) == 1 + MUTATION_COST
+    assert graphql_cost("mutation { a: registerAccount(role: \"member\") { __typename } "
+                        "b: registerAccount(role: \"member\") { __typename } }") \
+        == 1 + 2 * MUTATION_COST
+    journey = "{ donationJourney(index: 5) { dispatched } }"
+    assert graphql_cost(journey) == 1 + EXPENSIVE_FIELDS["donationJourney"]
+    aliased = "{ " + " ".join(f"j{i}: donationJourney(index: {i}, first: 10) {{ dispatched }}"
+                              for i in range(30)) + " }"
+    assert graphql_cost(aliased) == 1 + 30 * EXPENSIVE_FIELDS["donationJourney"]
+    page = "query($n: Int!) { member(address: \"x\") { donations(first: $n) { pageInfo { " \
+           "hasNextPage } } } }"
+    assert graphql_cost(page, {"n": 100}) == 1 + EXPENSIVE_FIELDS["member"] + 2
+    assert graphql_cost(page, {"n": "junk"}) == 1 + EXPENSIVE_FIELDS["member"]
+    # Fragments are followed (once each, even when they spread themselves: not validated yet).
+    fragment = ("{ ...F } fragment F on Query { period(plan: \"p\", number: 1) { shareFen } "
+                "...F }")
+    assert graphql_cost(fragment) == 1 + EXPENSIVE_FIELDS["period"]
+    assert graphql_cost("{ nope") == 1
+    assert graphql_cost("{ " + "a " * 5000 + "}") == 1  # over the token limit: not parsed
+    two = "query A { me { address } } query B { period(plan: \"p\", number: 1) { shareFen } }"
+    assert graphql_cost(two, operation_name="A") == 1
+    assert request_cost("POST", b"not json", b"") == 1
+    assert request_cost("POST", b'[{"query": "{ me { address } }"}, 7]', b"") == 2
+    assert request_cost("GET", b"", b"query=%7B+donationJourney%28index%3A+1%29+%7B+lost+%7D+%7D") \
+        == 1 + EXPENSIVE_FIELDS["donationJourney"]
+
+
+def test_buckets_refill_and_cap_costs_at_the_burst() -> None:
+    clock = FakeClock()
+    buckets = TokenBuckets(rate=10, burst=20, clock=clock, max_keys=2)
+    assert buckets.wait("a", 20) == 0
+    buckets.spend("a", 20)
+    assert buckets.wait("a", 5) == pytest.approx(0.5)
+    clock.now += 0.5
+    assert buckets.wait("a", 5) == 0
+    assert buckets.wait("a", 1000) == pytest.approx(1.5)  # costs above the burst count as it
+    buckets.wait("b", 1)
+    buckets.wait("c", 1)  # the least recently used key is forgotten (its bucket was full)
+    assert "a" not in buckets._buckets and len(buckets._buckets) == 2
+
+
+def test_configuration_from_the_environment() -> None:
+    assert rate_from_env({}) == (200.0, 400.0)
+    assert rate_from_env({"HEARTCHAIN_RATE_LIMIT": "5"}) == (5.0, 10.0)
+    assert rate_from_env({"HEARTCHAIN_RATE_LIMIT": "5", "HEARTCHAIN_RATE_BURST": "7"}) \
+        == (5.0, 7.0)
+    with pytest.raises(ValueError):
+        rate_from_env({"HEARTCHAIN_RATE_LIMIT": "-1"})
+
+
+async def test_a_token_over_its_budget_gets_429_and_writes_nothing(ledger: Ledger) -> None:
+    clock = FakeClock()
+    log = ledger.platform.log
+    async with limited(ledger, rate=2, burst=6, clock=clock) as http:
+        # Each registration costs 3: two fit in the burst, the third is refused.
+        for _ in range(2):
+            response = await post(http, REGISTER, ledger.operator_token)
+            assert response.status_code == 200
+            assert response.json()["data"]["registerAccount"]["__typename"] == "AccountRegistered"
+        size = await log.size()
+        refused = await post(http, REGISTER, ledger.operator_token)
+        assert refused.status_code == 429
+        # Refused before its body is read (the bucket is empty): one unit is 0.5 s away.
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        assert await log.size() == size
+        # Another token and an anonymous caller have their own buckets.
+        member = await register_account(ledger.platform, role="member",
+                                         registrar=ledger.operator)
+        other = await issue_token(ledger.platform, member.address, "other")
+        assert (await post(http, ME, other)).status_code == 200
+        assert (await post(http, ME)).status_code == 200
+        clock.now += 1.5
+        response = await post(http, REGISTER, ledger.operator_token)
+        assert response.status_code == 200
+        assert await log.size() == size + 2  # the member registered above, and this one
+
+
+async def test_expensive_queries_run_out_first(ledger: Ledger) -> None:
+    clock = FakeClock()
+    journey = "{ donationJourney(index: 1) { dispatched } }"
+    async with limited(ledger, rate=1, burst=30, clock=clock) as http:
+        statuses = [(await post(http, journey)).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]  # 11 units each
+        assert (await post(http, ME)).status_code == 200  # 8 units left: a cheap query fits
+
+
+async def test_anonymous_callers_are_keyed_by_address(ledger: Ledger) -> None:
+    clock = FakeClock()
+    async with limited(ledger, rate=1, burst=2, clock=clock, host="10.0.0.1") as first, \
+            limited(ledger, rate=1, burst=2, clock=clock, host="10.0.0.2") as second:
+        assert [(await post(first, ME)).status_code for _ in range(3)] == [200, 200, 429]
+        assert (await post(second, ME)).status_code == 200  # another app, another address
+
+
+async def test_made_up_tokens_do_not_buy_a_fresh_budget(ledger: Ledger) -> None:
+    clock = FakeClock()
+    async with limited(ledger, rate=1, burst=2, clock=clock) as http:
+        # Each made-up token has a bucket of 2, but the address pays for all of them: 20.
+        statuses = [(await post(http, ME, f"made-up-{n}")).status_code for n in range(25)]
+        assert statuses.count(200) == 20 and statuses[20:] == [429] * 5
+
+
+async def test_a_flood_is_refused_before_its_body_is_read(ledger: Ledger) -> None:
+    clock = FakeClock()
+    async with limited(ledger, rate=1, burst=1, clock=clock) as http:
+        assert (await post(http, ME)).status_code == 200
+        refused = await http.post("/graphql", content=b"x" * 1000,
+                                  headers={"content-type": "application/json"})
+        assert refused.status_code == 429
+
+
+async def test_rate_zero_disables_and_other_routes_pass(ledger: Ledger) -> None:
+    app = create_app(ledger.settings)
+    app.state.platform = ledger.platform
+    transport = httpx.ASGITransport(app=RateLimit(app, rate=0))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        assert all([(await post(http, ME)).status_code == 200 for _ in range(20)])
+    transport = httpx.ASGITransport(app=RateLimit(app, rate=1, burst=1, clock=FakeClock()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        assert all([(await http.get("/log/checkpoint")).status_code == 200 for _ in range(5)])
+
+
+@pytest.mark.parametrize("declared", [True, False])
+async def test_bodies_over_the_size_limit_get_413_and_write_nothing(
+        ledger: Ledger, client: httpx.AsyncClient, declared: bool) -> None:
+    size = await ledger.platform.log.size()
+    padding = "x" * (MAX_BODY_BYTES + 1)
+    body = ('{"query": "mutation { registerAccount(role: \\"member\\") { __typename } }", '
+            f'"extensions": {{"pad": "{padding}"}}}}').encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 65536):
+            yield body[start:start + 65536]
+
+    response = await client.post(
+        "/graphql", content=body if declared else chunks(),
+        headers={"content-type": "application/json",
+                 "authorization": f"Bearer {ledger.operator_token}"})
+    assert response.status_code == 413
+    assert await ledger.platform.log.size() == size
