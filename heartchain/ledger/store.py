@@ -48,7 +48,9 @@ class EntrySigner(Model):
 
     class Meta:
         table = "log_entry_signer"
-        unique_together = (("address", "nonce"),)
+        # Nonce first: the replay check looks a batch's nonces up, and a unique index led by the
+        # address would make that a scan of every signature ever recorded.
+        unique_together = (("nonce", "address"),)
         indexes = (("address", "idx"),)
 
 
