@@ -25,6 +25,7 @@ from heartchain.clock import Clock
 from heartchain.db import import_domain_modules, load_entry_kinds, tortoise_config
 from heartchain.gql import Context
 from heartchain.limits import BodySizeLimit
+from heartchain.logs import AccessLog, log_checkpoints
 from heartchain.metrics import metrics
 from heartchain.platform import Platform, build_platform
 from heartchain.ratelimit import RateLimit
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.platform = build_platform(the_settings, clock=clock)
+        log_checkpoints(app.state.platform.log)
         async with RegisterTortoise(app, config=tortoise_config(the_settings.database_url),
                                     generate_schemas=False), attach(app.state.platform):
             yield
@@ -87,8 +89,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         Route("/metrics", metrics),
     ]
     routes.extend(_extra_routes())
-    # The body limit stays outermost, so the rate limiter's read of the body is capped too.
-    middleware = [Middleware(BodySizeLimit), Middleware(RateLimit)]
+    # The access log is outermost, so 413 and 429 answers are logged too; the body limit wraps
+    # the rate limiter, so the limiter's read of the body is capped.
+    middleware = [Middleware(AccessLog), Middleware(BodySizeLimit), Middleware(RateLimit)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                      exception_handlers={ConnectionError: database_unavailable,
                                          DBConnectionError: database_unavailable})

@@ -62,8 +62,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{settings.data_dir / 'log.key'} is missing: run `heartchain init` first",
               file=sys.stderr)
         return 2
+    from heartchain.logs import log_format_from_env, logging_config
+
+    # Each worker process applies log_config itself; with JSON lines the app's AccessLog
+    # middleware (path, status, duration) replaces uvicorn's access log.
+    json_logs = log_format_from_env()
+    logs: dict[str, object] = ({"log_config": logging_config(args.log_level), "access_log": False}
+                               if json_logs else {})
     uvicorn.run("heartchain.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level)
+                workers=args.workers, log_level=args.log_level, **logs)  # type: ignore[arg-type]
     return 0
 
 
@@ -147,6 +154,29 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from heartchain.db import init_db
+    from heartchain.errors import VerificationError
+    from heartchain.ledger.audit import check_against
+    from heartchain.platform import build_platform
+
+    async def main() -> int:
+        platform = build_platform(settings)
+        await init_db(settings.database_url, create_schema=False)
+        key = args.key or platform.verifier_key
+        try:
+            audited = await check_against(platform.log, Path(args.checkpoint).read_text(), key,
+                                          witness_keys=args.witness,
+                                          recompute=not args.tiles_only)
+        except VerificationError as exc:
+            print(f"audit FAILED: {exc}", file=sys.stderr)
+            return 1
+        print(audited.summary())
+        return 0
+
+    return _run(main)
+
+
 def cmd_attest(args: argparse.Namespace, settings: Settings) -> int:
     from tokens.attest import main as attest_main
 
@@ -173,6 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="init, seed demo data, print what to open")
     demo.add_argument("--serve", action="store_true", help="then serve")
     serve_options(demo)
+    audit = sub.add_parser("audit", help="check a published checkpoint note against this store "
+                                         "(after a restore): signature, root, consistency")
+    audit.add_argument("--checkpoint", required=True, metavar="FILE",
+                       help="a signed checkpoint note, as served at /log/checkpoint")
+    audit.add_argument("--key", help="the log's published verifier key (default: this data "
+                                     "directory's log.key)")
+    audit.add_argument("--witness", action="append", default=[], metavar="KEY",
+                       help="also require a valid cosignature by this witness verifier key")
+    audit.add_argument("--tiles-only", action="store_true",
+                       help="compare the stored tiles only; skip recomputing from the entries")
     attest = sub.add_parser("attest", help="verify a heart-score attestation offline: "
                                            "attest verify FILE --key KEY")
     attest.add_argument("rest", nargs=argparse.REMAINDER)
@@ -182,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"init": cmd_init, "serve": cmd_serve, "keygen": cmd_keygen, "verify": cmd_verify,
-            "demo": cmd_demo, "attest": cmd_attest}
+            "demo": cmd_demo, "attest": cmd_attest, "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,3 +55,19 @@ def test_serve_without_init_explains(tmp_path: Path) -> None:
     result = run_cli(env, "serve")
     assert result.returncode == 2
     assert "run `heartchain init` first" in result.stderr
+
+
+def test_audit_checks_a_published_checkpoint(tmp_path: Path) -> None:
+    database = tmp_path / "data" / "hc.sqlite3"
+    env = cli_env(tmp_path / "data", sqlite_url(database))
+    assert run_cli(env, "init").returncode == 0
+    with sqlite3.connect(database) as conn:
+        note = conn.execute("SELECT note FROM log_checkpoint ORDER BY size DESC").fetchone()[0]
+    published = tmp_path / "checkpoint.txt"
+    published.write_text(note)
+    ok = run_cli(env, "audit", "--checkpoint", str(published))
+    assert ok.returncode == 0, ok.stderr
+    published.write_text(note.replace("\n1\n", "\n2\n", 1))
+    forged = run_cli(env, "audit", "--checkpoint", str(published))
+    assert forged.returncode == 1
+    assert "audit FAILED" in forged.stderr

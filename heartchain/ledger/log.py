@@ -180,11 +180,18 @@ class Log:
         outcomes = await self._integrate_isolating(batch)
         metrics.INTEGRATION_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(len(batch))
+        appended = 0
         for item, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Appended):
+                appended += 1
                 metrics.APPENDED.labels(item.entry.kind).inc()
             else:
                 metrics.REJECTED.labels(item.entry.kind, type(outcome).__name__).inc()
+                logger.info("entry rejected", extra={"kind": item.entry.kind,
+                                                     "reason": type(outcome).__name__})
+        logger.debug("integrated %d of %d entries", appended, len(batch), extra={
+            "batch": len(batch), "appended": appended, "rejected": len(batch) - appended,
+            "seconds": round(time.perf_counter() - started, 4)})
         return outcomes
 
     async def _integrate_isolating(self, batch: list[PreparedEntry]
