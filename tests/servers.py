@@ -25,9 +25,11 @@ def free_port() -> int:
 
 
 def cli_env(data_dir: Path, db_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a test server: these tests drive load from one address, so the rate
+    limiter (tested on its own in tests/hostile) is off unless a test sets it."""
     env = dict(os.environ)
     env.update({"HEARTCHAIN_DATA_DIR": str(data_dir), "HEARTCHAIN_DB_URL": db_url,
-                "HEARTCHAIN_BATCH_PERIOD_MS": "5", **extra})
+                "HEARTCHAIN_BATCH_PERIOD_MS": "5", "HEARTCHAIN_RATE_LIMIT": "0", **extra})
     return env
 
 

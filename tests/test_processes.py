@@ -32,9 +32,11 @@ def registrations(count: int) -> list[Entry]:
             for k in keys]
 
 
-async def submit_all(url: str, entries: list[Entry], concurrency: int = 32
-                     ) -> dict[bytes, int]:
-    """Submit concurrently; return leaf hash -> index for every acknowledged entry."""
+async def submit_all(url: str, entries: list[Entry], concurrency: int = 32,
+                     refused: list[str] | None = None) -> dict[bytes, int]:
+    """Submit concurrently; return leaf hash -> index for every acknowledged entry, and add why
+    each other one was not acknowledged to `refused`."""
+    reasons = [] if refused is None else refused
     acknowledged: dict[bytes, int] = {}
     queue: asyncio.Queue[Entry] = asyncio.Queue()
     for entry in entries:
@@ -46,14 +48,18 @@ async def submit_all(url: str, entries: list[Entry], concurrency: int = 32
             try:
                 response = await client.post(f"{url}/graphql", json={
                     "query": SUBMIT, "variables": {"e": entry.leaf_data.decode()}})
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
+                reasons.append(repr(exc))
                 return  # the server died: this entry was never acknowledged
-            result = response.json()["data"]["submitEntry"]
-            if result["__typename"] == "EntryAccepted":
+            document = response.json()
+            result = (document.get("data") or {}).get("submitEntry")
+            if result and result["__typename"] == "EntryAccepted":
                 acknowledged[base64.b64decode(result["entry"]["leafHash"])] = \
                     result["entry"]["index"]
+            else:
+                reasons.append(f"HTTP {response.status_code}: {str(document)[:300]}")
 
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=120) as client:
         await asyncio.gather(*[worker(client) for _ in range(concurrency)])
     return acknowledged
 
@@ -107,10 +113,11 @@ async def test_two_servers_one_postgres_log(tmp_path: Path) -> None:
         for server in servers:
             await server.start()
         batches = [registrations(2000), registrations(2000)]
-        results = await asyncio.gather(*[submit_all(server.url, batch) for server, batch
-                                         in zip(servers, batches, strict=True)])
+        refused: list[str] = []
+        results = await asyncio.gather(*[submit_all(server.url, batch, refused=refused)
+                                         for server, batch in zip(servers, batches, strict=True)])
         acknowledged = {**results[0], **results[1]}
-        assert len(acknowledged) == 4000
+        assert len(acknowledged) == 4000, refused[:5]
         assert sorted(acknowledged.values()) == list(range(1, 4001))  # once each, no gaps
         leaves = await stored_leaves(servers[0].url)
         assert len(leaves) == 4001

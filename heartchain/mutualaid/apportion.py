@@ -25,9 +25,12 @@ The rule, in full (DESIGN §4):
 (The cap binds there: 7 members can give at most 1,000 fen each for one case.)
 
 The share table is a Merkle tree (RFC 9162, via heartchain.ledger.merkle) over the covered
-members in address order; leaf ``i`` is the canonical JSON (RFC 8785) of
-``{"member": <address>, "period": <number>, "share": <fen paid>}``. Its root goes in the
-``period.apportion`` entry, so a member's inclusion proof ties their share to the signed log.
+members in join order (by the log index of the plan.join in force, unique within a plan);
+leaf ``i`` is the canonical JSON (RFC 8785) of ``{"member": <address>, "period": <number>,
+"share": <fen paid>}``. Its root goes in the ``period.apportion`` entry, so a member's inclusion
+proof ties their share to the signed log. The projection stores the leaves themselves, 256 to a
+page (a page is one level-0 tile's leaves), the tiles of levels 8, 16, ... and the partial
+level-0 tile at the right edge; a proof reads one page and O(log n) tiles.
 """
 
 from __future__ import annotations
@@ -163,38 +166,191 @@ def tiles_needed(ids: Sequence[merkle.NodeID]) -> list[tuple[int, int]]:
 
 
 @dataclass(frozen=True)
+class Totals:
+    """A period's figures from aggregates over the covered set, without a row per member."""
+
+    payouts: int
+    fee: int
+    carry_in: int
+    target: int
+    members: int
+    share: int
+    collected: int
+    carry: int
+    lapsed: int
+
+
+def share_for(*, payouts: int, fee_bp: int, carry_in: int, member_cap: int, cases: int,
+              members: int) -> int:
+    """The uniform share `split` would charge `members` covered members."""
+    return uniform_share(payouts + fee_of(payouts, fee_bp) + carry_in, members,
+                         member_cap * cases)
+
+
+def totals(*, payouts: int, fee_bp: int, carry_in: int, member_cap: int, cases: int,
+           members: int, short: int, short_sum: int, lapsed: int) -> Totals:
+    """`split`'s figures from aggregates: `short` members hold less than the share (together
+    `short_sum` fen) and pay it all; `lapsed` members hold at most the share. Equal to `split`
+    over the same balances (tests/mutualaid/test_apportion.py checks it)."""
+    fee = fee_of(payouts, fee_bp)
+    target = payouts + fee + carry_in
+    share = uniform_share(target, members, member_cap * cases)
+    collected = share * (members - short) + short_sum
+    return Totals(payouts, fee, carry_in, target, members, share, collected, target - collected,
+                  lapsed)
+
+
+def _pairs(row: list[bytes]) -> list[bytes]:
+    """The next level up: the node hash of each pair (a trailing odd node is left out)."""
+    sha = hashlib.sha256
+    pairs = iter(row)
+    return [sha(_NODE + a + b).digest() for a, b in zip(pairs, pairs, strict=False)]
+
+
+def _leaf_parts(period: int, share: int) -> tuple[bytes, bytes]:
+    """What comes before and after the address in the leaf of a member who pays `share`."""
+    return b'{"member":"', b'","period":%d,"share":%d}' % (period, share)
+
+
+def _short(share: int, low: Sequence[int | None]) -> list[int]:
+    """Positions of members whose balance (given in `low`, else None) is below the share."""
+    if low.count(None) == len(low):  # the common case: nobody about to lapse here
+        return []
+    return [i for i, balance in enumerate(low) if balance is not None and balance < share]
+
+
+def leaves_of(members: Sequence[bytes], period: int, share: int,
+              low: Sequence[int | None]) -> list[bytes]:
+    """`leaf_data` for a batch of members (addresses as bytes): everyone pays `share` except
+    where `low` gives a balance below it (None otherwise), which is paid whole."""
+    head, tail = _leaf_parts(period, share)
+    leaves = [head + m + tail for m in members]
+    for i in _short(share, low):
+        leaves[i] = leaf_data(members[i].decode(), period, int(low[i] or 0))
+    return leaves
+
+
+def leaf_hashes_of(members: Sequence[bytes], period: int, share: int,
+                   low: Sequence[int | None]) -> list[bytes]:
+    """The leaf hashes of `leaves_of(...)`, without building the leaves: the hot loop."""
+    head, tail = _leaf_parts(period, share)
+    sha, first = hashlib.sha256, _LEAF + head
+    hashes = [sha(first + m + tail).digest() for m in members]
+    for i in _short(share, low):
+        hashes[i] = sha(_LEAF + leaf_data(members[i].decode(), period, int(low[i] or 0))).digest()
+    return hashes
+
+
+def pages_of(members: Sequence[bytes], period: int, share: int,
+             low: Sequence[int | None]) -> list[bytes]:
+    """The leaves of a batch that starts on a page boundary, newline-joined 256 to a page."""
+    head, tail = _leaf_parts(period, share)
+    joint = tail + b"\n" + head
+    width = tiles.TILE_WIDTH
+    uneven = {i // width for i in _short(share, low)}  # pages with someone paying less
+    pages = []
+    for start in range(0, len(members), width):
+        group = members[start:start + width]
+        if start // width in uneven:
+            pages.append(b"\n".join(leaves_of(group, period, share, low[start:start + width])))
+        else:
+            pages.append(head + joint.join(group) + tail)
+    return pages
+
+
+def page_member(line: bytes) -> str:
+    """The member address in one leaf (`leaf_data` bytes)."""
+    return line[11:line.index(b'"', 11)].decode()
+
+
+def page_hashes(page: bytes) -> bytes:
+    """A stored page's level-0 tile: the leaf hashes of its leaves, concatenated."""
+    sha = hashlib.sha256
+    return b"".join([sha(_LEAF + line).digest() for line in page.split(b"\n")])
+
+
+@dataclass(frozen=True)
 class TreeSummary:
-    """A share tree's root and its stored tiles, without keeping every level in memory."""
+    """A share tree's root and the tiles stored for proofs: levels 8, 16, ... (tile levels >= 1)
+    and, when the size is not a multiple of 256, the partial level-0 tile at the right edge.
+
+    The other level-0 tiles are not stored: their hashes are recomputed from the page of 256
+    leaves the member's proof reads anyway (`page_hashes`)."""
 
     size: int
     root: bytes
     tiles: list[tuple[int, int, bytes]]
 
 
+class TreeBuilder:
+    """Builds the share tree from leaf hashes fed in order, in batches, keeping only the
+    level-8 nodes of complete 256-leaf tiles and the hashes of the last, partial one: memory
+    stays O(n / 256) hashes at 10^6 members.
+
+    >>> b = TreeBuilder(); b.add([leaf_data(f"m{i}", 1, 5) for i in range(3)])
+    >>> b.finish().size
+    3
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._tops: list[bytes] = []  # level-8 nodes of complete tiles
+        self._tail: list[bytes] = []  # leaf hashes after the last complete tile
+
+    def add(self, leaves: Sequence[bytes]) -> None:
+        """Append leaves (each `leaf_data` bytes, in share-tree order)."""
+        sha = hashlib.sha256
+        self.add_hashes([sha(_LEAF + line).digest() for line in leaves])
+
+    def add_hashes(self, hashes: list[bytes]) -> None:
+        """Append leaf hashes (in share-tree order)."""
+        self.size += len(hashes)
+        if self._tail:
+            hashes = self._tail + hashes
+        full = len(hashes) - len(hashes) % tiles.TILE_WIDTH
+        row = hashes[:full]
+        for _ in range(tiles.TILE_HEIGHT):
+            row = _pairs(row)
+        self._tops.extend(row)
+        self._tail = hashes[full:]
+
+    def finish(self) -> TreeSummary:
+        """The root, and the tiles: the partial level-0 tile at the right edge (every proof's
+        border nodes below level 8 come from it) and the tiles at levels 8, 16, ... ."""
+        full_leaves = len(self._tops) << tiles.TILE_HEIGHT
+        known: dict[merkle.NodeID, bytes] = {}
+        border = merkle.range_nodes(self.size)
+        out: list[tuple[int, int, bytes]] = []
+        if self._tail:
+            out.append((0, len(self._tops), b"".join(self._tail)))
+        # Border nodes below level 8 lie in the partial tail.
+        row, level = self._tail, 0
+        while row:
+            offset = full_leaves >> level
+            for lv, index in border:
+                if lv == level and offset <= index < offset + len(row):
+                    known[(lv, index)] = row[index - offset]
+            if len(row) < 2:
+                break
+            row, level = _pairs(row), level + 1
+        row, level = self._tops, tiles.TILE_HEIGHT
+        while row:
+            for lv, index in border:
+                if lv == level and index < len(row):
+                    known[(lv, index)] = row[index]
+            if level % tiles.TILE_HEIGHT == 0:
+                for start in range(0, len(row), tiles.TILE_WIDTH):
+                    out.append((level // tiles.TILE_HEIGHT, start // tiles.TILE_WIDTH,
+                                b"".join(row[start:start + tiles.TILE_WIDTH])))
+            if len(row) < 2:
+                break
+            row, level = _pairs(row), level + 1
+        root = merkle.fold_range([known[node] for node in border])
+        return TreeSummary(self.size, root, out)
+
+
 def summarize(leaves: Sequence[bytes]) -> TreeSummary:
-    """Root and tiles (levels 0, 8, 16, ...) of the tree over `leaves`, one level at a time:
-    peak memory is about two levels, which matters at 10^6 members."""
-    size = len(leaves)
-    wanted: dict[merkle.NodeID, bytes] = {}
-    border = merkle.range_nodes(size)
-    by_level: dict[int, list[int]] = {}
-    for level, index in border:
-        by_level.setdefault(level, []).append(index)
-    out: list[tuple[int, int, bytes]] = []
-    sha = hashlib.sha256
-    row: Sequence[bytes] = leaves
-    level = 0
-    while row:
-        for index in by_level.get(level, ()):
-            wanted[(level, index)] = row[index]
-        if level % tiles.TILE_HEIGHT == 0:
-            tile_level = level // tiles.TILE_HEIGHT
-            for start in range(0, len(row), tiles.TILE_WIDTH):
-                out.append((tile_level, start // tiles.TILE_WIDTH,
-                            b"".join(row[start:start + tiles.TILE_WIDTH])))
-        if len(row) < 2:
-            break
-        row = [sha(_NODE + row[i] + row[i + 1]).digest() for i in range(0, len(row) - 1, 2)]
-        level += 1
-    root = merkle.fold_range([wanted[node] for node in border])
-    return TreeSummary(size, root, out)
+    """Root and stored tiles of the tree over `leaves` (leaf data), in one go."""
+    builder = TreeBuilder()
+    builder.add(leaves)
+    return builder.finish()

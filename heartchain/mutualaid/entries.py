@@ -16,17 +16,21 @@ millisecond precision, as `verify` replays it):
   (operator; only once the window has elapsed; approve <= the age-dependent cap, or reject).
 - ``period.apportion`` (operator): see `apportion.py` for the arithmetic. The body carries only the
   totals and the share-tree root; the rules recompute the covered set from the projections and
-  reject the entry unless every figure and the root match.
+  reject the entry unless every figure and the root match. The projector stores the share tree's
+  leaves as pages of 256 (`SharePage`) and its upper tiles, and debits the balances set-based.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from itertools import pairwise
+from operator import itemgetter
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -34,6 +38,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from heartchain.accounts.entries import require_role
 from heartchain.errors import Conflict, ValidationError
 from heartchain.keys import Address
+from heartchain.ledger import tiles
 from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.fields import BodyReader
 from heartchain.ledger.kinds import ApplyContext, EntryKind, register
@@ -51,7 +56,7 @@ from heartchain.mutualaid.errors import (
     WrongStage,
 )
 from heartchain.mutualaid.models import (
-    SHARE_KEY_SCALE,
+    MEMBERSHIP_JOIN_ORDER,
     Case,
     Membership,
     Objection,
@@ -652,32 +657,108 @@ class PeriodApportion:
 
 @dataclass(frozen=True)
 class Computed:
-    """What the projections say a period must be: the body's figures, plus the share tree."""
+    """What the projections say a period must be: the body's figures, the share tree's tiles
+    and (for the projector) its pages of leaves."""
 
-    split: apportion.Split
-    lapsed: int
+    totals: apportion.Totals
     tree: apportion.TreeSummary
+    pages: list[bytes]
+    page_keys: list[int]  # joined_idx of each page's first member
 
     def figures(self) -> dict[str, int | str]:
-        s = self.split
-        return {"payouts_fen": s.payouts, "fee_fen": s.fee, "carry_in_fen": s.carry_in,
-                "members": s.members, "share_fen": s.share, "collected_fen": s.collected,
-                "carry_fen": s.carry, "lapsed": self.lapsed, "share_root": self.tree.root.hex()}
+        t = self.totals
+        return {"payouts_fen": t.payouts, "fee_fen": t.fee, "carry_in_fen": t.carry_in,
+                "members": t.members, "share_fen": t.share, "collected_fen": t.collected,
+                "carry_fen": t.carry, "lapsed": t.lapsed, "share_root": self.tree.root.hex()}
 
 
-def _covered_where(conn: BaseDBAsyncClient) -> tuple[str, str]:
-    """The covered-member predicate and the address order (byte order on both databases)."""
-    order = 'member COLLATE "C"' if is_postgres(conn) else "member"
-    return ("plan = ? AND status = 'active' AND covered_from <= ? AND balance_fen > 0", order)
+# The covered-member predicate (plan, log time), and the share-tree order: join order, which
+# the (plan, joined_idx) index yields without a sort. Rows are read a chunk at a time from one
+# cursor, so memory stays bounded.
+_ACTIVE = "plan = ? AND status = 'active' AND covered_from <= ?"
+_COVERED = f"{_ACTIVE} AND balance_fen > 0"
+_CHUNK = 65_536  # a multiple of the 256-leaf page
 
 
-async def covered_balances(conn: BaseDBAsyncClient, plan: str, now: str
-                           ) -> tuple[list[str], list[int]]:
-    """The covered members of `plan` at log time `now`, in address order, with balances."""
-    where, order = _covered_where(conn)
-    _, rows = await conn.execute_query(sql(conn, f"SELECT member, balance_fen FROM ma_membership "
-                                                 f"WHERE {where} ORDER BY {order}"), [plan, now])
-    return [r[0] for r in rows], [int(r[1]) for r in rows]
+_first, _second = itemgetter(0), itemgetter(1)
+
+
+def _covered_sql(conn: BaseDBAsyncClient, share: int) -> str:
+    """Each covered member in share-tree order: address (bytes), and their balance when it is
+    not above the share (they pay it all and lapse), else NULL."""
+    if is_postgres(conn):
+        address, table = "convert_to(member, 'UTF8')", "ma_membership"
+    else:
+        address, table = "CAST(member AS BLOB)", f"ma_membership INDEXED BY {MEMBERSHIP_JOIN_ORDER}"
+    low = f"CASE WHEN balance_fen <= {int(share)} THEN balance_fen END"
+    return (f"SELECT {address}, {low} FROM {table} WHERE {_COVERED} "
+            f"ORDER BY joined_idx")
+
+
+class _Reader:
+    """Raw reads on one connection (the transaction's, or a pooled one in a read-only snapshot),
+    so a period's aggregates and its streamed leaves see the same covered set."""
+
+    def __init__(self, conn: BaseDBAsyncClient, raw: Any) -> None:
+        self.postgres = is_postgres(conn)
+        self.conn, self.raw = conn, raw
+
+    async def row(self, query: str, values: list[Any]) -> list[Any]:
+        return list((await self.rows(query, values))[0])
+
+    async def rows(self, query: str, values: list[Any]) -> list[Any]:
+        if self.postgres:
+            return list(await self.raw.fetch(sql(self.conn, query), *values))
+        async with self.raw.execute(query, values) as cursor:
+            return list(await cursor.fetchall())
+
+    async def chunks(self, query: str, values: list[Any]) -> AsyncIterator[list[Any]]:
+        """The rows of `query` (as tuples), a chunk at a time from one cursor."""
+        if self.postgres:
+            cursor = await self.raw.cursor(sql(self.conn, query), *values)
+            while rows := await cursor.fetch(_CHUNK):
+                yield rows
+            return
+        cursor = await self.raw.execute(query, values)
+        cursor.row_factory = None  # plain tuples: cheaper than the client's sqlite3.Row
+        # Fetch the next chunk in SQLite's thread while the caller hashes this one.
+        pending = asyncio.ensure_future(cursor.fetchmany(_CHUNK))
+        try:
+            while rows := await pending:
+                pending = asyncio.ensure_future(cursor.fetchmany(_CHUNK))
+                yield rows
+        finally:
+            await asyncio.wait([pending])
+            await cursor.close()
+
+
+async def _joined_of(read: _Reader, plan: str, members: Sequence[bytes]) -> list[int]:
+    """The joined_idx of each of `members` (by primary key, a few hundred at a time)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(members), 500):
+        ids = [membership_id(plan, m.decode()) for m in members[start:start + 500]]
+        marks = ", ".join("?" * len(ids))
+        for row in await read.rows(f"SELECT id, joined_idx FROM ma_membership "
+                                   f"WHERE id IN ({marks})", ids):
+            found[row[0]] = int(row[1])
+    return [found[membership_id(plan, m.decode())] for m in members]
+
+
+@asynccontextmanager
+async def _reader(conn: BaseDBAsyncClient) -> AsyncIterator[_Reader]:
+    async with conn.acquire_connection() as raw:
+        if is_postgres(conn) and not raw.is_in_transaction():
+            async with raw.transaction(isolation="repeatable_read", readonly=True):
+                yield _Reader(conn, raw)
+        else:
+            yield _Reader(conn, raw)
+
+
+async def covered_count(conn: BaseDBAsyncClient, plan: str, now: str) -> int:
+    """How many members of `plan` are covered at log time `now`."""
+    _, rows = await conn.execute_query(
+        sql(conn, f"SELECT count(*) FROM ma_membership WHERE {_COVERED}"), [plan, now])
+    return int(rows[0][0])
 
 
 async def period_cases(conn: BaseDBAsyncClient, plan: str, case_ids: Sequence[str]
@@ -697,17 +778,57 @@ async def period_cases(conn: BaseDBAsyncClient, plan: str, case_ids: Sequence[st
 
 
 async def compute_period(conn: BaseDBAsyncClient, plan: Plan, period: int,
-                         cases: Sequence[Case], now: str) -> Computed:
-    """Everything a period.apportion body must say, from the projections at log time `now`."""
-    members, balances = await covered_balances(conn, plan.id, now)
-    result = apportion.split(payouts=sum(c.approved_fen or 0 for c in cases),
-                             fee_bp=plan.fee_bp, carry_in=plan.carry_fen,
-                             member_cap=plan.member_case_cap_fen, cases=len(cases),
-                             balances=balances)
-    lapsed = sum(1 for b in balances if b <= result.share)
-    leaves = apportion.leaf_hashes(members, period, result.shares)
-    del members, balances  # at 10^6 members, free the addresses before building the tree
-    return Computed(result, lapsed, apportion.summarize(leaves))
+                         cases: Sequence[Case], now: str, *, keep_pages: bool = False
+                         ) -> Computed:
+    """Everything a period.apportion body must say, from the projections at log time `now`.
+
+    A count gives the share; then one pass over the covered set in join order, a chunk at a
+    time, gives each leaf and the few balances not above the share."""
+    payouts = sum(c.approved_fen or 0 for c in cases)
+    rule = {"payouts": payouts, "fee_bp": plan.fee_bp, "carry_in": plan.carry_fen,
+            "member_cap": plan.member_case_cap_fen, "cases": len(cases)}
+    builder = apportion.TreeBuilder()
+    pages: list[bytes] = []
+    firsts: list[bytes] = []  # each page's first member
+    low: list[int] = []  # balances of members who cannot pay more than the share
+
+    def take(rows: Sequence[Sequence[Any]]) -> None:
+        addresses, short = list(map(_first, rows)), list(map(_second, rows))
+        builder.add_hashes(apportion.leaf_hashes_of(addresses, period, share, short))
+        if keep_pages:
+            pages.extend(apportion.pages_of(addresses, period, share, short))
+            firsts.extend(addresses[::tiles.TILE_WIDTH])
+        low.extend(filter(None, short))
+
+    async with _reader(conn) as read:
+        # Counted from the (plan, status, covered_from) index alone: every projector keeps an
+        # active membership's balance above zero (a join prepays >= 1 fen; a member whose
+        # balance reaches 0 lapses; leaving sets it to 0 with status 'left'). The pass below
+        # applies the full predicate and must find the same number.
+        (members,) = await read.row(f"SELECT count(*) FROM ma_membership WHERE {_ACTIVE}",
+                                    [plan.id, now])
+        share = apportion.share_for(members=int(members), **rule)
+        carry: list[Any] = []  # batches start on page boundaries
+        async with aclosing(read.chunks(_covered_sql(conn, share), [plan.id, now])) as chunks:
+            async for rows in chunks:
+                if carry:
+                    rows = [*carry, *rows]
+                cut = len(rows) - len(rows) % tiles.TILE_WIDTH
+                carry = rows[cut:]
+                if cut:
+                    take(rows[:cut] if carry else rows)
+        if carry:
+            take(carry)
+        # Pages are found by join position: look up each page's first member's.
+        page_keys = await _joined_of(read, plan.id, firsts)
+    tree = builder.finish()
+    if tree.size != members:
+        raise PeriodMismatch(f"period.apportion: {members} active members past their waiting "
+                             f"period, but {tree.size} with a balance", field="members")
+    totals = apportion.totals(members=int(members), short=sum(1 for b in low if b < share),
+                              short_sum=sum(b for b in low if b < share), lapsed=len(low),
+                              **rule)
+    return Computed(totals, tree, pages, page_keys)
 
 
 async def _check_apportion(ctx: ApplyContext, b: PeriodApportion) -> None:
@@ -719,7 +840,8 @@ async def _check_apportion(ctx: ApplyContext, b: PeriodApportion) -> None:
         raise PeriodMismatch(f"period.apportion: the next period of plan {b.plan} is "
                              f"{plan.periods + 1}", field="period")
     cases = await period_cases(ctx.conn, b.plan, b.cases)
-    computed = await compute_period(ctx.conn, plan, b.period, cases, log_time(ctx))
+    computed = await compute_period(ctx.conn, plan, b.period, cases, log_time(ctx),
+                                    keep_pages=True)
     expected, found = computed.figures(), b.figures()
     for name, value in expected.items():
         if found[name] != value:
@@ -734,28 +856,31 @@ async def _project_apportion(ctx: ApplyContext, b: PeriodApportion) -> None:
     if computed is None:  # not expected: check always runs first in the same batch
         plan = await get_plan(ctx.conn, b.plan)
         computed = await compute_period(ctx.conn, plan, b.period,
-                                        await period_cases(ctx.conn, b.plan, b.cases), now)
+                                        await period_cases(ctx.conn, b.plan, b.cases), now,
+                                        keep_pages=True)
     conn, share, index = ctx.conn, b.share_fen, ctx.index
-    where, order = _covered_where(conn)
-    # Set-based: one INSERT ... SELECT for the share table, one UPDATE for every balance, both
-    # over the same covered set (nothing changes it in between: same transaction).
-    await execute(conn, f"INSERT INTO ma_share (id, period_idx, member, position, share_fen) "
-                        f"SELECT ? + pos, ?, member, pos, CASE WHEN balance_fen < ? THEN "
-                        f"balance_fen ELSE ? END FROM (SELECT member, balance_fen, ROW_NUMBER() "
-                        f"OVER (ORDER BY {order}) - 1 AS pos FROM ma_membership WHERE {where}) t",
-                  [index * SHARE_KEY_SCALE, index, share, share, b.plan, now])
-    # Those who cannot pay the full share pay their balance and lapse; then everyone still
-    # covered pays the share. Two statements, so the common one leaves indexed columns alone.
-    await execute(conn, f"UPDATE ma_membership SET shared_fen = shared_fen + balance_fen, "
-                        f"balance_fen = 0, status = 'lapsed', lapsed_idx = ? "
-                        f"WHERE {where} AND balance_fen <= ?", [index, b.plan, now, share])
-    if share:
-        await execute(conn, f"UPDATE ma_membership SET shared_fen = shared_fen + ?, "
-                            f"balance_fen = balance_fen - ? WHERE {where}",
-                      [share, share, b.plan, now])
+    # The leaves go in as pages of 256 (one row each, not one per member); the tiles above
+    # level 0 beside them. Then the debits, set-based, over the same covered set (nothing
+    # changes it in between: same transaction).
+    await execute_many(conn, "INSERT INTO ma_share_page (id, period_idx, page, first_joined, "
+                             "leaves) VALUES (?, ?, ?, ?, ?)",
+                       [[f"{index}/{n}", index, n, first, page] for n, (first, page)
+                        in enumerate(zip(computed.page_keys, computed.pages, strict=True))])
     await execute_many(conn, "INSERT INTO ma_share_tile (id, period_idx, data) VALUES (?, ?, ?)",
                        [[f"{index}/{level}/{n}", index, data]
                         for level, n, data in computed.tree.tiles])
+    del computed
+    # Those who cannot pay the full share pay their balance and lapse; then everyone still
+    # covered pays the share. Two statements, so the common one leaves indexed columns alone
+    # (and the first is skipped when the check counted nobody lapsing).
+    if b.lapsed:
+        await execute(conn, f"UPDATE ma_membership SET shared_fen = shared_fen + balance_fen, "
+                            f"balance_fen = 0, status = 'lapsed', lapsed_idx = ? "
+                            f"WHERE {_COVERED} AND balance_fen <= ?", [index, b.plan, now, share])
+    if share:
+        await execute(conn, f"UPDATE ma_membership SET shared_fen = shared_fen + ?, "
+                            f"balance_fen = balance_fen - ? WHERE {_COVERED}",
+                      [share, share, b.plan, now])
     marks = ", ".join("?" * len(b.cases))
     await execute(conn, f"UPDATE ma_case SET status = 'paid', period_idx = ? WHERE id IN ({marks})",
                   [index, *b.cases])
@@ -796,5 +921,5 @@ PERIOD_APPORTION = register(EntryKind("period.apportion", PeriodApportion.parse,
                                       _one("operator"), _check_apportion, _project_apportion,
                                       "share a period's approved cases among covered members"))
 
-__all__ = ["MASKED_NAME", "Rules", "age_band", "compute_period", "covered_balances",
+__all__ = ["MASKED_NAME", "Rules", "age_band", "compute_period", "covered_count",
            "log_time", "membership_id"]

@@ -8,13 +8,13 @@ Keys are natural: plan and case ids from the bodies, entry indexes, or `plan:mem
 from __future__ import annotations
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
 
 from heartchain.ledger.kinds import register_projection
 from heartchain.privacy import SealedSubject, SealedValue  # noqa: F401  (Tortoise finds them here)
 
-# A share row's key packs the period's entry index and the member's leaf position.
-SHARE_KEY_SCALE = 1_000_000_000
+MEMBERSHIP_JOIN_ORDER = "ma_membership_plan_joined"
 
 
 class Plan(Model):
@@ -75,7 +75,10 @@ class Membership(Model):
 
     class Meta:
         table = "ma_membership"
-        indexes = (("plan", "status", "covered_from"),)
+        # The second gives the share-tree order (join order) without a sort; the apportionment
+        # names it (SQLite: INDEXED BY), hence the fixed name.
+        indexes = (Index(fields=("plan", "status", "covered_from")),
+                   Index(fields=("plan", "joined_idx"), name=MEMBERSHIP_JOIN_ORDER))
 
 
 class Payment(Model):
@@ -171,22 +174,25 @@ class Period(Model):
         unique_together = (("plan", "number"),)
 
 
-class Share(Model):
-    """One member's share in one period: leaf `position` of that period's share tree."""
+class SharePage(Model):
+    """256 consecutive leaves of a period's share tree (the last page may hold fewer): each leaf's
+    canonical JSON `{"member", "period", "share"}`, joined by newlines. Leaves are in join
+    order, so a member's page is the last one whose first leaf joined no later than they did."""
 
-    id = fields.BigIntField(primary_key=True, generated=False)  # period_idx * 1e9 + position
+    id = fields.CharField(max_length=40, primary_key=True)  # "<period_idx>/<page>"
     period_idx = fields.BigIntField()
-    member = fields.CharField(max_length=80)
-    position = fields.IntField()
-    share_fen = fields.BigIntField()
+    page = fields.IntField()
+    first_joined = fields.BigIntField()  # the joined_idx of the page's first member
+    leaves = fields.BinaryField()
 
     class Meta:
-        table = "ma_share"
-        indexes = (("member", "period_idx"),)
+        table = "ma_share_page"
+        indexes = (("period_idx", "first_joined"),)
 
 
 class ShareTile(Model):
-    """Share-tree tiles (levels 0, 8, 16, ... as in C2SP tlog-tiles), for members' proofs."""
+    """Share-tree tiles at levels 8, 16, ... (C2SP tlog-tiles layout), for members' proofs; the
+    level-0 tiles are rehashed from the pages."""
 
     id = fields.CharField(max_length=40, primary_key=True)  # "<period_idx>/<level>/<index>"
     period_idx = fields.BigIntField(db_index=True)
@@ -197,4 +203,4 @@ class ShareTile(Model):
 
 
 register_projection(Plan, PlanVersion, Membership, Payment, Case, Objection, Review, Period,
-                    Share, ShareTile)
+                    SharePage, ShareTile)

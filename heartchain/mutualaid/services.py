@@ -23,13 +23,15 @@ from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger import merkle
 from heartchain.ledger.entries import format_time
 from heartchain.ledger.log import Appended
+from heartchain.ledger.store import fetch
+from heartchain.ledger.tiles import TILE_WIDTH
 from heartchain.mutualaid import apportion
+from heartchain.mutualaid import entries as kinds
 from heartchain.mutualaid.entries import (
     Rules,
     age_band,
     age_now,
     compute_period,
-    covered_balances,
     get_membership,
     get_plan,
     membership_id,
@@ -43,7 +45,7 @@ from heartchain.mutualaid.models import (
     Period,
     Plan,
     Review,
-    Share,
+    SharePage,
     ShareTile,
 )
 from heartchain.platform import Platform
@@ -284,12 +286,24 @@ async def cases_of_period(period: Period) -> list[Case]:
     return await Case.filter(period_idx=period.idx).order_by("id")
 
 
-async def shares_of(plan: str, member: str) -> list[tuple[Period, Share]]:
-    """Every share `member` paid in `plan`, oldest first."""
-    shares = await Share.filter(member=member).order_by("period_idx")
-    periods = {p.idx: p for p in await Period.filter(plan=plan,
-                                                     idx__in=[s.period_idx for s in shares])}
-    return [(periods[s.period_idx], s) for s in shares if s.period_idx in periods]
+async def shares_of(plan: str, member: str) -> list[tuple[Period, ShareProof]]:
+    """Every share `member` paid in `plan`, oldest first, each with its proof."""
+    out = []
+    for period in await periods_of(plan):
+        proof = await _proof(period, member)
+        if proof is not None:
+            out.append((period, proof))
+    return out
+
+
+async def shares_in(period_idx: int) -> dict[str, int]:
+    """Every member's share in one period (member -> fen), read from its pages of leaves."""
+    out: dict[str, int] = {}
+    for row in await SharePage.filter(period_idx=period_idx).order_by("page"):
+        for line in bytes(row.leaves).split(b"\n"):
+            leaf = json.loads(line)
+            out[leaf["member"]] = leaf["share"]
+    return out
 
 
 @dataclass(frozen=True)
@@ -315,26 +329,52 @@ class ShareProof:
 
 async def share_proof(period_idx: int, member: str) -> ShareProof:
     period = await Period.get_or_none(idx=period_idx)
-    share = await Share.get_or_none(period_idx=period_idx, member=member)
-    if period is None or share is None:
+    proof = await _proof(period, member) if period is not None else None
+    if proof is None:
         raise NotFound(f"{member} has no share in the period of entry {period_idx}")
-    nodes = merkle.inclusion_nodes(share.position, period.members)
-    wanted = apportion.tiles_needed(nodes.ids)
-    rows = await ShareTile.filter(id__in=[f"{period_idx}/{lv}/{n}" for lv, n in wanted])
-    tile_data = {}
-    for row in rows:
+    return proof
+
+
+async def _proof(period: Period, member: str) -> ShareProof | None:
+    """Read the one page of leaves that would hold `member`, find their leaf, and fold the
+    proof from that page's hashes and the stored tiles. Leaves are in join order: the page is
+    the last one starting at or before the member's plan.join in force at the period (their
+    current one, or for a member who left and joined again since, the latest join before)."""
+    conn: BaseDBAsyncClient = SharePage._meta.db
+    found = await fetch(conn, """
+        SELECT page, leaves FROM ma_share_page WHERE period_idx = ? AND first_joined <= (
+            SELECT CASE WHEN joined_idx < ? THEN joined_idx ELSE (
+                SELECT max(idx) FROM ma_payment
+                WHERE member = ? AND plan = ? AND kind = 'join' AND idx < ?) END
+            FROM ma_membership WHERE id = ?)
+        ORDER BY first_joined DESC LIMIT 1""", [
+        period.idx, period.idx, member, period.plan, period.idx,
+        membership_id(period.plan, member)])
+    if not found:
+        return None
+    page, leaves = int(found[0]["page"]), bytes(found[0]["leaves"])
+    lines = leaves.split(b"\n")
+    head = b'{"member":"' + member.encode() + b'"'
+    offset = next((i for i, line in enumerate(lines) if line.startswith(head)), None)
+    if offset is None:
+        return None
+    position = page * TILE_WIDTH + offset
+    nodes = merkle.inclusion_nodes(position, period.members)
+    tile_data = {(0, page): apportion.page_hashes(leaves)}
+    stored = [f"{period.idx}/{level}/{n}" for level, n in apportion.tiles_needed(nodes.ids)
+              if (level, n) != (0, page)]
+    for row in await ShareTile.filter(id__in=stored):
         _, level, index = row.id.split("/")
         tile_data[(int(level), int(index))] = bytes(row.data)
     hashes = [bytes(h) for h in nodes.rehash(apportion.nodes_from_tiles(nodes.ids, tile_data))]
-    data = apportion.leaf_data(member, period.number, share.share_fen)
-    return ShareProof(period_idx, period.number, member, share.share_fen, share.position,
-                      period.members, data, merkle.leaf_hash(data), hashes,
-                      bytes.fromhex(period.share_root))
+    data = lines[offset]
+    share = json.loads(data)["share"]
+    return ShareProof(period.idx, period.number, member, share, position, period.members, data,
+                      merkle.leaf_hash(data), hashes, bytes.fromhex(period.share_root))
 
 
 async def covered_count(platform: Platform, plan: str) -> int:
-    members, _ = await covered_balances(_conn(platform), plan, log_now(platform))
-    return len(members)
+    return await kinds.covered_count(_conn(platform), plan, log_now(platform))
 
 
 def log_now(platform: Platform) -> str:

@@ -176,10 +176,8 @@ class MembershipType:
 
     @strawberry.field(description="Every share paid, with its inclusion proof.")
     async def shares(self) -> list[ShareType]:
-        out = []
-        for period, _ in await services.shares_of(self.plan, self.member):
-            out.append(ShareType.of(await services.share_proof(period.idx, self.member)))
-        return out
+        return [ShareType.of(proof)
+                for _, proof in await services.shares_of(self.plan, self.member)]
 
 
 @strawberry.type(name="MutualAidInvestigation")

@@ -48,21 +48,62 @@ def test_leaf_data_is_canonical_json() -> None:
     member = address_of(new_signing_key())
     assert apportion.leaf_data(member, 12, 463) == rfc8785.dumps(
         {"share": 463, "period": 12, "member": member})
+    others = [address_of(new_signing_key()) for _ in range(3)]
+    # In a batch: the share, or the whole balance when it is below the share.
+    assert apportion.leaves_of([m.encode() for m in others], 12, 463, [None, 100, 463]) == [
+        apportion.leaf_data(others[0], 12, 463), apportion.leaf_data(others[1], 12, 100),
+        apportion.leaf_data(others[2], 12, 463)]
+
+
+@given(payouts=st.integers(min_value=1, max_value=10**9), fee_bp=st.integers(0, 10_000),
+       carry_in=st.integers(0, 10**6), cap=st.integers(1, 10_000), cases=st.integers(1, 20),
+       balances=balances)
+def test_totals_from_aggregates_equal_split(payouts: int, fee_bp: int, carry_in: int, cap: int,
+                                            cases: int, balances: list[int]) -> None:
+    rule = {"payouts": payouts, "fee_bp": fee_bp, "carry_in": carry_in, "member_cap": cap,
+            "cases": cases}
+    s = apportion.split(balances=balances, **rule)
+    share = apportion.share_for(members=len(balances), **rule)
+    t = apportion.totals(members=len(balances), short=sum(1 for b in balances if b < share),
+                         short_sum=sum(b for b in balances if b < share),
+                         lapsed=sum(1 for b in balances if b <= share), **rule)
+    assert share == s.share == t.share
+    assert (t.payouts, t.fee, t.carry_in, t.target, t.members, t.collected, t.carry) == (
+        s.payouts, s.fee, s.carry_in, s.target, s.members, s.collected, s.carry)
 
 
 @settings(max_examples=40)
-@given(st.integers(min_value=0, max_value=700))
-def test_share_tree_root_tiles_and_proofs(size: int) -> None:
+@given(st.integers(min_value=0, max_value=700), st.lists(st.integers(1, 300), max_size=6))
+def test_share_tree_root_tiles_pages_and_proofs(size: int, batches: list[int]) -> None:
     members = [f"hc1p{i:058d}" for i in range(size)]
     shares = [i % 7 for i in range(size)]
+    data = [apportion.leaf_data(m, 3, s) for m, s in zip(members, shares, strict=True)]
     leaves = apportion.leaf_hashes(members, 3, shares)
-    assert leaves == [merkle.leaf_hash(apportion.leaf_data(m, 3, s))
-                      for m, s in zip(members, shares, strict=True)]
+    assert leaves == [merkle.leaf_hash(d) for d in data]
     tree = apportion.ShareTree(leaves)
-    summary = apportion.summarize(leaves)
+    builder = apportion.TreeBuilder()
+    start = 0
+    for n in [*batches, size]:  # fed in uneven batches
+        builder.add(data[start:start + n])
+        start += n
+    summary = builder.finish()
+    assert summary == apportion.summarize(data)
     assert tree.root() == summary.root == reference_root(leaves)
-    assert tree.tiles() == summary.tiles
-    stored = {(level, index): data for level, index, data in summary.tiles}
+    assert summary.tiles == [t for t in tree.tiles()
+                             if t[0] >= 1 or (size % 256 and t[1] == size // 256)]
+    # The hot path: members who pay the share (6 here), and those whose balance is below it.
+    low = [s if s < 6 else None for s in shares]
+    addresses = [m.encode() for m in members]
+    assert apportion.leaf_hashes_of(addresses, 3, 6, low) == leaves
+    pages = apportion.pages_of(addresses, 3, 6, low)
+    assert b"\n".join(pages) == b"\n".join(data)
+    assert [len(p.split(b"\n")) for p in pages] == [min(256, size - i)
+                                                    for i in range(0, size, 256)]
+    stored = {(level, index): hashes for level, index, hashes in summary.tiles}
+    for n, page in enumerate(pages):
+        assert apportion.page_member(page) == members[n * 256]
+        assert stored.setdefault((0, n), apportion.page_hashes(page)) == apportion.page_hashes(
+            page)
     for i in {0, size // 2, size - 1} if size else set():
         nodes = merkle.inclusion_nodes(i, size)
         proof = nodes.rehash(apportion.nodes_from_tiles(nodes.ids, stored))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from heartchain.keys import address_of
 from heartchain.ledger.verify import verify_log
 from heartchain.mutualaid import services
-from heartchain.mutualaid.models import Membership, Period, Share
+from heartchain.mutualaid.models import Membership, Period
 from tests.conftest import Ledger
 from tests.mutualaid.factories import (
     advance,
@@ -48,7 +48,7 @@ async def test_random_periods(ledger: Ledger, covered: list[int], waiting: list[
     appended = await services.apportion_period(platform, plan=plan, operator=ledger.operator,
                                                cases=cases)
     period = await Period.get(idx=appended.index)
-    shares = {s.member: s.share_fen for s in await Share.filter(period_idx=period.idx)}
+    shares = await services.shares_in(period.idx)
     assert sum(shares.values()) == period.collected_fen
     assert period.payouts_fen + period.fee_fen + period.carry_in_fen == (
         period.collected_fen + period.carry_fen)
