@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tortoise import Tortoise
+from tortoise import Tortoise, fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connections
 from tortoise.models import Model
@@ -30,7 +30,7 @@ from heartchain.ledger.entries import parse_time
 from heartchain.ledger.kinds import PreparedEntry, projections
 from heartchain.ledger.log import Log, create_head
 from heartchain.ledger.notes import Checkpoint, NoteSigner, NoteVerifier, open_note
-from heartchain.ledger.store import LOG_MODELS, fetch
+from heartchain.ledger.store import LOG_MODELS, fetch, is_postgres
 from heartchain.settings import sqlite_url
 
 SCRATCH = "verify_scratch"
@@ -137,14 +137,14 @@ async def _verify(live: Log, scratch_conn: BaseDBAsyncClient,
                                       _show(head[0]["root_hash"])))
 
     report.tiles = await _compare("log_tile", live_conn, scratch_conn,
-                                  "SELECT level, idx, data FROM log_tile ORDER BY level, idx",
+                                  "SELECT level, idx, data FROM log_tile",
                                   ("level", "idx"), progress)
     await _compare("log_entry", live_conn, scratch_conn,
-                   "SELECT idx, leaf_hash, data, kind, at, integrated_at FROM log_entry "
-                   "ORDER BY idx", ("idx",), progress)
+                   "SELECT idx, leaf_hash, data, kind, at, integrated_at FROM log_entry",
+                   ("idx",), progress)
     await _compare("log_entry_signer", live_conn, scratch_conn,
-                   "SELECT idx, address, nonce FROM log_entry_signer ORDER BY idx, address",
-                   ("idx", "address"), progress)
+                   "SELECT idx, address, nonce FROM log_entry_signer", ("idx", "address"),
+                   progress, text_keys=frozenset({"address"}))
     for model in projections():
         report.projection_rows[model._meta.db_table] = await _compare_model(
             model, live_conn, scratch_conn, progress)
@@ -152,15 +152,37 @@ async def _verify(live: Log, scratch_conn: BaseDBAsyncClient,
     return report
 
 
-async def _rows(conn: BaseDBAsyncClient, query: str) -> AsyncIterator[dict[str, Any]]:
-    offset = 0
+async def _rows(conn: BaseDBAsyncClient, select: str, key: tuple[str, ...],
+                text_keys: frozenset[str] = frozenset()) -> AsyncIterator[dict[str, Any]]:
+    """All rows of `select`, in `key` order, a chunk at a time.
+
+    Keyset pagination (WHERE key > last), so each chunk costs the same however far into a
+    million-row table it is; text keys compare bytewise on PostgreSQL too, so both stores
+    list rows in one order.
+    """
+    postgres = is_postgres(conn)
+
+    def column(name: str) -> str:
+        return f'{_quote(name)} COLLATE "C"' if postgres and name in text_keys else _quote(name)
+
+    order = ", ".join(column(k) for k in key)
+    # (k1 > ?) OR (k1 = ? AND k2 > ?) OR ...: the row after `last` in key order.
+    after = " OR ".join(
+        "(" + " AND ".join([*(f"{column(k)} = ?" for k in key[:i]), f"{column(key[i])} > ?"]) + ")"
+        for i in range(len(key)))
+    last: list[Any] | None = None
     while True:
-        chunk = await fetch(conn, f"{query} LIMIT {_CHUNK} OFFSET {offset}")
+        if last is None:
+            chunk = await fetch(conn, f"{select} ORDER BY {order} LIMIT {_CHUNK}")
+        else:
+            values = [v for i in range(len(key)) for v in (*last[:i], last[i])]
+            chunk = await fetch(conn, f"{select} WHERE {after} ORDER BY {order} LIMIT {_CHUNK}",
+                                values)
         for row in chunk:
             yield row
         if len(chunk) < _CHUNK:
             return
-        offset += _CHUNK
+        last = [chunk[-1][k] for k in key]
 
 
 async def _replay(live_conn: BaseDBAsyncClient, replay: Log, clock: FixedClock, size: int,
@@ -184,8 +206,8 @@ async def _replay(live_conn: BaseDBAsyncClient, replay: Log, clock: FixedClock, 
         if progress:
             progress("replay", await replay.size(), size)
 
-    async for row in _rows(live_conn, "SELECT idx, data, integrated_at FROM log_entry "
-                                      "ORDER BY idx"):
+    async for row in _rows(live_conn, "SELECT idx, data, integrated_at FROM log_entry",
+                           ("idx",)):
         index = int(row["idx"])
         if index != expected:
             raise VerifyFailed(Difference("log_entry", f"idx={expected}", "present",
@@ -207,9 +229,10 @@ async def _replay(live_conn: BaseDBAsyncClient, replay: Log, clock: FixedClock, 
 
 
 async def _compare(table: str, live_conn: BaseDBAsyncClient, scratch_conn: BaseDBAsyncClient,
-                   query: str, key: tuple[str, ...], progress: Progress | None) -> int:
-    live_rows = _rows(live_conn, query).__aiter__()
-    replay_rows = _rows(scratch_conn, query).__aiter__()
+                   select: str, key: tuple[str, ...], progress: Progress | None,
+                   text_keys: frozenset[str] = frozenset()) -> int:
+    live_rows = _rows(live_conn, select, key, text_keys).__aiter__()
+    replay_rows = _rows(scratch_conn, select, key, text_keys).__aiter__()
     count = 0
     while True:
         found = await anext(live_rows, None)
@@ -248,19 +271,22 @@ async def _compare_model(model: type[Model], live_conn: BaseDBAsyncClient,
     columns = [meta.fields_db_projection[name] for name in meta.db_fields]
     # Projections key rows naturally (an entry index, an address), so the primary key orders and
     # identifies rows in both stores; an autoincrement key would differ after a rollback.
-    order = [meta.fields_db_projection[meta.pk_attr]]
-    quoted = ", ".join(_quote(c) for c in columns)
-    ordered = ", ".join(_quote(c) for c in order)
-    query = f"SELECT {quoted} FROM {_quote(meta.db_table)} ORDER BY {ordered}"
-    return await _compare(meta.db_table, live_conn, scratch_conn, query, tuple(order), progress)
+    pk = meta.fields_map[meta.pk_attr]
+    key = meta.fields_db_projection[meta.pk_attr]
+    text = frozenset({key}) if isinstance(pk, (fields.CharField, fields.TextField)) \
+        else frozenset()
+    select = (f"SELECT {', '.join(_quote(c) for c in columns)} "
+              f"FROM {_quote(meta.db_table)}")
+    return await _compare(meta.db_table, live_conn, scratch_conn, select, (key,), progress,
+                          text_keys=text)
 
 
 async def _check_checkpoints(live: Log, replay: Log, live_conn: BaseDBAsyncClient, size: int,
                              progress: Progress | None) -> int:
     verifier = NoteVerifier.from_verifier_key(live.signer.verifier_key)
     count = 0
-    async for row in _rows(live_conn, "SELECT size, root_hash, note FROM log_checkpoint "
-                                      "ORDER BY size"):
+    async for row in _rows(live_conn, "SELECT size, root_hash, note FROM log_checkpoint",
+                           ("size",)):
         at = int(row["size"])
         key = f"size={at}"
         try:

@@ -108,3 +108,19 @@ async def test_deleted_entry_is_a_gap(ledger: Ledger) -> None:
     assert failed.difference.table == "log_entry"
     assert failed.difference.key == "idx=100"
     assert "missing" in failed.difference.found
+
+
+async def test_small_chunks_page_through_every_table(ledger: Ledger,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keyset pagination: with 7-row chunks every table spans many pages, composite keys too."""
+    from heartchain.ledger import verify
+
+    monkeypatch.setattr(verify, "_CHUNK", 7)
+    await seeded(ledger)
+    report = await verify_log(ledger.platform.log)
+    assert report.entries == 301 and report.projection_rows["account"] == 301
+    row = (await fetch(ledger.platform.log._conn(),
+                       "SELECT address FROM account WHERE registered_idx = 250"))[0]
+    failed = await tamper(ledger, "UPDATE account SET role = 'witness' WHERE address = ?",
+                          [row["address"]])
+    assert failed.difference.key == f"address={row['address']}"
