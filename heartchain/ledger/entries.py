@@ -74,23 +74,20 @@ def _check_value(value: Any, path: str, depth: int = 0) -> None:
     raise EntryFormatError(f"{path}: {type(value).__name__} is not a JSON value", field=path)
 
 
-def _all_keys_ascii(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        return all(k.isascii() and _all_keys_ascii(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(_all_keys_ascii(v) for v in value)
-    return True
-
-
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 bytes of a value already checked by `_check_value`.
 
-    With ASCII keys, no floats and safe integers, JCS is exactly sorted-key compact JSON without
-    ASCII escaping; that path is four times faster than the general one, which handles the rest
-    (JCS sorts keys by UTF-16 code units, Python by code points).
+    With no floats and safe integers, JCS is sorted-key compact JSON without ASCII escaping,
+    except that JCS sorts keys by UTF-16 code units and Python by code points: the two orders
+    differ only for characters beyond U+FFFF. Without any, the fast form is exact (and four times
+    quicker than the general one, which handles the rest).
     """
-    if _all_keys_ascii(value):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if text.isascii() or max(text) < "\U00010000":
+        try:
+            return text.encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate from a "\ud800" escape
+            raise EntryFormatError("entry: text is not valid Unicode") from exc
     return bytes(rfc8785.dumps(value))
 
 

@@ -62,6 +62,7 @@ def test_fast_canonical_form_equals_rfc8785(value: object) -> None:
     (lambda d: b"\xff" + d, "malformed JSON"),
     (lambda d: d.replace(b'"x":1', b'"x":NaN'), "not allowed"),
     (lambda d: d.replace(b'"x":1', b'"x":9007199254740992'), "outside"),
+    (lambda d: d.replace(b'"x":1', b'"x":"\\ud800"'), "not valid Unicode"),
 ])
 def test_malformed_entries_are_refused(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
     entry, _ = signed()
