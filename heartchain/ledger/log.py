@@ -18,9 +18,10 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -38,6 +39,9 @@ from heartchain.ledger.store import execute, execute_many, fetch
 logger = logging.getLogger(__name__)
 
 _FULL_TILE_CACHE = 4096  # 4096 x 8 KiB = 32 MiB of immutable tiles
+# How long a caller whose batch failed may wait to learn whether it committed after all.
+_IN_DOUBT_ATTEMPTS = 20
+_IN_DOUBT_PAUSE = 0.5
 
 
 @dataclass(frozen=True)
@@ -161,19 +165,50 @@ class Log:
                 continue
             try:
                 outcomes = await self._integrate([w.prepared for w in live])
-            except Exception as exc:  # the database is down, say: every caller learns it
+            except Exception as exc:  # the database went away, say
                 logger.exception("integration failed")
-                for waiting in live:
-                    if not waiting.future.done():
-                        waiting.future.set_exception(exc)
+                # Settled aside, so the next batches need not wait for the answer.
+                self._in_background(self._settle(live, exc))
                 continue
-            for waiting, outcome in zip(live, outcomes, strict=True):
-                if waiting.future.done():
-                    continue
-                if isinstance(outcome, Appended):
-                    waiting.future.set_result(outcome)
-                else:
-                    waiting.future.set_exception(outcome)
+            _resolve(live, list(outcomes))
+
+    async def _settle(self, live: list[_Waiting], failure: Exception) -> None:
+        _resolve(live, await self._settle_in_doubt([w.prepared for w in live], failure))
+
+    async def _settle_in_doubt(self, batch: list[PreparedEntry], failure: Exception
+                               ) -> list[Appended | Exception]:
+        """A failed integration may still have committed: the answer to COMMIT can be lost with
+        the connection. Once the database answers again, look each entry up (by its first
+        signer's nonce, then its leaf hash), so no caller hears "failed" about an entry that is
+        in the log, and a retry cannot write the same gift twice."""
+        for _ in range(_IN_DOUBT_ATTEMPTS):
+            try:
+                committed = await self._find_committed(batch)
+            except Exception:
+                await asyncio.sleep(_IN_DOUBT_PAUSE)
+                continue
+            if committed:
+                logger.warning("integration failed after its commit: %d of %d entries are in "
+                               "the log", len(committed), len(batch))
+            return [committed.get(i, failure) for i in range(len(batch))]
+        return [failure] * len(batch)
+
+    async def _find_committed(self, batch: list[PreparedEntry]) -> dict[int, Appended]:
+        conn = self._conn()
+        nonces = sorted({item.entry.nonce for item in batch})
+        marks = ", ".join("?" * len(nonces))
+        rows = await fetch(conn, "SELECT s.address, s.nonce, e.idx, e.leaf_hash FROM "
+                           "log_entry_signer s JOIN log_entry e ON e.idx = s.idx "
+                           f"WHERE s.nonce IN ({marks})", nonces)
+        stored = {(r["address"], r["nonce"]): (int(r["idx"]), bytes(r["leaf_hash"]))
+                  for r in rows}
+        committed: dict[int, Appended] = {}
+        for position, item in enumerate(batch):
+            index, leaf = stored.get((item.entry.signers[0], item.entry.nonce), (-1, b""))
+            if leaf == merkle.leaf_hash(item.entry.leaf_data):
+                covering = await self.checkpoint_covering(index)
+                committed[position] = Appended(index, leaf, covering.size)
+        return committed
 
     async def _integrate(self, batch: list[PreparedEntry]) -> list[Appended | HeartchainError]:
         started = time.perf_counter()
@@ -470,14 +505,17 @@ class Log:
 
     def _announce(self, signed: SignedCheckpoint) -> None:
         for listener in self._checkpoint_listeners:
-            task = asyncio.get_running_loop().create_task(listener(signed))
-            self._background.add(task)
-            task.add_done_callback(self._listener_done)
+            self._in_background(listener(signed))
 
-    def _listener_done(self, task: asyncio.Task[None]) -> None:
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            logger.error("checkpoint listener failed", exc_info=task.exception())
+            logger.error("background task failed", exc_info=task.exception())
 
     def _notify(self, size: int) -> None:
         for queue in list(self._listeners):
@@ -499,6 +537,16 @@ class Log:
                     yield current
         finally:
             self._listeners.discard(queue)
+
+
+def _resolve(live: list[_Waiting], outcomes: Sequence[Appended | Exception]) -> None:
+    for waiting, outcome in zip(live, outcomes, strict=True):
+        if waiting.future.done():
+            continue
+        if isinstance(outcome, Appended):
+            waiting.future.set_result(outcome)
+        else:
+            waiting.future.set_exception(outcome)
 
 
 async def create_head(conn: BaseDBAsyncClient, origin: str, signer: NoteSigner,

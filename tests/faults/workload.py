@@ -265,8 +265,11 @@ async def check_nothing_lost(url: str, env: dict[str, str], tally: Tally, *,
 
     With `refused_means_absent`, no donation the server answered with an error is in the log
     either (a charity retries a refused gift: were the first one written after all, the donor
-    would get hearts twice). Not when the database itself may die between its commit and its
-    answer (a PostgreSQL crash): that outcome is unknowable to the server too."""
+    would get hearts twice). Not when the database itself goes away: a batch whose COMMIT
+    succeeded but whose answer was lost is settled by looking it up once the database is back
+    (Log._settle_in_doubt), but the response that follows a committed write also reads the
+    database, and can fail after the write is in the log. Only an idempotency key would let a
+    client retry such a write safely (not built yet)."""
     assert tally.hangs == 0, f"{tally.hangs} requests got no answer in {HANG_SECONDS} s"
     indexes = [a.index for a in tally.acks]
     assert len(indexes) == len(set(indexes)), "an index was acknowledged twice"

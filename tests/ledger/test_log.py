@@ -13,6 +13,7 @@ from heartchain.errors import Conflict, PermissionDenied, ValidationError
 from heartchain.keys import address_of, new_signing_key
 from heartchain.ledger import merkle
 from heartchain.ledger.entries import new_entry
+from heartchain.ledger.kinds import PreparedEntry
 from heartchain.ledger.notes import Checkpoint, NoteVerifier, open_note
 from heartchain.ledger.store import fetch
 from tests.conftest import Ledger
@@ -202,3 +203,27 @@ async def test_tile_reads_and_bounds(ledger: Ledger) -> None:
         await log.read_tile(TileRef(0, 1, 45))
     with pytest.raises(NotFound):
         await log.read_tile(TileRef(0, 2, 1))
+
+
+async def test_a_batch_that_committed_but_lost_its_answer_is_settled(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection can drop after COMMIT: callers learn the truth, not "failed"."""
+    log = ledger.platform.log
+    integrate = log._integrate
+
+    async def commit_then_lose_the_answer(batch: list[PreparedEntry]) -> None:
+        await integrate(batch)
+        raise ConnectionError("connection lost after COMMIT")
+
+    monkeypatch.setattr(log, "_integrate", commit_then_lose_the_answer)
+    results = await asyncio.gather(*[log.append(self_registration(ledger)) for _ in range(3)])
+    assert sorted(r.index for r in results) == [1, 2, 3]
+    assert all(r.checkpoint_size == 4 for r in results)
+
+    async def fail_before_commit(batch: list[PreparedEntry]) -> None:
+        raise ConnectionError("database down")
+
+    monkeypatch.setattr(log, "_integrate", fail_before_commit)
+    with pytest.raises(ConnectionError, match="database down"):
+        await log.append(self_registration(ledger))
+    assert await log.size() == 4
