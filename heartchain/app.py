@@ -27,7 +27,7 @@ from heartchain.gql import Context
 from heartchain.limits import BodySizeLimit
 from heartchain.logs import AccessLog, log_checkpoints
 from heartchain.metrics import metrics
-from heartchain.platform import Platform, build_platform
+from heartchain.platform import Platform, build_platform, set_idempotency_key
 from heartchain.ratelimit import RateLimit
 from heartchain.schema import schema
 from heartchain.settings import Settings
@@ -37,6 +37,7 @@ from heartchain.witness.client import attach
 class HeartchainGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         platform: Platform = request.app.state.platform
+        set_idempotency_key(request.headers.get("idempotency-key"))
         account = None
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):

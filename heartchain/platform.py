@@ -7,15 +7,18 @@ and applies its projector in the integrating transaction.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from heartchain.accounts.models import CustodialKey
 from heartchain.clock import Clock
-from heartchain.errors import NotFound
+from heartchain.errors import Conflict, NotFound
 from heartchain.keys import (
     SigningKey,
     Vault,
@@ -24,10 +27,14 @@ from heartchain.keys import (
     read_secret_file,
     write_secret_file,
 )
-from heartchain.ledger.entries import Entry, new_entry
+from heartchain.ledger.entries import Entry, ReplayError, new_entry, parse_entry
 from heartchain.ledger.log import Appended, Log
 from heartchain.ledger.notes import NoteSigner
+from heartchain.ledger.store import fetch
 from heartchain.settings import Settings
+
+# The idempotency key of the request being served, and how many entries it has written so far.
+_IDEMPOTENCY: ContextVar[tuple[str, list[int]] | None] = ContextVar("idempotency", default=None)
 
 LOG_KEY_FILE = "log.key"
 _KEY_CACHE = 4096
@@ -73,9 +80,60 @@ class Platform:
 
     async def write(self, kind: str, body: Mapping[str, Any],
                     signers: Sequence[str | SigningKey]) -> Appended:
-        """Build, sign and append one entry; raise the typed error that rejected it."""
+        """Build, sign and append one entry; raise the typed error that rejected it.
+
+        Inside `idempotent(key)`, the nonce comes from the key, so a client that retries a
+        request whose answer it never got gets the entry already written, not a second one.
+        """
         keys = [s if isinstance(s, SigningKey) else await self.custodial_key(s) for s in signers]
-        return await self.log.append(self.build(kind, body).signed_by(*keys))
+        nonce = _idempotent_nonce(kind, address_of(keys[0]))
+        entry = new_entry(kind, body, at=self.clock.now(), nonce=nonce).signed_by(*keys)
+        try:
+            return await self.log.append(entry)
+        except ReplayError:
+            if nonce is None:
+                raise
+            return await self._already_written(entry)
+
+    async def _already_written(self, entry: Entry) -> Appended:
+        rows = await fetch(self.log._conn(), "SELECT e.idx, e.leaf_hash, e.data FROM "
+                           "log_entry_signer s JOIN log_entry e ON e.idx = s.idx "
+                           "WHERE s.nonce = ? AND s.address = ?", [entry.nonce, entry.signers[0]])
+        if not rows:
+            raise Conflict("Idempotency-Key: the earlier request's entry was not found")
+        earlier = parse_entry(bytes(rows[0]["data"]))
+        if (earlier.kind, earlier.body) != (entry.kind, entry.body):
+            raise Conflict("Idempotency-Key was already used for a different request")
+        index = int(rows[0]["idx"])
+        covering = await self.log.checkpoint_covering(index)
+        return Appended(index, bytes(rows[0]["leaf_hash"]), covering.size)
+
+
+def set_idempotency_key(key: str | None) -> Token[tuple[str, list[int]] | None]:
+    """From here on in this task, writes derive their nonces from `key` (a request's
+    `Idempotency-Key` header); each request runs in its own task, so it ends with the request."""
+    return _IDEMPOTENCY.set((key, [0]) if key else None)
+
+
+@contextlib.contextmanager
+def idempotent(key: str | None) -> Iterator[None]:
+    """Writes inside the block derive their nonces from `key`."""
+    token = set_idempotency_key(key)
+    try:
+        yield
+    finally:
+        _IDEMPOTENCY.reset(token)
+
+
+def _idempotent_nonce(kind: str, signer: str) -> bytes | None:
+    """The n-th write of a request gets the same nonce every time the request is retried."""
+    current = _IDEMPOTENCY.get()
+    if current is None:
+        return None
+    key, counter = current
+    counter[0] += 1
+    material = f"heartchain/idempotency/v1\n{signer}\n{key}\n{kind}\n{counter[0]}".encode()
+    return hashlib.sha256(material).digest()[:16]
 
 
 def load_log_signer(settings: Settings, *, create: bool = False) -> NoteSigner:

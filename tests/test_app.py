@@ -200,3 +200,39 @@ async def test_metrics_count_appends_and_rejections(ledger: Ledger, client: http
     assert ('heartchain_entries_rejected_total{kind="account.register",'
             'reason="PermissionDenied"}') in text
     assert "heartchain_integration_seconds_bucket" in text
+
+
+async def test_idempotency_key_makes_a_retried_write_return_the_first(
+        ledger: Ledger, client: httpx.AsyncClient) -> None:
+    mutation = """mutation($label: String!) { registerAccount(role: "partner", label: $label) {
+      __typename ... on AccountRegistered { entry { index } } ... on Conflict { message } } }"""
+
+    async def register(label: str, key: str) -> dict[str, object]:
+        response = await client.post("/graphql", json={"query": mutation,
+                                                       "variables": {"label": label}},
+                                     headers={"Authorization": f"Bearer {ledger.operator_token}",
+                                              "Idempotency-Key": key})
+        result: dict[str, object] = response.json()["data"]["registerAccount"]
+        return result
+
+    first = await register("Shop", "req-1")
+    assert first["__typename"] == "AccountRegistered"
+    size = await ledger.platform.log.size()
+    again = await register("Shop", "req-1")
+    # the retry's custodial key differs, so its body differs: refused, nothing written
+    assert again["__typename"] == "Conflict" and "different request" in str(again["message"])
+    assert await ledger.platform.log.size() == size
+
+
+async def test_idempotent_writes_through_the_platform(ledger: Ledger) -> None:
+    from heartchain.platform import idempotent
+
+    platform = ledger.platform
+    key = new_signing_key()
+    body = {"address": address_of(key), "role": "member", "registrar": address_of(key)}
+    with idempotent("gift-42"):
+        first = await platform.write("account.register", body, [key])
+    with idempotent("gift-42"):
+        again = await platform.write("account.register", body, [key])
+    assert again == first
+    assert await platform.log.size() == 2
