@@ -6,7 +6,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from heartchain.accounts.models import Account, ApiToken, CustodialKey
@@ -46,10 +45,6 @@ async def authenticate(token: str) -> Account | None:
     if row is None:
         return None
     return await Account.get_or_none(address=row.address)
-
-
-async def revoke_token(token: str) -> None:
-    await ApiToken.filter(token_hash=hash_token(token)).update(revoked=True)
 
 
 async def register_account(platform: Platform, *, role: str, registrar: str,
@@ -108,7 +103,3 @@ async def initialise(platform: Platform, *, operator_label: str = "heartchain op
                          [key])
     token = await issue_token(platform, address, "operator (created by init)")
     return Genesis(address, token)
-
-
-def database_dialect(platform: Platform) -> str:
-    return str(connections.get(platform.log.connection).capabilities.dialect)

@@ -31,7 +31,14 @@ from heartchain import metrics
 from heartchain.clock import Clock
 from heartchain.errors import HeartchainError, NotFound, ValidationError
 from heartchain.ledger import merkle, tiles
-from heartchain.ledger.entries import Entry, ReplayError, check_clock, format_time, parse_entry
+from heartchain.ledger.entries import (
+    MAX_ENTRY_BYTES,
+    Entry,
+    ReplayError,
+    check_clock,
+    format_time,
+    parse_entry,
+)
 from heartchain.ledger.kinds import ApplyContext, PreparedEntry, check_all, prepare, project_all
 from heartchain.ledger.notes import Checkpoint, NoteSigner, sign_note
 from heartchain.ledger.store import execute, execute_many, fetch
@@ -118,8 +125,8 @@ class Log:
 
     def prepare(self, entry: Entry | bytes | str) -> PreparedEntry:
         parsed = entry if isinstance(entry, Entry) else parse_entry(entry)
-        if len(parsed.leaf_data) > 65_535:
-            raise ValidationError("entry: exceeds the 65,535-byte limit")
+        if len(parsed.leaf_data) > MAX_ENTRY_BYTES:
+            raise ValidationError(f"entry: exceeds the {MAX_ENTRY_BYTES}-byte limit")
         return prepare(parsed)
 
     async def append(self, entry: Entry | bytes | str) -> Appended:

@@ -254,10 +254,6 @@ async def find_plan(plan: str) -> Plan | None:
     return await Plan.get_or_none(id=plan)
 
 
-async def find_membership(plan: str, member: str) -> Membership | None:
-    return await Membership.get_or_none(id=membership_id(plan, member))
-
-
 async def memberships_of(member: str) -> list[Membership]:
     return await Membership.filter(member=member).order_by("plan")
 
