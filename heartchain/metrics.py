@@ -20,6 +20,14 @@ INTEGRATION_SECONDS = Histogram("heartchain_integration_seconds",
 LOG_SIZE = Gauge("heartchain_log_size", "Size of the latest checkpoint this process signed")
 LAST_CHECKPOINT = Gauge("heartchain_last_checkpoint_timestamp_seconds",
                         "When this process last signed a checkpoint (checkpoint age = now - this)")
+WITNESS_COSIGNED_SIZE = Gauge("heartchain_witness_cosigned_size",
+                              "Largest checkpoint size each witness has cosigned", ["witness"])
+WITNESS_LAG_SECONDS = Gauge("heartchain_witness_cosign_lag_seconds",
+                            "From signing a checkpoint to holding a witness's cosignature of it",
+                            ["witness"])
+WITNESS_REFUSALS = Counter("heartchain_witness_refusals_total",
+                           "Checkpoints a witness refused or could not be reached for",
+                           ["witness", "status"])
 
 
 def record_checkpoint(size: int) -> None:

@@ -35,8 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from heartchain import metrics
 from heartchain.clock import Clock
 from heartchain.errors import HeartchainError, NotFound, VerificationError
+from heartchain.ledger.entries import parse_time
 from heartchain.ledger.log import Log, SignedCheckpoint
 from heartchain.ledger.notes import CosignatureVerifier, Note, NoteSignature
 from heartchain.ledger.store import fetch
@@ -432,12 +434,16 @@ class WitnessClient:
             defaults={"line": line, "timestamp": timestamp, "received_at": self.clock.now()},
             size=signed.size, witness=endpoint.name)
         self._sizes[endpoint.name] = max(self._sizes.get(endpoint.name, 0), signed.size)
+        metrics.WITNESS_COSIGNED_SIZE.labels(endpoint.name).set(self._sizes[endpoint.name])
+        lag = self.clock.now() - parse_time(signed.signed_at)
+        metrics.WITNESS_LAG_SECONDS.labels(endpoint.name).set(max(lag.total_seconds(), 0.0))
         return Outcome.COSIGNED
 
     async def _refused(self, endpoint: WitnessEndpoint, signed: SignedCheckpoint, old: int,
                        status: int, body: str) -> None:
         logger.warning("witness %s refused checkpoint %d (old %d): %d %s", endpoint.name,
                        signed.size, old, status, body.strip()[:200])
+        metrics.WITNESS_REFUSALS.labels(endpoint.name, str(status)).inc()
         await WitnessRefusal.create(witness=endpoint.name, size=signed.size, old_size=old,
                                     status=status, body=body[:_BODY_LIMIT],
                                     at=self.clock.now())

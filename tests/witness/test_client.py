@@ -124,6 +124,10 @@ async def test_checkpoints_are_cosigned_and_served(setup: Setup) -> None:
     assert report["policy"] == "2 of 2" and report["witnessed_size"] == size
     assert [w["cosigned_size"] for w in report["witnesses"]] == [size, size]
     assert report["refusals"] == []
+    metrics = (await setup.app.get("/metrics")).text
+    for name in setup.verifiers:
+        assert f'heartchain_witness_cosigned_size{{witness="{name}"}} {float(size)}' in metrics
+        assert f'heartchain_witness_cosign_lag_seconds{{witness="{name}"}}' in metrics
     await verify_log(setup.ledger.platform.log)
 
 
@@ -247,6 +251,9 @@ async def test_a_rewritten_history_is_refused_by_both(setup: Setup) -> None:
         refusals = await WitnessRefusal.all()
         assert sorted((r.witness, r.status, r.old_size) for r in refusals) == [
             (name, 422, honest) for name in sorted(setup.verifiers)]
+        metrics = (await setup.app.get("/metrics")).text
+        for name in setup.verifiers:
+            assert f'heartchain_witness_refusals_total{{status="422",witness="{name}"}}' in metrics
         for witness in setup.witnesses.values():
             evidence = (await witness.get("/evidence")).json()["evidence"]
             assert [e["kind"] for e in evidence] == ["inconsistent"]
