@@ -27,10 +27,9 @@ from heartchain.keys import (
     read_secret_file,
     write_secret_file,
 )
-from heartchain.ledger.entries import Entry, ReplayError, new_entry, parse_entry
+from heartchain.ledger.entries import Entry, ReplayError, new_entry
 from heartchain.ledger.log import Appended, Log
 from heartchain.ledger.notes import NoteSigner
-from heartchain.ledger.store import fetch
 from heartchain.settings import Settings
 
 # The idempotency key of the request being served, and how many entries it has written so far.
@@ -75,8 +74,8 @@ class Platform:
                                   sealed=self.vault.seal_signing_key(key))
         return key
 
-    def build(self, kind: str, body: Mapping[str, Any]) -> Entry:
-        return new_entry(kind, body, at=self.clock.now())
+    def build(self, kind: str, body: Mapping[str, Any], nonce: bytes | None = None) -> Entry:
+        return new_entry(kind, body, at=self.clock.now(), nonce=nonce)
 
     async def write(self, kind: str, body: Mapping[str, Any],
                     signers: Sequence[str | SigningKey]) -> Appended:
@@ -87,7 +86,7 @@ class Platform:
         """
         keys = [s if isinstance(s, SigningKey) else await self.custodial_key(s) for s in signers]
         nonce = _idempotent_nonce(kind, address_of(keys[0]))
-        entry = new_entry(kind, body, at=self.clock.now(), nonce=nonce).signed_by(*keys)
+        entry = self.build(kind, body, nonce).signed_by(*keys)
         try:
             return await self.log.append(entry)
         except ReplayError:
@@ -96,17 +95,12 @@ class Platform:
             return await self._already_written(entry)
 
     async def _already_written(self, entry: Entry) -> Appended:
-        rows = await fetch(self.log._conn(), "SELECT e.idx, e.leaf_hash, e.data FROM "
-                           "log_entry_signer s JOIN log_entry e ON e.idx = s.idx "
-                           "WHERE s.nonce = ? AND s.address = ?", [entry.nonce, entry.signers[0]])
-        if not rows:
+        earlier = await self.log.find_signed(entry.signers[0], entry.nonce)
+        if earlier is None:
             raise Conflict("Idempotency-Key: the earlier request's entry was not found")
-        earlier = parse_entry(bytes(rows[0]["data"]))
-        if (earlier.kind, earlier.body) != (entry.kind, entry.body):
+        if (earlier.entry.kind, earlier.entry.body) != (entry.kind, entry.body):
             raise Conflict("Idempotency-Key was already used for a different request")
-        index = int(rows[0]["idx"])
-        covering = await self.log.checkpoint_covering(index)
-        return Appended(index, bytes(rows[0]["leaf_hash"]), covering.size)
+        return await self.log.appended(earlier.index)
 
 
 def set_idempotency_key(key: str | None) -> Token[tuple[str, list[int]] | None]:

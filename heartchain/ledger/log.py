@@ -201,21 +201,26 @@ class Log:
         return [failure] * len(batch)
 
     async def _find_committed(self, batch: list[PreparedEntry]) -> dict[int, Appended]:
-        conn = self._conn()
-        nonces = sorted({item.entry.nonce for item in batch})
-        marks = ", ".join("?" * len(nonces))
-        rows = await fetch(conn, "SELECT s.address, s.nonce, e.idx, e.leaf_hash FROM "
-                           "log_entry_signer s JOIN log_entry e ON e.idx = s.idx "
-                           f"WHERE s.nonce IN ({marks})", nonces)
-        stored = {(r["address"], r["nonce"]): (int(r["idx"]), bytes(r["leaf_hash"]))
-                  for r in rows}
         committed: dict[int, Appended] = {}
         for position, item in enumerate(batch):
-            index, leaf = stored.get((item.entry.signers[0], item.entry.nonce), (-1, b""))
-            if leaf == merkle.leaf_hash(item.entry.leaf_data):
-                covering = await self.checkpoint_covering(index)
-                committed[position] = Appended(index, leaf, covering.size)
+            found = await self.find_signed(item.entry.signers[0], item.entry.nonce)
+            if found is not None and found.data == item.entry.leaf_data:
+                committed[position] = await self.appended(found.index)
         return committed
+
+    async def find_signed(self, signer: str, nonce: str) -> StoredEntry | None:
+        """The entry `signer` signed with `nonce`, if any: a (signer, nonce) pair is used once."""
+        rows = await fetch(self._conn(), "SELECT e.idx, e.leaf_hash, e.data, e.kind, e.at, "
+                           "e.integrated_at FROM log_entry_signer s JOIN log_entry e "
+                           "ON e.idx = s.idx WHERE s.nonce = ? AND s.address = ?",
+                           [nonce, signer])
+        return _stored(rows[0]) if rows else None
+
+    async def appended(self, index: int) -> Appended:
+        """What `append` answered for the stored entry at `index`."""
+        stored = await self.get_entry(index)
+        covering = await self.checkpoint_covering(index)
+        return Appended(index, stored.leaf_hash, covering.size)
 
     async def _integrate(self, batch: list[PreparedEntry]) -> list[Appended | HeartchainError]:
         started = time.perf_counter()
