@@ -43,7 +43,8 @@ def import_domain_modules(part: str) -> list[ModuleType]:
 
 
 def model_modules() -> list[str]:
-    return ["heartchain.ledger.store", *domain_modules("models")]
+    # The sealed personal data (off the log) is shared by every domain that holds any.
+    return ["heartchain.ledger.store", "heartchain.privacy", *domain_modules("models")]
 
 
 def load_entry_kinds() -> None:

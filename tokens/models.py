@@ -12,7 +12,6 @@ from tortoise import fields
 from tortoise.models import Model
 
 from heartchain.ledger.kinds import register_projection
-from heartchain.privacy import SealedSubject, SealedValue  # noqa: F401  (Tortoise finds them here)
 
 KINDS = ("cash", "food", "tree")
 UNITS = {"cash": "fen", "food": "gram", "tree": "tree"}

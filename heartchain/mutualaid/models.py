@@ -12,7 +12,6 @@ from tortoise.indexes import Index
 from tortoise.models import Model
 
 from heartchain.ledger.kinds import register_projection
-from heartchain.privacy import SealedSubject, SealedValue  # noqa: F401  (Tortoise finds them here)
 
 MEMBERSHIP_JOIN_ORDER = "ma_membership_plan_joined"
 
