@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tortoise import Tortoise
 
@@ -16,6 +17,10 @@ from heartchain.keys import address_of, new_signing_key, write_secret_file
 from heartchain.ledger.entries import parse_time
 from heartchain.ledger.notes import NoteSigner
 from heartchain.settings import Settings
+
+if TYPE_CHECKING:
+    from heartchain.accounts.services import Genesis
+    from heartchain.platform import Platform
 
 
 def _run(main: Callable[[], Awaitable[int]]) -> int:
@@ -28,7 +33,7 @@ def _run(main: Callable[[], Awaitable[int]]) -> int:
     return asyncio.run(wrapped())
 
 
-async def _init(settings: Settings, clock: Clock | None = None) -> tuple[object, object]:
+async def _init(settings: Settings, clock: Clock | None = None) -> tuple[Platform, Genesis]:
     from heartchain.accounts.services import initialise
     from heartchain.db import init_db
     from heartchain.platform import build_platform
@@ -44,10 +49,10 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         platform, genesis = await _init(settings)
         print(f"data directory:   {settings.data_dir.resolve()}")
         print(f"database:         {settings.database_url.split('?')[0]}")
-        print(f"log verifier key: {platform.verifier_key}")  # type: ignore[attr-defined]
-        print(f"operator address: {genesis.operator}")  # type: ignore[attr-defined]
-        if genesis.token:  # type: ignore[attr-defined]
-            print(f"operator token:   {genesis.token}  (shown once; keep it secret)")  # type: ignore[attr-defined]
+        print(f"log verifier key: {platform.verifier_key}")
+        print(f"operator address: {genesis.operator}")
+        if genesis.token:
+            print(f"operator token:   {genesis.token}  (shown once; keep it secret)")
         else:
             print("the log already existed; no new operator token was issued")
         return 0
@@ -123,19 +128,19 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         # cosign at seeding time, which is what bounds when the demo data really appeared.
         clock = Clock(-demo.HISTORY)
         platform, genesis = await _init(settings, clock)
-        latest = await platform.log.latest_checkpoint()  # type: ignore[attr-defined]
+        latest = await platform.log.latest_checkpoint()
         if parse_time(latest.signed_at) > clock.now():
             clock.advance(parse_time(latest.signed_at) - clock.now())
         if await demo.already_seeded():
             print("demo data is already in this log; nothing seeded")
         else:
-            state = await demo.run_demo(platform, genesis.operator)  # type: ignore[arg-type, attr-defined]
+            state = await demo.run_demo(platform, genesis.operator)
             print("seeded:")
             for label, token in state.tokens.items():
                 print(f"  {label}: {state.organisations[label]}  token {token}")
             for note in state.notes:
                 print(f"  {note}")
-        size = await platform.log.size()  # type: ignore[attr-defined]
+        size = await platform.log.size()
         print(f"log size {size}. Open:")
         base = settings.public_url
         print(f"  {base}/graphql              GraphiQL")

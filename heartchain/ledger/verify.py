@@ -30,7 +30,7 @@ from heartchain.ledger.entries import parse_time
 from heartchain.ledger.kinds import PreparedEntry, projections
 from heartchain.ledger.log import Log, create_head
 from heartchain.ledger.notes import Checkpoint, NoteSigner, NoteVerifier, open_note
-from heartchain.ledger.store import LOG_MODELS, fetch, is_postgres
+from heartchain.ledger.store import fetch, is_postgres
 from heartchain.settings import sqlite_url
 
 SCRATCH = "verify_scratch"
@@ -314,4 +314,4 @@ async def _check_checkpoints(live: Log, replay: Log, live_conn: BaseDBAsyncClien
     return count
 
 
-__all__ = ["LOG_MODELS", "Difference", "VerifyFailed", "VerifyReport", "verify_log"]
+__all__ = ["Difference", "VerifyFailed", "VerifyReport", "verify_log"]
