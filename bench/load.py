@@ -196,8 +196,8 @@ CREATE_LOT = ("mutation($input: CreateLotInput!) { createLot(input: $input) { __
               f"... on LotChanged {{ lot {{ id }} entry {{ index leafHash }} }} {FAILURES} }} }}")
 DONATE = ("mutation($donor: String!, $kind: String!, $q: Int64!) { recordDonation(donor: $donor,"
           " kind: $kind, quantity: $q, campaign: \"load-test\") { __typename "
-          "... on DonationRecorded { donation { index hearts } entry { index leafHash "
-          f"inclusionProof {{ treeSize }} }} }} {FAILURES} }} }}")
+          "... on DonationRecorded { donation { index hearts } entry { index leafHash } } "
+          f"{FAILURES} }} }}")
 OFFER = ("mutation($lot: String!, $to: String!, $evidence: String!) { offerLot(lotId: $lot, "
          "to: $to, place: \"Depot 3 仓库\", evidence: $evidence) { __typename "
          f"... on HandoverOffered {{ offer {{ id }} }} {FAILURES} }} }}")
