@@ -98,6 +98,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     from heartchain.ledger.verify import VerifyFailed, verify_log
     from heartchain.platform import build_platform
     from heartchain.progress import ProgressBar
+    from heartchain.witness.client import WitnessPolicy
+    from heartchain.witness.records import RecordSeal, verify_witness_records
 
     async def main() -> int:
         platform = build_platform(settings)
@@ -106,6 +108,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         try:
             report = await verify_log(platform.log, progress=lambda what, done, total:
                                       bar.update(done, total or None, what))
+            records = await verify_witness_records(platform.log, WitnessPolicy.from_env(),
+                                                   RecordSeal(platform.vault))
         except VerifyFailed as failed:
             bar.close()
             print(f"verify FAILED: {failed.difference}", file=sys.stderr)
@@ -113,6 +117,11 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         bar.close()
         print(f"verified {report.entries} entries, {report.checkpoints} checkpoints, "
               f"{report.tiles} tiles, projections {report.projection_rows}")
+        print(f"witness records: {records.cosignatures} cosignatures, {records.refusals} "
+              f"refusals; newest cosigned sizes {records.cosigned_sizes or 'none'}")
+        for name, count in records.unchecked.items():
+            print(f"warning: {count} cosignatures by {name} not checked: no key for it in "
+                  f"HEARTCHAIN_WITNESSES", file=sys.stderr)
         print(f"root {report.root_hash.hex()}")
         return 0
 
