@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,10 +11,14 @@ from typing import Any
 import pytest
 from tortoise import Tortoise
 
+from heartchain.ledger.batches import BatchLine, batch_checkpoint
+from heartchain.ledger.entries import format_time, parse_time
+from heartchain.ledger.notes import sign_note
 from heartchain.ledger.store import execute, fetch
 from heartchain.ledger.verify import VerifyFailed, verify_log
 from heartchain.witness.models import WitnessCosignature, WitnessRefusal
 from heartchain.witness.records import WitnessRecords, verify_witness_records
+from heartchain.witness.rollback import WitnessView, ask_witnesses, judge
 from tests.conftest import Ledger
 from tests.witness.test_client import Setup, make_setup, write
 
@@ -128,3 +133,66 @@ async def test_a_consistent_tail_truncation_is_found_from_the_witness_rows(setup
     assert failed.difference.expected == f"size <= {kept} (the head)"
     beyond = re.search(r"cosigned size (\d+)", failed.difference.found)
     assert beyond is not None and kept < int(beyond.group(1)) <= cosigned
+
+
+async def ask(setup: Setup) -> tuple[list[WitnessView], str | None]:
+    policy = setup.client.policy
+    views = await ask_witnesses(setup.ledger.platform.log, policy, http=setup.client._http)
+    return views, judge(policy, views)
+
+
+async def test_the_witnesses_confirm_an_honest_store(setup: Setup) -> None:
+    await write(setup, 3)
+    views, problem = await ask(setup)
+    assert problem is None
+    size = await setup.ledger.platform.log.size()
+    assert [view.audited.size for view in views if view.audited] == [size, size]
+    assert "cosigned by witness.test/w1" in views[0].summary()
+
+
+async def test_a_whole_store_rolled_back_is_found_by_asking_the_witnesses(
+        setup: Setup) -> None:
+    log = setup.ledger.platform.log
+    await write(setup, 3)
+    kept = await log.size()
+    conn = log._conn()
+    saved = await snapshot(conn)
+    saved_records = {table: await fetch(conn, f'SELECT * FROM "{table}"')
+                     for table in sorted(WITNESS_TABLES)}
+    await write(setup, 4)
+    cosigned = await log.size()
+    await roll_back(conn, {**saved, **saved_records})
+    # Inside the database nothing is wrong any more...
+    assert (await verify_log(log)).entries == kept
+    assert (await records(setup)).cosigned_sizes == {name: kept for name in setup.verifiers}
+    # ...but each witness cosigned a longer log.
+    views, problem = await ask(setup)
+    assert problem is not None
+    assert all(not view.ok and view.answered for view in views)
+    assert f"holds {kept} entries but the checkpoint commits to {cosigned}" in problem
+
+
+async def test_a_batch_time_re_signed_with_the_log_key_is_found_by_the_witnesses(
+        setup: Setup) -> None:
+    """The log key's holder can re-sign a batch's time and drop the witness rows that no
+    longer verify: verify passes, the witnesses' own copy of the checkpoint does not match."""
+    log = setup.ledger.platform.log
+    await write(setup, 2)
+    latest = await log.latest_checkpoint()
+    line = BatchLine.of(latest.checkpoint)
+    # Later, not earlier: an earlier time than the batch before it fails verify by itself.
+    moved = format_time(parse_time(line.integrated_at) + dt.timedelta(minutes=4))
+    forged = sign_note(batch_checkpoint(log.origin, latest.size, latest.root_hash,
+                                        BatchLine(line.first, moved)).to_text(), log.signer)
+    conn = log._conn()
+    await execute(conn, "UPDATE log_checkpoint SET note = ?, signed_at = ? WHERE size = ?",
+                  [forged, moved, latest.size])
+    await execute(conn, "UPDATE log_entry SET integrated_at = ? WHERE idx >= ?",
+                  [moved, line.first])
+    with pytest.raises(VerifyFailed, match=r"witness_cosignature\.line"):
+        await records(setup)
+    await execute(conn, "DELETE FROM witness_cosignature WHERE size = ?", [latest.size])
+    await verify_log(log)
+    await records(setup)
+    _, problem = await ask(setup)
+    assert problem is not None and "differs from the published one" in problem
