@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from heartchain.ledger.batches import BatchLine
+from heartchain.ledger.batches import BatchLine, batch_checkpoint
 from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.notes import Checkpoint, sign_note
 from heartchain.ledger.store import execute, fetch
@@ -214,3 +214,21 @@ async def test_a_checkpoint_signed_without_its_batch_line_is_refused(ledger: Led
     failed = await failure(ledger)
     assert (failed.difference.table, failed.difference.key) == ("log_checkpoint.note", "size=4")
     assert "heartchain/batch" in failed.difference.found
+
+
+async def test_a_batch_re_signed_earlier_than_the_one_before_is_named(ledger: Ledger) -> None:
+    """With the log's key a batch time can be re-signed, but never before the batch before."""
+    await batches(ledger, 3, 4)
+    log = ledger.platform.log
+    signed = await log.checkpoint_at(8)
+    before = await log.checkpoint_at(4)
+    backdated = format_time(parse_time(before.signed_at) - dt.timedelta(minutes=1))
+    note = sign_note(batch_checkpoint(log.origin, 8, signed.root_hash,
+                                      BatchLine(4, backdated)).to_text(), log.signer)
+    conn = log._conn()
+    await execute(conn, "UPDATE log_checkpoint SET note = ?, signed_at = ? WHERE size = 8",
+                  [note, backdated])
+    await execute(conn, "UPDATE log_entry SET integrated_at = ? WHERE idx >= 4", [backdated])
+    failed = await failure(ledger)
+    assert (failed.difference.table, failed.difference.key) == ("log_checkpoint.note", "size=8")
+    assert failed.difference.expected == f"integrated at or after {before.signed_at}"
