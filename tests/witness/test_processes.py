@@ -226,6 +226,16 @@ async def test_a_database_restored_from_an_older_copy_is_found_by_audit(
     ok = run_cli(env, "audit", "--ask-witnesses")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.count(f"checkpoint {kept} ") == 2
+    # An edited witness row is named by verify (and put back).
+    with cluster.database() as db:
+        db.execute("UPDATE witness_cosignature SET timestamp = timestamp + 1 WHERE size = ?",
+                   (kept,))
+    edited = run_cli(env, "verify")
+    assert edited.returncode == 1 and "verify FAILED: witness_cosignature.mac" in edited.stderr
+    with cluster.database() as db:
+        db.execute("UPDATE witness_cosignature SET timestamp = timestamp - 1 WHERE size = ?",
+                   (kept,))
+    db.close()
     await cluster.log.start()
     size = await cluster.write(3)
     await cluster.witnessed(size)
