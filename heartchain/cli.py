@@ -98,6 +98,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     from heartchain.ledger.verify import VerifyFailed, verify_log
     from heartchain.platform import build_platform
     from heartchain.progress import ProgressBar
+    from heartchain.witness.client import WitnessPolicy
+    from heartchain.witness.records import RecordSeal, verify_witness_records
 
     async def main() -> int:
         platform = build_platform(settings)
@@ -106,6 +108,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         try:
             report = await verify_log(platform.log, progress=lambda what, done, total:
                                       bar.update(done, total or None, what))
+            records = await verify_witness_records(platform.log, WitnessPolicy.from_env(),
+                                                   RecordSeal(platform.vault))
         except VerifyFailed as failed:
             bar.close()
             print(f"verify FAILED: {failed.difference}", file=sys.stderr)
@@ -113,6 +117,11 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         bar.close()
         print(f"verified {report.entries} entries, {report.checkpoints} checkpoints, "
               f"{report.tiles} tiles, projections {report.projection_rows}")
+        print(f"witness records: {records.cosignatures} cosignatures, {records.refusals} "
+              f"refusals; newest cosigned sizes {records.cosigned_sizes or 'none'}")
+        for name, count in records.unchecked.items():
+            print(f"warning: {count} cosignatures by {name} not checked: no key for it in "
+                  f"HEARTCHAIN_WITNESSES", file=sys.stderr)
         print(f"root {report.root_hash.hex()}")
         return 0
 
@@ -165,6 +174,12 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from heartchain.ledger.audit import check_against
     from heartchain.platform import build_platform
 
+    if args.ask_witnesses:
+        return _audit_witnesses(args, settings)
+    if not args.checkpoint:
+        print("heartchain audit: give --checkpoint FILE or --ask-witnesses", file=sys.stderr)
+        return 2
+
     async def main() -> int:
         platform = build_platform(settings)
         await init_db(settings.database_url, create_schema=False)
@@ -177,6 +192,32 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
             print(f"audit FAILED: {exc}", file=sys.stderr)
             return 1
         print(audited.summary())
+        return 0
+
+    return _run(main)
+
+
+def _audit_witnesses(args: argparse.Namespace, settings: Settings) -> int:
+    from heartchain.db import init_db
+    from heartchain.platform import build_platform
+    from heartchain.witness.client import WitnessPolicy
+    from heartchain.witness.rollback import ask_witnesses, judge
+
+    async def main() -> int:
+        policy = WitnessPolicy.from_env()
+        if not policy.witnesses:
+            print("heartchain audit: --ask-witnesses needs HEARTCHAIN_WITNESSES",
+                  file=sys.stderr)
+            return 2
+        platform = build_platform(settings)
+        await init_db(settings.database_url, create_schema=False)
+        views = await ask_witnesses(platform.log, policy, recompute=not args.tiles_only)
+        for view in views:
+            print(view.summary())
+        problem = judge(policy, views)
+        if problem is not None:
+            print(f"audit FAILED: {problem}", file=sys.stderr)
+            return 1
         return 0
 
     return _run(main)
@@ -210,8 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve_options(demo)
     audit = sub.add_parser("audit", help="check a published checkpoint note against this store "
                                          "(after a restore): signature, root, consistency")
-    audit.add_argument("--checkpoint", required=True, metavar="FILE",
+    audit.add_argument("--checkpoint", metavar="FILE",
                        help="a signed checkpoint note, as served at /log/checkpoint")
+    audit.add_argument("--ask-witnesses", action="store_true",
+                       help="instead, ask each witness in HEARTCHAIN_WITNESSES for the newest "
+                            "checkpoint it cosigned and check the store is not behind it")
     audit.add_argument("--key", help="the log's published verifier key (default: this data "
                                      "directory's log.key)")
     audit.add_argument("--witness", action="append", default=[], metavar="KEY",

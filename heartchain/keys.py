@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
+import hmac
 import os
 import stat
 from pathlib import Path
@@ -159,6 +161,13 @@ class Vault:
 
     def __init__(self, master_key: bytes) -> None:
         self._box = nacl.secret.SecretBox(master_key)
+        self._master_key = master_key
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose (a MAC over off-log rows), derived from the master key
+        (HMAC-SHA256 as a PRF), so rows written without the master key are recognised."""
+        label = f"heartchain/derive/v1\n{purpose}".encode()
+        return hmac.new(self._master_key, label, hashlib.sha256).digest()
 
     def seal(self, plaintext: bytes) -> bytes:
         return bytes(self._box.encrypt(plaintext))

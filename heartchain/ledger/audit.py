@@ -8,8 +8,9 @@ A checkpoint someone kept (from `/log/checkpoint`, a witness, a newspaper) commi
 3. the root at `size` folded from the stored tiles equals the checkpoint's root, and so does
    the root recomputed from the stored entries themselves (`recompute=True`, streaming: O(size)
    time, O(log size) memory), so neither the tiles nor the entries were altered;
-4. a checkpoint the store itself signed at that size has the same root (two roots at one size
-   would be a fork);
+4. the checkpoint the store itself signed at that size has the same root (two roots at one size
+   would be a fork) and the same text, batch line included (a store whose batch times were
+   re-signed differs from what was published);
 5. the store's newest checkpoint is consistent with it (RFC 9162 consistency proof from the
    stored tiles, checked against the newest stored root).
 
@@ -84,10 +85,16 @@ async def check_against(log: Log, note_text: str, verifier_key: str, *,
     try:
         own = await log.checkpoint_at(checkpoint.size)
     except NotFound:
-        own = None
-    if own is not None and own.root_hash != checkpoint.root_hash:
+        # The log stores every checkpoint it signs, in the transaction that signs it.
+        raise AuditError(f"the store has no checkpoint at size {checkpoint.size}, which the "
+                         f"log signed: it was deleted") from None
+    if own.root_hash != checkpoint.root_hash:
         raise RootMismatchError(checkpoint.root_hash, own.root_hash,
                                 context=f"the store signed another root at size {checkpoint.size}")
+    if own.checkpoint.to_text() != note.text:
+        raise AuditError(f"the store's checkpoint at size {checkpoint.size} differs from the "
+                         f"published one: {own.checkpoint.extensions} instead of "
+                         f"{checkpoint.extensions}")
 
     latest = await log.latest_checkpoint()
     if latest.size < checkpoint.size:

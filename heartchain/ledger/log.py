@@ -31,6 +31,7 @@ from heartchain import metrics
 from heartchain.clock import Clock
 from heartchain.errors import HeartchainError, NotFound, ValidationError
 from heartchain.ledger import merkle, tiles
+from heartchain.ledger.batches import BatchLine, batch_checkpoint
 from heartchain.ledger.entries import (
     MAX_ENTRY_BYTES,
     Entry,
@@ -279,7 +280,8 @@ class Log:
                 await execute_many(conn, "INSERT INTO log_entry_signer (address, nonce, idx) "
                                    "VALUES (?, ?, ?)", signer_rows)
                 await self._write_tiles(conn, nodes)
-                checkpoint = Checkpoint(self.origin, frontier.size, frontier.root())
+                checkpoint = batch_checkpoint(self.origin, frontier.size, frontier.root(),
+                                              BatchLine(size, integrated_at))
                 note = sign_note(checkpoint.to_text(), self.signer)
                 await execute(conn, "INSERT INTO log_checkpoint (size, root_hash, note, signed_at)"
                               " VALUES (?, ?, ?, ?)",
@@ -566,13 +568,13 @@ async def create_head(conn: BaseDBAsyncClient, origin: str, signer: NoteSigner,
     """Create the empty log: the head row and the signed checkpoint of size 0."""
     if await fetch(conn, "SELECT id FROM log_head WHERE id = 1"):
         return
-    checkpoint = Checkpoint(origin, 0, merkle.EMPTY_ROOT)
+    created_at = format_time(now)
+    checkpoint = batch_checkpoint(origin, 0, merkle.EMPTY_ROOT, BatchLine(0, created_at))
     await execute(conn, "INSERT INTO log_head (id, size, root_hash) VALUES (1, 0, ?)",
                   [merkle.EMPTY_ROOT])
     await execute(conn, "INSERT INTO log_checkpoint (size, root_hash, note, signed_at) "
                   "VALUES (0, ?, ?, ?)", [merkle.EMPTY_ROOT,
-                                          sign_note(checkpoint.to_text(), signer),
-                                          format_time(now)])
+                                          sign_note(checkpoint.to_text(), signer), created_at])
 
 
 def _signed(row: dict[str, object]) -> SignedCheckpoint:

@@ -2,10 +2,13 @@
 
 The replay integrates every stored entry again, in order and in its original batches, through the
 same code as live appends: each signature, the clock against the recorded integration time, nonce
-replays and every kind's rules against projections rebuilt from nothing. Then it compares, table by
-table, what the replay computed with what is stored: entries and their leaf hashes, signers, tiles,
-every projection row; and it checks every stored checkpoint (signature, size, root). The first
-difference is reported as (table, key, expected, found).
+replays and every kind's rules against projections rebuilt from nothing. The batches and their
+times come from the stored checkpoints, whose batch lines the log signed (`batches.py`): every
+checkpoint's signature, size and root are checked, they must chain from size 0 to the head with
+no gap, and every entry's `integrated_at` must be the time its checkpoint signs. Then it compares,
+table by table, what the replay computed with what is stored: entries and their leaf hashes,
+signers, tiles, every projection row. The first difference is reported as (table, key, expected,
+found). The log's records of its witnesses are checked by `heartchain.witness.records`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from tortoise.transactions import in_transaction
 from heartchain.clock import FixedClock
 from heartchain.errors import HeartchainError, VerificationError
 from heartchain.ledger import merkle
+from heartchain.ledger.batches import BatchLine
 from heartchain.ledger.entries import parse_time
 from heartchain.ledger.kinds import PreparedEntry, projections
 from heartchain.ledger.log import Log, create_head
@@ -128,7 +132,7 @@ async def _verify(live: Log, scratch_conn: BaseDBAsyncClient,
     async with in_transaction(SCRATCH) as conn:
         await create_head(conn, live.origin, replay.signer, clock.now())
 
-    await _replay(live_conn, replay, clock, size, progress)
+    report.checkpoints = await _replay(live, live_conn, replay, clock, size, progress)
     report.entries = size
     replayed_root = await replay.root_at(size)
     report.root_hash = replayed_root
@@ -148,7 +152,6 @@ async def _verify(live: Log, scratch_conn: BaseDBAsyncClient,
     for model in projections():
         report.projection_rows[model._meta.db_table] = await _compare_model(
             model, live_conn, scratch_conn, progress)
-    report.checkpoints = await _check_checkpoints(live, replay, live_conn, size, progress)
     return report
 
 
@@ -185,47 +188,113 @@ async def _rows(conn: BaseDBAsyncClient, select: str, key: tuple[str, ...],
         last = [chunk[-1][k] for k in key]
 
 
-async def _replay(live_conn: BaseDBAsyncClient, replay: Log, clock: FixedClock, size: int,
-                  progress: Progress | None) -> None:
-    batch: list[PreparedEntry] = []
-    batch_time = ""
-    expected = 0
+async def _replay(live: Log, live_conn: BaseDBAsyncClient, replay: Log, clock: FixedClock,
+                  size: int, progress: Progress | None) -> int:
+    """Replay the stored entries batch by batch, as the stored checkpoints close them.
 
-    async def flush() -> None:
-        if not batch:
-            return
-        clock._moment = parse_time(batch_time)
-        outcomes = await replay._integrate_batch(list(batch), clock.now())
-        for position, outcome in enumerate(outcomes):
-            if isinstance(outcome, HeartchainError):
-                index = await replay.size() + position
+    Each checkpoint's batch line (`batches.py`) signs where its batch starts and when it was
+    integrated, so the checkpoints must chain gap-free from size 0 to the head, their times never
+    go back, every entry's `integrated_at` is its batch's signed time, and each batch is replayed
+    at that time. Returns the number of checkpoints checked.
+    """
+    verifier = NoteVerifier.from_verifier_key(live.signer.verifier_key)
+    entries = _rows(live_conn, "SELECT idx, data, integrated_at FROM log_entry",
+                    ("idx",)).__aiter__()
+    pending = await anext(entries, None)
+    end, end_time = 0, ""  # the previous checkpoint's size and time
+    count = 0
+    async for row in _rows(live_conn, "SELECT size, root_hash, note, signed_at "
+                           "FROM log_checkpoint", ("size",)):
+        at = int(row["size"])
+        checkpoint, line = _open_checkpoint(row, verifier, live.origin)
+        key = f"size={at}"
+        if line.first > end or (count == 0 and at > 0):
+            missing = line.first if count else 0
+            raise VerifyFailed(Difference("log_checkpoint", f"size={missing}",
+                                          "a signed checkpoint (a batch ends there)", "missing"))
+        if line.first < end or (count and line.first == at):
+            raise VerifyFailed(Difference("log_checkpoint.note", key,
+                                          f"a batch of entries from {end}",
+                                          f"a batch from {line.first} to {at}"))
+        if line.integrated_at < end_time:
+            raise VerifyFailed(Difference("log_checkpoint.note", key,
+                                          f"integrated at or after {end_time}",
+                                          line.integrated_at))
+        if str(row["signed_at"]) != line.integrated_at:
+            raise VerifyFailed(Difference("log_checkpoint.signed_at", key, line.integrated_at,
+                                          str(row["signed_at"])))
+        if at > size:
+            raise VerifyFailed(Difference("log_checkpoint", key, f"size <= {size} (the head)",
+                                          str(at)))
+        batch: list[PreparedEntry] = []
+        while pending is not None and int(pending["idx"]) < at:
+            index = int(pending["idx"])
+            if index != end + len(batch):
+                break
+            if str(pending["integrated_at"]) != line.integrated_at:
                 raise VerifyFailed(Difference(
-                    "log_entry", f"idx={index}", "an entry its kind's rules accept",
-                    f"rejected on replay: {outcome}"))
-        batch.clear()
+                    "log_entry.integrated_at", f"idx={index}",
+                    f"{line.integrated_at} (signed in checkpoint {at})",
+                    str(pending["integrated_at"])))
+            try:
+                batch.append(replay.prepare(bytes(pending["data"])))
+            except HeartchainError as exc:
+                raise VerifyFailed(Difference("log_entry", f"idx={index}",
+                                              "a well-formed entry signed by its signers",
+                                              str(exc))) from None
+            pending = await anext(entries, None)
+        if len(batch) != at - end:
+            following = "none" if pending is None else str(pending["idx"])
+            raise VerifyFailed(Difference("log_entry", f"idx={end + len(batch)}", "present",
+                                          f"missing (next stored is {following})"))
+        if batch:
+            clock._moment = parse_time(line.integrated_at)
+            outcomes = await replay._integrate_batch(batch, clock.now())
+            for position, outcome in enumerate(outcomes):
+                if isinstance(outcome, HeartchainError):
+                    raise VerifyFailed(Difference(
+                        "log_entry", f"idx={end + position}", "an entry its kind's rules accept",
+                        f"rejected on replay: {outcome}"))
+        root = await replay.root_at(at) if at else merkle.EMPTY_ROOT
+        if checkpoint.root_hash != root:
+            raise VerifyFailed(Difference("log_checkpoint.note", key, _show(root),
+                                          _show(checkpoint.root_hash)))
+        if bytes(row["root_hash"]) != root:
+            raise VerifyFailed(Difference("log_checkpoint.root_hash", key, _show(root),
+                                          _show(row["root_hash"])))
+        end, end_time = at, line.integrated_at
+        count += 1
         if progress:
-            progress("replay", await replay.size(), size)
+            progress("replay", end, size)
+    if count == 0:
+        raise VerifyFailed(Difference("log_checkpoint", "size=0", "a signed checkpoint",
+                                      "missing"))
+    if end != size:
+        raise VerifyFailed(Difference("log_checkpoint", f"size={size}",
+                                      "the checkpoint of the head",
+                                      f"missing (the latest is at size {end})"))
+    if pending is not None:
+        raise VerifyFailed(Difference("log_entry", f"idx={pending['idx']}",
+                                      f"no entry beyond the head's size {size}", "present"))
+    return count
 
-    async for row in _rows(live_conn, "SELECT idx, data, integrated_at FROM log_entry",
-                           ("idx",)):
-        index = int(row["idx"])
-        if index != expected:
-            raise VerifyFailed(Difference("log_entry", f"idx={expected}", "present",
-                                          f"missing (next stored is {index})"))
-        expected += 1
-        if batch and (row["integrated_at"] != batch_time or len(batch) >= replay.batch_size):
-            await flush()
-        try:
-            batch.append(replay.prepare(bytes(row["data"])))
-        except HeartchainError as exc:
-            raise VerifyFailed(Difference("log_entry", f"idx={index}",
-                                          "a well-formed entry signed by its signers",
-                                          str(exc))) from None
-        batch_time = str(row["integrated_at"])
-    await flush()
-    if expected != size:
-        raise VerifyFailed(Difference("log_head", "1", f"size {expected} (entries stored)",
-                                      f"size {size}"))
+
+def _open_checkpoint(row: dict[str, Any], verifier: NoteVerifier, origin: str
+                     ) -> tuple[Checkpoint, BatchLine]:
+    at = int(row["size"])
+    key = f"size={at}"
+    try:
+        note = open_note(str(row["note"]), [verifier])
+        checkpoint = Checkpoint.from_text(note.text)
+        line = BatchLine.of(checkpoint)
+    except HeartchainError as exc:
+        raise VerifyFailed(Difference("log_checkpoint.note", key,
+                                      "a note signed by the log's key, with its batch line",
+                                      str(exc))) from None
+    if checkpoint.origin != origin or checkpoint.size != at:
+        raise VerifyFailed(Difference("log_checkpoint.note", key, f"{origin} at size {at}",
+                                      f"{checkpoint.origin} at size {checkpoint.size}"))
+    return checkpoint, line
 
 
 async def _compare(table: str, live_conn: BaseDBAsyncClient, scratch_conn: BaseDBAsyncClient,
@@ -279,39 +348,6 @@ async def _compare_model(model: type[Model], live_conn: BaseDBAsyncClient,
               f"FROM {_quote(meta.db_table)}")
     return await _compare(meta.db_table, live_conn, scratch_conn, select, (key,), progress,
                           text_keys=text)
-
-
-async def _check_checkpoints(live: Log, replay: Log, live_conn: BaseDBAsyncClient, size: int,
-                             progress: Progress | None) -> int:
-    verifier = NoteVerifier.from_verifier_key(live.signer.verifier_key)
-    count = 0
-    async for row in _rows(live_conn, "SELECT size, root_hash, note FROM log_checkpoint",
-                           ("size",)):
-        at = int(row["size"])
-        key = f"size={at}"
-        try:
-            note = open_note(str(row["note"]), [verifier])
-            checkpoint = Checkpoint.from_text(note.text)
-        except HeartchainError as exc:
-            raise VerifyFailed(Difference("log_checkpoint.note", key,
-                                          "a note signed by the log's key", str(exc))) from None
-        if checkpoint.origin != live.origin or checkpoint.size != at:
-            raise VerifyFailed(Difference("log_checkpoint.note", key,
-                                          f"{live.origin} at size {at}",
-                                          f"{checkpoint.origin} at size {checkpoint.size}"))
-        if at > size:
-            raise VerifyFailed(Difference("log_checkpoint", key, f"size <= {size}", str(at)))
-        root = await replay.root_at(at) if at else merkle.EMPTY_ROOT
-        if checkpoint.root_hash != root:
-            raise VerifyFailed(Difference("log_checkpoint.note", key, _show(root),
-                                          _show(checkpoint.root_hash)))
-        if bytes(row["root_hash"]) != root:
-            raise VerifyFailed(Difference("log_checkpoint.root_hash", key, _show(root),
-                                          _show(row["root_hash"])))
-        count += 1
-        if progress and count % 1000 == 0:
-            progress("checkpoints", count, 0)
-    return count
 
 
 __all__ = ["Difference", "VerifyFailed", "VerifyReport", "verify_log"]

@@ -44,6 +44,7 @@ from heartchain.ledger.notes import CosignatureVerifier, Note, NoteSignature
 from heartchain.ledger.store import fetch
 from heartchain.witness.models import WitnessCosignature, WitnessRefusal
 from heartchain.witness.protocol import SIZE_CONTENT_TYPE, format_request, parse_size
+from heartchain.witness.records import RecordSeal
 
 if TYPE_CHECKING:
     from heartchain.platform import Platform
@@ -278,10 +279,12 @@ class _Worker:
 class WitnessClient:
     """Submits this process's checkpoints to the policy's witnesses (one worker each)."""
 
-    def __init__(self, log: Log, policy: WitnessPolicy, *, clock: Clock | None = None,
-                 http: httpx.AsyncClient | None = None, max_delay: float = 60.0) -> None:
+    def __init__(self, log: Log, policy: WitnessPolicy, *, seal: RecordSeal,
+                 clock: Clock | None = None, http: httpx.AsyncClient | None = None,
+                 max_delay: float = 60.0) -> None:
         self.log = log
         self.policy = policy
+        self.seal = seal  # MACs the rows it stores, so verify can tell them from forged ones
         self.clock = clock or log.clock
         self._http = http
         self._own_http = http is None
@@ -430,8 +433,12 @@ class WitnessClient:
                                 f"no valid cosignature by {endpoint.name} in: {body}")
             return Outcome.REFUSED
         line, timestamp = verified
+        received_at = self.clock.now()
+        mac = self.seal.cosignature(size=signed.size, witness=endpoint.name, line=line,
+                                    timestamp=timestamp, received_at=received_at)
         await WitnessCosignature.update_or_create(
-            defaults={"line": line, "timestamp": timestamp, "received_at": self.clock.now()},
+            defaults={"line": line, "timestamp": timestamp, "received_at": received_at,
+                      "mac": mac},
             size=signed.size, witness=endpoint.name)
         self._sizes[endpoint.name] = max(self._sizes.get(endpoint.name, 0), signed.size)
         metrics.WITNESS_COSIGNED_SIZE.labels(endpoint.name).set(self._sizes[endpoint.name])
@@ -444,9 +451,11 @@ class WitnessClient:
         logger.warning("witness %s refused checkpoint %d (old %d): %d %s", endpoint.name,
                        signed.size, old, status, body.strip()[:200])
         metrics.WITNESS_REFUSALS.labels(endpoint.name, str(status)).inc()
-        await WitnessRefusal.create(witness=endpoint.name, size=signed.size, old_size=old,
-                                    status=status, body=body[:_BODY_LIMIT],
-                                    at=self.clock.now())
+        kept, at = body[:_BODY_LIMIT], self.clock.now()
+        await WitnessRefusal.create(
+            witness=endpoint.name, size=signed.size, old_size=old, status=status, body=kept,
+            at=at, mac=self.seal.refusal(witness=endpoint.name, size=signed.size, old_size=old,
+                                         status=status, body=kept, at=at))
 
     # lifecycle
 
@@ -492,8 +501,8 @@ def attach(platform: Platform, policy: WitnessPolicy | None = None, *,
     existing = _attached.get(log)
     if existing is not None:
         return existing
-    client = WitnessClient(log, policy or WitnessPolicy.from_env(), clock=platform.clock,
-                           http=http)
+    client = WitnessClient(log, policy or WitnessPolicy.from_env(),
+                           seal=RecordSeal(platform.vault), clock=platform.clock, http=http)
     _attached[log] = client
     if client.policy.witnesses:
         log.add_checkpoint_listener(client.on_checkpoint)

@@ -22,6 +22,7 @@ from heartchain.demo import DemoState, seeder
 from heartchain.settings import Settings
 from heartchain.witness.client import ENV_WITNESSES, WitnessClient, WitnessPolicy
 from heartchain.witness.config import WitnessConfig, init_witness
+from heartchain.witness.records import RecordSeal
 from heartchain.witness.server import create_app
 from heartchain.witness.store import WitnessStore
 
@@ -57,7 +58,8 @@ async def seed_witnesses(state: DemoState) -> None:
         for (_, port, config), store in zip(configs, stores, strict=True)}
     try:
         async with httpx.AsyncClient(mounts=mounts) as http:
-            client = WitnessClient(platform.log, policy, http=http)
+            client = WitnessClient(platform.log, policy, seal=RecordSeal(platform.vault),
+                                   http=http)
             latest = await platform.log.latest_checkpoint()
             outcomes = [await client.submit(endpoint, latest) for endpoint in policy.witnesses]
             await client.aclose()

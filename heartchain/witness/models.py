@@ -1,5 +1,7 @@
 """The log's record of its witnesses (main store). Off-log tables, not projections: they hold
-what the witnesses answered, which no replay of the log could reproduce."""
+what the witnesses answered, which no replay of the log could reproduce. Each row carries a MAC
+under a key derived from the master key (`records.py`), so `heartchain verify` finds a row that
+was written or edited without it; cosignatures are also checked against the witnesses' keys."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ class WitnessCosignature(Model):
     line = fields.TextField()  # "— <name> base64(key ID || timestamp || signature)\n"
     timestamp = fields.BigIntField()  # the witness's time in the cosignature (POSIX seconds)
     received_at = fields.DatetimeField()
+    mac = fields.BinaryField()  # records.RecordSeal.cosignature
 
     class Meta:
         table = "witness_cosignature"
@@ -33,6 +36,7 @@ class WitnessRefusal(Model):
     status = fields.IntField()  # HTTP status, 0 when the witness was unreachable
     body = fields.TextField()  # its answer (truncated), or the transport error
     at = fields.DatetimeField()
+    mac = fields.BinaryField()  # records.RecordSeal.refusal
 
     class Meta:
         table = "witness_refusal"

@@ -2,6 +2,8 @@
 
     POST /add-checkpoint   old size, consistency proof, signed checkpoint -> cosignature line
     GET  /logs             the latest checkpoint cosigned for each log (JSON)
+    GET  /checkpoint?origin=O   that checkpoint for log O as a note, with this witness's
+                           cosignature: what a log's operator or auditor compares a store with
     GET  /evidence         pairs of inconsistent signed checkpoints it was shown (JSON)
     GET  /verifier-key     this witness's cosignature/v1 verifier key
     GET  /healthz
@@ -152,6 +154,22 @@ def create_app(config: WitnessConfig, *, store: WitnessStore | None = None,
         return JSONResponse({"witness": config.name, "verifier_key": witness.signer.verifier_key,
                              "logs": [_latest_json(item) for item in found]})
 
+    async def checkpoint(request: Request) -> Response:
+        # Not in tlog-witness (its monitor retrieval is still "TBD"): a read-only view that
+        # lets `heartchain audit --ask-witnesses` find a store rolled back behind this witness.
+        origin = request.query_params.get("origin")
+        if not origin:
+            return PlainTextResponse("the origin query parameter is required\n", status_code=400)
+        found = next((item for item in await run_in_threadpool(the_store.latest)
+                      if item.origin == origin), None)
+        if found is None:
+            return PlainTextResponse(f"no checkpoint of {origin!r} was cosigned here\n",
+                                     status_code=404)
+        # Ed25519 is deterministic: this is the very cosignature line the log was given.
+        line = witness.signer.cosign(Note.from_text(found.note).text, found.cosigned_at)
+        return PlainTextResponse(found.note + line.to_line(),
+                                 headers={"cache-control": "no-store"})
+
     async def evidence(request: Request) -> Response:
         origin = request.query_params.get("origin")
         found = await run_in_threadpool(the_store.evidence, origin)
@@ -170,6 +188,7 @@ def create_app(config: WitnessConfig, *, store: WitnessStore | None = None,
     return Starlette(routes=[
         Route("/add-checkpoint", add_checkpoint, methods=["POST"]),
         Route("/logs", logs),
+        Route("/checkpoint", checkpoint),
         Route("/evidence", evidence),
         Route("/verifier-key", verifier_key),
         Route("/healthz", health),

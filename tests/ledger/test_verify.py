@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from heartchain.ledger.batches import BatchLine, batch_checkpoint
+from heartchain.ledger.entries import format_time, parse_time
+from heartchain.ledger.notes import Checkpoint, sign_note
 from heartchain.ledger.store import execute, fetch
 from heartchain.ledger.verify import VerifyFailed, verify_log
 from tests.conftest import Ledger
@@ -124,3 +129,106 @@ async def test_small_chunks_page_through_every_table(ledger: Ledger,
     failed = await tamper(ledger, "UPDATE account SET role = 'witness' WHERE address = ?",
                           [row["address"]])
     assert failed.difference.key == f"address={row['address']}"
+
+
+async def batches(ledger: Ledger, *sizes: int) -> list[int]:
+    """Append batches of these sizes (one checkpoint each); return the checkpoint sizes."""
+    log = ledger.platform.log
+    for count in sizes:
+        log.clock.advance(dt.timedelta(seconds=7))
+        await log.append_now([self_registration(ledger) for _ in range(count)])
+    rows = await fetch(log._conn(), "SELECT size FROM log_checkpoint ORDER BY size")
+    return [int(row["size"]) for row in rows]
+
+
+async def failure(ledger: Ledger) -> VerifyFailed:
+    with pytest.raises(VerifyFailed) as failed:
+        await verify_log(ledger.platform.log)
+    return failed.value
+
+
+async def test_checkpoints_carry_their_batch_line(ledger: Ledger) -> None:
+    sizes = await batches(ledger, 3, 4)
+    assert sizes == [0, 1, 4, 8]
+    log = ledger.platform.log
+    signed = await log.checkpoint_at(8)
+    line = BatchLine.of(signed.checkpoint)
+    assert line == BatchLine(4, signed.signed_at)
+    entry = await log.get_entry(5)
+    assert entry.integrated_at == line.integrated_at
+    # Still a C2SP checkpoint: origin, size, root, then one extension line.
+    assert signed.note.split("\n")[3] == f"heartchain/batch 4 {line.integrated_at}"
+    assert (await verify_log(log)).checkpoints == 4
+
+
+async def test_a_batch_integration_time_shifted_is_named(ledger: Ledger) -> None:
+    await batches(ledger, 3, 4, 2)
+    conn = ledger.platform.log._conn()
+    stored = (await ledger.platform.log.get_entry(5)).integrated_at
+    shifted = format_time(parse_time(stored) + dt.timedelta(minutes=4))
+    assert await execute(conn, "UPDATE log_entry SET integrated_at = ? WHERE integrated_at = ?",
+                         [shifted, stored]) == 4
+    failed = await failure(ledger)
+    assert failed.difference.table == "log_entry.integrated_at"
+    assert failed.difference.key == "idx=4"
+    assert failed.difference.expected == f"{stored} (signed in checkpoint 8)"
+    assert failed.difference.found == shifted
+
+
+async def test_a_deleted_middle_checkpoint_is_named(ledger: Ledger) -> None:
+    await batches(ledger, 3, 4, 2)
+    await execute(ledger.platform.log._conn(), "DELETE FROM log_checkpoint WHERE size = 4")
+    failed = await failure(ledger)
+    assert (failed.difference.table, failed.difference.key) == ("log_checkpoint", "size=4")
+    assert failed.difference.found == "missing"
+
+
+async def test_a_deleted_latest_checkpoint_is_named(ledger: Ledger) -> None:
+    await batches(ledger, 3, 4, 2)
+    await execute(ledger.platform.log._conn(), "DELETE FROM log_checkpoint WHERE size = 10")
+    failed = await failure(ledger)
+    assert (failed.difference.table, failed.difference.key) == ("log_checkpoint", "size=10")
+    assert failed.difference.found == "missing (the latest is at size 8)"
+
+
+async def test_an_edited_signed_at_is_named(ledger: Ledger) -> None:
+    await batches(ledger, 3, 4)
+    conn = ledger.platform.log._conn()
+    signed = await ledger.platform.log.checkpoint_at(4)
+    earlier = format_time(parse_time(signed.signed_at) - dt.timedelta(days=30))
+    assert await execute(conn, "UPDATE log_checkpoint SET signed_at = ? WHERE size = 4",
+                         [earlier]) == 1
+    failed = await failure(ledger)
+    assert (failed.difference.table, failed.difference.key) == ("log_checkpoint.signed_at",
+                                                                "size=4")
+    assert (failed.difference.expected, failed.difference.found) == (signed.signed_at, earlier)
+
+
+async def test_a_checkpoint_signed_without_its_batch_line_is_refused(ledger: Ledger) -> None:
+    """Even the log's own key cannot drop the batch line: verify insists on it."""
+    await batches(ledger, 3)
+    log = ledger.platform.log
+    signed = await log.checkpoint_at(4)
+    bare = sign_note(Checkpoint(log.origin, 4, signed.root_hash).to_text(), log.signer)
+    await execute(log._conn(), "UPDATE log_checkpoint SET note = ? WHERE size = 4", [bare])
+    failed = await failure(ledger)
+    assert (failed.difference.table, failed.difference.key) == ("log_checkpoint.note", "size=4")
+    assert "heartchain/batch" in failed.difference.found
+
+
+async def test_a_batch_re_signed_earlier_than_the_one_before_is_named(ledger: Ledger) -> None:
+    """With the log's key a batch time can be re-signed, but never before the batch before."""
+    await batches(ledger, 3, 4)
+    log = ledger.platform.log
+    signed = await log.checkpoint_at(8)
+    before = await log.checkpoint_at(4)
+    backdated = format_time(parse_time(before.signed_at) - dt.timedelta(minutes=1))
+    note = sign_note(batch_checkpoint(log.origin, 8, signed.root_hash,
+                                      BatchLine(4, backdated)).to_text(), log.signer)
+    conn = log._conn()
+    await execute(conn, "UPDATE log_checkpoint SET note = ?, signed_at = ? WHERE size = 8",
+                  [note, backdated])
+    await execute(conn, "UPDATE log_entry SET integrated_at = ? WHERE idx >= 4", [backdated])
+    failed = await failure(ledger)
+    assert (failed.difference.table, failed.difference.key) == ("log_checkpoint.note", "size=8")
+    assert failed.difference.expected == f"integrated at or after {before.signed_at}"

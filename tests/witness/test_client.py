@@ -140,7 +140,8 @@ async def test_piled_up_checkpoints_are_coalesced(setup: Setup) -> None:
     assert {r.witness for r in await WitnessCosignature.filter(size=size)} == set(setup.verifiers)
     # Thirty checkpoints offered while a worker is away: only the newest is sent.
     piled = [await log.checkpoint_at(s) for s in range(size - 29, size + 1)]
-    fresh = WitnessClient(log, setup.client.policy, http=setup.client._http)
+    fresh = WitnessClient(log, setup.client.policy, seal=setup.client.seal,
+                          http=setup.client._http)
     before = len(setup.requests)
     for signed in piled:
         fresh.offer(signed)

@@ -25,6 +25,7 @@ from heartchain.ledger.notes import (
     sign_note,
 )
 from heartchain.witness.protocol import format_request
+from tests.servers import run_cli
 from tests.witness.factories import rederive_tiles
 from tests.witness.processes import Process, eventually, log_process, run, witness_process
 
@@ -208,3 +209,44 @@ async def test_bad_signature_403_and_unknown_origin_404(
         foreign = sign_note(text.replace("heartchain.test", "elsewhere.test"), stranger)
         assert (await post(foreign)).status_code == 404
         assert (await post(sign_note(text, signer))).status_code == 200
+
+
+async def test_a_database_restored_from_an_older_copy_is_found_by_audit(
+        cluster: Cluster) -> None:
+    """verify cannot see a whole store put back as it was; the witnesses can."""
+    env = cluster.log.env
+    kept = await cluster.write(2)
+    await cluster.witnessed(kept)
+    cluster.log.stop()
+    backup = cluster.data_dir / "backup.sqlite3"
+    with cluster.database() as db, sqlite3.connect(backup) as copy:
+        db.backup(copy)
+    db.close()
+    copy.close()
+    ok = run_cli(env, "audit", "--ask-witnesses")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.count(f"checkpoint {kept} ") == 2
+    # An edited witness row is named by verify (and put back).
+    with cluster.database() as db:
+        db.execute("UPDATE witness_cosignature SET timestamp = timestamp + 1 WHERE size = ?",
+                   (kept,))
+    edited = run_cli(env, "verify")
+    assert edited.returncode == 1 and "verify FAILED: witness_cosignature.mac" in edited.stderr
+    with cluster.database() as db:
+        db.execute("UPDATE witness_cosignature SET timestamp = timestamp - 1 WHERE size = ?",
+                   (kept,))
+    db.close()
+    await cluster.log.start()
+    size = await cluster.write(3)
+    await cluster.witnessed(size)
+    cluster.log.stop()
+    with cluster.database() as db, sqlite3.connect(backup) as copy:
+        copy.backup(db)
+    db.close()
+    copy.close()
+    verified = run_cli(env, "verify")
+    assert verified.returncode == 0, verified.stderr
+    assert f"verified {kept} entries" in verified.stdout
+    audited = run_cli(env, "audit", "--ask-witnesses")
+    assert audited.returncode == 1
+    assert f"holds {kept} entries but the checkpoint commits to {size}" in audited.stderr

@@ -191,3 +191,18 @@ async def test_racing_submissions_never_roll_back(witness: httpx.AsyncClient,
     state = (await witness.get("/logs")).json()["logs"][0]
     assert state["size"] == 100 + 5 * (winner + 1)
     assert all(r.text == f"{state['size']}\n" for r in responses if r.status_code == 409)
+
+
+async def test_checkpoint_read_returns_the_latest_with_its_cosignature(
+        witness: httpx.AsyncClient, config: WitnessConfig, log: MemoryLog) -> None:
+    assert (await witness.get("/checkpoint", params={"origin": log.origin})).status_code == 404
+    assert (await witness.get("/checkpoint")).status_code == 400
+    answer = await post(witness, log.request(0))
+    served = await witness.get("/checkpoint", params={"origin": log.origin})
+    assert served.status_code == 200 and served.headers["cache-control"] == "no-store"
+    note = Note.from_text(served.text)
+    assert note.text == Note.from_text(log.note()).text
+    # The same cosignature line the log got from add-checkpoint, verifiable with the key.
+    assert served.text.endswith(answer.text)
+    assert cosignature(config, log.note(), answer) == config.signer().verifier.verify(
+        note.text, note.signatures[-1])
