@@ -16,6 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 from tortoise.contrib.starlette import RegisterTortoise
 from tortoise.exceptions import DBConnectionError
 
@@ -28,7 +30,7 @@ from heartchain.limits import BodySizeLimit
 from heartchain.logs import AccessLog, log_checkpoints
 from heartchain.metrics import metrics
 from heartchain.platform import Platform, build_platform, set_idempotency_key
-from heartchain.ratelimit import RateLimit
+from heartchain.ratelimit import RateLimit, connection_token
 from heartchain.schema import schema
 from heartchain.settings import Settings
 from heartchain.witness.client import attach
@@ -42,11 +44,21 @@ class HeartchainGraphQL(GraphQL[Context, None]):
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
             account = await authenticate(header[7:].strip())
-        if account is None and isinstance(request, WebSocket):
-            # Browsers cannot set headers on a WebSocket: the token may come as a query param.
-            token = request.query_params.get("token")
-            account = await authenticate(token) if token else None
+        # Browsers cannot set headers on a WebSocket: they send the token in connection_init
+        # (on_ws_connect). Never in the URL: URLs end up in access logs and proxies.
         return Context(request=request, platform=platform, account=account)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """graphql-transport-ws `connection_init` with {"authorization": "Bearer …"} or
+        {"token": "…"}: a token that does not authenticate closes the socket (4403)."""
+        token = connection_token(context.connection_params)
+        if token is not None:
+            account = await authenticate(token)
+            if account is None:
+                raise ConnectionRejectionError
+            context.account = account
+        unset: UnsetType = UNSET
+        return unset
 
 
 logger = logging.getLogger(__name__)
