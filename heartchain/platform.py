@@ -153,5 +153,6 @@ def build_platform(settings: Settings, *, clock: Clock | None = None,
     vault = Vault(load_or_create_master_key(data_dir, settings.master_key))
     the_clock = clock or Clock()
     log = Log(origin=settings.log_origin, signer=signer, clock=the_clock,
-              batch_period=settings.batch_period_ms / 1000, batch_size=settings.batch_size)
+              batch_period=settings.batch_period_ms / 1000, batch_size=settings.batch_size,
+              write_timeout=settings.write_timeout_ms / 1000)
     return Platform(settings, log, vault, the_clock)
