@@ -29,6 +29,7 @@ from heartchain import http_log, unavailable
 from heartchain.accounts.services import authenticate
 from heartchain.clock import Clock
 from heartchain.db import import_domain_modules, load_entry_kinds, tortoise_config
+from heartchain.files import private_sqlite_url
 from heartchain.gql import Context
 from heartchain.limits import BodySizeLimit
 from heartchain.logs import AccessLog, log_checkpoints
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.platform = build_platform(the_settings, clock=clock)
+        private_sqlite_url(the_settings.database_url)  # a store made before it was 0600
         log_checkpoints(app.state.platform.log)
         async with RegisterTortoise(app, config=tortoise_config(the_settings.database_url),
                                     generate_schemas=False), attach(app.state.platform):
