@@ -38,6 +38,7 @@ from heartchain.platform import Platform, build_platform, set_idempotency_key
 from heartchain.ratelimit import RateLimit, connection_token
 from heartchain.schema import schema
 from heartchain.settings import Settings
+from heartchain.timeouts import BodyTimeout
 from heartchain.unavailable import DatabaseBusy, bound_connection_waits, is_unavailable
 from heartchain.witness.client import attach
 
@@ -143,9 +144,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         Route("/metrics", metrics),
     ]
     routes.extend(_extra_routes())
-    # The access log is outermost, so 413 and 429 answers are logged too; the body limit wraps
-    # the rate limiter, so the limiter's read of the body is capped.
-    middleware = [Middleware(AccessLog), Middleware(BodySizeLimit), Middleware(RateLimit)]
+    # The access log is outermost, so 408, 413 and 429 answers are logged too; the body limits
+    # (time, then size) wrap the rate limiter, so the limiter's read of the body is bounded.
+    middleware = [Middleware(AccessLog), Middleware(BodyTimeout), Middleware(BodySizeLimit),
+                  Middleware(RateLimit)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                      exception_handlers={ConnectionError: database_unavailable,
                                          DBConnectionError: database_unavailable,
