@@ -10,7 +10,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+from tortoise import connections
 
+from heartchain.unavailable import bound_connection_waits, is_unavailable
+from tests.conftest import Ledger
 from tests.servers import Server, cli_env, run_cli
 
 REGISTER = 'mutation { registerAccount(role: "member") { __typename } }'
@@ -67,3 +71,28 @@ async def test_a_held_write_lock_answers_503_fast_and_writes_nothing(tmp_path: P
     finally:
         holder.close()
         server.stop()
+
+
+async def test_waiting_for_a_connection_is_bounded(ledger: Ledger) -> None:
+    """SQLite: tortoise's one connection behind a lock; PostgreSQL: the pool (maxsize 5 here).
+    With every connection held, a query fails within the bound, as an unavailable database."""
+    bound_connection_waits(0.3)
+    client = connections.get("default")
+    held: list[object] = []
+    if ledger.backend == "sqlite":
+        await client._lock.acquire()
+    else:
+        await client.execute_query("SELECT 1")  # the pool exists
+        held = [await client._pool.acquire() for _ in range(5)]
+    try:
+        started = time.monotonic()
+        with pytest.raises(Exception) as raised:
+            await ledger.platform.log.size()
+        assert time.monotonic() - started < 2
+        assert is_unavailable(raised.value), raised.value
+    finally:
+        if ledger.backend == "sqlite":
+            client._lock.release()
+        for connection in held:
+            await client._pool.release(connection)
+    assert await ledger.platform.log.size() >= 1
