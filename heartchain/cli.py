@@ -68,14 +68,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
         return 2
     from heartchain.logs import log_format_from_env, logging_config
+    from heartchain.timeouts import keep_alive_from_env
 
-    # Each worker process applies log_config itself; with JSON lines the app's AccessLog
-    # middleware (path, status, duration) replaces uvicorn's access log.
+    # Each worker process applies log_config itself. In both formats the app's AccessLog
+    # middleware (path, status, duration, never the query string) replaces uvicorn's access
+    # log, which prints the query string (a token, personal data).
     json_logs = log_format_from_env()
-    logs: dict[str, object] = ({"log_config": logging_config(args.log_level), "access_log": False}
-                               if json_logs else {})
     uvicorn.run("heartchain.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, **logs)  # type: ignore[arg-type]
+                workers=args.workers, log_level=args.log_level, access_log=False,
+                log_config=logging_config(args.log_level, json=json_logs),
+                timeout_keep_alive=keep_alive_from_env())
     return 0
 
 

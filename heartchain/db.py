@@ -14,6 +14,8 @@ from typing import Any
 
 from tortoise import Tortoise
 
+from heartchain.files import private_sqlite_url
+
 DOMAINS = [
     "heartchain.accounts",
     "tokens",
@@ -63,6 +65,7 @@ def tortoise_config(db_url: str, extra: dict[str, str] | None = None) -> dict[st
 
 async def init_db(db_url: str, *, create_schema: bool = True) -> None:
     load_entry_kinds()
+    private_sqlite_url(db_url)
     await Tortoise.init(config=tortoise_config(db_url))
     if create_schema:
         await Tortoise.generate_schemas(safe=True)

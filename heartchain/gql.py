@@ -55,6 +55,8 @@ class Context:
     request: Request | WebSocket
     platform: Platform
     account: Account | None
+    # A WebSocket's connection_init payload (strawberry sets it; see app.on_ws_connect).
+    connection_params: Any = None
     entry_loader: DataLoader[int, StoredEntry] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -8,7 +8,9 @@
     GET /log/witnesses                  witnesses, policy, cosigned sizes and refusals (JSON)
 
 With no witness configured /log/checkpoint is simply the latest checkpoint; with witnesses, see
-heartchain/witness/client.py for which checkpoint is served and why.
+heartchain/witness/client.py for which checkpoint is served and why. Its header
+`Heartchain-Witness-Policy: met | unmet | none` says whether the served checkpoint meets the
+witness policy (`unmet`: none does yet, so the newest is served with what cosignatures it has).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from starlette.routing import Route
 from heartchain.errors import NotFound
 from heartchain.ledger.tiles import TilePathError, parse_tile_path
 from heartchain.platform import Platform
-from heartchain.witness.client import served_checkpoint, witnesses_report
+from heartchain.witness.client import policy_for, served_checkpoint, witnesses_report
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=5"
@@ -31,9 +33,19 @@ def _platform(request: Request) -> Platform:
     return platform
 
 
+POLICY_HEADER = "Heartchain-Witness-Policy"
+
+
 async def checkpoint(request: Request) -> Response:
-    served = await served_checkpoint(_platform(request).log)
-    return PlainTextResponse(served.note, headers={"Cache-Control": "no-cache"})
+    """The checkpoint, always 200 as C2SP clients expect; the header says whether it meets the
+    witness policy (`met`), is only the newest one with what cosignatures it has (`unmet`:
+    a client enforcing the policy will refuse it), or no witness is configured (`none`)."""
+    log = _platform(request).log
+    policy = policy_for(log)
+    served = await served_checkpoint(log, policy)
+    state = "none" if not policy.witnesses else "met" if served.witnessed else "unmet"
+    return PlainTextResponse(served.note, headers={"Cache-Control": "no-cache",
+                                                   POLICY_HEADER: state})
 
 
 async def tile(request: Request) -> Response:

@@ -12,7 +12,9 @@ A line looks like
      "duration_ms": 12.4, "client": "127.0.0.1", "pid": 4242}
 
 Extra fields are whatever the caller passed in `extra={...}`. The access log records the path
-but never the query string or headers: tokens and personal data stay out of the logs.
+but never the query string or headers: tokens and personal data stay out of the logs. uvicorn's
+own access log is off in both formats, and its other lines lose any query string
+(StripQueryStrings).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import logging
 import logging.config
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -73,8 +76,9 @@ def logging_config(level: str | int = "info", *, json: bool = True) -> dict[str,
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
+        "filters": {"no_query_strings": {"()": f"{__name__}.StripQueryStrings"}},
         "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default",
-                                 "stream": "ext://sys.stderr"}},
+                                 "filters": ["no_query_strings"], "stream": "ext://sys.stderr"}},
         "root": {"handlers": ["default"], "level": name},
         # uvicorn's loggers come with their own handlers; route them through ours instead.
         "loggers": {logger: {"handlers": [], "propagate": True, "level": name}
@@ -91,6 +95,22 @@ def configure_logging(level: str | int = "info", *, json: bool = True,
         for handler in logging.getLogger().handlers:
             if isinstance(handler, logging.StreamHandler):
                 handler.setStream(stream)
+
+
+_QUERY_STRING = re.compile(r"\?[^\s\"']*")
+
+
+class StripQueryStrings(logging.Filter):
+    """Drop the query string from every URL uvicorn logs (its WebSocket lines name the path
+    with it, and a query string may carry a token or personal data)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("uvicorn"):
+            message = record.getMessage()
+            cleaned = _QUERY_STRING.sub("", message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, ()
+        return True
 
 
 class AccessLog:

@@ -19,6 +19,7 @@ from typing import Any
 from heartchain.accounts.models import CustodialKey
 from heartchain.clock import Clock
 from heartchain.errors import Conflict, NotFound
+from heartchain.files import private_dir
 from heartchain.keys import (
     SigningKey,
     Vault,
@@ -148,10 +149,11 @@ def load_log_signer(settings: Settings, *, create: bool = False) -> NoteSigner:
 def build_platform(settings: Settings, *, clock: Clock | None = None,
                    create_keys: bool = False) -> Platform:
     data_dir = Path(settings.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir, ours=(LOG_KEY_FILE,))
     signer = load_log_signer(settings, create=create_keys)
     vault = Vault(load_or_create_master_key(data_dir, settings.master_key))
     the_clock = clock or Clock()
     log = Log(origin=settings.log_origin, signer=signer, clock=the_clock,
-              batch_period=settings.batch_period_ms / 1000, batch_size=settings.batch_size)
+              batch_period=settings.batch_period_ms / 1000, batch_size=settings.batch_size,
+              write_timeout=settings.write_timeout_ms / 1000)
     return Platform(settings, log, vault, the_clock)

@@ -1,27 +1,32 @@
-"""Rate limits on /graphql: a token bucket per bearer token, else per client address.
+"""Rate limits and the per-request work cap on /graphql, however an operation arrives.
 
-Each request is charged a cost read from its GraphQL document, so a query that walks a donation
-down to every delivery costs more than a score check:
+Every operation is priced before it runs by heartchain/cost.py (the items each field may
+return times what is selected under it; a trivial query costs 1): a POST body (each operation
+of a batch), a GET's parameters, and each `subscribe` message on a graphql-transport-ws socket
+(queries and mutations may run over the socket too). An operation costing more than the cap
+(HEARTCHAIN_MAX_REQUEST_COST, and never more than the burst) is refused before it runs: HTTP
+400 with a GraphQL error `QUERY_TOO_EXPENSIVE`, or an `error` message on the socket.
 
-    1   every request
-    +2  each top-level mutation field (a signed append)
-    +n  each expensive field wherever it appears, aliases included (EXPENSIVE_FIELDS)
-    +f  each `first: N` page argument, N // 50 (a page of 100 adds 2; donationJourney's 1000, 20)
+Callers are keyed by a bearer token that authenticates (HTTP Authorization header, or the
+socket's `connection_init` payload), else by client address: made-up tokens share their
+address's bucket. Token traffic is also charged, at ten times the allowance, to its address.
+A caller may spend `burst` at once and `rate` per second after that; when its bucket is short
+it gets 429 with Retry-After (seconds), or an `error` message with `RATE_LIMITED` on the
+socket; nothing reaches the schema, so a refused request can never write.
 
-A caller may spend `burst` at once and `rate` per second after that. When its bucket is short, it
-gets 429 with Retry-After (seconds) and a GraphQL-shaped JSON error; nothing reaches the schema,
-so a refused request can never write. Requests that carry a bearer token are also charged, at ten
-times the allowance, to their client address: minting fake tokens buys a client nothing.
+A GET that repeats `query`, `variables` or `operationName` is refused with 400: the limiter
+and the GraphQL server must never read different operations out of one request.
 
 Configuration (per process: N uvicorn workers allow N times as much):
 
-| variable                   | default                                        |
-|----------------------------|------------------------------------------------|
-| HEARTCHAIN_RATE_LIMIT      | 200 (cost units per second per key; 0 = off)   |
-| HEARTCHAIN_RATE_BURST      | 2 × the rate                                   |
+| variable                      | default                                        |
+|-------------------------------|------------------------------------------------|
+| HEARTCHAIN_RATE_LIMIT         | 200 (cost units per second per key; 0 = off)   |
+| HEARTCHAIN_RATE_BURST         | 2 × the rate                                   |
+| HEARTCHAIN_MAX_REQUEST_COST   | 1000 (and at most the burst); 0 = no cap       |
 
-WebSocket subscriptions and the other routes are not charged here (tiles are static and
-cacheable; the body size limit of heartchain/limits.py applies to every request).
+The other routes are not charged here (tiles are static and cacheable; the body size limit of
+heartchain/limits.py applies to every request).
 """
 
 from __future__ import annotations
@@ -32,47 +37,32 @@ import math
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLError,
-    InlineFragmentNode,
-    IntValueNode,
-    OperationDefinitionNode,
-    OperationType,
-    SelectionSetNode,
-    VariableNode,
-    parse,
-)
+from heartchain.cost import EXPENSIVE_FIELDS, MUTATION_COST, operation_cost
+
+__all__ = ["EXPENSIVE_FIELDS", "MUTATION_COST", "RateLimit", "TokenBuckets", "graphql_cost",
+           "rate_from_env", "request_cost"]
 
 ENV_RATE = "HEARTCHAIN_RATE_LIMIT"
 ENV_BURST = "HEARTCHAIN_RATE_BURST"
+ENV_MAX_COST = "HEARTCHAIN_MAX_REQUEST_COST"
 DEFAULT_RATE = 200.0
+DEFAULT_MAX_COST = 1000
 ADDRESS_FACTOR = 10  # token traffic from one address may use ten tokens' worth
 MAX_KEYS = 50_000  # buckets kept; the least recently used (long since refilled) go first
-MAX_TOKENS = 2_000  # as the schema's MaxTokensLimiter: longer documents are refused there
+TOKEN_CACHE_SECONDS = 10.0  # how long a token's validity is trusted without asking again
+TOKEN_CACHE_SIZE = 10_000
+GET_PARAMETERS = ("query", "variables", "operationName")
 
-MUTATION_COST = 2
-PAGE_DIVISOR = 50
-EXPENSIVE_FIELDS: Mapping[str, int] = {
-    "donationJourney": 10,  # a donation's lots down to every delivery
-    "period": 10,  # a period's notice: its cases and member counts
-    "consistencyProof": 5,  # reads O(log n) tiles at two sizes
-    "member": 3,  # hearts, donations, consents, checks
-    "membership": 3,  # shares with Merkle proofs
-    "inclusionProof": 2,
-    "entries": 2,
-}
+graphql_cost = operation_cost
+
+Authenticate = Callable[[str], Awaitable[object | None]]
 
 
 @dataclass
@@ -115,105 +105,46 @@ class TokenBuckets:
         bucket.tokens -= min(cost, self.burst)
 
 
-def graphql_cost(query: str, variables: Mapping[str, Any] | None = None,
-                 operation_name: str | None = None) -> int:
-    """The cost of one GraphQL request (see the module docstring); 1 if it does not parse."""
-    document = _parse(query)
-    if document is None:
+class AmbiguousRequest(ValueError):
+    pass
+
+
+def get_parameters(query_string: bytes) -> dict[str, str]:
+    """A GET request's GraphQL parameters; AmbiguousRequest if one of them is repeated."""
+    params = parse_qs(query_string.decode("latin-1"), keep_blank_values=True)
+    repeated = [name for name in GET_PARAMETERS if len(params.get(name, ())) > 1]
+    if repeated:
+        raise AmbiguousRequest(f"repeated query parameter: {', '.join(repeated)}")
+    return {name: params[name][0] for name in GET_PARAMETERS if name in params}
+
+
+def _payload_cost(item: object) -> int:
+    """The cost of one GraphQL request object ({"query", "variables", "operationName"})."""
+    if not isinstance(item, dict) or not isinstance(item.get("query"), str):
         return 1
-    fragments = {d.name.value: d for d in document.definitions
-                 if isinstance(d, FragmentDefinitionNode)}
-    cost = 1
-    for operation in document.definitions:
-        if not isinstance(operation, OperationDefinitionNode):
-            continue
-        if operation_name is not None and (operation.name is None
-                                           or operation.name.value != operation_name):
-            continue
-        if operation.operation is OperationType.MUTATION:
-            cost += MUTATION_COST * sum(1 for _ in _fields(operation.selection_set, fragments,
-                                                           set(), deep=False))
-        for field in _fields(operation.selection_set, fragments, set(), deep=True):
-            cost += EXPENSIVE_FIELDS.get(field.name.value, 0)
-            cost += _page(field, variables or {}) // PAGE_DIVISOR
-    return cost
-
-
-@lru_cache(maxsize=512)
-def _parse(query: str) -> DocumentNode | None:
-    try:
-        return parse(query, no_location=True, max_tokens=MAX_TOKENS)
-    except GraphQLError:
-        return None
-
-
-def _fields(selections: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode],
-            spread: set[str], *, deep: bool) -> Iterable[FieldNode]:
-    if selections is None:
-        return
-    for node in selections.selections:
-        if isinstance(node, FieldNode):
-            yield node
-            if deep:
-                yield from _fields(node.selection_set, fragments, spread, deep=deep)
-        elif isinstance(node, InlineFragmentNode):
-            yield from _fields(node.selection_set, fragments, spread, deep=deep)
-        elif isinstance(node, FragmentSpreadNode):
-            name = node.name.value
-            # Not validated yet: a fragment may spread itself. Count each fragment once.
-            if name in fragments and name not in spread:
-                spread.add(name)
-                yield from _fields(fragments[name].selection_set, fragments, spread, deep=deep)
-
-
-def _page(field: FieldNode, variables: Mapping[str, Any]) -> int:
-    for argument in field.arguments or ():
-        if argument.name.value != "first":
-            continue
-        value = argument.value
-        if isinstance(value, IntValueNode):
-            return _clamp(value.value)
-        if isinstance(value, VariableNode):
-            return _clamp(variables.get(value.name.value))
-    return 0
-
-
-def _clamp(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return 0
-    try:
-        number = int(value)
-    except ValueError:
-        return 0
-    return max(0, min(number, 100_000))
+    variables = item.get("variables")
+    name = item.get("operationName")
+    return operation_cost(item["query"], variables if isinstance(variables, dict) else None,
+                          name if isinstance(name, str) else None)
 
 
 def request_cost(method: str, body: bytes, query_string: bytes) -> int:
     """The cost of a /graphql request from its JSON body (POST) or query parameters (GET)."""
     if method == "GET":
-        params = parse_qs(query_string.decode("latin-1"))
-        query = params.get("query", [""])[0]
+        params = get_parameters(query_string)
         try:
-            variables = json.loads(params.get("variables", ["{}"])[0])
+            variables = json.loads(params.get("variables") or "{}")
         except ValueError:
-            variables = {}
-        return graphql_cost(query, variables if isinstance(variables, dict) else None) \
-            if query else 1
+            variables = None
+        return _payload_cost({"query": params.get("query") or "", "variables": variables,
+                              "operationName": params.get("operationName")}) \
+            if params.get("query") else 1
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return 1
     requests = payload if isinstance(payload, list) else [payload]
-    cost = 0
-    for item in requests:
-        if not isinstance(item, dict) or not isinstance(item.get("query"), str):
-            cost += 1
-            continue
-        variables = item.get("variables")
-        name = item.get("operationName")
-        cost += graphql_cost(item["query"], variables if isinstance(variables, dict) else None,
-                             name if isinstance(name, str) else None)
-    return max(cost, 1)
+    return max(sum(_payload_cost(item) for item in requests), 1)
 
 
 def rate_from_env(environ: Mapping[str, str] | None = None) -> tuple[float, float]:
@@ -226,16 +157,71 @@ def rate_from_env(environ: Mapping[str, str] | None = None) -> tuple[float, floa
     return rate, max(burst, 1.0)
 
 
+def max_cost_from_env(environ: Mapping[str, str] | None = None) -> int:
+    env = os.environ if environ is None else environ
+    value = int(env.get(ENV_MAX_COST, DEFAULT_MAX_COST))
+    if value < 0:
+        raise ValueError(f"{ENV_MAX_COST} must be >= 0, got {value}")
+    return value
+
+
+def connection_token(payload: object) -> str | None:
+    """The token in a graphql-transport-ws `connection_init` payload: {"authorization":
+    "Bearer …"} or {"token": "…"}."""
+    if not isinstance(payload, dict):
+        return None
+    authorization = payload.get("authorization") or payload.get("Authorization")
+    if isinstance(authorization, str) and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    token = payload.get("token")
+    return token.strip() or None if isinstance(token, str) else None
+
+
+async def _authenticate(token: str) -> object | None:
+    from heartchain.accounts.services import authenticate  # needs the models: only when used
+
+    return await authenticate(token)
+
+
+class TokenCheck:
+    """Which bearer tokens authenticate, remembered briefly so a flood of requests with one
+    token asks the database once per TOKEN_CACHE_SECONDS."""
+
+    def __init__(self, authenticate: Authenticate, clock: Callable[[], float]) -> None:
+        self.authenticate, self.clock = authenticate, clock
+        self._known: OrderedDict[str, tuple[bool, float]] = OrderedDict()
+
+    async def valid(self, token: str, digest: str) -> bool:
+        now = self.clock()
+        known = self._known.get(digest)
+        if known is not None and known[1] > now:
+            return known[0]
+        try:
+            valid = await self.authenticate(token) is not None
+        except Exception:  # the database is down: the app answers 503; charge the address
+            return False
+        self._known[digest] = (valid, now + TOKEN_CACHE_SECONDS)
+        self._known.move_to_end(digest)
+        while len(self._known) > TOKEN_CACHE_SIZE:
+            self._known.popitem(last=False)
+        return valid
+
+
+Charges = list[tuple["TokenBuckets", str]]
+
+
 class RateLimit:
-    """Pure ASGI middleware: charge each /graphql request to its caller's bucket, or refuse it.
+    """Pure ASGI middleware: price each /graphql operation, charge it to its caller's bucket,
+    or refuse it.
 
         app = RateLimit(app)                       # configured from the environment
         app = RateLimit(app, rate=5, burst=10)     # explicit (tests)
     """
 
     def __init__(self, app: ASGIApp, *, rate: float | None = None, burst: float | None = None,
-                 paths: Iterable[str] = ("/graphql",),
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 max_cost: int | None = None, paths: Iterable[str] = ("/graphql",),
+                 clock: Callable[[], float] = time.monotonic,
+                 authenticate: Authenticate = _authenticate) -> None:
         env_rate, env_burst = rate_from_env()
         self.app = app
         self.rate = env_rate if rate is None else rate
@@ -243,17 +229,31 @@ class RateLimit:
             burst = env_burst if rate is None else max(2 * self.rate, 1.0)
         self.paths = frozenset(paths)
         self.enabled = self.rate > 0
+        cap = max_cost_from_env() if max_cost is None else max_cost
+        # An operation costing more than the burst could never be afforded: refuse it as such.
+        limits = [c for c in (cap or None, burst if self.enabled else None) if c is not None]
+        self.max_cost: float | None = min(limits) if limits else None
+        self.tokens = TokenCheck(authenticate, clock)
         if self.enabled:
             self.keys = TokenBuckets(self.rate, burst, clock=clock)
             self.hosts = TokenBuckets(self.rate * ADDRESS_FACTOR, burst * ADDRESS_FACTOR,
                                       clock=clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (not self.enabled or scope["type"] != "http" or scope["path"] not in self.paths
+        if scope["type"] == "websocket" and scope["path"] in self.paths:
+            await self.app(scope, self._socket_receive(scope, receive, send), send)
+            return
+        if (scope["type"] != "http" or scope["path"] not in self.paths
                 or scope["method"] not in ("GET", "POST")):
             await self.app(scope, receive, send)
             return
-        charges = self._charges(scope)
+        if scope["method"] == "GET":
+            try:
+                get_parameters(scope.get("query_string", b""))
+            except AmbiguousRequest as exc:
+                await _answer(send, 400, str(exc), "AMBIGUOUS_REQUEST")
+                return
+        charges = await self._charges(scope, _bearer(scope))
         # A caller with an empty bucket is refused before its body is even read.
         wait = self._wait(charges, 1)
         if wait > 0:
@@ -261,26 +261,103 @@ class RateLimit:
             return
         body, replay = await _read_body(receive)
         cost = request_cost(scope["method"], body, scope.get("query_string", b""))
+        if self.max_cost is not None and cost > self.max_cost:
+            self._spend(charges, 1)  # pricing it was work too
+            await _answer(send, 400, _too_expensive(cost, self.max_cost), "QUERY_TOO_EXPENSIVE",
+                          cost=cost, limit=self.max_cost)
+            return
         wait = self._wait(charges, cost)
         if wait > 0:
             await _too_many(send, wait)
             return
-        for buckets, key in charges:
-            buckets.spend(key, cost)
+        self._spend(charges, cost)
         await self.app(scope, replay, send)
 
-    def _charges(self, scope: Scope) -> list[tuple[TokenBuckets, str]]:
+    def _socket_receive(self, scope: Scope, receive: Receive, send: Send) -> Receive:
+        """The socket's receive, pricing each `subscribe` message; a refused one is answered
+        with an `error` message for its id and never reaches the app."""
+        header_token = _bearer(scope)
+        known: list[Charges] = []  # the connection's charges, once its token is known
+
+        async def charges(token: str | None) -> Charges:
+            if not known:
+                known.append(await self._charges(scope, token or header_token))
+            return known[0]
+
+        async def limited() -> Message:
+            while True:
+                message = await receive()
+                if message["type"] != "websocket.receive":
+                    return message
+                data = _json(message.get("text") or message.get("bytes"))
+                if not isinstance(data, dict):
+                    return message
+                if data.get("type") == "connection_init":
+                    await charges(connection_token(data.get("payload")))
+                    return message
+                if data.get("type") != "subscribe":
+                    return message
+                refusal = await self._price_subscribe(await charges(None), data.get("payload"))
+                if refusal is None:
+                    return message
+                await send({"type": "websocket.send", "text": json.dumps(
+                    {"id": data.get("id"), "type": "error", "payload": [refusal]})})
+
+        return limited
+
+    async def _price_subscribe(self, charges: Charges, payload: object
+                               ) -> dict[str, Any] | None:
+        """None if the operation may run (and is charged), else the GraphQL error to send."""
+        wait = self._wait(charges, 1)
+        if wait == 0:
+            cost = _payload_cost(payload)
+            if self.max_cost is not None and cost > self.max_cost:
+                self._spend(charges, 1)
+                return {"message": _too_expensive(cost, self.max_cost), "extensions": {
+                    "code": "QUERY_TOO_EXPENSIVE", "cost": cost, "limit": self.max_cost}}
+            wait = self._wait(charges, cost)
+            if wait == 0:
+                self._spend(charges, cost)
+                return None
+        seconds = max(1, math.ceil(wait))
+        return {"message": f"rate limit exceeded: retry after {seconds} s",
+                "extensions": {"code": "RATE_LIMITED", "retryAfter": seconds}}
+
+    async def _charges(self, scope: Scope, token: str | None) -> Charges:
+        if not self.enabled:
+            return []
         client = scope.get("client")
         host = client[0] if client else "unknown"
-        token = _bearer(scope)
-        if token is None:
-            return [(self.keys, f"address:{host}")]
-        digest = hashlib.sha256(token.encode()).hexdigest()[:32]
-        return [(self.keys, f"token:{digest}"), (self.hosts, f"host:{host}")]
+        if token is not None:
+            digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+            # Only a token that authenticates has a bucket of its own; made-up ones share
+            # their address's, so minting them buys nothing.
+            if await self.tokens.valid(token, digest):
+                return [(self.keys, f"token:{digest}"), (self.hosts, f"host:{host}")]
+        return [(self.keys, f"address:{host}")]
 
     @staticmethod
-    def _wait(charges: list[tuple[TokenBuckets, str]], cost: float) -> float:
-        return max(buckets.wait(key, cost) for buckets, key in charges)
+    def _wait(charges: Charges, cost: float) -> float:
+        return max((buckets.wait(key, cost) for buckets, key in charges), default=0.0)
+
+    @staticmethod
+    def _spend(charges: Charges, cost: float) -> None:
+        for buckets, key in charges:
+            buckets.spend(key, cost)
+
+
+def _too_expensive(cost: int, limit: float) -> str:
+    return (f"query too expensive: it may cost {cost} units, more than the {int(limit)} one "
+            "request may; ask for smaller pages (first:) or fewer fields")
+
+
+def _json(text: str | bytes | None) -> object:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -323,13 +400,17 @@ def _replaying(message: Message) -> Receive:
     return receive
 
 
+async def _answer(send: Send, status: int, message: str, code: str,
+                  headers: Iterable[tuple[bytes, bytes]] = (), **extensions: object) -> None:
+    body = json.dumps({"errors": [{"message": message,
+                                   "extensions": {"code": code, **extensions}}]}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def _too_many(send: Send, wait: float) -> None:
     seconds = max(1, math.ceil(wait))
-    body = json.dumps({"errors": [{
-        "message": f"rate limit exceeded: retry after {seconds} s",
-        "extensions": {"code": "RATE_LIMITED", "retryAfter": seconds}}]}).encode()
-    await send({"type": "http.response.start", "status": 429,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"retry-after", str(seconds).encode()),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+    await _answer(send, 429, f"rate limit exceeded: retry after {seconds} s", "RATE_LIMITED",
+                  [(b"retry-after", str(seconds).encode())], retryAfter=seconds)

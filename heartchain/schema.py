@@ -21,6 +21,7 @@ from heartchain.db import import_domain_modules, load_entry_kinds
 from heartchain.errors import HeartchainError
 from heartchain.gql import SCALARS
 from heartchain.ledger.types import LedgerMutation, LedgerQuery, LedgerSubscription
+from heartchain.unavailable import is_unavailable
 
 load_entry_kinds()
 _DOMAIN_TYPES = import_domain_modules("types")
@@ -44,7 +45,9 @@ Subscription = merge_types("Subscription", _collect("Subscription", LedgerSubscr
 def should_mask_error(error: GraphQLError) -> bool:
     """Mask only the unexpected: query-validation errors and our own typed errors stay readable."""
     original = error.original_error
-    return original is not None and not isinstance(original, (HeartchainError, GraphQLError))
+    # The database being unavailable is no bug: heartchain/app.py answers it with a 503.
+    return (original is not None and not isinstance(original, (HeartchainError, GraphQLError))
+            and not is_unavailable(original))
 
 
 _LIMIT_RULES = [*QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,

@@ -9,6 +9,11 @@
 | HEARTCHAIN_BATCH_SIZE         | 256                                         |
 | HEARTCHAIN_MASTER_KEY         | (unset: <data dir>/master.key, 0600)        |
 | HEARTCHAIN_PUBLIC_URL         | http://127.0.0.1:8000                       |
+| HEARTCHAIN_DB_BUSY_TIMEOUT_MS | 5000 (SQLite: how long to wait for a lock)  |
+| HEARTCHAIN_WRITE_TIMEOUT_MS   | 10000 (how long an entry may wait queued)   |
+
+The two timeouts bound every wait on the database: past them the request gets 503 with
+Retry-After (heartchain/unavailable.py) instead of hanging behind a held lock.
 """
 
 from __future__ import annotations
@@ -28,10 +33,16 @@ class Settings:
     batch_size: int = 256
     master_key: str | None = field(default=None, repr=False)
     public_url: str = "http://127.0.0.1:8000"
+    db_busy_timeout_ms: int = 5000
+    write_timeout_ms: int = 10000
 
     @property
     def database_url(self) -> str:
-        return self.db_url or sqlite_url(self.data_dir / "heartchain.sqlite3")
+        url = self.db_url or sqlite_url(self.data_dir / "heartchain.sqlite3",
+                                        busy_timeout_ms=self.db_busy_timeout_ms)
+        if url.startswith("sqlite://") and "busy_timeout=" not in url:
+            url += ("&" if "?" in url else "?") + f"busy_timeout={self.db_busy_timeout_ms}"
+        return url
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -47,9 +58,14 @@ class Settings:
             batch_size=int(env.get("HEARTCHAIN_BATCH_SIZE", cls.batch_size)),
             master_key=env.get("HEARTCHAIN_MASTER_KEY") or None,
             public_url=env.get("HEARTCHAIN_PUBLIC_URL", cls.public_url).rstrip("/"),
+            db_busy_timeout_ms=int(env.get("HEARTCHAIN_DB_BUSY_TIMEOUT_MS",
+                                           cls.db_busy_timeout_ms)),
+            write_timeout_ms=int(env.get("HEARTCHAIN_WRITE_TIMEOUT_MS", cls.write_timeout_ms)),
         )
 
 
-def sqlite_url(path: Path) -> str:
-    # WAL: readers never block the one writer; a busy timeout lets a second process wait its turn.
-    return f"sqlite://{path}?journal_mode=wal&synchronous=NORMAL&busy_timeout=30000"
+def sqlite_url(path: Path, *, busy_timeout_ms: int | None = 5000) -> str:
+    """WAL: readers never block the one writer; a busy timeout lets a second process wait its
+    turn, a few seconds at most (None: leave it to HEARTCHAIN_DB_BUSY_TIMEOUT_MS)."""
+    url = f"sqlite://{path}?journal_mode=wal&synchronous=NORMAL"
+    return url if busy_timeout_ms is None else f"{url}&busy_timeout={busy_timeout_ms}"

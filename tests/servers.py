@@ -47,6 +47,7 @@ class Server:
     log: Path | None = None
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    log_level: str = "warning"
 
     @property
     def url(self) -> str:
@@ -58,7 +59,7 @@ class Server:
         with self.log.open("ab") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "heartchain.cli", "serve", "--port", str(self.port),
-                 "--log-level", "warning"], env=self.env, stdout=subprocess.DEVNULL,
+                 "--log-level", self.log_level], env=self.env, stdout=subprocess.DEVNULL,
                 stderr=stderr)
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:

@@ -43,6 +43,7 @@ from heartchain.ledger.entries import (
 from heartchain.ledger.kinds import ApplyContext, PreparedEntry, check_all, prepare, project_all
 from heartchain.ledger.notes import Checkpoint, NoteSigner, sign_note
 from heartchain.ledger.store import execute, execute_many, fetch
+from heartchain.unavailable import DatabaseBusy
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class _Waiting:
 class Log:
     def __init__(self, *, origin: str, signer: NoteSigner, clock: Clock,
                  connection: str = "default", batch_period: float = 0.02,
-                 batch_size: int = 256) -> None:
+                 batch_size: int = 256, write_timeout: float | None = None) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.origin = origin
@@ -113,6 +114,7 @@ class Log:
         self.connection = connection
         self.batch_period = batch_period
         self.batch_size = batch_size
+        self.write_timeout = write_timeout
         self._waiting: list[_Waiting] = []
         self._worker: asyncio.Task[None] | None = None
         self._full: asyncio.Event | None = None
@@ -134,14 +136,29 @@ class Log:
         """Queue one entry for the next batch; return once it is committed, or raise why not."""
         prepared = self.prepare(entry)
         future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(prepared, future))
+        waiting = _Waiting(prepared, future)
+        self._waiting.append(waiting)
         if self._full is None:
             self._full = asyncio.Event()
         if len(self._waiting) >= self.batch_size:
             self._full.set()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._sequence())
-        return await future
+        if self.write_timeout is None:
+            return await future
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.write_timeout)
+        except TimeoutError:
+            if not any(w is waiting for w in self._waiting):
+                # Already in a batch being integrated: that ends within the database's own
+                # busy timeout, and its answer is the true one.
+                return await future
+            # Still queued (batches ahead of it are stuck on a lock): withdraw it, so this
+            # refusal is certain to have written nothing.
+            self._waiting = [w for w in self._waiting if w is not waiting]
+            future.cancel()
+            raise DatabaseBusy(f"the log could not take this entry within {self.write_timeout:g}"
+                               " s; nothing was written: retry shortly") from None
 
     async def append_now(self, entries: Sequence[Entry | bytes | str]
                          ) -> list[Appended | HeartchainError]:

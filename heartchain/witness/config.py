@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from heartchain.files import private_dir, private_sqlite, write_private_text
 from heartchain.keys import read_secret_file, write_secret_file
 from heartchain.ledger.notes import CosignatureSigner, NoteVerifier
 
@@ -63,7 +64,7 @@ def init_witness(data_dir: Path, name: str | None, log_keys: Sequence[str] = ()
     Idempotent: an existing witness keeps its key and name, and a log key already listed is not
     added twice.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir, ours=(KEY_FILE, CONFIG_FILE))
     path = data_dir / CONFIG_FILE
     document: dict[str, Any]
     if path.exists():
@@ -85,7 +86,6 @@ def init_witness(data_dir: Path, name: str | None, log_keys: Sequence[str] = ()
                                      "verifier_keys": [verifier.verifier_key]})
         elif verifier.verifier_key not in entry["verifier_keys"]:
             entry["verifier_keys"].append(verifier.verifier_key)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    temporary.replace(path)
+    write_private_text(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    private_sqlite(data_dir / DATABASE_FILE)
     return load_config(data_dir)

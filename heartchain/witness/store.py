@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from heartchain.files import private_sqlite
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS latest (
     origin TEXT PRIMARY KEY,
@@ -100,6 +102,8 @@ class Transaction:
 class WitnessStore:
     def __init__(self, path: Path | str) -> None:
         # One connection shared by the server's threads; `_lock` serialises its use.
+        if str(path) != ":memory:":
+            private_sqlite(Path(path))
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()
         with self._lock:

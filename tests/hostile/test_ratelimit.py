@@ -3,13 +3,14 @@ and the request body size limit of heartchain/limits.py."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
-from heartchain.accounts.services import issue_token, register_account
+from heartchain.accounts.services import TOKEN_PREFIX, issue_token, register_account
 from heartchain.app import create_app
 from heartchain.limits import MAX_BODY_BYTES
 from heartchain.ratelimit import (
@@ -60,15 +61,17 @@ def test_costs() -> None:
     assert graphql_cost("mutation { a: registerAccount(role: \"member\") { __typename } "
                         "b: registerAccount(role: \"member\") { __typename } }") \
         == 1 + 2 * MUTATION_COST
+    # donationJourney's page is 1000 lots unless asked: 10 + 1000 items x 1/50.
     journey = "{ donationJourney(index: 5) { dispatched } }"
-    assert graphql_cost(journey) == 1 + EXPENSIVE_FIELDS["donationJourney"]
+    assert graphql_cost(journey) == 1 + EXPENSIVE_FIELDS["donationJourney"] + 20
     aliased = "{ " + " ".join(f"j{i}: donationJourney(index: {i}, first: 10) {{ dispatched }}"
                               for i in range(30)) + " }"
-    assert graphql_cost(aliased) == 1 + 30 * EXPENSIVE_FIELDS["donationJourney"]
+    assert graphql_cost(aliased) == 1 + 30 * EXPENSIVE_FIELDS["donationJourney"] + 6
     page = "query($n: Int!) { member(address: \"x\") { donations(first: $n) { pageInfo { " \
            "hasNextPage } } } }"
     assert graphql_cost(page, {"n": 100}) == 1 + EXPENSIVE_FIELDS["member"] + 2
-    assert graphql_cost(page, {"n": "junk"}) == 1 + EXPENSIVE_FIELDS["member"]
+    # A variable that is not a number: the schema's default page (donations: 20) is priced.
+    assert graphql_cost(page, {"n": "junk"}) == 1 + EXPENSIVE_FIELDS["member"] + 1
     # Fragments are followed (once each, even when they spread themselves: not validated yet).
     fragment = ("{ ...F } fragment F on Query { period(plan: \"p\", number: 1) { shareFen } "
                 "...F }")
@@ -79,8 +82,88 @@ def test_costs() -> None:
     assert graphql_cost(two, operation_name="A") == 1
     assert request_cost("POST", b"not json", b"") == 1
     assert request_cost("POST", b'[{"query": "{ me { address } }"}, 7]', b"") == 2
-    assert request_cost("GET", b"", b"query=%7B+donationJourney%28index%3A+1%29+%7B+lost+%7D+%7D") \
-        == 1 + EXPENSIVE_FIELDS["donationJourney"]
+    assert request_cost("GET", b"", b"query=%7B+donationJourney%28index%3A+1%2C+first%3A+5%29"
+                                    b"+%7B+lost+%7D+%7D") \
+        == 1 + EXPENSIVE_FIELDS["donationJourney"] + 1
+
+
+# The hostile tester's query: 30 aliases of a 100-entry page, each entry with its proof.
+PROOFS = "{ " + " ".join(f"e{i}: entries(first: 100) {{ edges {{ node {{ index "
+                         f"inclusionProof {{ hashes }} }} }} }}" for i in range(30)) + " }"
+
+
+def test_costs_grow_with_the_items_a_list_may_return() -> None:
+    def priced(items: int, aliases: int = 1) -> int:
+        # 1 + entries' 2 + each item's 1/50 and its proof's 2, rounded up once
+        return 1 + math.ceil(aliases * (200 + items * (2 + 200)) / 100)
+
+    one = "{ entries(first: 100) { edges { node { index inclusionProof { hashes } } } } }"
+    assert graphql_cost(one) == priced(100) == 205
+    assert graphql_cost(PROOFS) == priced(100, 30) == 6121
+    nested = ("query($n: Int!) { entries(first: $n) { edges { node { index "
+              "inclusionProof { hashes } } } } }")
+    assert graphql_cost(nested, {"n": 5}) == priced(5)
+    # Without first: the schema's default page (20 entries) is priced, not nothing.
+    assert graphql_cost("{ entries { edges { node { inclusionProof { hashes } } } } }") \
+        == priced(20)
+    # An operation's own default for a variable counts when the variable is left out.
+    defaulted = ("query($n: Int = 3) { entries(first: $n) { edges { node { inclusionProof "
+                 "{ hashes } } } } }")
+    assert graphql_cost(defaulted) == priced(3)
+    # Fragments are resolved where they are spread, inside the page.
+    spread = ("{ entries(first: 100) { edges { node { ...P } } } } "
+              "fragment P on LogEntry { inclusionProof { hashes } }")
+    assert graphql_cost(spread) == graphql_cost(one)
+    # A fragment nested ten deep, each level spreading the one below twice, is priced
+    # without walking 2^10 copies (each fragment is priced once).
+    levels = " ".join(f"fragment F{i} on Query {{ a{i}: me {{ address }} ...F{i + 1} "
+                      f"b{i}: me {{ address }} ...F{i + 1} }}" for i in range(10))
+    assert graphql_cost("{ ...F0 } " + levels + " fragment F10 on Query { me { address } }") >= 1
+
+
+async def test_the_thirty_alias_proof_query_is_refused_before_it_runs(ledger: Ledger) -> None:
+    clock = FakeClock()
+    async with limited(ledger, rate=200, burst=400, clock=clock) as http:
+        refused = await post(http, PROOFS)
+        assert refused.status_code == 400
+        error = refused.json()["errors"][0]
+        assert error["extensions"]["code"] == "QUERY_TOO_EXPENSIVE"
+        assert error["extensions"]["cost"] > error["extensions"]["limit"] == 400
+        assert "too expensive" in error["message"]
+        assert "data" not in refused.json()  # refused before execution
+        # One alias of it fits in a burst; trivial queries still cost 1.
+        one = "{ entries(first: 100) { edges { node { inclusionProof { hashes } } } } }"
+        assert (await post(http, one)).status_code == 200
+        assert [(await post(http, ME)).status_code for _ in range(5)] == [200] * 5
+
+
+async def test_the_cap_holds_with_the_limiter_off(ledger: Ledger) -> None:
+    app = create_app(ledger.settings)
+    app.state.platform = ledger.platform
+    transport = httpx.ASGITransport(app=RateLimit(app, rate=0, max_cost=1000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        assert (await post(http, PROOFS)).status_code == 400
+        assert (await post(http, ME)).status_code == 200
+
+
+async def test_a_get_that_repeats_a_parameter_is_refused(ledger: Ledger) -> None:
+    clock = FakeClock()
+    cheap = "{ me { address } }"
+    costly = "{ donationJourney(index: 1) { lost } }"
+    async with limited(ledger, rate=1, burst=40, clock=clock) as http:
+        for name, values in (("query", [cheap, costly]), ("variables", ["{}", "{}"]),
+                             ("operationName", ["A", "B"])):
+            params = [("query", cheap)] if name != "query" else []
+            params += [(name, value) for value in values]
+            response = await http.get("/graphql", params=params,
+                                      headers={"accept": "application/json"})
+            assert response.status_code == 400, name
+            assert response.json()["errors"][0]["extensions"]["code"] == "AMBIGUOUS_REQUEST"
+        # The GET's operationName is priced like a POST's: only the named operation counts.
+        two = "query A { me { address } } query B { period(plan: \"p\", number: 1) { shareFen } }"
+        response = await http.get("/graphql", params={"query": two, "operationName": "A"},
+                                  headers={"accept": "application/json"})
+        assert response.status_code == 200
 
 
 def test_buckets_refill_and_cap_costs_at_the_burst() -> None:
@@ -136,10 +219,10 @@ async def test_a_token_over_its_budget_gets_429_and_writes_nothing(ledger: Ledge
 
 async def test_expensive_queries_run_out_first(ledger: Ledger) -> None:
     clock = FakeClock()
-    journey = "{ donationJourney(index: 1) { dispatched } }"
+    journey = "{ donationJourney(index: 1, first: 10) { dispatched } }"
     async with limited(ledger, rate=1, burst=30, clock=clock) as http:
         statuses = [(await post(http, journey)).status_code for _ in range(3)]
-        assert statuses == [200, 200, 429]  # 11 units each
+        assert statuses == [200, 200, 429]  # 11 units each (10 + 10 lots x 1/50, rounded up)
         assert (await post(http, ME)).status_code == 200  # 8 units left: a cheap query fits
 
 
@@ -154,9 +237,14 @@ async def test_anonymous_callers_are_keyed_by_address(ledger: Ledger) -> None:
 async def test_made_up_tokens_do_not_buy_a_fresh_budget(ledger: Ledger) -> None:
     clock = FakeClock()
     async with limited(ledger, rate=1, burst=2, clock=clock) as http:
-        # Each made-up token has a bucket of 2, but the address pays for all of them: 20.
-        statuses = [(await post(http, ME, f"made-up-{n}")).status_code for n in range(25)]
-        assert statuses.count(200) == 20 and statuses[20:] == [429] * 5
+        # A token that does not authenticate gets no bucket of its own: every made-up one
+        # (with or without the token prefix) spends the address's bucket of 2.
+        statuses = [(await post(http, ME, f"{prefix}made-up-{n}")).status_code
+                    for n in range(10) for prefix in ("", TOKEN_PREFIX)]
+        assert statuses[:2] == [200, 200] and statuses[2:] == [429] * 18
+        assert (await post(http, ME)).status_code == 429  # the same bucket as no token
+        # A real token still has its own.
+        assert (await post(http, ME, ledger.operator_token)).status_code == 200
 
 
 async def test_a_flood_is_refused_before_its_body_is_read(ledger: Ledger) -> None:

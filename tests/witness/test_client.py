@@ -117,6 +117,7 @@ async def test_checkpoints_are_cosigned_and_served(setup: Setup) -> None:
     assert sorted(r.witness for r in rows) == sorted(setup.verifiers)
     response = await setup.app.get("/log/checkpoint")
     check_served(setup, response.text, size, 2)
+    assert response.headers["heartchain-witness-policy"] == "met"
     for name, witness in setup.witnesses.items():
         logs = (await witness.get("/logs")).json()["logs"]
         assert logs[0]["size"] == size, name
@@ -202,10 +203,21 @@ async def test_without_the_policy_the_latest_is_served_as_it_is(ledger: Ledger,
     async for setup in make_setup(ledger, tmp_path, down=("w2",)):
         await write(setup, 2)
         size = await ledger.platform.log.size()
-        # w1 cosigned, but 2 of 2 are required: nothing is witnessed, the newest is served.
-        check_served(setup, (await setup.app.get("/log/checkpoint")).text, size, 1)
+        # w1 cosigned, but 2 of 2 are required: nothing is witnessed, the newest is served,
+        # and the answer says that it does not meet the policy.
+        response = await setup.app.get("/log/checkpoint")
+        check_served(setup, response.text, size, 1)
+        assert response.status_code == 200
+        assert response.headers["heartchain-witness-policy"] == "unmet"
         result = await gql(setup.app, "{ witnessedCheckpoint { note } }")
         assert result["data"]["witnessedCheckpoint"] is None
+
+
+async def test_with_no_witness_configured_the_header_says_none(
+        ledger: Ledger, client: httpx.AsyncClient) -> None:
+    response = await client.get("/log/checkpoint")
+    assert response.status_code == 200
+    assert response.headers["heartchain-witness-policy"] == "none"
 
 
 async def test_a_stale_size_is_recovered_from_409(setup: Setup) -> None:

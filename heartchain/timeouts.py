@@ -1,0 +1,81 @@
+"""Slow clients cannot hold a worker: the whole request body must arrive within a bound.
+
+A client that sends its headers and then trickles the body a byte at a time (or stops) would
+otherwise keep a request, and whatever it holds, open for as long as it likes. BodyTimeout
+answers 408 (and closes the connection) once HEARTCHAIN_BODY_TIMEOUT_S (default 10) has passed
+since the app first asked for the body. Idle keep-alive connections are closed by uvicorn after
+HEARTCHAIN_KEEP_ALIVE_S (default 5; `heartchain serve`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Mapping
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+DEFAULT_BODY_TIMEOUT = 10.0
+DEFAULT_KEEP_ALIVE = 5
+
+
+class BodyTimedOut(Exception):
+    pass
+
+
+def body_timeout_from_env(environ: Mapping[str, str] | None = None) -> float:
+    env = os.environ if environ is None else environ
+    value = float(env.get("HEARTCHAIN_BODY_TIMEOUT_S", DEFAULT_BODY_TIMEOUT))
+    if not value > 0:
+        raise ValueError(f"HEARTCHAIN_BODY_TIMEOUT_S must be > 0, got {value}")
+    return value
+
+
+def keep_alive_from_env(environ: Mapping[str, str] | None = None) -> int:
+    env = os.environ if environ is None else environ
+    return int(env.get("HEARTCHAIN_KEEP_ALIVE_S", DEFAULT_KEEP_ALIVE))
+
+
+class BodyTimeout:
+    def __init__(self, app: ASGIApp, seconds: float | None = None) -> None:
+        self.app = app
+        self.seconds = body_timeout_from_env() if seconds is None else seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline: float | None = None
+        complete = False
+        started = False
+
+        async def bounded_receive() -> Message:
+            nonlocal deadline, complete
+            if complete:  # the body is in: what is left is waiting for a disconnect
+                return await receive()
+            if deadline is None:
+                deadline = time.monotonic() + self.seconds
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise BodyTimedOut from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                complete = True
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, tracking_send)
+        except BodyTimedOut:
+            if not started:
+                body = f"the request body did not arrive within {self.seconds:g} s\n".encode()
+                await send({"type": "http.response.start", "status": 408, "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+                await send({"type": "http.response.body", "body": body})
