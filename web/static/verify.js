@@ -423,7 +423,7 @@ export function parseReceipt(text) {
 
 // Verify a receipt with `trust` (from trustedKeys or parseTrust); no network. Returns what it
 // proved: { index, size, origin, entry (parsed JSON), cosigned, share, steps, summary }.
-export async function verifyReceiptText(text, trust) {
+export async function verifyReceiptText(text, trust, expectedLeafHex = null) {
   const receipt = parseReceipt(text);
   const checkpoint = await verifyCheckpointNote(receipt.checkpoint, trust.log);
   if (checkpoint.origin !== trust.log.name) throw fail("err_note", `origin ${checkpoint.origin} is not ${trust.log.name}`);
@@ -434,6 +434,10 @@ export async function verifyReceiptText(text, trust) {
   requireWitnesses(cosigned, trust);
   const data = encoder.encode(receipt.entry);
   const leaf = await leafHash(data);
+  if (expectedLeafHex && hex(leaf) !== expectedLeafHex.toLowerCase()) {
+    throw fail("err_leaf", `page shows ${expectedLeafHex}, data hashes to ${hex(leaf)}`);
+  }
+  if (expectedLeafHex) steps.push(msg("step_leaf"));
   await verifyInclusion(leaf, receipt.index, checkpoint.size, receipt.hashes, checkpoint.root);
   steps.push(msg("step_inclusion", { k: receipt.hashes.length, n: checkpoint.size }));
   let entry;
@@ -522,12 +526,8 @@ export async function verifyEntry(index, expectedLeafHex) {
   const data = await gql(ENTRY_QUERY, { index: Number(index) });
   if (!data || !data.entry) throw fail("err_network", `entry ${index} not found`);
   const trust = await trustedKeys(siteKeys(data));
-  const result = await verifyReceiptText(data.entry.receipt, trust);
+  const result = await verifyReceiptText(data.entry.receipt, trust, expectedLeafHex);
   if (result.index !== BigInt(index)) throw fail("err_proof", `receipt is for entry ${result.index}`);
-  if (expectedLeafHex && result.leaf !== expectedLeafHex.toLowerCase()) {
-    throw fail("err_leaf", `page shows ${expectedLeafHex}, data hashes to ${result.leaf}`);
-  }
-  result.steps.splice(1, 0, msg("step_leaf"));
   return result;
 }
 
