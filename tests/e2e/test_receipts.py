@@ -195,8 +195,9 @@ async def test_a_tampered_cosignature_shows_the_failure(page: Any, witnessed: Wi
         data = body.get("data") or {}
         if (data.get("entry") or {}).get("receipt"):
             data["entry"]["receipt"] = flip_cosignature(data["entry"]["receipt"])
-        if (data.get("cosignedCheckpoint") or {}).get("note"):
-            data["cosignedCheckpoint"]["note"] = flip_cosignature(data["cosignedCheckpoint"]["note"])
+        cosigned = data.get("cosignedCheckpoint") or {}
+        if cosigned.get("note"):
+            cosigned["note"] = flip_cosignature(cosigned["note"])
         await route.fulfill(response=response, body=json.dumps(body))
 
     await page.route("**/graphql", tamper)
