@@ -335,3 +335,41 @@ async def test_js_cosignature_matches_the_c2sp_example_and_python(page: Any,
     assert found["cosigned"] == [["witness.test/js", 1_700_000_123]]
     assert found["forged"] == "err_cosignature"
     assert found["wrongType"] == "err_key"
+
+
+def test_receipt_update_fetches_a_newer_receipt_and_a_consistency_proof(
+        witnessed: Witnessed, server: Server, tmp_path: Path) -> None:
+    url = witnessed.url
+    index = first_index(url, "donation.record")
+    old = tmp_path / "old.tlog-proof"
+    old.write_text(httpx.get(f"{url}/entries/{index}/receipt", timeout=30).text)
+    old_size = Receipt.from_text(old.read_text()).checkpoint.split("\n")[1]
+    mutation = ('mutation { recordDonation(kind: "cash", quantity: 100, campaign: '
+                '"receipt-update", contact: "+8613900000001") { __typename } }')
+    answer = httpx.post(f"{url}/graphql", json={"query": mutation},
+                        headers={"Authorization": f"Bearer {server.token_of('Sunrise')}"},
+                        timeout=30).json()
+    assert answer.get("data", {}).get("recordDonation", {}).get("__typename") == (
+        "DonationRecorded"), answer
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{url}/log/witnesses", timeout=5).json().get("witnessed_size") == int(
+            old_size):
+        assert time.monotonic() < deadline, "the witnesses did not cosign the new checkpoint"
+        time.sleep(0.3)
+    site = httpx.get(f"{url}/receipt", timeout=30).text
+    found = re.search(r'id="hc-site-keys">(.*?)</script>', site, re.S)
+    assert found
+    keys = json.loads(found[1])
+    args = ["--log-key", keys["log"]]
+    for w in keys["witnesses"]:
+        args += ["--witness-key", w["key"]]
+    new = tmp_path / "new.tlog-proof"
+    done = subprocess.run([sys.executable, "-m", "heartchain.cli", "receipt", "update",
+                           str(old), "--url", url, "--out", str(new), *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"from checkpoint {old_size} to " in done.stderr
+    checked = subprocess.run([sys.executable, "-m", "heartchain.cli", "receipt", "verify",
+                              str(new), *args], capture_output=True, text=True, timeout=60,
+                             check=False)
+    assert checked.returncode == 0 and "(donation.record)" in checked.stdout, checked.stderr
