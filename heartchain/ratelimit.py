@@ -71,6 +71,7 @@ EXPENSIVE_FIELDS: Mapping[str, int] = {
     "member": 3,  # hearts, donations, consents, checks
     "membership": 3,  # shares with Merkle proofs
     "inclusionProof": 2,
+    "receipt": 3,  # an inclusion proof, the witnessed checkpoint and its cosignatures
     "entries": 2,
 }
 
