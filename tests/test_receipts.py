@@ -4,6 +4,8 @@ under a 2-of-2 witness policy whose cosignatures are made here (SQLite and Postg
 from __future__ import annotations
 
 import base64
+import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -215,3 +217,30 @@ async def test_an_old_receipt_is_kept_current_by_a_newer_one_and_a_consistency_p
     refused = cli(capsys, "update", str(old), "--new", str(other), "--consistency",
                   str(consistency), *keys(ledger))
     assert refused.code == 1 and "different entries" in refused.err
+
+
+async def test_pages_link_to_receipts_and_the_receipt_page_has_no_inline_script(
+        ledger: Ledger, client: httpx.AsyncClient) -> None:
+    story = await food_story(ledger)
+    plan, member = await share_setup(ledger)
+    entry = (await client.get(f"/entries/{story.donation}")).text
+    assert f'href="/entries/{story.donation}/receipt"' in entry
+    donor = (await client.get(f"/members/{story.donor}")).text
+    assert f'href="/entries/{story.donation}/receipt"' in donor
+    lot = (await client.get(f"/lots/{story.lot}")).text
+    assert lot.count('class="receipt-link"') >= 2
+    period = (await client.get(f"/plans/{plan}/periods/1", params={"member": member})).text
+    assert f"/plans/{plan}/periods/1/shares/{member}/receipt" in period
+    for lang, title in (("zh", "核对凭证"), ("en", "Check a receipt")):
+        page = (await client.get("/receipt", params={"lang": lang})).text
+        assert f"<h1>{title}</h1>" in page
+        scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
+        for attributes, body in scripts:
+            assert 'type="application/json"' in attributes or (
+                "src=" in attributes and not body.strip()), attributes
+        assert not re.search(r"\son[a-z]+=", page)
+        found = re.search(r'id="hc-site-keys">(.*?)</script>', page, re.S)
+        assert found
+        keys = json.loads(found[1])
+        assert keys["log"] == ledger.platform.verifier_key and keys["required"] == 2
+        assert [w["key"] for w in keys["witnesses"]] == [w.verifier_key for w in WITNESSES]
