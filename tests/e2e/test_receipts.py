@@ -283,6 +283,17 @@ async def test_drop_a_receipt_verifies_and_rejects_offline(page: Any,
                                  (change_proof_line(text), "根哈希不一致")):
             state, status = await check(broken)
             assert state == "failed" and expected in status, f"{what}: {status}"
+    # Dropped on the drop zone rather than chosen: the same check.
+    await page.evaluate("document.getElementById('receipt-result').dataset.verifyState = ''")
+    await page.evaluate("""(text) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([text], 'dropped.tlog-proof', { type: 'text/plain' }));
+        const zone = document.getElementById('receipt-drop');
+        zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true }));
+        zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true }));
+    }""", receipts["lot step"])
+    await page.wait_for_function("document.getElementById('receipt-result').dataset.verifyState"
+                                 " === 'ok'")
     await page.screenshot(path=str(artifacts_dir() / "receipt-page.png"), full_page=True)
 
     # A wrong log key, pasted by the user: the receipt's log signature is by no key it trusts.
