@@ -114,7 +114,7 @@ def _fetch_newer(url: str, old: Receipt, verified: Verified) -> tuple[str, list[
         response = httpx.get(base + path, timeout=30)
         response.raise_for_status()
         newer = response.text
-        new_size = verify_size(newer)
+        new_size = _claimed_size(newer)
         hashes: list[bytes] = []
         if new_size != verified.checkpoint.size:
             answer = httpx.post(base + "/graphql", timeout=30, json={
@@ -129,7 +129,7 @@ def _fetch_newer(url: str, old: Receipt, verified: Verified) -> tuple[str, list[
     return newer, hashes
 
 
-def verify_size(text: str) -> int:
+def _claimed_size(text: str) -> int:
     """The checkpoint size a receipt claims (unverified: only to ask for a proof)."""
     note = Receipt.from_text(text).checkpoint
     return int(note.split("\n", 2)[1])

@@ -9,6 +9,8 @@ which a verifier holding a witness policy will refuse until a newer receipt is d
 
 from __future__ import annotations
 
+import re
+
 from heartchain.errors import NotFound, ValidationError
 from heartchain.ledger.log import Log
 from heartchain.ledger.receipts import Receipt, SharePath
@@ -56,4 +58,5 @@ async def share_receipt(platform: Platform, period_index: int, member: str,
 def receipt_filename(index: int, member: str | None = None) -> str:
     if member is None:
         return f"heartchain-entry-{index}.tlog-proof"
-    return f"heartchain-share-{index}-{member[:16]}.tlog-proof"
+    # Only address characters reach the Content-Disposition header.
+    return f"heartchain-share-{index}-{re.sub(r'[^0-9a-z]', '', member)[:16]}.tlog-proof"

@@ -39,7 +39,6 @@ from heartchain.ledger.notes import (
     CosignatureVerifier,
     Note,
     NoteVerifier,
-    cosignature_timestamp,
     open_note,
 )
 
@@ -258,7 +257,6 @@ def _cosigners(note: Note, policy: TrustPolicy) -> tuple[tuple[str, int], ...]:
         witness = by_key.get((sig.name, sig.key_id))
         if witness is None or witness.name in found:
             continue  # not a trusted witness key (signed-note: ignore unknown signatures)
-        cosignature_timestamp(sig)
         # A trusted key's cosignature that fails rejects the receipt, as a bad log signature does.
         found[witness.name] = witness.verify(note.text, sig)
     return tuple(found.items())
