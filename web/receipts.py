@@ -85,6 +85,9 @@ add_messages({
     "receipt_verified": ("凭证已在您的浏览器中核对：条目 {i} 在检查点 {n} 中",
                          "Receipt checked in your browser: entry {i} is in checkpoint {n}"),
     "receipt_reading": ("正在读取文件…", "Reading the file…"),
+    "not_yet_witnessed": ("。见证人尚未按要求联署该检查点，请稍后重新验证。",
+                          ". The witnesses have not yet cosigned it as the policy requires: "
+                          "verify again shortly."),
     "err_cosignature": ("见证人联署无效", "a witness cosignature is invalid"),
     "err_policy": ("见证人联署不足", "not enough witness cosignatures"),
     "err_keys_changed": ("本站提供的密钥与您固定的不同！", "the keys this site supplies differ "

@@ -210,6 +210,25 @@ async def test_a_tampered_cosignature_shows_the_failure(page: Any, witnessed: Wi
     assert "见证人联署无效" in await page.locator("#latest-checkpoint .verify-status").inner_text()
 
 
+async def test_a_page_short_of_the_witness_policy_says_so(page: Any,
+                                                           witnessed: Witnessed) -> None:
+    async def drop(route: Any) -> None:
+        response = await route.fetch()
+        body = await response.json()
+        entry = (body.get("data") or {}).get("entry") or {}
+        if entry.get("receipt"):
+            entry["receipt"] = drop_last_cosignature(entry["receipt"])
+        await route.fulfill(response=response, body=json.dumps(body))
+
+    await page.route("**/graphql", drop)
+    await page.goto(f"{witnessed.url}/entries/6?lang=en")
+    element = page.locator("[data-verify-entry]").first
+    await page.wait_for_function("document.querySelector('[data-verify-entry]')"
+                                 ".dataset.verifyState === 'unwitnessed'")
+    status = await element.locator(".verify-status").inner_text()
+    assert "(2 of 2 required)" in status and "not yet cosigned it as the policy requires" in status
+
+
 async def test_a_changed_key_is_a_loud_warning(page: Any, witnessed: Witnessed) -> None:
     await page.goto(f"{witnessed.url}/receipt")
     await page.get_by_role("button", name="固定本站提供的密钥").click()

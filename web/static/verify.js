@@ -423,7 +423,9 @@ export function parseReceipt(text) {
 
 // Verify a receipt with `trust` (from trustedKeys or parseTrust); no network. Returns what it
 // proved: { index, size, origin, entry (parsed JSON), cosigned, share, steps, summary }.
-export async function verifyReceiptText(text, trust, expectedLeafHex = null) {
+// `allowUnwitnessed` (site pages): a checkpoint short of the witness policy is reported as
+// `witnessed: false` instead of failing, since the witnesses may not have caught up yet.
+export async function verifyReceiptText(text, trust, expectedLeafHex = null, { allowUnwitnessed = false } = {}) {
   const receipt = parseReceipt(text);
   const checkpoint = await verifyCheckpointNote(receipt.checkpoint, trust.log);
   if (checkpoint.origin !== trust.log.name) throw fail("err_note", `origin ${checkpoint.origin} is not ${trust.log.name}`);
@@ -431,7 +433,8 @@ export async function verifyReceiptText(text, trust, expectedLeafHex = null) {
   steps.push(msg("step_signature", { n: checkpoint.size, key: `${trust.log.name}+${trust.log.keyIdHex}` }));
   const cosigned = await verifyCosignatures(receipt.checkpoint, trust.witnesses);
   steps.push(...witnessSteps(cosigned, trust));
-  requireWitnesses(cosigned, trust);
+  const witnessed = cosigned.length >= trust.required;
+  if (!allowUnwitnessed) requireWitnesses(cosigned, trust);
   const data = encoder.encode(receipt.entry);
   const leaf = await leafHash(data);
   if (expectedLeafHex && hex(leaf) !== expectedLeafHex.toLowerCase()) {
@@ -457,7 +460,7 @@ export async function verifyReceiptText(text, trust, expectedLeafHex = null) {
     steps.push(msg("step_share", { k: receipt.share.hashes.length, n: body.period }));
   }
   return { index: receipt.index, size: checkpoint.size, origin: checkpoint.origin, leaf: hex(leaf), entry, data: receipt.entry,
-    cosigned, share, steps, summary: witnessSummary(cosigned, trust), trust };
+    cosigned, share, steps, summary: witnessSummary(cosigned, trust), trust, witnessed };
 }
 
 // -- fetching -------------------------------------------------------------------------------
@@ -526,7 +529,7 @@ export async function verifyEntry(index, expectedLeafHex) {
   const data = await gql(ENTRY_QUERY, { index: Number(index) });
   if (!data || !data.entry) throw fail("err_network", `entry ${index} not found`);
   const trust = await trustedKeys(siteKeys(data));
-  const result = await verifyReceiptText(data.entry.receipt, trust, expectedLeafHex);
+  const result = await verifyReceiptText(data.entry.receipt, trust, expectedLeafHex, { allowUnwitnessed: true });
   if (result.index !== BigInt(index)) throw fail("err_proof", `receipt is for entry ${result.index}`);
   return result;
 }
@@ -549,7 +552,8 @@ export async function verifyCheckpoint(size, expectedRootHex) {
     cosigned = await verifyCosignatures(cosignedNote, trust.witnesses);
   }
   steps.push(...witnessSteps(cosigned, trust));
-  return { size: checkpoint.size, steps, cosigned, summary: witnessSummary(cosigned, trust) };
+  return { size: checkpoint.size, steps, cosigned, summary: witnessSummary(cosigned, trust),
+    witnessed: cosigned.length >= trust.required };
 }
 
 export async function verifyConsistencyBetween(from, to) {
@@ -583,7 +587,7 @@ export async function verifyShare(element) {
   const hashes = JSON.parse(element.dataset.hashes).map((h) => b64decode(h));
   const root = new Uint8Array(element.dataset.root.match(/../g).map((b) => parseInt(b, 16)));
   await verifyInclusion(leaf, BigInt(element.dataset.position), BigInt(element.dataset.size), hashes, root);
-  return { size: logged.size, summary: logged.summary,
+  return { size: logged.size, summary: logged.summary, witnessed: logged.witnessed,
     steps: [...logged.steps, msg("step_share", { k: hashes.length, n: element.dataset.period })] };
 }
 
@@ -591,7 +595,7 @@ export async function verifyShare(element) {
 
 function show(element, state, text, steps = [], detail = "") {
   element.dataset.verifyState = state;
-  element.classList.remove("verify-ok", "verify-failed", "verify-pending", "verify-unsupported");
+  element.classList.remove("verify-ok", "verify-failed", "verify-pending", "verify-unsupported", "verify-unwitnessed");
   element.classList.add(`verify-${state}`);
   const status = element.querySelector(".verify-status") || element;
   status.textContent = text;
@@ -616,6 +620,11 @@ async function run(element, check, success) {
   show(element, "pending", msg("verifying"));
   try {
     const result = await check();
+    if (result.witnessed === false) {
+      // Every proof passed, but fewer trusted witnesses than the policy asks cosigned it yet.
+      show(element, "unwitnessed", `${success(result)}${msg("not_yet_witnessed")}`, result.steps);
+      return;
+    }
     show(element, "ok", success(result), result.steps);
   } catch (error) {
     if (error instanceof VerificationFailure && error.key === "unsupported") {
