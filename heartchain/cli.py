@@ -1,4 +1,4 @@
-"""`heartchain`: init | serve | keygen | verify | demo | witness."""
+"""`heartchain`: init | serve | keygen | verify | demo | witness | receipt."""
 
 from __future__ import annotations
 
@@ -231,6 +231,12 @@ def cmd_attest(args: argparse.Namespace, settings: Settings) -> int:
     return attest_main(args.rest)
 
 
+def cmd_receipt(args: argparse.Namespace, settings: Settings) -> int:
+    from heartchain.receipt_cli import main as receipt_main
+
+    return receipt_main(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="heartchain", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -267,13 +273,18 @@ def build_parser() -> argparse.ArgumentParser:
     attest = sub.add_parser("attest", help="verify a heart-score attestation offline: "
                                            "attest verify FILE --key KEY")
     attest.add_argument("rest", nargs=argparse.REMAINDER)
+    receipt = sub.add_parser("receipt", help="check a receipt (.tlog-proof) offline: receipt "
+                                             "verify FILE --log-key K [--witness-key W]... "
+                                             "| update")
+    receipt.add_argument("rest", nargs=argparse.REMAINDER)
     # Listed for --help only: main() hands `witness ...` to heartchain/witness/cli.py.
     sub.add_parser("witness", help="run a cosigning witness (C2SP tlog-witness): init | serve")
     return parser
 
 
 COMMANDS = {"init": cmd_init, "serve": cmd_serve, "keygen": cmd_keygen, "verify": cmd_verify,
-            "demo": cmd_demo, "attest": cmd_attest, "audit": cmd_audit}
+            "demo": cmd_demo, "attest": cmd_attest, "audit": cmd_audit,
+            "receipt": cmd_receipt}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,6 +59,7 @@ EXPENSIVE_FIELDS: Mapping[str, int] = {
     "consistencyProof": 5,  # reads O(log n) tiles at two sizes
     "member": 3,  # hearts, donations, consents, checks
     "membership": 3,  # shares with Merkle proofs
+    "receipt": 3,  # an inclusion proof, the witnessed checkpoint and its cosignatures
     "inclusionProof": 2,  # O(log n) tiles (about 2 ms measured for a proof at 10^4 entries)
     "entries": 2,
 }

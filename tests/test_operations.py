@@ -46,6 +46,8 @@ async def test_ledger_operations_run(ledger: Ledger, client: httpx.AsyncClient) 
     assert (await run(client, "EntryWithProof", {"index": 1}))["entry"]["kind"] == \
         "account.register"  # type: ignore[index]
     assert len((await run(client, "RecentEntries"))["entries"]["edges"]) == 3  # type: ignore[index]
+    receipt = (await run(client, "EntryReceipt", {"index": 1}))["entry"]["receipt"]  # type: ignore[index]
+    assert receipt.startswith("c2sp.org/tlog-proof@v1\nextra ")
     assert (await run(client, "Consistency", {"fromSize": 1, "toSize": 3}))[
         "consistencyProof"]["hashes"]  # type: ignore[index]
     assert "account.register" in (await run(client, "EntryKinds"))["entryKinds"]  # type: ignore[operator]

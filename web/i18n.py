@@ -111,10 +111,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "next_entry": ("下一条", "Next entry"),
     # verification (server side labels; verify.js gets its strings from `js_messages`)
     "verification": ("浏览器验证", "Verification in your browser"),
-    "verification_intro": ("您的浏览器会自行下载证明并用 SHA-256 与 Ed25519 计算核对，"
-                           "无需信任本网站。",
+    "verification_intro": ("您的浏览器会自行下载证明并用 SHA-256 与 Ed25519 计算核对，不采用本站"
+                           "算出的结果；但所用的日志与见证人公钥来自本站，除非您已在“核对凭证”"
+                           "页固定了它们。",
                            "Your browser downloads the proof and checks it itself with SHA-256 "
-                           "and Ed25519; you need not trust this website."),
+                           "and Ed25519, using no result this site computed; the log and witness "
+                           "keys it checks with still come from this site unless you pinned them "
+                           "on the Check a receipt page."),
     "verify_again": ("重新验证", "Verify again"),
     "js_needed": ("需要启用 JavaScript 才能在浏览器中验证。",
                   "JavaScript is needed to verify in your browser."),

@@ -180,6 +180,7 @@ DOMAIN_PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("web.cases", ("heartchain.mutualaid.services",)),
     ("web.console", ("tokens.services", "tracing.services")),
     ("web.witness", ("heartchain.witness.client",)),
+    ("web.receipts", ("heartchain.witness.client",)),
 ]
 
 

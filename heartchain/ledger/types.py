@@ -93,6 +93,14 @@ class LogEntry:
                               leaf_hash=self.leaf_hash, hashes=[b64(h) for h in hashes],
                               checkpoint=Checkpoint.of(signed))
 
+    @strawberry.field(description="A receipt to keep: C2SP tlog-proof@v1 text, whose extra "
+                                  "line holds this entry, proved against the newest witnessed "
+                                  "checkpoint (or the one at treeSize), with its cosignatures.")
+    async def receipt(self, info: Info, tree_size: Int64 | None = None) -> str:
+        from heartchain.receipt_service import entry_receipt  # it reads the witness policy
+
+        return await entry_receipt(info.context.platform, self.index, tree_size)
+
     @strawberry.field(description="The first checkpoint that included this entry: it proves "
                                   "the entry existed no later than that checkpoint was signed.")
     async def first_checkpoint(self, info: Info) -> Checkpoint:

@@ -142,6 +142,14 @@ class ShareType:
                    leaf_data=proof.leaf_data.decode(), leaf_hash=b64(proof.leaf_hash),
                    hashes=[b64(h) for h in proof.hashes], share_root=proof.root.hex())
 
+    @strawberry.field(description="A receipt to keep: C2SP tlog-proof@v1 text of the "
+                                  "period.apportion entry, whose extra line also holds this "
+                                  "share's leaf and its proof in the share tree.")
+    async def receipt(self, info: Info) -> str:
+        from heartchain.receipt_service import share_receipt
+
+        return await share_receipt(info.context.platform, self.period_index, self.member)
+
     @strawberry.field(description="The period.apportion entry whose body holds the root.")
     async def entry(self, info: Info) -> LogEntry:
         return await load_entry(info, self.period_index)

@@ -50,6 +50,24 @@ async def test_search_by_index_and_address(page: Any, server: Server) -> None:
     assert "no-such-thing" in await page.locator("#search-message").inner_text()
 
 
+def tamper_receipt(text: str, *, proof: bool = False, data: bool = False) -> str:
+    """Flip a bit of the first proof hash, or edit the entry inside a receipt's extra line."""
+    import base64
+
+    lines = text.split("\n")
+    if proof:
+        position = next(i for i, line in enumerate(lines) if line.startswith("index ")) + 1
+        raw = bytearray(base64.b64decode(lines[position]))
+        raw[5] ^= 0x01
+        lines[position] = base64.b64encode(bytes(raw)).decode()
+    if data:
+        extra = json.loads(base64.b64decode(lines[1].removeprefix("extra ")))
+        extra["entry"] = extra["entry"].replace('"role":"', '"role":"x', 1)
+        encoded = json.dumps(extra, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        lines[1] = "extra " + base64.b64encode(encoded.encode()).decode()
+    return "\n".join(lines)
+
+
 async def test_entry_page_verifies_in_the_browser(page: Any, server: Server) -> None:
     await page.goto("/entries/2")
     assert "account.register" in await page.locator("h1").inner_text()
@@ -58,7 +76,10 @@ async def test_entry_page_verifies_in_the_browser(page: Any, server: Server) -> 
     status = await page.locator("[data-verify-entry] .verify-status").inner_text()
     assert status.startswith("已在您的浏览器中对照检查点 ")
     assert int(status.split("检查点 ")[1].split()[0]) >= size - 10
-    assert await page.locator("[data-verify-entry] .verify-steps li").count() == 3
+    steps = page.locator("[data-verify-entry] .verify-steps li")
+    # keys (as this site supplied them), leaf, log signature, witnesses, inclusion
+    assert await steps.count() == 5
+    assert "本站提供的日志公钥" in await steps.nth(0).inner_text()
 
 
 async def test_tampered_proof_fails_verification(page: Any, server: Server) -> None:
@@ -66,11 +87,8 @@ async def test_tampered_proof_fails_verification(page: Any, server: Server) -> N
         response = await route.fetch()
         body = await response.json()
         entry = (body.get("data") or {}).get("entry")
-        if entry and entry["inclusionProof"]["hashes"]:
-            hashes = entry["inclusionProof"]["hashes"]
-            raw = bytearray(__import__("base64").b64decode(hashes[0]))
-            raw[5] ^= 0x01
-            hashes[0] = __import__("base64").b64encode(bytes(raw)).decode()
+        if entry and entry.get("receipt"):
+            entry["receipt"] = tamper_receipt(entry["receipt"], proof=True)
         await route.fulfill(response=response, body=json.dumps(body))
 
     await page.route("**/graphql", tamper)
@@ -86,8 +104,8 @@ async def test_tampered_entry_data_fails_verification(page: Any, server: Server)
         response = await route.fetch()
         body = await response.json()
         entry = (body.get("data") or {}).get("entry")
-        if entry:
-            entry["data"] = entry["data"].replace('"role":"', '"role":"x', 1)
+        if entry and entry.get("receipt"):
+            entry["receipt"] = tamper_receipt(entry["receipt"], data=True)
         await route.fulfill(response=response, body=json.dumps(body))
 
     await page.route("**/graphql", tamper)
