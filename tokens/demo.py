@@ -7,10 +7,10 @@ import json
 from datetime import timedelta
 
 from heartchain.demo import DemoState, seeder, write_many
-from heartchain.keys import SigningKey
+from heartchain.keys import SigningKey, address_of
 from heartchain.ledger.entries import format_time
 from tokens import services
-from tokens.attest import attestation_key, public_key_b64
+from tokens.attest import attestation_key, did_key
 
 FOOD_BANK = "Sunrise Food Bank 朝阳食物银行"
 TREES = "Green Ridge Tree Planting 青山植树"
@@ -69,10 +69,11 @@ async def seed_hearts(state: DemoState) -> None:
 
     consenting = rng.sample(state.members, 60)
     expires = platform.clock.now() + timedelta(days=365)
+    handles = [await services.consent_handle(platform, m, partner) for m in consenting]
     await write_many(state, "consents", [
-        ("consent.grant", {"member": m, "partner": partner, "scope": "hearts.threshold",
-                           "expires": format_time(expires)},
-         [await platform.custodial_key(m)]) for m in consenting])
+        ("consent.grant", {"handle": address_of(h), "partner": partner,
+                           "scope": "hearts.threshold", "expires": format_time(expires)}, [h])
+        for h in handles])
     checked = [await services.check_hearts(platform, partner=partner, member=m,
                                            threshold=PERK_THRESHOLD) for m in consenting[:30]]
 
@@ -80,6 +81,8 @@ async def seed_hearts(state: DemoState) -> None:
     sample = waived[0] if waived else checked[0]
     path = platform.settings.data_dir / "demo-attestation.json"
     path.write_text(json.dumps(sample.attestation, ensure_ascii=False, indent=2) + "\n")
+    issuer = did_key(bytes(attestation_key(platform).verify_key))
+    valid_at = sample.attestation["validFrom"]  # valid then, even once it has expired
     scores = {m: (await services.score(m)).total for m in state.members[:50]}
     top = max(scores, key=lambda m: scores[m])
     state.notes.extend([
@@ -90,7 +93,6 @@ async def seed_hearts(state: DemoState) -> None:
         f"members consented, {len(checked)} checked, {len(waived)} qualified",
         f"hearts: a donor to look at: member(address: \"{top}\") ({scores[top]} hearts)",
         f"hearts: a member who consented to Cycle Share: {consenting[0]}",
-        f"hearts: attestation key {public_key_b64(attestation_key(platform))}",
-        f"hearts: heartchain attest verify {path} --key "
-        f"{public_key_b64(attestation_key(platform))}",
+        f"hearts: attestation key {issuer}",
+        f"hearts: heartchain attest verify {path} --key {issuer} --at {valid_at}",
     ])
