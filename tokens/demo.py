@@ -18,6 +18,7 @@ MEDICAL = "Hope Medical Aid Fund 希望医疗救助基金"
 PARTNER = "Cycle Share 单车共享"
 PERK_THRESHOLD = 200_000  # hearts: Cycle Share waives its ¥99 deposit from here
 GIFTS_PER_KIND = 2_000
+DEMO_CONTACT = "+8613900000001"  # a donor known only by phone, who can sign in at /me
 
 
 @seeder
@@ -29,8 +30,9 @@ async def seed_hearts(state: DemoState) -> None:
     keys: dict[str, SigningKey] = {c: await platform.custodial_key(c)
                                    for c in (food_bank, trees, medical)}
 
-    by_phone = [await services.donor_for_contact(platform, f"+86139{rng.randrange(10**8):08d}")
-                for _ in range(20)]
+    by_phone = [await services.donor_for_contact(platform, DEMO_CONTACT),
+                *[await services.donor_for_contact(platform, f"+86139{rng.randrange(10**8):08d}")
+                  for _ in range(20)]]
     donors = [*state.members, *(d.address for d in by_phone)]
 
     def gift(charity: str, kind: str, quantity: int, campaign: str
@@ -52,6 +54,10 @@ async def seed_hearts(state: DemoState) -> None:
                                         (food_bank, "winter-meals-2026"),
                                         (trees, "spring-saplings-2026")))
         items.append(gift(charity, "cash", cash(), campaign))
+    items.extend(("donation.record", {"charity": medical, "donor": by_phone[0].address,
+                                      "kind": "cash", "quantity": 100_000,
+                                      "campaign": "surgery-fund-2026"}, [keys[medical]])
+                 for _ in range(3))
     rng.shuffle(items)
     half = len(items) // 2
     given = await write_many(state, "donations", items[:half])
@@ -93,6 +99,9 @@ async def seed_hearts(state: DemoState) -> None:
         f"members consented, {len(checked)} checked, {len(waived)} qualified",
         f"hearts: a donor to look at: member(address: \"{top}\") ({scores[top]} hearts)",
         f"hearts: a member who consented to Cycle Share: {consenting[0]}",
+        f"hearts: a donor known by phone signs in at /me with {DEMO_CONTACT} (the one-time code "
+        "goes to HEARTCHAIN_OTP_SENDER: by default the server's log); partners verify what "
+        "members show them at /partner/verify",
         f"hearts: attestation key {issuer}",
         f"hearts: heartchain attest verify {path} --key {issuer} --at {valid_at}",
     ])

@@ -132,4 +132,29 @@ class DonorContact(Model):
         table = "heart_donor_contact"
 
 
+class SignInCode(Model):
+    """Off-log: the current one-time code of a contact (keyed hashes only)."""
+
+    contact_hash = fields.CharField(max_length=64, primary_key=True)
+    code_hash = fields.CharField(max_length=64)
+    sent_at = fields.CharField(max_length=24)
+    expires_at = fields.CharField(max_length=24)
+    attempts = fields.IntField(default=0)
+
+    class Meta:
+        table = "heart_signin_code"
+
+
+class MemberSession(Model):
+    """Off-log: a signed-in donor. `addresses` are the donor addresses of the contact."""
+
+    token_hash = fields.CharField(max_length=64, primary_key=True)
+    csrf = fields.CharField(max_length=64)
+    addresses: fields.Field[list[str]] = fields.JSONField()
+    expires_at = fields.CharField(max_length=24)
+
+    class Meta:
+        table = "heart_member_session"
+
+
 register_projection(HeartRateVersion, HeartDonation, HeartScore, HeartConsent, HeartCheck)

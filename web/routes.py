@@ -179,6 +179,7 @@ DOMAIN_PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("web.lots", ("tracing.services",)),
     ("web.cases", ("heartchain.mutualaid.services",)),
     ("web.console", ("tokens.services", "tracing.services")),
+    ("web.members", ("tokens.signin",)),
     ("web.witness", ("heartchain.witness.client",)),
 ]
 
