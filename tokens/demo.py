@@ -80,6 +80,8 @@ async def seed_hearts(state: DemoState) -> None:
         ("consent.grant", {"handle": address_of(h), "partner": partner,
                            "scope": "hearts.threshold", "expires": format_time(expires)}, [h])
         for h in handles])
+    # Checks answer as of the newest checkpoint before the hour began: let the gifts reach one.
+    platform.clock.advance(timedelta(hours=1))
     checked = [await services.check_hearts(platform, partner=partner, member=m,
                                            threshold=PERK_THRESHOLD) for m in consenting[:30]]
 

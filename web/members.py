@@ -41,6 +41,7 @@ _MAX_FORM = 16 * 1024
 
 add_messages({
     "me_title": ("我的爱心", "My hearts"),
+    "nav_me": ("我的爱心", "My hearts"),
     "me_intro": ("用登记捐赠时留下的手机号或邮箱登录，查看您的爱心值、收据、授权和查询记录。",
                  "Sign in with the phone or e-mail you gave when donating to see your hearts, "
                  "receipts, consents and the checks made on them."),

@@ -210,3 +210,4 @@ routes: list[BaseRoute] = [*core_routes, *domain_routes()]
 routes.append(Route("/members/{address}", account_page, name="account"))
 templates.env.globals["console_available"] = any(
     getattr(r, "path", "") == "/console" for r in routes)
+templates.env.globals["me_available"] = any(getattr(r, "path", "") == "/me" for r in routes)

@@ -5,6 +5,10 @@ log's check entry names neither the member nor the answer."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +84,8 @@ async def test_member_presents_a_credential_the_partner_verifies(browser: Any,
                                  full_page=True)
         # A one-character edit, pasted: refused.
         edited = json.dumps(credential).replace('"threshold": 200000', '"threshold": 200001')
-        await partner.get_by_label("Credential (JSON)").fill(edited)
-        await partner.get_by_role("button", name="Verify").click()
+        await partner.locator("#pv-credential").fill(edited)  # the link's page is in Chinese
+        await partner.locator("#pv-form button[type=submit]").click()
         await partner.wait_for_function(
             "() => document.getElementById('pv-result').textContent.includes('signature')")
         assert (await verdict(partner))[0] == "false"
@@ -140,3 +144,15 @@ async def test_browser_jcs_and_verifier_match_the_w3c_vectors(browser: Any,
     finally:
         await page.context.close()
     assert not errors, errors
+
+
+def test_the_demo_prints_a_verify_command_that_verifies(server: Server) -> None:
+    line = next(line for line in server.demo_output.splitlines()
+                if "heartchain attest verify" in line)
+    command = shlex.split(line[line.index("heartchain attest verify"):])
+    assert "--key" in command and command[command.index("--key") + 1].startswith("did:key:z6Mk")
+    done = subprocess.run([sys.executable, "-m", "heartchain.cli", *command[1:]],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "HEARTCHAIN_DATA_DIR": "/nonexistent"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("valid: hearts ≥ 200000")
