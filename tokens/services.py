@@ -385,9 +385,11 @@ async def as_of_checkpoint(platform: Platform, now: datetime) -> int:
     of the hour (else the first after it), so every check in that hour shares it and none can be
     told apart by it."""
     start = format_time(_bucket(now))
-    rows = await fetch(_db(), "SELECT MAX(size) AS size FROM log_checkpoint WHERE signed_at <= ?",
-                       [start])
-    if rows and rows[0]["size"] is not None:
+    # Sizes and signing times grow together: walking back from the newest checkpoint by its
+    # key stops within the last hour's checkpoints.
+    rows = await fetch(_db(), "SELECT size FROM log_checkpoint WHERE signed_at <= ? "
+                       "ORDER BY size DESC LIMIT 1", [start])
+    if rows:
         return int(rows[0]["size"])
     rows = await fetch(_db(), "SELECT MIN(size) AS size FROM log_checkpoint", [])
     return int(rows[0]["size"])
