@@ -15,14 +15,15 @@ and verify offline, with nothing but the platform's published Ed25519 key::
      "proof": {"type": "DataIntegrityProof", "cryptosuite": "eddsa-jcs-2022", …,
                "proofValue": "z…"}}
 
-Signing follows VC Data Integrity EdDSA §3.3 (eddsa-jcs-2022): hash = SHA-256(JCS(proof options
-with the document's @context)) || SHA-256(JCS(document without proof)); Ed25519 over that;
-proofValue = multibase base58btc. The issuer is the `did:key` of the attestation key, so the key
-alone identifies the issuer.
+Signing follows W3C VC Data Integrity EdDSA §3.3 (eddsa-jcs-2022): the proof carries the
+document's @context; hash = SHA-256(JCS(proof without proofValue)) || SHA-256(JCS(document
+without proof)); Ed25519 over that; proofValue = multibase base58btc. The issuer is the
+`did:key` of the attestation key, so the key alone identifies the issuer.
 
 `verify_attestation` below needs only `hashlib`, `rfc8785` and PyNaCl: partners may copy it (with
 `_b58decode`, `did_key` and `_parse_time`) and swap `AttestationInvalid` for their own error.
-The CLI: `heartchain attest verify FILE --key BASE64` (exit 0 valid, 1 invalid, 2 unusable input).
+The CLI: `heartchain attest verify FILE --key did:key:z6Mk…` (or base64; exit 0 valid, 1 invalid,
+2 unusable input). The test vectors of the specification are checked in tests/tokens/test_attest.py.
 """
 
 from __future__ import annotations
@@ -101,24 +102,26 @@ def did_key(public_key: bytes) -> str:
 # -- signing ---------------------------------------------------------------------------------
 
 
-def _hash_data(document: Mapping[str, Any], proof_options: Mapping[str, Any]) -> bytes:
-    unsecured = {k: v for k, v in document.items() if k != "proof"}
-    config = dict(proof_options)
-    if "@context" in unsecured:
-        config["@context"] = unsecured["@context"]
-    return (hashlib.sha256(rfc8785.dumps(config)).digest()
+def _hash_data(unsecured: Mapping[str, Any], proof_config: Mapping[str, Any]) -> bytes:
+    """§3.3.4 Hashing: SHA-256(JCS(proof config)) || SHA-256(JCS(document without proof))."""
+    return (hashlib.sha256(rfc8785.dumps(proof_config)).digest()
             + hashlib.sha256(rfc8785.dumps(unsecured)).digest())
 
 
 def sign_credential(document: Mapping[str, Any], key: SigningKey, created: str
                     ) -> dict[str, Any]:
-    """The document with an `eddsa-jcs-2022` DataIntegrityProof by `key` added."""
+    """The document with an `eddsa-jcs-2022` DataIntegrityProof by `key` added (§3.3.1 Create
+    Proof: the proof carries the document's @context, and the hash covers it)."""
     issuer = did_key(bytes(key.verify_key))
-    options = {"type": "DataIntegrityProof", "cryptosuite": "eddsa-jcs-2022",
-               "created": created, "verificationMethod": f"{issuer}#{issuer[len('did:key:'):]}",
-               "proofPurpose": "assertionMethod"}
-    signature = key.sign(_hash_data(document, options)).signature
-    return {**document, "proof": {**options, "proofValue": "z" + _b58encode(bytes(signature))}}
+    unsecured = {k: v for k, v in document.items() if k != "proof"}
+    proof: dict[str, Any] = {
+        "type": "DataIntegrityProof", "cryptosuite": "eddsa-jcs-2022", "created": created,
+        "verificationMethod": f"{issuer}#{issuer[len('did:key:'):]}",
+        "proofPurpose": "assertionMethod"}
+    if "@context" in unsecured:
+        proof["@context"] = unsecured["@context"]
+    signature = key.sign(_hash_data(unsecured, proof)).signature
+    return {**unsecured, "proof": {**proof, "proofValue": "z" + _b58encode(bytes(signature))}}
 
 
 def build_credential(*, key: SigningKey, credential_id: str, valid_from: str, valid_until: str,
@@ -157,80 +160,126 @@ def _parse_time(value: Any, name: str) -> datetime:
     return moment
 
 
-def verify_attestation(document: Mapping[str, Any], public_key_b64: str, now: datetime) -> None:
-    """Return None if `document` is a valid heart-score credential signed by the key, valid at
-    `now`; raise AttestationInvalid saying what failed otherwise."""
+def public_key_from_text(text: str) -> bytes:
+    """An Ed25519 public key given as `did:key:z6Mk…` (optionally with its `#z6Mk…` fragment),
+    a bare multibase `z6Mk…`, or base64 of the raw 32 bytes."""
+    value = text.strip()
+    if value.startswith("did:key:"):
+        value = value[len("did:key:"):].split("#", 1)[0]
+    if value.startswith("z6Mk"):
+        decoded = _b58decode(value[1:])
+        if len(decoded) != 34 or not decoded.startswith(_ED25519_MULTICODEC):
+            raise AttestationInvalid("key: not an Ed25519 did:key (multicodec 0xed01, 32 bytes)")
+        return decoded[2:]
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise AttestationInvalid("key: neither did:key:z6Mk… nor base64 of 32 bytes") from exc
+    if len(raw) != 32:
+        raise AttestationInvalid(f"key: {len(raw)} bytes, an Ed25519 public key has 32")
+    return raw
+
+
+def _as_list(context: Any) -> list[Any]:
+    return context if isinstance(context, list) else [context]
+
+
+def verify_data_integrity(secured: Mapping[str, Any], public_key: bytes) -> dict[str, Any]:
+    """§3.3.2 Verify Proof (eddsa-jcs-2022) of `secured` with the Ed25519 `public_key`; return
+    the verified document (without its proof), or raise AttestationInvalid."""
+    proof = secured.get("proof")
+    if not isinstance(proof, Mapping):
+        raise AttestationInvalid("proof: missing")
+    if proof.get("type") != "DataIntegrityProof" or proof.get("cryptosuite") != "eddsa-jcs-2022":
+        raise AttestationInvalid(f"proof.cryptosuite: expected DataIntegrityProof eddsa-jcs-2022, "
+                                 f"got {proof.get('type')!r} {proof.get('cryptosuite')!r}")
+    proof_value = proof.get("proofValue")
+    if not isinstance(proof_value, str) or not proof_value.startswith("z"):
+        raise AttestationInvalid("proof.proofValue: must be multibase base58btc ('z…')")
+    _parse_time(proof.get("created", "1970-01-01T00:00:00Z"), "proof.created")
+    unsecured = {k: v for k, v in secured.items() if k != "proof"}
+    options = {k: v for k, v in proof.items() if k != "proofValue"}
+    if "@context" in options:
+        proof_context = options["@context"]
+        document_context = unsecured.get("@context")
+        if (document_context is None
+                or _as_list(document_context)[:len(_as_list(proof_context))]
+                != _as_list(proof_context)):
+            raise AttestationInvalid("proof.@context: the document's @context does not start "
+                                     "with it")
+        unsecured["@context"] = proof_context
+    try:
+        VerifyKey(public_key).verify(_hash_data(unsecured, options),
+                                     _b58decode(proof_value[1:]))
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError) as exc:
+        raise AttestationInvalid("proof: the signature does not verify (altered, or signed by "
+                                 "another key)") from exc
+    return unsecured
+
+
+def verify_attestation(document: Mapping[str, Any], public_key: str, now: datetime) -> None:
+    """Return None if `document` is a valid heart-score credential signed by the key (did:key or
+    base64), valid at `now`; raise AttestationInvalid saying what failed otherwise."""
     if not isinstance(document, Mapping):
         raise AttestationInvalid("credential: must be a JSON object")
-    try:
-        public_key = base64.b64decode(public_key_b64, validate=True)
-        verify_key = VerifyKey(public_key)
-    except (ValueError, TypeError, nacl.exceptions.CryptoError) as exc:
-        raise AttestationInvalid("key: not a base64 Ed25519 public key") from exc
-    context = document.get("@context")
-    if not isinstance(context, list) or not context or context[0] != VC_CONTEXT:
-        raise AttestationInvalid(f"@context: must start with {VC_CONTEXT}")
-    types = document.get("type")
-    if not isinstance(types, list) or "VerifiableCredential" not in types:
-        raise AttestationInvalid("type: not a VerifiableCredential")
-    issuer = did_key(public_key)
+    key = public_key_from_text(public_key)
+    issuer = did_key(key)
     if document.get("issuer") != issuer:
         raise AttestationInvalid(f"issuer: {document.get('issuer')!r} is not {issuer}")
     proof = document.get("proof")
     if not isinstance(proof, Mapping):
         raise AttestationInvalid("proof: missing")
-    expected = {"type": "DataIntegrityProof", "cryptosuite": "eddsa-jcs-2022",
-                "proofPurpose": "assertionMethod",
-                "verificationMethod": f"{issuer}#{issuer[len('did:key:'):]}"}
+    expected = {"proofPurpose": "assertionMethod",
+                "verificationMethod": f"{issuer}#{issuer[len('did:key:'):]}",
+                "@context": document.get("@context")}
     for name, value in expected.items():
+        # The proof's @context must be the whole document's: the spec lets a verifier accept
+        # unsigned @context entries appended after it, which this credential has no use for.
         if proof.get(name) != value:
             raise AttestationInvalid(f"proof.{name}: expected {value!r}, got {proof.get(name)!r}")
-    proof_value = proof.get("proofValue")
-    if not isinstance(proof_value, str) or not proof_value.startswith("z"):
-        raise AttestationInvalid("proof.proofValue: must be multibase base58btc ('z…')")
-    options = {k: v for k, v in proof.items() if k != "proofValue"}
-    if "@context" in options:
-        raise AttestationInvalid("proof.@context: not expected in this credential")
-    try:
-        verify_key.verify(_hash_data(document, options), _b58decode(proof_value[1:]))
-    except (nacl.exceptions.BadSignatureError, ValueError) as exc:
-        raise AttestationInvalid("proof: the signature does not verify (altered, or signed by "
-                                 "another key)") from exc
-    valid_from = _parse_time(document.get("validFrom"), "validFrom")
-    valid_until = _parse_time(document.get("validUntil"), "validUntil")
+    verified = verify_data_integrity(document, key)
+    context = verified.get("@context")
+    if not isinstance(context, list) or not context or context[0] != VC_CONTEXT:
+        raise AttestationInvalid(f"@context: must start with {VC_CONTEXT}")
+    types = verified.get("type")
+    if not isinstance(types, list) or "VerifiableCredential" not in types:
+        raise AttestationInvalid("type: not a VerifiableCredential")
+    valid_from = _parse_time(verified.get("validFrom"), "validFrom")
+    valid_until = _parse_time(verified.get("validUntil"), "validUntil")
     if now < valid_from:
-        raise AttestationInvalid(f"validFrom: not valid before {document['validFrom']}")
+        raise AttestationInvalid(f"validFrom: not valid before {verified['validFrom']}")
     if now >= valid_until:
-        raise AttestationInvalid(f"validUntil: expired at {document['validUntil']}")
+        raise AttestationInvalid(f"validUntil: expired at {verified['validUntil']}")
 
 
 # -- command line ----------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`heartchain attest verify FILE [--key BASE64 | --key-file PATH] [--at TIME]`."""
+    """`heartchain attest verify FILE (--key KEY | --key-file PATH) [--at TIME]`; `attest key`."""
     parser = argparse.ArgumentParser(prog="heartchain attest",
                                      description="verify a heart-score attestation offline")
     sub = parser.add_subparsers(dest="action", required=True)
     verify = sub.add_parser("verify", help="check signature, issuer and validity period")
     verify.add_argument("file", help="the credential (JSON); - for standard input")
-    verify.add_argument("--key", help="the platform's attestation public key (base64); default: "
-                                      "derived from this data directory's master key")
-    verify.add_argument("--key-file", help="a file holding the base64 public key")
+    keys = verify.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--key", help="the issuer's public key you trust: did:key:z6Mk… or base64 "
+                                    "(GraphQL attestationKey, or `heartchain attest key`)")
+    keys.add_argument("--key-file", help="a file holding that key")
     verify.add_argument("--at", help="verify as of this time (ISO 8601) instead of now")
-    sub.add_parser("key", help="print this platform's attestation public key (base64)")
+    sub.add_parser("key", help="print this data directory's attestation public key "
+                               "(did:key and base64)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     try:
-        key = args.key if args.action == "verify" else None
-        if args.action == "verify" and args.key_file:
-            key = Path(args.key_file).read_text().strip()
-        if key is None:
+        if args.action == "key":
             from heartchain.settings import Settings
 
-            key = public_key_b64(attestation_key_from_settings(Settings.from_env()))
-        if args.action == "key":
-            print(key)
+            local = attestation_key_from_settings(Settings.from_env())
+            print(did_key(bytes(local.verify_key)))
+            print(public_key_b64(local))
             return 0
+        key = args.key if args.key is not None else Path(args.key_file).read_text().strip()
+        public_key_from_text(key)
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
         document = json.loads(text)
         now = _parse_time(args.at, "--at") if args.at else datetime.now(UTC)

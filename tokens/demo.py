@@ -7,10 +7,10 @@ import json
 from datetime import timedelta
 
 from heartchain.demo import DemoState, seeder, write_many
-from heartchain.keys import SigningKey
+from heartchain.keys import SigningKey, address_of
 from heartchain.ledger.entries import format_time
 from tokens import services
-from tokens.attest import attestation_key, public_key_b64
+from tokens.attest import attestation_key, did_key
 
 FOOD_BANK = "Sunrise Food Bank 朝阳食物银行"
 TREES = "Green Ridge Tree Planting 青山植树"
@@ -18,6 +18,7 @@ MEDICAL = "Hope Medical Aid Fund 希望医疗救助基金"
 PARTNER = "Cycle Share 单车共享"
 PERK_THRESHOLD = 200_000  # hearts: Cycle Share waives its ¥99 deposit from here
 GIFTS_PER_KIND = 2_000
+DEMO_CONTACT = "+8613900000001"  # a donor known only by phone, who can sign in at /me
 
 
 @seeder
@@ -29,8 +30,9 @@ async def seed_hearts(state: DemoState) -> None:
     keys: dict[str, SigningKey] = {c: await platform.custodial_key(c)
                                    for c in (food_bank, trees, medical)}
 
-    by_phone = [await services.donor_for_contact(platform, f"+86139{rng.randrange(10**8):08d}")
-                for _ in range(20)]
+    by_phone = [await services.donor_for_contact(platform, DEMO_CONTACT),
+                *[await services.donor_for_contact(platform, f"+86139{rng.randrange(10**8):08d}")
+                  for _ in range(20)]]
     donors = [*state.members, *(d.address for d in by_phone)]
 
     def gift(charity: str, kind: str, quantity: int, campaign: str
@@ -52,6 +54,10 @@ async def seed_hearts(state: DemoState) -> None:
                                         (food_bank, "winter-meals-2026"),
                                         (trees, "spring-saplings-2026")))
         items.append(gift(charity, "cash", cash(), campaign))
+    items.extend(("donation.record", {"charity": medical, "donor": by_phone[0].address,
+                                      "kind": "cash", "quantity": 100_000,
+                                      "campaign": "surgery-fund-2026"}, [keys[medical]])
+                 for _ in range(3))
     rng.shuffle(items)
     half = len(items) // 2
     given = await write_many(state, "donations", items[:half])
@@ -69,10 +75,13 @@ async def seed_hearts(state: DemoState) -> None:
 
     consenting = rng.sample(state.members, 60)
     expires = platform.clock.now() + timedelta(days=365)
+    handles = [await services.consent_handle(platform, m, partner) for m in consenting]
     await write_many(state, "consents", [
-        ("consent.grant", {"member": m, "partner": partner, "scope": "hearts.threshold",
-                           "expires": format_time(expires)},
-         [await platform.custodial_key(m)]) for m in consenting])
+        ("consent.grant", {"handle": address_of(h), "partner": partner,
+                           "scope": "hearts.threshold", "expires": format_time(expires)}, [h])
+        for h in handles])
+    # Checks answer as of the newest checkpoint before the hour began: let the gifts reach one.
+    platform.clock.advance(timedelta(hours=1))
     checked = [await services.check_hearts(platform, partner=partner, member=m,
                                            threshold=PERK_THRESHOLD) for m in consenting[:30]]
 
@@ -80,6 +89,8 @@ async def seed_hearts(state: DemoState) -> None:
     sample = waived[0] if waived else checked[0]
     path = platform.settings.data_dir / "demo-attestation.json"
     path.write_text(json.dumps(sample.attestation, ensure_ascii=False, indent=2) + "\n")
+    issuer = did_key(bytes(attestation_key(platform).verify_key))
+    valid_at = sample.attestation["validFrom"]  # valid then, even once it has expired
     scores = {m: (await services.score(m)).total for m in state.members[:50]}
     top = max(scores, key=lambda m: scores[m])
     state.notes.extend([
@@ -90,7 +101,9 @@ async def seed_hearts(state: DemoState) -> None:
         f"members consented, {len(checked)} checked, {len(waived)} qualified",
         f"hearts: a donor to look at: member(address: \"{top}\") ({scores[top]} hearts)",
         f"hearts: a member who consented to Cycle Share: {consenting[0]}",
-        f"hearts: attestation key {public_key_b64(attestation_key(platform))}",
-        f"hearts: heartchain attest verify {path} --key "
-        f"{public_key_b64(attestation_key(platform))}",
+        f"hearts: a donor known by phone signs in at /me with {DEMO_CONTACT} (the one-time code "
+        "goes to HEARTCHAIN_OTP_SENDER: by default the server's log); partners verify what "
+        "members show them at /partner/verify",
+        f"hearts: attestation key {issuer}",
+        f"hearts: heartchain attest verify {path} --key {issuer} --at {valid_at}",
     ])

@@ -6,10 +6,13 @@
 - `donation.record` (the receiving charity): mints `quantity * hearts // per` hearts (rounded
   down, integers only) to the donor at the rate in force.
 - `donation.reverse` (the same charity): burns exactly the hearts the original minted, once.
-- `consent.grant` / `consent.revoke` (the member): lets a partner check "hearts >= N" until expiry.
-- `consent.check` (the partner): the recorded answer to "does the member hold >= N hearts at
-  checkpoint S?" under an active consent; the rule recomputes the answer, so it cannot lie. The
-  score at S depends only on entries before S, so replays agree whatever their batching.
+- `consent.grant` / `consent.revoke` (the member, under a per-partner *handle*: a key of its own
+  that signs nothing else, so the log never links the member to the partner): lets the partner
+  check "hearts >= N" until expiry.
+- `consent.check`: a check for a partner, signed by the partner under the handle's active consent
+  (the rule checks it), or signed by the handle itself when the member presents a credential.
+  Who was checked, the threshold, the checkpoint and the answer are only in a salted commitment
+  (`check_commitment`) that the member can open; no entry names the member.
 
 The hot path (`donation.record`) reads roles and the rate table through `ctx.memo`, so a batch of
 donations costs two writes each and a score read per new donor.
@@ -17,14 +20,16 @@ donations costs two writes each and a score read per new donor.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import rfc8785
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from heartchain.accounts.entries import require_role
+from heartchain.accounts.entries import require_role, role_of
 from heartchain.errors import ValidationError
 from heartchain.keys import Address
 from heartchain.ledger.entries import format_time, parse_time
@@ -39,7 +44,6 @@ from tokens.errors import (
     NotYourConsent,
     NotYourDonation,
     RateVersionConflict,
-    StaleCheck,
     UnknownConsent,
     UnknownDonation,
 )
@@ -302,7 +306,7 @@ def _time_field(reader: BodyReader, name: str, kind: str) -> str:
 
 @dataclass(frozen=True)
 class GrantBody:
-    member: Address
+    handle: Address
     partner: Address
     scope: str
     expires: str
@@ -310,15 +314,22 @@ class GrantBody:
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> GrantBody:
         reader = BodyReader(body, "consent.grant")
-        parsed = cls(reader.address("member"), reader.address("partner"),
+        parsed = cls(reader.address("handle"), reader.address("partner"),
                      reader.choice("scope", SCOPES),
                      _time_field(reader, "expires", "consent.grant"))
         reader.finish()
         return parsed
 
 
+async def _require_handle(ctx: ApplyContext, handle: str, kind: str) -> None:
+    # A member's own address here would name them: a handle is a key used for nothing else.
+    if await role_of(ctx, handle) is not None:
+        raise ValidationError(f"{kind}: handle: {handle} is a registered account, not a "
+                              "pseudonymous consent handle", field="handle")
+
+
 async def _check_grant(ctx: ApplyContext, body: GrantBody) -> None:
-    await require_role(ctx, body.member, "member")
+    await _require_handle(ctx, body.handle, "consent.grant")
     await require_role(ctx, body.partner, "partner")
     if parse_time(body.expires) <= ctx.now:
         raise ValidationError(f"consent.grant: expires: {body.expires} is already past",
@@ -326,26 +337,27 @@ async def _check_grant(ctx: ApplyContext, body: GrantBody) -> None:
 
 
 async def _project_grant(ctx: ApplyContext, body: GrantBody) -> None:
-    await HeartConsent.create(using_db=ctx.conn, idx=ctx.index, member=body.member,
+    await HeartConsent.create(using_db=ctx.conn, idx=ctx.index, handle=body.handle,
                               partner=body.partner, scope=body.scope, expires_at=body.expires,
                               granted_at=format_time(ctx.now))
 
 
 CONSENT_GRANT = register(EntryKind(
-    name="consent.grant", parse=GrantBody.parse, signers=lambda b: [b.member],
+    name="consent.grant", parse=GrantBody.parse, signers=lambda b: [b.handle],
     check=_check_grant, project=_project_grant,
-    summary="a member lets a partner check their hearts against a threshold, until expiry"))
+    summary="a member, under a pseudonymous per-partner handle, lets a partner check their "
+            "hearts against a threshold, until expiry"))
 
 
 @dataclass(frozen=True)
 class RevokeBody:
-    member: Address
+    handle: Address
     consent: int
 
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> RevokeBody:
         reader = BodyReader(body, "consent.revoke")
-        parsed = cls(reader.address("member"), reader.integer("consent", minimum=0))
+        parsed = cls(reader.address("handle"), reader.integer("consent", minimum=0))
         reader.finish()
         return parsed
 
@@ -359,8 +371,9 @@ async def _consent(ctx: ApplyContext, index: int) -> HeartConsent:
 
 async def _check_revoke(ctx: ApplyContext, body: RevokeBody) -> None:
     consent = await _consent(ctx, body.consent)
-    if consent.member != body.member:
-        raise NotYourConsent(f"consent.revoke: consent {body.consent} belongs to another member")
+    if consent.handle != body.handle:
+        raise NotYourConsent(f"consent.revoke: consent {body.consent} was granted under "
+                             "another handle")
     if consent.revoked_idx is not None:
         raise ConsentAlreadyRevoked(f"consent.revoke: consent {body.consent} was already "
                                     f"revoked by entry {consent.revoked_idx}")
@@ -371,60 +384,73 @@ async def _project_revoke(ctx: ApplyContext, body: RevokeBody) -> None:
 
 
 CONSENT_REVOKE = register(EntryKind(
-    name="consent.revoke", parse=RevokeBody.parse, signers=lambda b: [b.member],
+    name="consent.revoke", parse=RevokeBody.parse, signers=lambda b: [b.handle],
     check=_check_revoke, project=_project_revoke,
-    summary="a member withdraws a consent; later checks under it are refused"))
+    summary="a member withdraws a consent (signed by its handle); later checks under it are "
+            "refused"))
 
 
 def consent_is_active(consent: HeartConsent, now: datetime) -> bool:
     return consent.revoked_idx is None and parse_time(consent.expires_at) > now
 
 
+CHECK_COMMITMENT_DOMAIN = b"heartchain/consent-check/v1\n"
+
+
+def check_commitment(*, member: str, partner: str, handle: str, threshold: int,
+                     checkpoint: int, result: bool, salt: bytes) -> str:
+    """What a `consent.check` entry holds instead of who was checked and the answer: hex
+    SHA-256 of a domain tag and the JCS of the opening. The member (who holds the salt) can open
+    it; without the salt it reveals nothing."""
+    opening: dict[str, Any] = {"checkpoint": checkpoint, "handle": handle, "member": member,
+               "partner": partner, "result": result, "salt": salt.hex(),
+               "threshold": threshold}
+    return hashlib.sha256(CHECK_COMMITMENT_DOMAIN + rfc8785.dumps(opening)).hexdigest()
+
+
 @dataclass(frozen=True)
 class CheckBody:
     partner: Address
-    member: Address
-    consent: int
-    threshold: int
-    checkpoint: int
-    result: bool
+    handle: Address
+    consent: int | None  # None: presented by the member, who signs with the handle
+    commitment: str
 
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> CheckBody:
         reader = BodyReader(body, "consent.check")
-        parsed = cls(reader.address("partner"), reader.address("member"),
-                     reader.integer("consent", minimum=0), reader.integer("threshold", minimum=1),
-                     reader.integer("checkpoint", minimum=1), reader.boolean("result"))
+        parsed = cls(reader.address("partner"), reader.address("handle"),
+                     reader.optional_integer("consent", minimum=0),
+                     reader.hash_hex("commitment"))
         reader.finish()
         return parsed
+
+    def signers(self) -> list[Address]:
+        return [self.partner] if self.consent is not None else [self.handle]
 
 
 async def _check_check(ctx: ApplyContext, body: CheckBody) -> None:
     await require_role(ctx, body.partner, "partner")
+    if body.consent is None:  # member-presented: the handle's own signature is the consent
+        await _require_handle(ctx, body.handle, "consent.check")
+        return
     consent = await _consent(ctx, body.consent)
-    if (consent.member, consent.partner) != (body.member, body.partner):
-        raise NoActiveConsent(f"consent.check: consent {body.consent} is not {body.member}'s "
+    if (consent.handle, consent.partner) != (body.handle, body.partner):
+        raise NoActiveConsent(f"consent.check: consent {body.consent} is not {body.handle}'s "
                               f"consent to {body.partner}")
     if not consent_is_active(consent, ctx.now):
         state = "revoked" if consent.revoked_idx is not None else "expired"
         raise NoActiveConsent(f"consent.check: consent {body.consent} was {state}")
-    if body.checkpoint > ctx.index:
-        raise ValidationError(f"consent.check: checkpoint {body.checkpoint} is ahead of the log",
-                              field="checkpoint")
-    actual = await score_at(ctx.conn, body.member, body.checkpoint) >= body.threshold
-    if actual != body.result:
-        raise StaleCheck(f"consent.check: the answer at checkpoint {body.checkpoint} is "
-                         f"{'yes' if actual else 'no'}")
 
 
 async def _project_check(ctx: ApplyContext, body: CheckBody) -> None:
-    await HeartCheck.create(using_db=ctx.conn, idx=ctx.index, member=body.member,
+    await HeartCheck.create(using_db=ctx.conn, idx=ctx.index, handle=body.handle,
                             partner=body.partner, consent_idx=body.consent,
-                            threshold=body.threshold, checkpoint_size=body.checkpoint,
-                            result=body.result, checked_at=format_time(ctx.now))
+                            commitment=body.commitment, checked_at=format_time(ctx.now))
 
 
 CONSENT_CHECK = register(EntryKind(
-    name="consent.check", parse=CheckBody.parse, signers=lambda b: [b.partner],
+    name="consent.check", parse=CheckBody.parse, signers=CheckBody.signers,
     check=_check_check, project=_project_check,
-    summary="a partner's recorded check of 'hearts >= N' under the member's active consent"))
+    summary="a recorded check of 'hearts >= N' for a partner, under the consent of a "
+            "pseudonymous handle (signed by the partner) or presented by the member (signed by "
+            "the handle); who and what are in a salted commitment only the member can open"))

@@ -74,8 +74,10 @@ class HeartScore(Model):
 
 
 class HeartConsent(Model):
+    """A `consent.grant` by a pseudonymous handle; which member a handle is, is off the log."""
+
     idx = fields.BigIntField(primary_key=True)
-    member = fields.CharField(max_length=80)
+    handle = fields.CharField(max_length=80)
     partner = fields.CharField(max_length=80, db_index=True)
     scope = fields.CharField(max_length=32)
     expires_at = fields.CharField(max_length=24)
@@ -84,24 +86,37 @@ class HeartConsent(Model):
 
     class Meta:
         table = "heart_consent"
-        indexes = (("member", "partner"),)
+        indexes = (("handle", "partner"),)
 
 
 class HeartCheck(Model):
-    """A partner's `consent.check`; the API shows it to the member it was made on, only."""
+    """A `consent.check`: only the handle and a commitment; the member opens it off the log."""
 
     idx = fields.BigIntField(primary_key=True)
-    member = fields.CharField(max_length=80)
+    handle = fields.CharField(max_length=80)
     partner = fields.CharField(max_length=80)
-    consent_idx = fields.BigIntField()
-    threshold = fields.BigIntField()
-    checkpoint_size = fields.BigIntField()
-    result = fields.BooleanField()
+    consent_idx = fields.BigIntField(null=True)  # None: presented by the member
+    commitment = fields.CharField(max_length=64)
     checked_at = fields.CharField(max_length=24)
 
     class Meta:
         table = "heart_check"
-        indexes = (("member", "idx"),)
+        indexes = (("handle", "idx"),)
+
+
+class ConsentHandle(Model):
+    """Off-log: which member a consent handle belongs to (one handle per member and partner).
+
+    Deleted with the member's sealed data on erasure; the handle key derives from the member's
+    sealed salt, so it cannot be recomputed afterwards either."""
+
+    handle = fields.CharField(max_length=80, primary_key=True)
+    member = fields.CharField(max_length=80)
+    partner = fields.CharField(max_length=80)
+
+    class Meta:
+        table = "heart_consent_handle"
+        unique_together = (("member", "partner"),)
 
 
 class DonorContact(Model):
@@ -115,6 +130,31 @@ class DonorContact(Model):
 
     class Meta:
         table = "heart_donor_contact"
+
+
+class SignInCode(Model):
+    """Off-log: the current one-time code of a contact (keyed hashes only)."""
+
+    contact_hash = fields.CharField(max_length=64, primary_key=True)
+    code_hash = fields.CharField(max_length=64)
+    sent_at = fields.CharField(max_length=24)
+    expires_at = fields.CharField(max_length=24)
+    attempts = fields.IntField(default=0)
+
+    class Meta:
+        table = "heart_signin_code"
+
+
+class MemberSession(Model):
+    """Off-log: a signed-in donor. `addresses` are the donor addresses of the contact."""
+
+    token_hash = fields.CharField(max_length=64, primary_key=True)
+    csrf = fields.CharField(max_length=64)
+    addresses: fields.Field[list[str]] = fields.JSONField()
+    expires_at = fields.CharField(max_length=24)
+
+    class Meta:
+        table = "heart_member_session"
 
 
 register_projection(HeartRateVersion, HeartDonation, HeartScore, HeartConsent, HeartCheck)

@@ -7,6 +7,10 @@ dataclasses; nothing here knows about GraphQL.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
+import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -14,30 +18,39 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import rfc8785
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from heartchain.accounts.models import Account, CustodialKey
 from heartchain.accounts.services import self_register_member
-from heartchain.errors import NotFound, ValidationError
+from heartchain.errors import NotFound, ValidationError, VerificationError
 from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.log import Appended
 from heartchain.ledger.store import fetch
 from heartchain.platform import Platform
-from heartchain.privacy import erase_subject, keyed_hash, read_personal, seal_personal
+from heartchain.privacy import (
+    erase_subject,
+    keyed_hash,
+    read_personal,
+    seal_personal,
+    subject_salt,
+)
 from tokens.attest import attestation_key, build_credential
 from tokens.entries import (
     SCOPES,
     RateTable,
     RecordBody,
+    check_commitment,
     consent_is_active,
     latest_rates,
     score_at,
 )
-from tokens.errors import ChecksArePrivate, NoActiveConsent
+from tokens.errors import ChecksArePrivate, NoActiveConsent, NotYourConsent, UnknownConsent
 from tokens.models import (
     KINDS,
+    ConsentHandle,
     DonorContact,
     HeartCheck,
     HeartConsent,
@@ -145,6 +158,7 @@ async def erase_donor_contact(platform: Platform, address: str) -> None:
     """Forget how to reach a donor (crypto-shredding). The address, its hearts and the log stay:
     they never held the contact."""
     await DonorContact.filter(address=address).delete()
+    await ConsentHandle.filter(member=address).delete()
     await erase_subject(platform, address)
 
 
@@ -272,37 +286,128 @@ async def score_history(address: str, *, first: int = 50, after: int = 0) -> lis
 
 
 # -- consent and checks ----------------------------------------------------------------------
+#
+# The log never names the member in a consent or a check. Each (member, partner) pair has a
+# consent *handle*: an Ed25519 key that signs that member's grants, revocations and presented
+# checks for that partner and nothing else. Its seed comes from the member's sealed salt (or,
+# for a self-custody key, from that key), so nobody else can compute it and erasing the member
+# makes it unrecoverable; which member a handle is lives only in the off-log `ConsentHandle`.
+# A check entry holds the handle and a salted commitment to (member, threshold, checkpoint,
+# answer); the salt derives from the member's sealed salt, so the member can open every check.
+
+CHECK_BUCKET = timedelta(hours=1)
+_HANDLE_DOMAIN = b"heartchain/consent-handle/v1\n"
+
+
+async def _member_secret(platform: Platform, member: Signer) -> bytes:
+    if isinstance(member, SigningKey):
+        return hashlib.sha256(_HANDLE_DOMAIN + bytes(member)).digest()
+    return await subject_salt(platform, member)
+
+
+async def consent_handle(platform: Platform, member: Signer, partner: str) -> SigningKey:
+    """The member's consent handle key for `partner` (created, and its owner recorded off the
+    log, on first use)."""
+    secret = await _member_secret(platform, member)
+    key = SigningKey(hmac.new(secret, _HANDLE_DOMAIN + partner.encode(), hashlib.sha256)
+                     .digest())
+    handle = address_of(key)
+    if await ConsentHandle.get_or_none(handle=handle) is None:
+        with contextlib.suppress(IntegrityError):  # a concurrent request recorded it first
+            await ConsentHandle.create(handle=handle, member=_address(member), partner=partner)
+    return key
+
+
+async def _handles_of(member: str) -> dict[str, str]:
+    """handle -> partner, for every handle of `member`."""
+    return {h.handle: h.partner for h in await ConsentHandle.filter(member=member)}
 
 
 async def grant_consent(platform: Platform, *, member: Signer, partner: str,
                         expires: datetime, scope: str = SCOPES[0]) -> Appended:
+    handle = await consent_handle(platform, member, partner)
     return await platform.write("consent.grant", {
-        "member": _address(member), "partner": partner, "scope": scope,
-        "expires": format_time(expires)}, [member])
+        "handle": address_of(handle), "partner": partner, "scope": scope,
+        "expires": format_time(expires)}, [handle])
 
 
 async def revoke_consent(platform: Platform, *, member: Signer, consent: int) -> Appended:
-    return await platform.write("consent.revoke", {"member": _address(member),
-                                                   "consent": consent}, [member])
+    row = await HeartConsent.get_or_none(idx=consent)
+    if row is None:
+        raise UnknownConsent(f"entry {consent} is not a consent")
+    if row.handle not in await _handles_of(_address(member)):
+        raise NotYourConsent(f"consent {consent} belongs to another member")
+    handle = await consent_handle(platform, member, row.partner)
+    return await platform.write("consent.revoke", {"handle": row.handle, "consent": consent},
+                                [handle])
 
 
-async def consents_of(member: str) -> list[HeartConsent]:
-    return await HeartConsent.filter(member=member).order_by("-idx")
+@dataclass(frozen=True)
+class MemberConsent:
+    """A consent as its member sees it (the log only knows the handle)."""
+
+    row: HeartConsent
+    member: Address
+
+
+async def consents_of(member: str, *, viewer: Account | None) -> list[MemberConsent]:
+    """The member's consents, newest first; only the member may read them."""
+    if viewer is None or viewer.address != member:
+        raise ChecksArePrivate("consents are visible only to the member who granted them")
+    rows = await HeartConsent.filter(handle__in=list(await _handles_of(member))).order_by("-idx")
+    return [MemberConsent(row, Address(member)) for row in rows]
 
 
 async def active_consent(member: str, partner: str, now: datetime) -> HeartConsent:
-    for consent in await HeartConsent.filter(member=member, partner=partner,
-                                             scope=SCOPES[0], revoked_idx=None).order_by("-idx"):
-        if consent_is_active(consent, now):
-            return consent
+    handle = await ConsentHandle.get_or_none(member=member, partner=partner)
+    if handle is not None:
+        for consent in await HeartConsent.filter(handle=handle.handle, partner=partner,
+                                                 scope=SCOPES[0], revoked_idx=None
+                                                 ).order_by("-idx"):
+            if consent_is_active(consent, now):
+                return consent
     raise NoActiveConsent(f"{member} has no active consent for {partner} to check hearts")
 
 
 def pseudonym(platform: Platform, partner: str, member: str) -> str:
     """The member as this partner sees them in attestations: stable for the partner, unlinkable
-    across partners (a keyed hash only the platform can compute)."""
+    across partners (a keyed hash only the platform can compute), and not the consent handle."""
     return "urn:heartchain:pseudonym:" + keyed_hash(platform, "partner-pseudonym",
                                                     f"{partner}\n{member}")[:32]
+
+
+def _bucket(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+async def as_of_checkpoint(platform: Platform, now: datetime) -> int:
+    """The checkpoint a check made at `now` is answered at: the newest one signed by the start
+    of the hour (else the first after it), so every check in that hour shares it and none can be
+    told apart by it."""
+    start = format_time(_bucket(now))
+    # Sizes and signing times grow together: walking back from the newest checkpoint by its
+    # key stops within the last hour's checkpoints.
+    rows = await fetch(_db(), "SELECT size FROM log_checkpoint WHERE signed_at <= ? "
+                       "ORDER BY size DESC LIMIT 1", [start])
+    if rows:
+        return int(rows[0]["size"])
+    rows = await fetch(_db(), "SELECT MIN(size) AS size FROM log_checkpoint", [])
+    return int(rows[0]["size"])
+
+
+@dataclass(frozen=True)
+class CheckOpening:
+    """What a `consent.check` commitment hides; the member's view of one check."""
+
+    index: int
+    partner: str
+    handle: str
+    member: Address
+    consent: int | None
+    threshold: int
+    checkpoint_size: int
+    result: bool
+    checked_at: str
 
 
 @dataclass(frozen=True)
@@ -314,50 +419,129 @@ class Checked:
     appended: Appended
 
 
+async def _check_salt(platform: Platform, member: str, fields: Mapping[str, Any]) -> bytes:
+    # Derived, not random: a retry with the same Idempotency-Key builds the same entry.
+    return hmac.new(await subject_salt(platform, member),
+                    b"heartchain/consent-check-salt/v1\n" + rfc8785.dumps(dict(fields)),
+                    hashlib.sha256).digest()
+
+
+async def _record_check(platform: Platform, *, member: str, partner: str, handle: str,
+                        consent: int | None, threshold: int, signer: Signer) -> Checked:
+    now = platform.clock.now()
+    size = await as_of_checkpoint(platform, now)
+    result = await score_at(_db(), member, size) >= threshold
+    fields = {"checkpoint": size, "consent": consent, "handle": handle, "partner": partner,
+              "threshold": threshold, "bucket": format_time(_bucket(now))}
+    salt = await _check_salt(platform, member, fields)
+    opening = {"threshold": threshold, "checkpoint": size, "result": result, "salt": salt.hex()}
+    commitment = check_commitment(member=member, partner=partner, handle=handle,
+                                  threshold=threshold, checkpoint=size, result=result, salt=salt)
+    # Sealed before the entry is written: a check whose opening were lost could not be shown
+    # to its member; an opening without its entry is never shown.
+    await seal_personal(platform, member, f"check/{commitment[:48]}", json.dumps(opening))
+    body: dict[str, Any] = {"partner": partner, "handle": handle, "commitment": commitment}
+    if consent is not None:
+        body["consent"] = consent
+    appended = await platform.write("consent.check", body, [signer])
+    row = await HeartCheck.get(idx=appended.index)
+    opened = await open_check(platform, row)
+    return Checked(appended.index, result, size, await _attestation(platform, opened),
+                   appended)
+
+
 async def check_hearts(platform: Platform, *, partner: Signer, member: str,
                        threshold: int) -> Checked:
-    """Does `member` hold at least `threshold` hearts at the latest checkpoint? Needs the
-    member's active consent; the check is recorded (a `consent.check` entry signed by the
-    partner) and answered with a signed attestation."""
+    """Does `member` hold at least `threshold` hearts (as of this hour's checkpoint)? Needs the
+    member's active consent for this partner; the partner signs the recorded check, which names
+    neither the member nor the answer, and gets a signed attestation."""
     partner_address = _address(partner)
     consent = await active_consent(member, partner_address, platform.clock.now())
-    checkpoint = await platform.log.latest_checkpoint()
-    result = await score_at(_db(), member, checkpoint.size) >= threshold
-    appended = await platform.write("consent.check", {
-        "partner": partner_address, "member": member, "consent": consent.idx,
-        "threshold": threshold, "checkpoint": checkpoint.size, "result": result}, [partner])
-    row = await HeartCheck.get(idx=appended.index)
-    return Checked(appended.index, row.result, row.checkpoint_size,
-                   await attestation_for(platform, row), appended)
+    if threshold < 1:
+        raise ValidationError("threshold: must be at least 1", field="threshold")
+    return await _record_check(platform, member=member, partner=partner_address,
+                               handle=consent.handle, consent=consent.idx, threshold=threshold,
+                               signer=partner)
+
+
+async def present_hearts(platform: Platform, *, member: Signer, partner: str,
+                         threshold: int) -> Checked:
+    """A credential the member asked for, to show `partner` themselves (a QR code or link): the
+    partner needs neither the member's address nor a consent. Recorded as a check signed by the
+    member's handle for that partner."""
+    if threshold < 1:
+        raise ValidationError("threshold: must be at least 1", field="threshold")
+    await _require_partner(partner)
+    handle = await consent_handle(platform, member, partner)
+    return await _record_check(platform, member=_address(member), partner=partner,
+                               handle=address_of(handle), consent=None, threshold=threshold,
+                               signer=handle)
+
+
+async def _require_partner(address: str) -> None:
+    account = await Account.get_or_none(address=address)
+    if account is None or account.role != "partner":
+        raise NotFound(f"{address} is not a registered partner")
+
+
+async def open_check(platform: Platform, check: HeartCheck) -> CheckOpening:
+    """The check's hidden fields, from the member's sealed opening, checked against the
+    commitment on the log."""
+    owner = await ConsentHandle.get_or_none(handle=check.handle)
+    text = (await read_personal(platform, owner.member, f"check/{check.commitment[:48]}")
+            if owner is not None else None)
+    if owner is None or text is None:
+        raise NotFound(f"check {check.idx} cannot be opened (its member was erased)")
+    opening = json.loads(text)
+    if check_commitment(member=owner.member, partner=check.partner, handle=check.handle,
+                        threshold=opening["threshold"], checkpoint=opening["checkpoint"],
+                        result=opening["result"], salt=bytes.fromhex(opening["salt"])
+                        ) != check.commitment:
+        raise VerificationError(f"check {check.idx}: the sealed opening does not match the "
+                                "commitment on the log")
+    return CheckOpening(check.idx, check.partner, check.handle, Address(owner.member),
+                        check.consent_idx, int(opening["threshold"]),
+                        int(opening["checkpoint"]), bool(opening["result"]), check.checked_at)
 
 
 async def attestation_for(platform: Platform, check: HeartCheck) -> dict[str, Any]:
     """The signed credential for a recorded check. Deterministic: asking again gives the same
-    document (Ed25519 signatures are deterministic, every field comes from the log)."""
-    consent = await HeartConsent.get(idx=check.consent_idx)
-    checked_at = parse_time(check.checked_at)
-    valid_until = min(parse_time(consent.expires_at), checked_at + ATTESTATION_LIFETIME)
+    document (Ed25519 signatures are deterministic, every field comes from the log and the
+    member's opening)."""
+    return await _attestation(platform, await open_check(platform, check))
+
+
+async def _attestation(platform: Platform, check: CheckOpening) -> dict[str, Any]:
+    # validFrom is the hour the check was made in and asOf that hour's checkpoint: a log
+    # reader holding the credential cannot pick its entry among that hour's checks.
+    valid_from = _bucket(parse_time(check.checked_at))
+    valid_until = valid_from + ATTESTATION_LIFETIME
+    if check.consent is not None:
+        consent = await HeartConsent.get(idx=check.consent)
+        expires = parse_time(consent.expires_at)
+        valid_until = min(valid_until, max(_bucket(expires), valid_from + CHECK_BUCKET))
     root_hash = await platform.log.root_at(check.checkpoint_size)
     credential_id = uuid.UUID(hex=keyed_hash(platform, "attestation-id",
-                                             f"{platform.log.origin}\n{check.idx}")[:32],
+                                             f"{platform.log.origin}\n{check.index}")[:32],
                               version=4)
     return build_credential(
         key=attestation_key(platform), credential_id=credential_id.urn,
-        valid_from=check.checked_at, valid_until=format_time(valid_until),
+        valid_from=format_time(valid_from), valid_until=format_time(valid_until),
         pseudonym=pseudonym(platform, check.partner, check.member), threshold=check.threshold,
         result=check.result, origin=platform.log.origin, checkpoint_size=check.checkpoint_size,
         root_hash=root_hash)
 
 
-async def checks_on(member: str, *, viewer: Account | None, first: int = 20,
-                    before: int | None = None) -> list[HeartCheck]:
-    """Partner checks made on `member`, newest first; only the member may read them."""
+async def checks_on(platform: Platform, member: str, *, viewer: Account | None,
+                    first: int = 20, before: int | None = None) -> list[CheckOpening]:
+    """Checks made on `member` (by partners, or presented by the member), newest first, opened;
+    only the member may read them."""
     if viewer is None or viewer.address != member:
         raise ChecksArePrivate("partner checks are visible only to the member they were made on")
-    query = HeartCheck.filter(member=member)
+    query = HeartCheck.filter(handle__in=list(await _handles_of(member)))
     if before is not None:
         query = query.filter(idx__lt=before)
-    return await query.order_by("-idx").limit(first)
+    return [await open_check(platform, row) for row in await query.order_by("-idx").limit(first)]
 
 
 async def get_check(index: int) -> HeartCheck:

@@ -1,9 +1,10 @@
 """GraphQL types of heart points: thin resolvers over `tokens.services`.
 
 Who may call what: `recordDonation` / `reverseDonation` need a charity's token, `setHeartRates`
-the operator's, `grantConsent` / `revokeConsent` a member's, `checkHearts` a partner's. Scores,
-donations and consents are public facts of the log; the checks partners made on a member are
-shown to that member's token only.
+the operator's, `grantConsent` / `revokeConsent` / `presentHearts` a member's, `checkHearts` a
+partner's. Scores
+and donations are public facts of the log; a member's consents and the checks made on them are
+shown to that member's token only (the log holds them under pseudonymous handles).
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ from heartchain.gql import (
     error_result,
     page_size,
 )
-from heartchain.keys import is_address
+from heartchain.keys import Address, is_address
 from heartchain.ledger.entries import parse_time
 from heartchain.ledger.types import FromEntry, LogEntry, load_entry
 from tokens import services
 from tokens.attest import attestation_key, did_key, public_key_b64, verify_attestation
 from tokens.entries import DEFAULT_RATES, RateTable, rate_table_of
 from tokens.errors import AttestationInvalid
-from tokens.models import KINDS, UNITS, HeartCheck, HeartConsent, HeartDonation
+from tokens.models import KINDS, UNITS, HeartConsent, HeartDonation
 
 
 async def _label(address: str) -> str | None:
@@ -149,10 +150,13 @@ class ScorePoint:
     change: Int64
 
 
-@strawberry.type(description="A member's consent for a partner to check their hearts.")
+@strawberry.type(description="A member's consent for a partner to check their hearts. On the "
+                             "log it is granted by `handle`, a pseudonymous key for this member "
+                             "and partner only.")
 class Consent(FromEntry):
     index: Int64
     member: str
+    handle: str
     partner: str
     scope: str
     expires_at: str
@@ -160,9 +164,11 @@ class Consent(FromEntry):
     revoked_index: Int64 | None
 
     @classmethod
-    def of(cls, row: HeartConsent) -> Consent:
-        return cls(index=Int64(row.idx), member=row.member, partner=row.partner, scope=row.scope,
-                   expires_at=row.expires_at, granted_at=row.granted_at,
+    def of(cls, consent: services.MemberConsent) -> Consent:
+        row = consent.row
+        return cls(index=Int64(row.idx), member=consent.member, handle=row.handle,
+                   partner=row.partner, scope=row.scope, expires_at=row.expires_at,
+                   granted_at=row.granted_at,
                    revoked_index=Int64(row.revoked_idx) if row.revoked_idx is not None
                    else None)
 
@@ -176,28 +182,31 @@ class Consent(FromEntry):
         return await _label(self.partner)
 
 
-
-@strawberry.type(description="A partner's recorded check of 'hearts ≥ threshold'.")
+@strawberry.type(description="A recorded check of 'hearts ≥ threshold' for a partner, as its "
+                             "member sees it: the log holds only the handle and a commitment "
+                             "to these fields, opened here from the member's sealed salt.")
 class PartnerCheck(FromEntry):
     index: Int64
     partner: str
-    consent_index: Int64
+    consent_index: Int64 | None = strawberry.field(
+        description="The consent it was made under; null when the member presented it.")
+    presented: bool
     threshold: Int64
     checkpoint_size: Int64
     result: bool
     checked_at: str
 
     @classmethod
-    def of(cls, row: HeartCheck) -> PartnerCheck:
-        return cls(index=Int64(row.idx), partner=row.partner,
-                   consent_index=Int64(row.consent_idx), threshold=Int64(row.threshold),
-                   checkpoint_size=Int64(row.checkpoint_size), result=row.result,
-                   checked_at=row.checked_at)
+    def of(cls, check: services.CheckOpening) -> PartnerCheck:
+        return cls(index=Int64(check.index), partner=check.partner,
+                   consent_index=Int64(check.consent) if check.consent is not None else None,
+                   presented=check.consent is None, threshold=Int64(check.threshold),
+                   checkpoint_size=Int64(check.checkpoint_size), result=check.result,
+                   checked_at=check.checked_at)
 
     @strawberry.field
     async def partner_label(self) -> str | None:
         return await _label(self.partner)
-
 
 
 @strawberry.type
@@ -247,19 +256,21 @@ class MemberHearts:
         return DonationConnection(edges=edges, page_info=PageInfo(
             has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None))
 
-    @strawberry.field(description="Consents this member granted, newest first.")
-    async def consents(self) -> list[Consent]:
-        return [Consent.of(r) for r in await services.consents_of(self.address)]
+    @strawberry.field(description="Consents this member granted, newest first: only this "
+                                  "member's token may read them.")
+    async def consents(self, info: Info) -> list[Consent] | None:
+        return [Consent.of(c) for c in await services.consents_of(
+            self.address, viewer=info.context.account)]
 
     @strawberry.field(description="Checks partners made on this member: only this member's "
                                   "token may read them.")
     async def checks(self, info: Info, first: int = 20, after: str | None = None
                      ) -> PartnerCheckConnection | None:
         limit = page_size(first)
-        rows = await services.checks_on(self.address, viewer=info.context.account,
-                                        first=limit + 1,
+        rows = await services.checks_on(info.context.platform, self.address,
+                                        viewer=info.context.account, first=limit + 1,
                                         before=decode_cursor("check", after))
-        edges = [PartnerCheckEdge(cursor=encode_cursor("check", r.idx), node=PartnerCheck.of(r))
+        edges = [PartnerCheckEdge(cursor=encode_cursor("check", r.index), node=PartnerCheck.of(r))
                  for r in rows[:limit]]
         return PartnerCheckConnection(edges=edges, page_info=PageInfo(
             has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None))
@@ -484,7 +495,8 @@ class Mutation:
             row = await HeartConsent.get(idx=appended.index)
         except HeartchainError as exc:
             return error_result(exc)
-        return ConsentGranted(consent=Consent.of(row),
+        mine = services.MemberConsent(row, Address(member.address))
+        return ConsentGranted(consent=Consent.of(mine),
                               entry=await load_entry(info, appended.index))
 
     @strawberry.mutation(description="Member only: withdraw a consent.")
@@ -496,12 +508,32 @@ class Mutation:
             row = await HeartConsent.get(idx=consent)
         except HeartchainError as exc:
             return error_result(exc)
-        return ConsentRevoked(consent=Consent.of(row),
+        mine = services.MemberConsent(row, Address(member.address))
+        return ConsentRevoked(consent=Consent.of(mine),
                               entry=await load_entry(info, appended.index))
+
+    @strawberry.mutation(description="Member only: a credential 'hearts ≥ threshold' to show "
+                                     "`partner` yourself (QR code or link); the partner needs "
+                                     "neither your address nor a consent. Recorded as a check "
+                                     "that names neither you nor the answer.")
+    async def present_hearts(self, info: Info, partner: str, threshold: Int64
+                             ) -> CheckHeartsResult:
+        try:
+            member = info.context.require_account("member")
+            checked = await services.present_hearts(info.context.platform,
+                                                    member=member.address, partner=partner,
+                                                    threshold=threshold)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return HeartsChecked(at_least=checked.result, threshold=threshold,
+                             checkpoint_size=Int64(checked.checkpoint_size),
+                             attestation=JSON(checked.attestation),
+                             entry=await load_entry(info, checked.index))
 
     @strawberry.mutation(description="Partner only: does `member` hold at least `threshold` "
                                      "hearts? Needs the member's active consent; the check is "
-                                     "recorded for the member to see.")
+                                     "recorded (naming neither member nor answer) for the "
+                                     "member to see.")
     async def check_hearts(self, info: Info, member: str, threshold: Int64
                            ) -> CheckHeartsResult:
         try:

@@ -179,6 +179,7 @@ DOMAIN_PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("web.lots", ("tracing.services",)),
     ("web.cases", ("heartchain.mutualaid.services",)),
     ("web.console", ("tokens.services", "tracing.services")),
+    ("web.members", ("tokens.signin",)),
     ("web.witness", ("heartchain.witness.client",)),
     ("web.receipts", ("heartchain.witness.client",)),
 ]
@@ -210,3 +211,4 @@ routes: list[BaseRoute] = [*core_routes, *domain_routes()]
 routes.append(Route("/members/{address}", account_page, name="account"))
 templates.env.globals["console_available"] = any(
     getattr(r, "path", "") == "/console" for r in routes)
+templates.env.globals["me_available"] = any(getattr(r, "path", "") == "/me" for r in routes)

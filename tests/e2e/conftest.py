@@ -88,7 +88,8 @@ def server(browser_available: None, tmp_path_factory: pytest.TempPathFactory
     data_dir = tmp_path_factory.mktemp("e2e-data")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "HEARTCHAIN_DATA_DIR": str(data_dir), "HEARTCHAIN_PUBLIC_URL": url}
+    env = {**os.environ, "HEARTCHAIN_DATA_DIR": str(data_dir), "HEARTCHAIN_PUBLIC_URL": url,
+           "HEARTCHAIN_OTP_SENDER": f"file:{data_dir / 'codes.txt'}"}
     env.pop("HEARTCHAIN_DB_URL", None)
     started = time.monotonic()
     demo = subprocess.run([sys.executable, "-m", "heartchain.cli", "demo"], env=env,

@@ -45,6 +45,7 @@ setHeartRates          Y       .       .         .          .      .        .
 grantConsent           .       .       .         .          Y      .        .
 checkHearts            .       .       Y         .          .      .        .
 revokeConsent          .       .       .         .          Y      .        .
+presentHearts          .       .       .         .          Y      .        .
 createLot              Y       Y       .         .          .      .        .
 offerLot               .       Y       .         .          .      .        .
 acceptLot              r       r       r         r          Y      r        .
@@ -183,6 +184,8 @@ def operation(field: str, world: World, caller: str) -> tuple[str, dict[str, Any
         "checkHearts": ("$member: String!, $threshold: Int64!",
                         {"member": a["member"], "threshold": 1}),
         "revokeConsent": ("$consent: Int64!", {"consent": t["consent"]}),
+        "presentHearts": ("$partner: String!, $threshold: Int64!",
+                          {"partner": a["partner"], "threshold": 1}),
         "createLot": ("$input: CreateLotInput!", {"input": {
             "goods": "rice", "quantity": 500, "unit": "grams",
             "receipt": digest(f"purchase by {caller}")}}),

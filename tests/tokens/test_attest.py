@@ -12,11 +12,13 @@ from nacl.signing import SigningKey
 from tokens.attest import (
     _b58decode,
     _b58encode,
+    _hash_data,
     build_credential,
     did_key,
     main,
     public_key_b64,
     verify_attestation,
+    verify_data_integrity,
 )
 from tokens.errors import AttestationInvalid
 
@@ -122,3 +124,40 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", str(tmp_path / "missing.json"), "--key", key]) == 2
     path.write_text("{not json")
     assert main(["verify", str(path), "--key", key]) == 2
+
+
+def test_proof_keeps_the_context_a_conformant_verifier_hashes() -> None:
+    document = credential()
+    assert document["proof"]["@context"] == document["@context"]
+    # What the service used to issue: @context hashed but dropped from the proof. A verifier
+    # following §3.3.2 hashes the proof as it stands, so that signature cannot verify.
+    unsecured = {k: v for k, v in document.items() if k != "proof"}
+    options = {k: v for k, v in document["proof"].items() if k not in ("proofValue", "@context")}
+    old_signature = KEY.sign(_hash_data(unsecured, {**options, "@context": unsecured["@context"]}))
+    old = {**unsecured, "proof": {**options,
+                                  "proofValue": "z" + _b58encode(old_signature.signature)}}
+    with pytest.raises(AttestationInvalid, match="signature"):
+        verify_data_integrity(old, bytes(KEY.verify_key))
+
+
+def test_key_as_did_key_or_multibase(tmp_path: Path) -> None:
+    document = credential()
+    issuer = document["issuer"]
+    for key in (issuer, issuer[len("did:key:"):], document["proof"]["verificationMethod"],
+                public_key_b64(KEY)):
+        verify_attestation(document, key, NOW)
+    with pytest.raises(AttestationInvalid, match="key"):
+        verify_attestation(document, "z6Mk" + "1" * 20, NOW)
+
+
+def test_cli_needs_a_key_and_takes_did_key(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "credential.json"
+    document = credential()
+    path.write_text(json.dumps(document))
+    with pytest.raises(SystemExit) as exited:
+        main(["verify", str(path)])  # never silently trusts the local data directory's key
+    assert exited.value.code == 2
+    assert main(["verify", str(path), "--key", document["issuer"],
+                 "--at", "2026-11-21T09:00:00Z"]) == 0
+    assert "valid: hearts ≥ 5000" in capsys.readouterr().out

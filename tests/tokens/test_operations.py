@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,8 @@ async def test_every_operation(ledger: Ledger, client: httpx.AsyncClient) -> Non
     as_partner = await run("GrantConsent", {"partner": partner}, partner_token)
     assert as_partner["data"]["grantConsent"]["__typename"] == "PermissionDenied"
 
-    # partner
+    # partner (checks answer as of the checkpoint before the hour began: let the gifts reach it)
+    ledger.platform.clock.advance(timedelta(hours=1))
     checked = await run("CheckHearts", {"member": member, "threshold": 5_000}, partner_token)
     answer = checked["data"]["checkHearts"]
     assert answer["__typename"] == "HeartsChecked" and answer["atLeast"] is True
@@ -121,14 +123,23 @@ async def test_every_operation(ledger: Ledger, client: httpx.AsyncClient) -> Non
     hearts = (await run("MemberHearts", {"address": member}))["data"]["member"]
     assert hearts["score"] == 8_000 and hearts["burned"] == 2
     assert [d["node"]["index"] for d in hearts["donations"]["edges"]][-1] == index
-    assert hearts["consents"][0]["partnerLabel"] == "Cycle Share"
     assert [p["total"] for p in hearts["history"]] == [8_000, 8_002, 8_000]
+    presented = await run("PresentHearts", {"partner": partner, "threshold": 7_000},
+                          member_token)
+    shown = presented["data"]["presentHearts"]
+    assert shown["atLeast"] is True
+    verdict = await run("VerifyAttestation", {"credential": shown["attestation"]})
+    assert verdict["data"]["verifyAttestation"] == {"valid": True, "reason": None}
+    not_member = await run("PresentHearts", {"partner": partner, "threshold": 1}, partner_token)
+    assert not_member["data"]["presentHearts"]["__typename"] == "PermissionDenied"
     mine = await run("MyChecks", {"address": member}, member_token)
+    assert mine["data"]["member"]["consents"][0]["partnerLabel"] == "Cycle Share"
     checks = mine["data"]["member"]["checks"]["edges"]
-    assert [c["node"]["threshold"] for c in checks] == [5_000]
+    assert [(c["node"]["threshold"], c["node"]["presented"]) for c in checks] == [
+        (7_000, True), (5_000, False)]
     for token in (partner_token, ledger.operator_token, None):
         other = await run("MyChecks", {"address": member}, token)
-        assert other["data"]["member"]["checks"] is None
+        assert other["data"]["member"] is None or other["data"]["member"]["checks"] is None
         assert "visible only to the member" in other["errors"][0]["message"]
 
     revoked = await run("RevokeConsent", {"consent": consent["index"]}, member_token)

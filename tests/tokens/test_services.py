@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import timedelta
 
 import pytest
+import rfc8785
+from tortoise import connections
 
-from heartchain.errors import PermissionDenied, ValidationError
+from heartchain.errors import NotFound, PermissionDenied, ValidationError
+from heartchain.keys import SigningKey, address_of
 from heartchain.ledger.store import fetch
 from heartchain.ledger.verify import verify_log
 from heartchain.privacy import SealedSubject, SealedValue, read_personal
@@ -14,14 +18,15 @@ from tests.factories import entry
 from tests.tokens import factories as f
 from tokens import services
 from tokens.attest import attestation_key, public_key_b64, verify_attestation
+from tokens.entries import score_at
 from tokens.errors import (
+    AttestationInvalid,
     ChecksArePrivate,
     ConsentAlreadyRevoked,
     NoActiveConsent,
     NotYourConsent,
-    StaleCheck,
 )
-from tokens.models import DonorContact
+from tokens.models import DonorContact, HeartCheck
 
 
 async def test_contact_maps_to_one_custodial_donor(ledger: Ledger) -> None:
@@ -115,7 +120,16 @@ async def consented(ledger: Ledger, hearts: int = 6_000) -> tuple[str, str, str,
                                        quantity=hearts, campaign="c")
     grant = await services.grant_consent(p, member=member, partner=partner,
                                          expires=p.clock.now() + timedelta(days=30))
+    # checks answer as of the newest checkpoint before the hour began: let the gift reach it
+    p.clock.advance(timedelta(hours=1))
     return charity, partner, member, grant.index
+
+
+async def handle_of(ledger: Ledger, member: str, partner: str) -> SigningKey:
+    return await services.consent_handle(ledger.platform, member, partner)
+
+
+COMMITMENT = "ab" * 32
 
 
 async def test_check_with_consent_answers_and_attests(ledger: Ledger) -> None:
@@ -138,6 +152,30 @@ async def test_check_with_consent_answers_and_attests(ledger: Ledger) -> None:
     assert await services.attestation_for(p, check) == yes.attestation
 
 
+async def test_a_service_credential_fails_after_any_one_character_edit(ledger: Ledger) -> None:
+    p = ledger.platform
+    _, partner, member, _ = await consented(ledger)
+    credential = (await services.check_hearts(p, partner=partner, member=member,
+                                              threshold=5_000)).attestation
+    key = credential["issuer"]
+    now = p.clock.now()
+    verify_attestation(credential, key, now)
+    canonical = rfc8785.dumps(credential).decode()
+    edits = 0
+    for position, char in enumerate(canonical):
+        if char in '{}[]":,':
+            continue
+        edited = canonical[:position] + ("1" if char != "1" else "2") + canonical[position + 1:]
+        try:
+            document = json.loads(edited)
+        except ValueError:
+            continue  # `true` → `1rue`: not a credential at all
+        edits += 1
+        with pytest.raises(AttestationInvalid):
+            verify_attestation(document, key, now)
+    assert edits > 800
+
+
 async def test_pseudonyms_are_per_partner(ledger: Ledger) -> None:
     p = ledger.platform
     _, partner, member, _ = await consented(ledger)
@@ -150,13 +188,14 @@ async def test_pseudonyms_are_per_partner(ledger: Ledger) -> None:
     ids = [x.attestation["credentialSubject"]["id"] for x in (a, b, c)]
     assert ids[0] == ids[1] != ids[2]
     assert a.attestation["id"] != b.attestation["id"]
+    handles = {address_of(await handle_of(ledger, member, x)) for x in (partner, other)}
+    assert len(handles) == 2 and member not in handles
 
 
 async def test_no_check_without_consent(ledger: Ledger) -> None:
     p = ledger.platform
     _, partner, member, grant = await consented(ledger)
     stranger = await f.member(ledger)
-    size = await p.log.size()
     with pytest.raises(NoActiveConsent):
         await services.check_hearts(p, partner=partner, member=stranger, threshold=1)
     other = await f.partner(ledger, "Shop")
@@ -164,26 +203,29 @@ async def test_no_check_without_consent(ledger: Ledger) -> None:
     with pytest.raises(NoActiveConsent):
         await services.check_hearts(p, partner=other, member=member, threshold=1)
     # the rule itself refuses, whatever a client claims: another partner naming this consent
-    checkpoint = (await p.log.latest_checkpoint()).size
-    body = {"partner": other, "member": member, "consent": grant, "threshold": 1,
-            "checkpoint": checkpoint, "result": True}
+    handle = address_of(await handle_of(ledger, member, partner))
+    body = {"partner": other, "handle": handle, "consent": grant, "commitment": COMMITMENT}
     with pytest.raises(NoActiveConsent):
         await p.write("consent.check", body, [other])
+    # nor may a partner record a consent-less ("presented") check: only the handle signs those
+    with pytest.raises(PermissionDenied):
+        await p.log.append(entry(ledger, "consent.check",
+                                 {"partner": partner, "handle": handle,
+                                  "commitment": COMMITMENT}, await p.custodial_key(partner)))
     assert await p.log.size() == size
 
 
 async def test_no_check_after_revocation(ledger: Ledger) -> None:
     p = ledger.platform
     _, partner, member, grant = await consented(ledger)
-    checkpoint = (await p.log.latest_checkpoint()).size
+    handle = address_of(await handle_of(ledger, member, partner))
     await services.revoke_consent(p, member=member, consent=grant)
     size = await p.log.size()
     with pytest.raises(NoActiveConsent):
         await services.check_hearts(p, partner=partner, member=member, threshold=1)
     with pytest.raises(NoActiveConsent, match="revoked"):
-        await p.write("consent.check", {"partner": partner, "member": member, "consent": grant,
-                                        "threshold": 1, "checkpoint": checkpoint,
-                                        "result": True}, [partner])
+        await p.write("consent.check", {"partner": partner, "handle": handle, "consent": grant,
+                                        "commitment": COMMITMENT}, [partner])
     with pytest.raises(ConsentAlreadyRevoked):
         await services.revoke_consent(p, member=member, consent=grant)
     assert await p.log.size() == size
@@ -192,15 +234,15 @@ async def test_no_check_after_revocation(ledger: Ledger) -> None:
 async def test_no_check_after_expiry(ledger: Ledger) -> None:
     p = ledger.platform
     _, partner, member, grant = await consented(ledger)
-    ok = await services.check_hearts(p, partner=partner, member=member, threshold=1)
+    handle = address_of(await handle_of(ledger, member, partner))
+    await services.check_hearts(p, partner=partner, member=member, threshold=1)
     p.clock.advance(timedelta(days=31))
     size = await p.log.size()
     with pytest.raises(NoActiveConsent):
         await services.check_hearts(p, partner=partner, member=member, threshold=1)
     with pytest.raises(NoActiveConsent, match="expired"):
-        await p.write("consent.check", {"partner": partner, "member": member, "consent": grant,
-                                        "threshold": 1, "checkpoint": ok.checkpoint_size,
-                                        "result": True}, [partner])
+        await p.write("consent.check", {"partner": partner, "handle": handle, "consent": grant,
+                                        "commitment": COMMITMENT}, [partner])
     assert await p.log.size() == size
 
 
@@ -208,17 +250,18 @@ async def test_consent_signed_by_someone_else(ledger: Ledger) -> None:
     p = ledger.platform
     partner, member, intruder = (await f.partner(ledger), await f.member(ledger),
                                  await f.member(ledger))
-    body = {"member": member, "partner": partner, "scope": "hearts.threshold",
+    handle = await handle_of(ledger, member, partner)
+    body = {"handle": address_of(handle), "partner": partner, "scope": "hearts.threshold",
             "expires": "2099-01-01T00:00:00.000Z"}
     size = await p.log.size()
-    for signer in (intruder, partner, ledger.operator):
+    for signer in (intruder, partner, ledger.operator, member):
         with pytest.raises(PermissionDenied):
             await p.log.append(entry(ledger, "consent.grant", body,
                                      await p.custodial_key(signer)))
-    grant = await p.write("consent.grant", body, [member])
+    grant = await p.write("consent.grant", body, [handle])
     size = await p.log.size()
     with pytest.raises(PermissionDenied):
-        await p.log.append(entry(ledger, "consent.revoke", {"member": member,
+        await p.log.append(entry(ledger, "consent.revoke", {"handle": address_of(handle),
                                                             "consent": grant.index},
                                  await p.custodial_key(intruder)))
     with pytest.raises(NotYourConsent):
@@ -230,7 +273,8 @@ async def test_bad_consents(ledger: Ledger) -> None:
     p = ledger.platform
     partner, member, charity = (await f.partner(ledger), await f.member(ledger),
                                 await f.charity(ledger))
-    good = {"member": member, "partner": partner, "scope": "hearts.threshold",
+    handle = await handle_of(ledger, member, partner)
+    good = {"handle": address_of(handle), "partner": partner, "scope": "hearts.threshold",
             "expires": "2099-01-01T00:00:00.000Z"}
     size = await p.log.size()
     for body, error in (({**good, "expires": "2000-01-01T00:00:00.000Z"}, ValidationError),
@@ -238,24 +282,39 @@ async def test_bad_consents(ledger: Ledger) -> None:
                         ({**good, "scope": "everything"}, ValidationError),
                         ({**good, "partner": charity}, PermissionDenied)):
         with pytest.raises(error):
-            await p.write("consent.grant", body, [member])
+            await p.write("consent.grant", body, [handle])
+    # a registered account is never a handle: the grant would name the member
+    with pytest.raises(ValidationError, match="handle"):
+        await p.write("consent.grant", {**good, "handle": member}, [member])
     assert await p.log.size() == size
 
 
-async def test_a_check_cannot_lie(ledger: Ledger) -> None:
+async def test_a_check_commits_to_its_answer(ledger: Ledger) -> None:
+    """The log cannot recompute a hidden answer; the member can, from the opening."""
     p = ledger.platform
-    _, partner, member, grant = await consented(ledger, hearts=100)
-    checkpoint = (await p.log.latest_checkpoint()).size
-    body = {"partner": partner, "member": member, "consent": grant, "threshold": 101,
-            "checkpoint": checkpoint, "result": True}
-    size = await p.log.size()
-    with pytest.raises(StaleCheck):
-        await p.write("consent.check", body, [partner])
-    with pytest.raises(ValidationError):
-        await p.write("consent.check", {**body, "checkpoint": size + 5, "result": False},
-                      [partner])
-    assert await p.log.size() == size
-    await p.write("consent.check", {**body, "result": False}, [partner])
+    _, partner, member, _ = await consented(ledger, hearts=100)
+    done = await services.check_hearts(p, partner=partner, member=member, threshold=101)
+    opened = await services.open_check(p, await services.get_check(done.index))
+    assert (opened.threshold, opened.result, opened.member) == (101, False, member)
+    assert await score_at(connections.get("default"), member, opened.checkpoint_size) == 100
+    # a swapped commitment on the log no longer opens
+    await HeartCheck.filter(idx=done.index).update(commitment=COMMITMENT)
+    with pytest.raises(NotFound):
+        await services.open_check(p, await services.get_check(done.index))
+
+
+async def test_member_presented_check(ledger: Ledger) -> None:
+    p = ledger.platform
+    _, partner, member, _ = await consented(ledger)
+    presented = await services.present_hearts(p, member=member, partner=partner,
+                                              threshold=5_000)
+    verify_attestation(presented.attestation, presented.attestation["issuer"], p.clock.now())
+    stored = await p.log.get_entry(presented.index)
+    assert member not in stored.data.decode()
+    assert [s.by for s in stored.entry.sigs] == [address_of(await handle_of(ledger, member,
+                                                                               partner))]
+    with pytest.raises(NotFound):
+        await services.present_hearts(p, member=member, partner=member, threshold=1)
 
 
 async def test_checks_are_visible_only_to_the_member(ledger: Ledger) -> None:
@@ -265,10 +324,13 @@ async def test_checks_are_visible_only_to_the_member(ledger: Ledger) -> None:
     from heartchain.accounts.models import Account
 
     me = await Account.get(address=member)
-    checks = await services.checks_on(member, viewer=me)
-    assert [c.idx for c in checks] == [done.index]
+    checks = await services.checks_on(p, member, viewer=me)
+    assert [(c.index, c.threshold) for c in checks] == [(done.index, 10)]
+    assert [c.row.idx for c in await services.consents_of(member, viewer=me)]
     for viewer in (await Account.get(address=partner), await Account.get(address=ledger.operator),
                    None):
         with pytest.raises(ChecksArePrivate):
-            await services.checks_on(member, viewer=viewer)
+            await services.checks_on(p, member, viewer=viewer)
+        with pytest.raises(ChecksArePrivate):
+            await services.consents_of(member, viewer=viewer)
     await verify_log(p.log)
