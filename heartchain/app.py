@@ -41,11 +41,11 @@ class HeartchainGraphQL(GraphQL[Context, None]):
         account = None
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
-            account = await authenticate(header[7:].strip())
+            account = await authenticate(platform, header[7:].strip())
         if account is None and isinstance(request, WebSocket):
             # Browsers cannot set headers on a WebSocket: the token may come as a query param.
             token = request.query_params.get("token")
-            account = await authenticate(token) if token else None
+            account = await authenticate(platform, token) if token else None
         return Context(request=request, platform=platform, account=account)
 
 

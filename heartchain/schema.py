@@ -20,6 +20,7 @@ from graphql import GraphQLError
 from heartchain.db import import_domain_modules, load_entry_kinds
 from heartchain.errors import HeartchainError
 from heartchain.gql import SCALARS
+from heartchain.idempotency import MutationFieldScope
 from heartchain.ledger.types import LedgerMutation, LedgerQuery, LedgerSubscription
 
 load_entry_kinds()
@@ -71,5 +72,6 @@ schema = HeartchainSchema(
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         lambda: MaskErrors(should_mask_error=should_mask_error),
+        MutationFieldScope,
     ],
 )
