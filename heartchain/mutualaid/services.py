@@ -18,7 +18,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from heartchain.errors import NotFound, ValidationError
+from heartchain.errors import Conflict, NotFound, ValidationError
 from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger import merkle
 from heartchain.ledger.entries import format_time
@@ -227,7 +227,14 @@ async def apportion_body(platform: Platform, *, plan: str, operator: str,
 async def apportion_period(platform: Platform, *, plan: str, operator: Signer,
                            cases: Sequence[str] | None = None, attempts: int = 3) -> Appended:
     """Apportion the plan's next period. The body is recomputed and retried if coverage changed
-    between computing and integrating (a waiting period ending in that instant)."""
+    between computing and integrating (a waiting period ending in that instant). A retry (same
+    Idempotency-Key) answers the period the first attempt apportioned."""
+    earlier = await platform.written_before("period.apportion", operator)
+    if earlier is not None:
+        if earlier.entry.body.get("plan") != plan or (
+                cases is not None and earlier.entry.body.get("cases") != sorted(set(cases))):
+            raise Conflict("Idempotency-Key was already used for a different request")
+        return await platform.log.appended(earlier.index)
     for attempt in range(attempts):
         body = await apportion_body(platform, plan=plan, operator=_address(operator),
                                     cases=cases)
