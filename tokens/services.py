@@ -21,7 +21,13 @@ from tortoise.exceptions import IntegrityError
 
 from heartchain.accounts.models import Account, CustodialKey
 from heartchain.accounts.services import self_register_member
-from heartchain.errors import HeartchainError, NotFound, ValidationError, VerificationError
+from heartchain.errors import (
+    Conflict,
+    HeartchainError,
+    NotFound,
+    ValidationError,
+    VerificationError,
+)
 from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.log import Appended
@@ -86,11 +92,16 @@ async def set_heart_rates(platform: Platform, operator: Signer,
                           rates: Mapping[str, tuple[int, int]]) -> Appended:
     """Set the next rate table: `{"cash": (hearts, per_fen), "food": (hearts, per_gram), ...}`.
 
-    Every kind needs a rate; it applies to donations recorded after this entry."""
+    Every kind needs a rate; it applies to donations recorded after this entry. A retry (same
+    Idempotency-Key) answers the version the first attempt published."""
+    table = {kind: {"hearts": hearts, "per": per} for kind, (hearts, per) in rates.items()}
+    earlier = await platform.written_before("heart.rates", operator)
+    if earlier is not None:
+        if earlier.entry.body.get("rates") != table:
+            raise Conflict("Idempotency-Key was already used for a different request")
+        return await platform.log.appended(earlier.index)
     version = (await current_rates()).version + 1
-    body = {"operator": _address(operator), "version": version,
-            "rates": {kind: {"hearts": hearts, "per": per}
-                      for kind, (hearts, per) in rates.items()}}
+    body = {"operator": _address(operator), "version": version, "rates": table}
     return await platform.write("heart.rates", body, [operator])
 
 
@@ -362,6 +373,12 @@ async def score_history(address: str, *, first: int = 50, after: int = 0) -> lis
 
 async def grant_consent(platform: Platform, *, member: Signer, partner: str,
                         expires: datetime, scope: str = SCOPES[0]) -> Appended:
+    earlier = await platform.written_before("consent.grant", member)
+    if earlier is not None:  # a retry: "for 30 days" counted from the first attempt
+        body = earlier.entry.body
+        if (body.get("partner"), body.get("scope")) != (partner, scope):
+            raise Conflict("Idempotency-Key was already used for a different request")
+        return await platform.log.appended(earlier.index)
     return await platform.write("consent.grant", {
         "member": _address(member), "partner": partner, "scope": scope,
         "expires": format_time(expires)}, [member])

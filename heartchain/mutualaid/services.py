@@ -90,7 +90,15 @@ def rules_body(rules: Rules) -> dict[str, Any]:
 
 async def create_plan(platform: Platform, *, operator: Signer, plan: str, name: str,
                       rules: Rules, version: int | None = None) -> Appended:
-    """Create `plan`, or publish its next rules version (applies from that log position on)."""
+    """Create `plan`, or publish its next rules version (applies from that log position on).
+    A retry (same Idempotency-Key) answers the version the first attempt published."""
+    earlier = await platform.written_before("plan.create", operator)
+    if earlier is not None:
+        body = earlier.entry.body
+        if (body.get("plan"), body.get("name"), body.get("rules")) != (plan, name,
+                                                                       rules_body(rules)):
+            raise Conflict("Idempotency-Key was already used for a different request")
+        return await platform.log.appended(earlier.index)
     if version is None:
         row = await Plan.get_or_none(id=plan)
         version = row.version + 1 if row else 1
