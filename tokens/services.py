@@ -177,18 +177,19 @@ async def donor_for_contact(platform: Platform, contact: str, *, charity: str) -
             if adopted is None:
                 await CustodialKey.filter(address=address).delete()
             address = _bound_address(platform, await DonorContact.get(contact_index=index))
-    if await _ensure_registered(platform, address):
+    if await _ensure_registered(platform, address, normal):
         created = True
-    if await read_personal(platform, address, CONTACT_FIELD) is None:
-        await seal_personal(platform, address, CONTACT_FIELD, normal)
     return Donor(address, created)
 
 
-async def _ensure_registered(platform: Platform, address: Address) -> bool:
-    """Register the custodial donor if it is not yet; True when this request registered it."""
+async def _ensure_registered(platform: Platform, address: Address, contact: str) -> bool:
+    """Seal the contact and register the donor, if not done yet (sealing first, so a registered
+    donor always has its contact); True when this request registered it."""
     if await Account.exists(address=address):
         # A retry of the request that registered it answers as the first attempt did.
         return await platform.written_before("account.register", address) is not None
+    if await read_personal(platform, address, CONTACT_FIELD) is None:
+        await seal_personal(platform, address, CONTACT_FIELD, contact)
     try:
         await self_register_member(platform, await platform.custodial_key(address))
     except HeartchainError:
