@@ -20,17 +20,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextvars import ContextVar, Token
-from inspect import isawaitable
-from typing import Any
 
-from strawberry.extensions import SchemaExtension
-
-from graphql import GraphQLResolveInfo
-
-__all__ = ["MutationFieldScope", "idempotent", "idempotent_nonce", "mutation_field",
-           "set_idempotency_key"]
+__all__ = ["idempotent", "idempotent_nonce", "mutation_field", "set_idempotency_key"]
 
 # The Idempotency-Key of the request being served, and the mutation field being resolved.
 _KEY: ContextVar[str | None] = ContextVar("idempotency_key", default=None)
@@ -55,7 +48,9 @@ def idempotent(key: str | None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def mutation_field(name: str) -> Iterator[None]:
-    """Writes inside the block belong to the mutation field `name` (its response key)."""
+    """Writes inside the block belong to the mutation field `name` (its response key), so a
+    document with two aliased `recordDonation` fields under one key writes two gifts, and its
+    retry neither (heartchain.schema wraps every mutation field in this)."""
     token = _FIELD.set(name)
     try:
         yield
@@ -73,23 +68,3 @@ def idempotent_nonce(kind: str, signer: str, purpose: str = "") -> bytes | None:
     material = json.dumps(["heartchain/idempotency/v2", key, _FIELD.get(), signer, kind,
                            purpose]).encode()
     return hashlib.sha256(material).digest()[:16]
-
-
-class MutationFieldScope(SchemaExtension):
-    """Scopes writes by the top-level mutation field they serve, so a document with two
-    `recordDonation` fields (aliased) under one key writes two gifts, and its retry neither."""
-
-    def resolve(self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo[Any],
-                *args: Any, **kwargs: Any) -> Any:
-        if info.path.prev is not None or info.operation.operation.value != "mutation":
-            return _next(root, info, *args, **kwargs)
-        return self._scoped(_next, root, info, args, kwargs)
-
-    @staticmethod
-    async def _scoped(_next: Callable[..., Any], root: Any, info: GraphQLResolveInfo[Any],
-                      args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        with mutation_field(str(info.path.key)):
-            result = _next(root, info, *args, **kwargs)
-            if isawaitable(result):
-                result = await result
-            return result

@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 
 from heartchain.keys import address_of, new_signing_key
 from heartchain.ledger import merkle
+from heartchain.ledger.entries import new_entry
 from heartchain.ledger.notes import NoteVerifier, open_note
 from heartchain.ledger.tiles import decode_entry_bundle
 from tests.conftest import Ledger, gql
@@ -104,12 +106,19 @@ SUBMIT = """mutation($e: String!) { submitEntry(entry: $e) { __typename
 
 
 async def test_submit_self_custody_entry(ledger: Ledger, client: httpx.AsyncClient) -> None:
-    signed = self_registration(ledger)
+    key = new_signing_key()
+    signed = self_registration(ledger, key)
     result = (await gql(client, SUBMIT, {"e": signed.leaf_data.decode()}))["data"]["submitEntry"]
     assert result["__typename"] == "EntryAccepted"
     assert result["entry"]["index"] == 1
+    # The same signed entry again (its answer was lost) answers the stored one, writing nothing;
+    # another entry with that signer's used nonce is a replay.
     again = (await gql(client, SUBMIT, {"e": signed.leaf_data.decode()}))["data"]["submitEntry"]
-    assert again["__typename"] == "Conflict"
+    assert again == result
+    replay = new_entry(signed.kind, signed.body, at=ledger.platform.clock.now() + timedelta(
+        seconds=1), nonce=base64.b64decode(signed.nonce)).signed_by(key)
+    replayed = (await gql(client, SUBMIT, {"e": replay.leaf_data.decode()}))["data"]["submitEntry"]
+    assert replayed["__typename"] == "Conflict"
     bad = (await gql(client, SUBMIT, {"e": '{"v":1.5}'}))["data"]["submitEntry"]
     assert bad["__typename"] == "ValidationError" and "floats" in bad["message"]
     assert await ledger.platform.log.size() == 2
