@@ -23,17 +23,18 @@ import json
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
 
-__all__ = ["idempotent", "idempotent_nonce", "mutation_field", "set_idempotency_key"]
+__all__ = ["claim", "idempotent", "idempotent_nonce", "mutation_field", "set_idempotency_key"]
 
-# The Idempotency-Key of the request being served, and the mutation field being resolved.
-_KEY: ContextVar[str | None] = ContextVar("idempotency_key", default=None)
+# The Idempotency-Key of the request being served with the nonces its writes used so far, and
+# the mutation field being resolved.
+_KEY: ContextVar[tuple[str, set[bytes]] | None] = ContextVar("idempotency_key", default=None)
 _FIELD: ContextVar[str] = ContextVar("idempotency_field", default="")
 
 
-def set_idempotency_key(key: str | None) -> Token[str | None]:
+def set_idempotency_key(key: str | None) -> Token[tuple[str, set[bytes]] | None]:
     """From here on in this task, writes derive their nonces from `key` (a request's
     `Idempotency-Key` header); each request runs in its own task, so it ends with the request."""
-    return _KEY.set(key or None)
+    return _KEY.set((key, set()) if key else None)
 
 
 @contextlib.contextmanager
@@ -61,10 +62,24 @@ def mutation_field(name: str) -> Iterator[None]:
 def idempotent_nonce(kind: str, signer: str, purpose: str = "") -> bytes | None:
     """The nonce of the write (`kind` by `signer` for `purpose`) under the current key, the same
     on every retry; None when the request has no key (a random nonce then)."""
-    key = _KEY.get()
-    if key is None:
+    current = _KEY.get()
+    if current is None:
         return None
+    key = current[0]
     # JSON keeps the parts apart whatever characters a client's key contains.
     material = json.dumps(["heartchain/idempotency/v2", key, _FIELD.get(), signer, kind,
                            purpose]).encode()
     return hashlib.sha256(material).digest()[:16]
+
+
+def claim(nonce: bytes | None) -> None:
+    """Note that a write of this request used `nonce`. A second write with the same nonce in
+    one request is a bug (two writes of one kind by one signer need distinct purposes): it would
+    silently answer the first write's entry instead of writing its own."""
+    current = _KEY.get()
+    if current is None or nonce is None:
+        return
+    if nonce in current[1]:
+        raise RuntimeError("two writes of one request derived the same idempotent nonce: give "
+                           "each a distinct purpose")
+    current[1].add(nonce)

@@ -17,7 +17,7 @@ from typing import Any
 from heartchain.accounts.models import CustodialKey
 from heartchain.clock import Clock
 from heartchain.errors import Conflict, NotFound
-from heartchain.idempotency import idempotent, idempotent_nonce, set_idempotency_key
+from heartchain.idempotency import claim, idempotent, idempotent_nonce, set_idempotency_key
 from heartchain.keys import (
     SigningKey,
     Vault,
@@ -88,11 +88,13 @@ class Platform:
         nonce = idempotent_nonce(kind, address_of(keys[0]), purpose)
         entry = self.build(kind, body, nonce).signed_by(*keys)
         try:
-            return await self.log.append(entry)
+            appended = await self.log.append(entry)
         except ReplayError:
             if nonce is None:
                 raise
-            return await self._already_written(entry)
+            appended = await self._already_written(entry)
+        claim(nonce)  # only once written: a rejected attempt may be tried again with its nonce
+        return appended
 
     async def written_before(self, kind: str, signer: str | SigningKey, *, purpose: str = ""
                              ) -> StoredEntry | None:
