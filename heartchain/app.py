@@ -37,7 +37,9 @@ from heartchain.witness.client import attach
 class HeartchainGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         platform: Platform = request.app.state.platform
-        set_idempotency_key(request.headers.get("idempotency-key"))
+        # Per HTTP request only: one WebSocket carries many operations, which must not share one.
+        set_idempotency_key(None if isinstance(request, WebSocket)
+                            else request.headers.get("idempotency-key"))
         account = None
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
