@@ -62,11 +62,13 @@ class HeartchainGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         platform: Platform = request.app.state.platform
-        set_idempotency_key(request.headers.get("idempotency-key"))
+        # Per HTTP request only: one WebSocket carries many operations, which must not share one.
+        set_idempotency_key(None if isinstance(request, WebSocket)
+                            else request.headers.get("idempotency-key"))
         account = None
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
-            account = await authenticate(header[7:].strip())
+            account = await authenticate(platform, header[7:].strip())
         # Browsers cannot set headers on a WebSocket: they send the token in connection_init
         # (on_ws_connect). Never in the URL: URLs end up in access logs and proxies.
         return Context(request=request, platform=platform, account=account)
@@ -76,7 +78,7 @@ class HeartchainGraphQL(GraphQL[Context, None]):
         {"token": "…"}: a token that does not authenticate closes the socket (4403)."""
         token = connection_token(context.connection_params)
         if token is not None:
-            account = await authenticate(token)
+            account = await authenticate(context.platform, token)
             if account is None:
                 raise ConnectionRejectionError
             context.account = account

@@ -51,6 +51,9 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         print(f"database:         {settings.database_url.split('?')[0]}")
         print(f"log verifier key: {platform.verifier_key}")
         print(f"operator address: {genesis.operator}")
+        if genesis.legacy_tokens:
+            print(f"revoked {genesis.legacy_tokens} API token(s) issued before tokens were bound "
+                  "to the master key: issue new ones")
         if genesis.token:
             print(f"operator token:   {genesis.token}  (shown once; keep it secret)")
         else:

@@ -7,8 +7,10 @@ Ed25519 public key, so any signature can be checked from the address alone::
     >>> verify_key_of(address_of(key.verify_key)) == key.verify_key
     True
 
-Custodial keys (for accounts that hold no key of their own) are sealed with PyNaCl's SecretBox
-under a master key that comes from the environment or a 0600 file in the data directory.
+Custodial keys (for accounts that hold no key of their own) are sealed (XChaCha20-Poly1305, the
+account's address as associated data) under a key derived from the master key, which comes from
+the environment or a 0600 file in the data directory; keys sealed before that (SecretBox) still
+open, and every opened key must be the row's own (its address is its public key).
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from typing import NewType
 import nacl.exceptions
 import nacl.secret
 import nacl.utils
+from nacl.bindings import (
+    crypto_aead_xchacha20poly1305_ietf_decrypt,
+    crypto_aead_xchacha20poly1305_ietf_encrypt,
+)
 from nacl.signing import SigningKey, VerifyKey
 
 from heartchain.errors import ValidationError, VerificationError
@@ -162,6 +168,8 @@ class Vault:
     def __init__(self, master_key: bytes) -> None:
         self._box = nacl.secret.SecretBox(master_key)
         self._master_key = master_key
+        self._key_sealing = hashlib.blake2b(b"heartchain/custodial-key/v2", key=master_key,
+                                            digest_size=32).digest()
 
     def derive_key(self, purpose: str) -> bytes:
         """A 32-byte key for one purpose (a MAC over off-log rows), derived from the master key
@@ -180,7 +188,36 @@ class Vault:
                 "vault: sealed value does not open under this master key") from exc
 
     def seal_signing_key(self, key: SigningKey) -> bytes:
-        return self.seal(bytes(key))
+        """XChaCha20-Poly1305 under a master-derived key, the key's address as associated data:
+        a sealed key copied onto another account's row does not open there."""
+        nonce = nacl.utils.random(_KEY_NONCE_BYTES)
+        return _SEALED_KEY_V2 + nonce + crypto_aead_xchacha20poly1305_ietf_encrypt(
+            bytes(key), _key_aad(address_of(key)), nonce, self._key_sealing)
 
-    def open_signing_key(self, sealed: bytes) -> SigningKey:
-        return SigningKey(self.open(sealed))
+    def open_signing_key(self, sealed: bytes, *, address: str) -> SigningKey:
+        """The custodial key of `address`; VerificationError if `sealed` is not that key."""
+        if sealed.startswith(_SEALED_KEY_V2) and len(sealed) == _SEALED_KEY_V2_BYTES:
+            body = sealed[len(_SEALED_KEY_V2):]
+            try:
+                plain = crypto_aead_xchacha20poly1305_ietf_decrypt(
+                    body[_KEY_NONCE_BYTES:], _key_aad(address), body[:_KEY_NONCE_BYTES],
+                    self._key_sealing)
+            except nacl.exceptions.CryptoError as exc:
+                raise VerificationError(f"vault: the sealed key of {address} does not open "
+                                        "under this master key for this address") from exc
+        else:  # sealed before keys were bound to their address (SecretBox)
+            plain = self.open(sealed)
+        key = SigningKey(bytes(plain))
+        if address_of(key) != address:  # the address is the public key: exact, for old seals too
+            raise VerificationError(f"vault: the sealed key on {address}'s row belongs to "
+                                    f"{address_of(key)}")
+        return key
+
+
+_SEALED_KEY_V2 = b"hck2"
+_KEY_NONCE_BYTES = 24
+_SEALED_KEY_V2_BYTES = len(_SEALED_KEY_V2) + _KEY_NONCE_BYTES + 32 + 16
+
+
+def _key_aad(address: str) -> bytes:
+    return f"heartchain/custodial-key/v2\n{address}".encode()

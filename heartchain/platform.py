@@ -7,11 +7,9 @@ and applies its projector in the integrating transaction.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
+import base64
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
-from contextvars import ContextVar, Token
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from heartchain.accounts.models import CustodialKey
 from heartchain.clock import Clock
 from heartchain.errors import Conflict, NotFound
 from heartchain.files import private_dir
+from heartchain.idempotency import claim, idempotent, idempotent_nonce, set_idempotency_key
 from heartchain.keys import (
     SigningKey,
     Vault,
@@ -29,12 +28,11 @@ from heartchain.keys import (
     write_secret_file,
 )
 from heartchain.ledger.entries import Entry, ReplayError, new_entry
-from heartchain.ledger.log import Appended, Log
+from heartchain.ledger.log import Appended, Log, StoredEntry
 from heartchain.ledger.notes import NoteSigner
 from heartchain.settings import Settings
 
-# The idempotency key of the request being served, and how many entries it has written so far.
-_IDEMPOTENCY: ContextVar[tuple[str, list[int]] | None] = ContextVar("idempotency", default=None)
+__all__ = ["Platform", "build_platform", "idempotent", "load_log_signer", "set_idempotency_key"]
 
 LOG_KEY_FILE = "log.key"
 _KEY_CACHE = 4096
@@ -61,7 +59,7 @@ class Platform:
             row = await CustodialKey.get_or_none(address=address)
             if row is None:
                 raise NotFound(f"the platform holds no key for {address}")
-            key = self.vault.open_signing_key(bytes(row.sealed))
+            key = self.vault.open_signing_key(bytes(row.sealed), address=address)
             self._keys[address] = key
             if len(self._keys) > _KEY_CACHE:
                 self._keys.popitem(last=False)
@@ -79,21 +77,39 @@ class Platform:
         return new_entry(kind, body, at=self.clock.now(), nonce=nonce)
 
     async def write(self, kind: str, body: Mapping[str, Any],
-                    signers: Sequence[str | SigningKey]) -> Appended:
+                    signers: Sequence[str | SigningKey], *, purpose: str = "") -> Appended:
         """Build, sign and append one entry; raise the typed error that rejected it.
 
-        Inside `idempotent(key)`, the nonce comes from the key, so a client that retries a
-        request whose answer it never got gets the entry already written, not a second one.
+        Inside `idempotent(key)`, the nonce comes from the key, the kind, the first signer and
+        `purpose` (heartchain.idempotency), so a client that retries a request whose answer it
+        never got gets the entry already written, not a second one. A request writing one kind
+        twice with one signer passes a distinct `purpose` for each write.
         """
         keys = [s if isinstance(s, SigningKey) else await self.custodial_key(s) for s in signers]
-        nonce = _idempotent_nonce(kind, address_of(keys[0]))
+        nonce = idempotent_nonce(kind, address_of(keys[0]), purpose)
         entry = self.build(kind, body, nonce).signed_by(*keys)
         try:
-            return await self.log.append(entry)
+            appended = await self.log.append(entry)
         except ReplayError:
             if nonce is None:
                 raise
-            return await self._already_written(entry)
+            appended = await self._already_written(entry)
+        claim(nonce)  # only once written: a rejected attempt may be tried again with its nonce
+        return appended
+
+    async def written_before(self, kind: str, signer: str | SigningKey, *, purpose: str = ""
+                             ) -> StoredEntry | None:
+        """The entry this request's earlier attempt wrote for (`kind`, `signer`, `purpose`), if
+        any: for writes whose body a retry cannot rebuild (a fresh custodial key, a state that
+        the first attempt changed), so the retry answers what the first attempt wrote."""
+        address = address_of(signer) if isinstance(signer, SigningKey) else signer
+        nonce = idempotent_nonce(kind, address, purpose)
+        if nonce is None:
+            return None
+        earlier = await self.log.find_signed(address, _nonce_text(nonce))
+        if earlier is not None and earlier.kind != kind:
+            raise Conflict("Idempotency-Key was already used for a different request")
+        return earlier
 
     async def _already_written(self, entry: Entry) -> Appended:
         earlier = await self.log.find_signed(entry.signers[0], entry.nonce)
@@ -104,31 +120,8 @@ class Platform:
         return await self.log.appended(earlier.index)
 
 
-def set_idempotency_key(key: str | None) -> Token[tuple[str, list[int]] | None]:
-    """From here on in this task, writes derive their nonces from `key` (a request's
-    `Idempotency-Key` header); each request runs in its own task, so it ends with the request."""
-    return _IDEMPOTENCY.set((key, [0]) if key else None)
-
-
-@contextlib.contextmanager
-def idempotent(key: str | None) -> Iterator[None]:
-    """Writes inside the block derive their nonces from `key`."""
-    token = set_idempotency_key(key)
-    try:
-        yield
-    finally:
-        _IDEMPOTENCY.reset(token)
-
-
-def _idempotent_nonce(kind: str, signer: str) -> bytes | None:
-    """The n-th write of a request gets the same nonce every time the request is retried."""
-    current = _IDEMPOTENCY.get()
-    if current is None:
-        return None
-    key, counter = current
-    counter[0] += 1
-    material = f"heartchain/idempotency/v1\n{signer}\n{key}\n{kind}\n{counter[0]}".encode()
-    return hashlib.sha256(material).digest()[:16]
+def _nonce_text(nonce: bytes) -> str:
+    return base64.b64encode(nonce).decode()  # as the entry carries it
 
 
 def load_log_signer(settings: Settings, *, create: bool = False) -> NoteSigner:

@@ -62,7 +62,7 @@ GET_PARAMETERS = ("query", "variables", "operationName")
 
 graphql_cost = operation_cost
 
-Authenticate = Callable[[str], Awaitable[object | None]]
+Authenticate = Callable[[Scope, str], Awaitable[object | None]]
 
 
 @dataclass
@@ -177,10 +177,11 @@ def connection_token(payload: object) -> str | None:
     return token.strip() or None if isinstance(token, str) else None
 
 
-async def _authenticate(token: str) -> object | None:
+async def _authenticate(scope: Scope, token: str) -> object | None:
     from heartchain.accounts.services import authenticate  # needs the models: only when used
 
-    return await authenticate(token)
+    # Token tags are keyed by the master key, which the platform holds.
+    return await authenticate(scope["app"].state.platform, token)
 
 
 class TokenCheck:
@@ -191,13 +192,13 @@ class TokenCheck:
         self.authenticate, self.clock = authenticate, clock
         self._known: OrderedDict[str, tuple[bool, float]] = OrderedDict()
 
-    async def valid(self, token: str, digest: str) -> bool:
+    async def valid(self, scope: Scope, token: str, digest: str) -> bool:
         now = self.clock()
         known = self._known.get(digest)
         if known is not None and known[1] > now:
             return known[0]
         try:
-            valid = await self.authenticate(token) is not None
+            valid = await self.authenticate(scope, token) is not None
         except Exception:  # the database is down: the app answers 503; charge the address
             return False
         self._known[digest] = (valid, now + TOKEN_CACHE_SECONDS)
@@ -332,7 +333,7 @@ class RateLimit:
             digest = hashlib.sha256(token.encode()).hexdigest()[:32]
             # Only a token that authenticates has a bucket of its own; made-up ones share
             # their address's, so minting them buys nothing.
-            if await self.tokens.valid(token, digest):
+            if await self.tokens.valid(scope, token, digest):
                 return [(self.keys, f"token:{digest}"), (self.hosts, f"host:{host}")]
         return [(self.keys, f"address:{host}")]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from strawberry.extensions import (
     AddValidationRules,
@@ -12,14 +14,21 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.extensions.field_extension import (
+    AsyncExtensionResolver,
+    FieldExtension,
+    SyncExtensionResolver,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
+from strawberry.types.base import get_object_definition
 
 from graphql import GraphQLError
 from heartchain.db import import_domain_modules, load_entry_kinds
 from heartchain.errors import HeartchainError
 from heartchain.gql import SCALARS
+from heartchain.idempotency import mutation_field
 from heartchain.ledger.types import LedgerMutation, LedgerQuery, LedgerSubscription
 from heartchain.unavailable import is_unavailable
 
@@ -40,6 +49,24 @@ def _collect(name: str, base: type) -> tuple[type, ...]:
 Query = merge_types("Query", _collect("Query", LedgerQuery))
 Mutation = merge_types("Mutation", _collect("Mutation", LedgerMutation))
 Subscription = merge_types("Subscription", _collect("Subscription", LedgerSubscription))
+
+
+class MutationFieldScope(FieldExtension):
+    """Idempotency-Key nonces include the mutation field's response key (heartchain.idempotency)."""
+
+    def resolve(self, next_: SyncExtensionResolver, source: Any, info: strawberry.Info,
+                **kwargs: Any) -> Any:
+        with mutation_field(str(info.path.key)):
+            return next_(source, info, **kwargs)
+
+    async def resolve_async(self, next_: AsyncExtensionResolver, source: Any,
+                            info: strawberry.Info, **kwargs: Any) -> Any:
+        with mutation_field(str(info.path.key)):
+            return await next_(source, info, **kwargs)
+
+
+for _field in get_object_definition(Mutation, strict=True).fields:
+    _field.extensions.append(MutationFieldScope())
 
 
 def should_mask_error(error: GraphQLError) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 
 from heartchain.keys import address_of, new_signing_key
 from heartchain.ledger import merkle
+from heartchain.ledger.entries import new_entry
 from heartchain.ledger.notes import NoteVerifier, open_note
 from heartchain.ledger.tiles import decode_entry_bundle
 from tests.conftest import Ledger, gql
@@ -104,12 +106,19 @@ SUBMIT = """mutation($e: String!) { submitEntry(entry: $e) { __typename
 
 
 async def test_submit_self_custody_entry(ledger: Ledger, client: httpx.AsyncClient) -> None:
-    signed = self_registration(ledger)
+    key = new_signing_key()
+    signed = self_registration(ledger, key)
     result = (await gql(client, SUBMIT, {"e": signed.leaf_data.decode()}))["data"]["submitEntry"]
     assert result["__typename"] == "EntryAccepted"
     assert result["entry"]["index"] == 1
+    # The same signed entry again (its answer was lost) answers the stored one, writing nothing;
+    # another entry with that signer's used nonce is a replay.
     again = (await gql(client, SUBMIT, {"e": signed.leaf_data.decode()}))["data"]["submitEntry"]
-    assert again["__typename"] == "Conflict"
+    assert again == result
+    replay = new_entry(signed.kind, signed.body, at=ledger.platform.clock.now() + timedelta(
+        seconds=1), nonce=base64.b64decode(signed.nonce)).signed_by(key)
+    replayed = (await gql(client, SUBMIT, {"e": replay.leaf_data.decode()}))["data"]["submitEntry"]
+    assert replayed["__typename"] == "Conflict"
     bad = (await gql(client, SUBMIT, {"e": '{"v":1.5}'}))["data"]["submitEntry"]
     assert bad["__typename"] == "ValidationError" and "floats" in bad["message"]
     assert await ledger.platform.log.size() == 2
@@ -219,8 +228,11 @@ async def test_idempotency_key_makes_a_retried_write_return_the_first(
     assert first["__typename"] == "AccountRegistered"
     size = await ledger.platform.log.size()
     again = await register("Shop", "req-1")
-    # the retry's custodial key differs, so its body differs: refused, nothing written
-    assert again["__typename"] == "Conflict" and "different request" in str(again["message"])
+    # the retry answers the account the first attempt registered (its fresh key is not used)
+    assert again == first
+    assert await ledger.platform.log.size() == size
+    other = await register("Cafe", "req-1")
+    assert other["__typename"] == "Conflict" and "different request" in str(other["message"])
     assert await ledger.platform.log.size() == size
 
 

@@ -48,10 +48,10 @@ def test_vault_seals_and_refuses_another_master_key(tmp_path: Path) -> None:
     key = new_signing_key()
     sealed = Vault(master).seal_signing_key(key)
     assert bytes(key) not in sealed
-    assert Vault(master).open_signing_key(sealed) == key
+    assert Vault(master).open_signing_key(sealed, address=address_of(key)) == key
     other = load_or_create_master_key(tmp_path / "other", None)
     with pytest.raises(VerificationError, match="does not open"):
-        Vault(other).open_signing_key(sealed)
+        Vault(other).open_signing_key(sealed, address=address_of(key))
 
 
 def test_master_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:

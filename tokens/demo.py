@@ -30,8 +30,9 @@ async def seed_hearts(state: DemoState) -> None:
     keys: dict[str, SigningKey] = {c: await platform.custodial_key(c)
                                    for c in (food_bank, trees, medical)}
 
-    by_phone = [await services.donor_for_contact(platform, DEMO_CONTACT),
-                *[await services.donor_for_contact(platform, f"+86139{rng.randrange(10**8):08d}")
+    by_phone = [await services.donor_for_contact(platform, DEMO_CONTACT, charity=food_bank),
+                *[await services.donor_for_contact(platform, f"+86139{rng.randrange(10**8):08d}",
+                                                   charity=food_bank)
                   for _ in range(20)]]
     donors = [*state.members, *(d.address for d in by_phone)]
 

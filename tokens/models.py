@@ -120,9 +120,27 @@ class ConsentHandle(Model):
 
 
 class DonorContact(Model):
-    """Off-log: keyed hash of a normalised phone or e-mail -> the donor's custodial address.
+    """Off-log: (recording charity, normalised phone or e-mail) -> that charity's custodial donor.
 
-    The contact itself is sealed with `heartchain.privacy` under the donor's subject key."""
+    `contact_index` is a keyed hash of both, so one charity's lookups say nothing about another
+    charity's donors; `binding` is an HMAC of (index, address) under a key derived from the master
+    key, so a row re-pointed or inserted in the database is refused. The contact itself is sealed
+    with `heartchain.privacy` under the donor's subject key."""
+
+    contact_index = fields.CharField(max_length=64, primary_key=True)
+    address = fields.CharField(max_length=80, db_index=True)
+    binding = fields.CharField(max_length=64)
+    created_at = fields.CharField(max_length=32)
+
+    class Meta:
+        table = "heart_charity_donor"
+
+
+class LegacyDonorContact(Model):
+    """Off-log, read only: the one mapping shared by all charities, before per-charity donors.
+
+    A charity that already recorded gifts for such a donor adopts it (tokens.services); nothing
+    writes here any more."""
 
     contact_hash = fields.CharField(max_length=64, primary_key=True)
     address = fields.CharField(max_length=80, db_index=True)

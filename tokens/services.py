@@ -24,13 +24,20 @@ from tortoise.exceptions import IntegrityError
 
 from heartchain.accounts.models import Account, CustodialKey
 from heartchain.accounts.services import self_register_member
-from heartchain.errors import NotFound, ValidationError, VerificationError
+from heartchain.errors import (
+    Conflict,
+    HeartchainError,
+    NotFound,
+    ValidationError,
+    VerificationError,
+)
 from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.log import Appended
 from heartchain.ledger.store import fetch
 from heartchain.platform import Platform
 from heartchain.privacy import (
+    derive_key,
     erase_subject,
     keyed_hash,
     read_personal,
@@ -57,6 +64,7 @@ from tokens.models import (
     HeartDonation,
     HeartRateVersion,
     HeartScore,
+    LegacyDonorContact,
 )
 
 Signer = str | SigningKey
@@ -90,21 +98,32 @@ async def set_heart_rates(platform: Platform, operator: Signer,
                           rates: Mapping[str, tuple[int, int]]) -> Appended:
     """Set the next rate table: `{"cash": (hearts, per_fen), "food": (hearts, per_gram), ...}`.
 
-    Every kind needs a rate; it applies to donations recorded after this entry."""
+    Every kind needs a rate; it applies to donations recorded after this entry. A retry (same
+    Idempotency-Key) answers the version the first attempt published."""
+    table = {kind: {"hearts": hearts, "per": per} for kind, (hearts, per) in rates.items()}
+    earlier = await platform.written_before("heart.rates", operator)
+    if earlier is not None:
+        if earlier.entry.body.get("rates") != table:
+            raise Conflict("Idempotency-Key was already used for a different request")
+        return await platform.log.appended(earlier.index)
     version = (await current_rates()).version + 1
-    body = {"operator": _address(operator), "version": version,
-            "rates": {kind: {"hearts": hearts, "per": per}
-                      for kind, (hearts, per) in rates.items()}}
+    body = {"operator": _address(operator), "version": version, "rates": table}
     return await platform.write("heart.rates", body, [operator])
 
 
 # -- donors ----------------------------------------------------------------------------------
+# One custodial address per (recording charity, phone or e-mail): the lookup index is a keyed
+# hash of both, so charity B recording with a phone that charity A's donor uses learns nothing
+# about A's donor (B gets a donor of its own; `created` says only whether B had seen the number).
+# Each mapping row carries an HMAC of (index, address) under a key derived from the master key,
+# so a row inserted or re-pointed in the database is refused. The contact itself is sealed off
+# the log under the donor's subject key (heartchain.privacy), so erasing keeps `verify` green.
 
 
 @dataclass(frozen=True)
 class Donor:
     address: Address
-    created: bool
+    created: bool  # this request (or its earlier attempt) created the donor
 
 
 def normalise_contact(contact: str) -> str:
@@ -126,27 +145,98 @@ def normalise_contact(contact: str) -> str:
     return phone
 
 
-async def donor_for_contact(platform: Platform, contact: str) -> Donor:
-    """The custodial donor address for a phone or e-mail, created (and self-registered as a
-    member) on first use. The contact stays off the log, sealed under the donor's own key; the
-    index is a keyed hash, so the database never holds it in clear."""
+def _index(platform: Platform, charity: str, normal: str) -> str:
+    return keyed_hash(platform, "charity-donor", f"{charity}\n{normal}")
+
+
+def _binding(platform: Platform, index: str, address: str) -> str:
+    return hmac.new(derive_key(platform, "charity-donor/binding"),
+                    f"{index}\n{address}".encode(), hashlib.sha256).hexdigest()
+
+
+def _bound_address(platform: Platform, row: DonorContact) -> Address:
+    if not hmac.compare_digest(row.binding, _binding(platform, row.contact_index, row.address)):
+        raise VerificationError("donor contact mapping was altered in the database: its "
+                                "binding does not match its address")
+    return Address(row.address)
+
+
+async def donor_for_contact(platform: Platform, contact: str, *, charity: str) -> Donor:
+    """`charity`'s custodial donor for a phone or e-mail, created (and self-registered as a
+    member) on first use. Whatever an earlier attempt of the request left undone (the mapping
+    written, the registration not) is completed, so a retry writes each entry once."""
     normal = normalise_contact(contact)
-    index = keyed_hash(platform, "donor-contact", normal)
-    existing = await DonorContact.get_or_none(contact_hash=index)
-    if existing is not None:
-        return Donor(Address(existing.address), False)
-    key = await platform.new_custodial_key()
-    address = address_of(key)
+    index = _index(platform, charity, normal)
+    row = await DonorContact.get_or_none(contact_index=index)
+    created = False
+    if row is not None:
+        address = _bound_address(platform, row)
+    else:
+        adopted = await _legacy_donor(platform, charity, normal)
+        address = adopted or address_of(await platform.new_custodial_key())
+        try:
+            await DonorContact.create(contact_index=index, address=address,
+                                      binding=_binding(platform, index, address),
+                                      created_at=format_time(platform.clock.now()))
+            created = adopted is None
+        except IntegrityError:  # a concurrent gift for the same contact won the race
+            if adopted is None:
+                await CustodialKey.filter(address=address).delete()
+            address = _bound_address(platform, await DonorContact.get(contact_index=index))
+    if await _ensure_registered(platform, address, normal):
+        created = True
+    return Donor(address, created)
+
+
+async def _ensure_registered(platform: Platform, address: Address, contact: str) -> bool:
+    """Seal the contact and register the donor, if not done yet (sealing first, so a registered
+    donor always has its contact); True when this request registered it."""
+    if await Account.exists(address=address):
+        # A retry of the request that registered it answers as the first attempt did.
+        return await platform.written_before("account.register", address) is not None
+    if await read_personal(platform, address, CONTACT_FIELD) is None:
+        await seal_personal(platform, address, CONTACT_FIELD, contact)
     try:
-        await DonorContact.create(contact_hash=index, address=address,
-                                  created_at=format_time(platform.clock.now()))
-    except IntegrityError:  # a concurrent gift for the same contact won the race
-        await CustodialKey.filter(address=address).delete()
-        row = await DonorContact.get(contact_hash=index)
-        return Donor(Address(row.address), False)
-    await self_register_member(platform, key)
-    await seal_personal(platform, address, CONTACT_FIELD, normal)
-    return Donor(address, True)
+        await self_register_member(platform, await platform.custodial_key(address))
+    except HeartchainError:
+        if not await Account.exists(address=address):  # not a concurrent registration: real
+            raise
+        return False
+    return True
+
+
+async def _legacy_donor(platform: Platform, charity: str, normal: str) -> Address | None:
+    """A donor from before per-charity mappings, adopted only by a charity that already recorded
+    a gift for it (it knows the address already, so adopting tells it nothing new), and only if
+    the donor's own sealed contact is this one (a row re-pointed in the database is ignored)."""
+    legacy = await LegacyDonorContact.get_or_none(
+        contact_hash=keyed_hash(platform, "donor-contact", normal))
+    if legacy is None or not await HeartDonation.exists(charity=charity, donor=legacy.address):
+        return None
+    if await read_personal(platform, legacy.address, CONTACT_FIELD) != normal:
+        return None
+    return Address(legacy.address)
+
+
+async def addresses_for_contact(platform: Platform, contact: str) -> list[Address]:
+    """Every custodial donor address `contact` is bound to, across all charities.
+
+    Call this ONLY after the person proved they hold the contact (a one-time code sent to it):
+    it links what each charity alone cannot, so it must never answer a charity's or a stranger's
+    question. Rows whose binding fails are refused, not skipped."""
+    normal = normalise_contact(contact)
+    charities = [a.address for a in await Account.filter(role="charity").only("address")]
+    indexes = [_index(platform, charity, normal) for charity in charities]
+    found: set[Address] = set()
+    for start in range(0, len(indexes), 500):
+        for row in await DonorContact.filter(contact_index__in=indexes[start:start + 500]):
+            found.add(_bound_address(platform, row))
+    legacy = await LegacyDonorContact.get_or_none(
+        contact_hash=keyed_hash(platform, "donor-contact", normal))
+    if legacy is not None and await read_personal(platform, legacy.address,
+                                                  CONTACT_FIELD) == normal:
+        found.add(Address(legacy.address))
+    return sorted(found)
 
 
 async def donor_contact(platform: Platform, address: str) -> str | None:
@@ -159,6 +249,7 @@ async def erase_donor_contact(platform: Platform, address: str) -> None:
     they never held the contact."""
     await DonorContact.filter(address=address).delete()
     await ConsentHandle.filter(member=address).delete()
+    await LegacyDonorContact.filter(address=address).delete()
     await erase_subject(platform, address)
 
 
@@ -184,7 +275,7 @@ async def record_donation_for_contact(platform: Platform, *, charity: Signer, co
                                 "kind": kind, "quantity": quantity, "campaign": campaign,
                                 "receipt": receipt}
     RecordBody.parse(probe)
-    donor = await donor_for_contact(platform, contact)
+    donor = await donor_for_contact(platform, contact, charity=_address(charity))
     appended = await record_donation(platform, charity=charity, donor=donor.address, kind=kind,
                                      quantity=quantity, campaign=campaign, receipt=receipt)
     return donor, appended
@@ -326,6 +417,12 @@ async def _handles_of(member: str) -> dict[str, str]:
 async def grant_consent(platform: Platform, *, member: Signer, partner: str,
                         expires: datetime, scope: str = SCOPES[0]) -> Appended:
     handle = await consent_handle(platform, member, partner)
+    earlier = await platform.written_before("consent.grant", handle)
+    if earlier is not None:  # a retry: "for 30 days" counted from the first attempt
+        body = earlier.entry.body
+        if (body.get("partner"), body.get("scope")) != (partner, scope):
+            raise Conflict("Idempotency-Key was already used for a different request")
+        return await platform.log.appended(earlier.index)
     return await platform.write("consent.grant", {
         "handle": address_of(handle), "partner": partner, "scope": scope,
         "expires": format_time(expires)}, [handle])

@@ -31,7 +31,8 @@ from heartchain.keys import Address
 from heartchain.ledger.entries import format_time, parse_time
 from heartchain.platform import Platform
 from heartchain.privacy import keyed_hash
-from tokens.models import DonorContact, MemberSession, SignInCode
+from tokens import services
+from tokens.models import MemberSession, SignInCode
 from tokens.services import normalise_contact
 
 CODE_LIFETIME = timedelta(minutes=10)
@@ -74,10 +75,10 @@ def sender_from_env(value: str | None = None) -> CodeSender:
 
 
 async def addresses_for_contact(platform: Platform, contact: str) -> list[Address]:
-    """Every donor address known for a phone or e-mail. The one place sign-in asks; it becomes
-    the per-charity lookup once that exists."""
-    index = keyed_hash(platform, "donor-contact", normalise_contact(contact))
-    return [Address(row.address) for row in await DonorContact.filter(contact_hash=index)]
+    """Every donor address known for a phone or e-mail, across charities. Sign-in asks only to
+    decide whether to send a code (its answer is the same either way) and after the code proved
+    the person holds the contact."""
+    return await services.addresses_for_contact(platform, contact)
 
 
 def _code_hash(platform: Platform, contact_hash: str, code: str) -> str:

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from heartchain.errors import ValidationError
+from heartchain.errors import Conflict, ValidationError
+from heartchain.idempotency import idempotent_nonce
 from heartchain.keys import SigningKey
 from heartchain.ledger.entries import format_time, parse_entry
 from heartchain.ledger.log import Appended
@@ -78,30 +79,54 @@ async def hand_over(platform: Platform, *, lot: str, giver: Signer, taker: Signe
 
 async def offer_handover(platform: Platform, *, lot: str, giver: str, taker: str, place: str,
                          evidence: str) -> HandoverOffer:
-    """Step one: the giver signs the handover now; it waits off-log for the taker."""
+    """Step one: the giver signs the handover now; it waits off-log for the taker.
+
+    Under an Idempotency-Key the offer's id and entry nonce derive from the key, so a retried
+    offer answers the pending offer instead of making a second one."""
+    nonce = idempotent_nonce("lot.handover", giver, f"offer:{lot}")
+    offer_id = secrets.token_hex(8) if nonce is None else nonce.hex()[:16]
+    earlier = await HandoverOffer.get_or_none(id=offer_id)
+    if earlier is not None:
+        if (earlier.lot_id, earlier.giver, earlier.taker) != (lot, giver, taker):
+            raise Conflict("Idempotency-Key was already used for a different request")
+        return earlier
     row = await get_lot(lot)
     _require_held_by(row, giver)
     if giver == taker:
         raise ValidationError("to: giver and taker are the same", field="to")
-    entry = platform.build("lot.handover", handover_body(lot, giver, taker, place, evidence))
+    entry = platform.build("lot.handover", handover_body(lot, giver, taker, place, evidence),
+                           nonce)
     platform.log.prepare(entry.signed_by(await platform.custodial_key(giver),
                                          await platform.custodial_key(taker)))  # shape check
     signed = entry.signed_by(await platform.custodial_key(giver))
-    return await HandoverOffer.create(id=secrets.token_hex(8), lot_id=lot, giver=giver,
+    return await HandoverOffer.create(id=offer_id, lot_id=lot, giver=giver,
                                       taker=taker, data=signed.leaf_data,
                                       created_at=format_time(platform.clock.now()))
 
 
 async def accept_handover(platform: Platform, *, offer_id: str, taker: str) -> Appended:
-    """Step two: the taker adds its signature to the giver's entry; the log appends it."""
-    offer = await HandoverOffer.get_or_none(id=offer_id, accepted_idx=None)
+    """Step two: the taker adds its signature to the giver's entry; the log appends it.
+
+    Accepting an offer the taker already accepted answers that entry (one entry per offer), so a
+    retried accept writes nothing twice, even when the first stopped before marking the offer."""
+    offer = await HandoverOffer.get_or_none(id=offer_id)
     if offer is None or offer.taker != taker:
         raise OfferNotFound(f"no pending handover offer {offer_id} for {taker}")
+    if offer.accepted_idx is not None:
+        return await platform.log.appended(offer.accepted_idx)
     entry = parse_entry(bytes(offer.data))
-    if platform.clock.now() - entry.at_datetime > OFFER_TTL:
-        raise OfferExpired(f"offer {offer_id} was signed at {entry.at}; offers must be accepted "
-                           f"within {int(OFFER_TTL.total_seconds() // 60)} minutes: offer again")
-    appended = await platform.log.append(entry.signed_by(await platform.custodial_key(taker)))
+    earlier = await platform.log.find_signed(offer.giver, entry.nonce)
+    if earlier is None:
+        if platform.clock.now() - entry.at_datetime > OFFER_TTL:
+            raise OfferExpired(f"offer {offer_id} was signed at {entry.at}; offers must be "
+                               f"accepted within {int(OFFER_TTL.total_seconds() // 60)} "
+                               "minutes: offer again")
+        appended = await platform.log.append(
+            entry.signed_by(await platform.custodial_key(taker)))
+    elif parse_entry(earlier.data).body == entry.body:
+        appended = await platform.log.appended(earlier.index)
+    else:
+        raise OfferNotFound(f"offer {offer_id}'s nonce was used by another entry")
     await HandoverOffer.filter(id=offer_id).update(accepted_idx=appended.index)
     return appended
 
@@ -113,6 +138,10 @@ async def pending_offers(account: str) -> list[HandoverOffer]:
 async def split_lot(platform: Platform, *, by: Signer, lot: str, outputs: Sequence[int],
                     loss: int = 0, reason: str | None = None, place: str | None = None
                     ) -> list[Lot]:
+    earlier = await platform.written_before("lot.split", by)
+    if earlier is not None:  # a retry: the lot is split already, so answer that split
+        _same_request(earlier.entry.body, lot=lot, outputs=list(outputs), loss=loss)
+        return await Lot.filter(created_idx=earlier.index).order_by("id")
     row = await get_lot(lot)
     _require_held_by(row, _address(by))
     body: dict[str, object] = {"lot": lot, "by": _address(by), "quantity": row.quantity,
@@ -125,6 +154,12 @@ async def split_lot(platform: Platform, *, by: Signer, lot: str, outputs: Sequen
 async def merge_lots(platform: Platform, *, by: Signer, lots: Sequence[str],
                      goods: str | None = None, loss: int = 0, reason: str | None = None,
                      place: str | None = None) -> Lot:
+    earlier = await platform.written_before("lot.merge", by)
+    if earlier is not None:  # a retry: the lots are merged already, so answer that merge
+        inputs = earlier.entry.body.get("inputs")
+        _same_request({"lots": [i["lot"] for i in inputs] if isinstance(inputs, list) else None,
+                       "loss": earlier.entry.body.get("loss")}, lots=list(lots), loss=loss)
+        return await get_lot(f"L{earlier.index}")
     rows = [await get_lot(lot_id) for lot_id in lots]
     for row in rows:
         _require_held_by(row, _address(by))
@@ -182,6 +217,11 @@ async def disburse(platform: Platform, *, charity: Signer, campaign: str, amount
             "payee": payee, "purpose": purpose, "receipt": receipt}
     appended = await platform.write("fund.disburse", body, [charity])
     return await Disbursement.get(idx=appended.index)
+
+
+def _same_request(earlier: dict[str, object], **asked: object) -> None:
+    if any(earlier.get(name) != value for name, value in asked.items()):
+        raise Conflict("Idempotency-Key was already used for a different request")
 
 
 def _address(signer: Signer) -> str:

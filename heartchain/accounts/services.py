@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
 from heartchain.accounts.models import Account, ApiToken, CustodialKey
-from heartchain.errors import NotFound, PermissionDenied
+from heartchain.errors import Conflict, NotFound, PermissionDenied
 from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger.entries import format_time
-from heartchain.ledger.log import Appended, create_head
+from heartchain.ledger.log import Appended, StoredEntry, create_head
 from heartchain.platform import Platform
+from heartchain.privacy import derive_key
 
 TOKEN_PREFIX = "hct_"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -24,34 +30,88 @@ class Registered:
     appended: Appended
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+# A token is "hct_" + base64url(nonce ‖ tag), tag = HMAC(nonce ‖ address) under a key derived
+# from the master key; the row is found by another keyed hash of the token. The database alone
+# therefore authenticates nobody: a row inserted, or re-pointed to another address, by someone
+# without the master key names a token whose tag does not match. Tokens issued before this scheme
+# (rows holding a plain SHA-256) no longer authenticate; `heartchain init` revokes them and issues
+# the operator a new token (`legacy_tokens`).
+_TOKEN_NONCE_BYTES = 16
+_TOKEN_TAG_BYTES = 16
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def token_id(platform: Platform, token: str) -> str:
+    """What the `api_token` row stores for `token`: a keyed hash, 43 base64url characters."""
+    return _b64(hmac.new(derive_key(platform, "api-token/lookup"), token.encode(),
+                         hashlib.sha256).digest())
+
+
+def _token_tag(platform: Platform, nonce: bytes, address: str) -> bytes:
+    return hmac.new(derive_key(platform, "api-token/tag"), nonce + address.encode(),
+                    hashlib.sha256).digest()[:_TOKEN_TAG_BYTES]
+
+
+def _is_legacy_token_row(token_hash: str) -> bool:
+    return len(token_hash) == hashlib.sha256().digest_size * 2  # hex SHA-256 of the token
 
 
 async def issue_token(platform: Platform, address: str, label: str = "") -> str:
-    """A new random API token for `address`; only its hash is stored, so show it once."""
+    """A new random API token for `address`; only a keyed hash is stored, so show it once."""
     if not await Account.exists(address=address):
         raise NotFound(f"{address} is not a registered account")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    await ApiToken.create(token_hash=hash_token(token), address=address, label=label,
+    nonce = secrets.token_bytes(_TOKEN_NONCE_BYTES)
+    token = TOKEN_PREFIX + _b64(nonce + _token_tag(platform, nonce, address))
+    await ApiToken.create(token_hash=token_id(platform, token), address=address, label=label,
                           created_at=format_time(platform.clock.now()))
     return token
 
 
-async def authenticate(token: str) -> Account | None:
-    if not token.startswith(TOKEN_PREFIX):
+async def authenticate(platform: Platform, token: str) -> Account | None:
+    """The account `token` was issued to, or None (unknown, revoked, malformed or forged)."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 64:
         return None
-    row = await ApiToken.get_or_none(token_hash=hash_token(token), revoked=False)
+    try:
+        raw = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX):] + "==")
+    except (ValueError, binascii.Error):
+        return None
+    if len(raw) != _TOKEN_NONCE_BYTES + _TOKEN_TAG_BYTES:
+        return None
+    row = await ApiToken.get_or_none(token_hash=token_id(platform, token), revoked=False)
     if row is None:
         return None
+    expected = _token_tag(platform, raw[:_TOKEN_NONCE_BYTES], row.address)
+    if not hmac.compare_digest(raw[_TOKEN_NONCE_BYTES:], expected):
+        logger.warning("api_token row %s… names an address its token was not issued to",
+                       row.token_hash[:8])
+        return None
     return await Account.get_or_none(address=row.address)
+
+
+async def revoke_legacy_tokens() -> int:
+    """Revoke the rows of tokens issued before keyed tokens (they authenticate nobody now)."""
+    legacy = [row.token_hash for row in await ApiToken.filter(revoked=False)
+              if _is_legacy_token_row(row.token_hash)]
+    for start in range(0, len(legacy), 500):
+        await ApiToken.filter(token_hash__in=legacy[start:start + 500]).update(revoked=True)
+    return len(legacy)
 
 
 async def register_account(platform: Platform, *, role: str, registrar: str,
                            label: str | None = None,
                            key: SigningKey | None = None) -> Registered:
-    """Register a new account. Without `key` the platform generates and seals one (custodial)."""
+    """Register a new account. Without `key` the platform generates and seals one (custodial).
+
+    A retry (same Idempotency-Key) of a custodial registration answers the account the first
+    attempt registered: its fresh key would make a different body."""
     custodial = key is None
+    if custodial:
+        earlier = await platform.written_before("account.register", registrar)
+        if earlier is not None:
+            return await _registered_before(platform, earlier, role=role, label=label)
     own_key = key or await platform.new_custodial_key()
     address = address_of(own_key)
     body: dict[str, object] = {"address": address, "role": role, "registrar": registrar}
@@ -64,6 +124,14 @@ async def register_account(platform: Platform, *, role: str, registrar: str,
             await CustodialKey.filter(address=address).delete()
         raise
     return Registered(address, appended)
+
+
+async def _registered_before(platform: Platform, earlier: StoredEntry, *, role: str,
+                             label: str | None) -> Registered:
+    body = earlier.entry.body
+    if (body.get("role"), body.get("label")) != (role, label):
+        raise Conflict("Idempotency-Key was already used for a different request")
+    return Registered(Address(body["address"]), await platform.log.appended(earlier.index))
 
 
 async def self_register_member(platform: Platform, key: SigningKey) -> Registered:
@@ -83,7 +151,8 @@ async def operator(platform: Platform) -> Account:
 @dataclass(frozen=True)
 class Genesis:
     operator: Address
-    token: str | None  # None when the log already existed
+    token: str | None  # None when the log already existed (and held no legacy tokens)
+    legacy_tokens: int = 0  # tokens from before keyed tokens, revoked now
 
 
 async def initialise(platform: Platform, *, operator_label: str = "heartchain operator"
@@ -93,7 +162,11 @@ async def initialise(platform: Platform, *, operator_label: str = "heartchain op
         await create_head(conn, platform.log.origin, platform.log.signer, platform.clock.now())
     existing = await Account.filter(role="operator").first()
     if existing is not None:
-        return Genesis(Address(existing.address), None)
+        legacy = await revoke_legacy_tokens()
+        if not legacy:
+            return Genesis(Address(existing.address), None)
+        token = await issue_token(platform, existing.address, "operator (re-issued by init)")
+        return Genesis(Address(existing.address), token, legacy)
     if await platform.log.size() != 0:
         raise PermissionDenied("the log has entries but no operator: refusing to add one")
     key = await platform.new_custodial_key()

@@ -21,6 +21,7 @@ from heartchain.gql import (
     error_result,
     page_size,
 )
+from heartchain.ledger.entries import ReplayError, parse_entry
 from heartchain.ledger.log import Log, SignedCheckpoint, StoredEntry
 from heartchain.ledger.store import fetch
 
@@ -223,8 +224,17 @@ class LedgerMutation:
     @strawberry.mutation(description="Append an entry already signed by self-custody keys: "
                                      "the canonical JSON of DESIGN §2, signatures included.")
     async def submit_entry(self, info: Info, entry: str) -> SubmitEntryResult:
+        log = info.context.platform.log
         try:
-            appended = await info.context.platform.log.append(entry.encode())
+            try:
+                appended = await log.append(entry.encode())
+            except ReplayError:
+                # The same signed entry sent again (its answer was lost): answer the stored one.
+                parsed = parse_entry(entry.encode())
+                earlier = await log.find_signed(parsed.signers[0], parsed.nonce)
+                if earlier is None or earlier.data != parsed.leaf_data:
+                    raise
+                appended = await log.appended(earlier.index)
         except HeartchainError as exc:
             return error_result(exc)
         return EntryAccepted(entry=await load_entry(info, appended.index))

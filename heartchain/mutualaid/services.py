@@ -18,7 +18,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from heartchain.errors import NotFound, ValidationError
+from heartchain.errors import Conflict, NotFound, ValidationError
 from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger import merkle
 from heartchain.ledger.entries import format_time
@@ -90,7 +90,15 @@ def rules_body(rules: Rules) -> dict[str, Any]:
 
 async def create_plan(platform: Platform, *, operator: Signer, plan: str, name: str,
                       rules: Rules, version: int | None = None) -> Appended:
-    """Create `plan`, or publish its next rules version (applies from that log position on)."""
+    """Create `plan`, or publish its next rules version (applies from that log position on).
+    A retry (same Idempotency-Key) answers the version the first attempt published."""
+    earlier = await platform.written_before("plan.create", operator)
+    if earlier is not None:
+        body = earlier.entry.body
+        if (body.get("plan"), body.get("name"), body.get("rules")) != (plan, name,
+                                                                       rules_body(rules)):
+            raise Conflict("Idempotency-Key was already used for a different request")
+        return await platform.log.appended(earlier.index)
     if version is None:
         row = await Plan.get_or_none(id=plan)
         version = row.version + 1 if row else 1
@@ -227,7 +235,14 @@ async def apportion_body(platform: Platform, *, plan: str, operator: str,
 async def apportion_period(platform: Platform, *, plan: str, operator: Signer,
                            cases: Sequence[str] | None = None, attempts: int = 3) -> Appended:
     """Apportion the plan's next period. The body is recomputed and retried if coverage changed
-    between computing and integrating (a waiting period ending in that instant)."""
+    between computing and integrating (a waiting period ending in that instant). A retry (same
+    Idempotency-Key) answers the period the first attempt apportioned."""
+    earlier = await platform.written_before("period.apportion", operator)
+    if earlier is not None:
+        if earlier.entry.body.get("plan") != plan or (
+                cases is not None and earlier.entry.body.get("cases") != sorted(set(cases))):
+            raise Conflict("Idempotency-Key was already used for a different request")
+        return await platform.log.appended(earlier.index)
     for attempt in range(attempts):
         body = await apportion_body(platform, plan=plan, operator=_address(operator),
                                     cases=cases)

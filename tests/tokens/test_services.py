@@ -31,14 +31,15 @@ from tokens.models import DonorContact, HeartCheck
 
 async def test_contact_maps_to_one_custodial_donor(ledger: Ledger) -> None:
     p = ledger.platform
-    first = await services.donor_for_contact(p, "138 0013 8000")
-    again = await services.donor_for_contact(p, "+8613800138000")
-    other = await services.donor_for_contact(p, "Li.Na@Example.org")
-    same_mail = await services.donor_for_contact(p, "li.na@example.org ")
+    giver = await f.charity(ledger)
+    first = await services.donor_for_contact(p, "138 0013 8000", charity=giver)
+    again = await services.donor_for_contact(p, "+8613800138000", charity=giver)
+    other = await services.donor_for_contact(p, "Li.Na@Example.org", charity=giver)
+    same_mail = await services.donor_for_contact(p, "li.na@example.org ", charity=giver)
     assert first.created and not again.created and first.address == again.address
     assert other.created and same_mail.address == other.address != first.address
     assert await services.donor_contact(p, first.address) == "+8613800138000"
-    rows = await fetch(p.log._conn(), "SELECT contact_hash, address FROM heart_donor_contact")
+    rows = await fetch(p.log._conn(), "SELECT * FROM heart_charity_donor")
     stored = " ".join(str(v) for row in rows for v in row.values())
     assert "8613800138000" not in stored and "example.org" not in stored
     data = b"".join(bytes(r["data"]) for r in await fetch(p.log._conn(),
@@ -50,7 +51,7 @@ async def test_contact_maps_to_one_custodial_donor(ledger: Ledger) -> None:
 async def test_bad_contacts(ledger: Ledger, contact: str) -> None:
     size = await ledger.platform.log.size()
     with pytest.raises(ValidationError):
-        await services.donor_for_contact(ledger.platform, contact)
+        await services.donor_for_contact(ledger.platform, contact, charity=ledger.operator)
     assert await ledger.platform.log.size() == size
 
 
@@ -73,7 +74,7 @@ async def test_a_malformed_gift_creates_no_donor(ledger: Ledger) -> None:
 async def test_erasing_a_contact_keeps_verify_green(ledger: Ledger) -> None:
     p = ledger.platform
     charity = await f.charity(ledger)
-    donor = await services.donor_for_contact(p, "+8613900000000")
+    donor = await services.donor_for_contact(p, "+8613900000000", charity=charity)
     await services.record_donation(p, charity=charity, donor=donor.address, kind="cash",
                                    quantity=500, campaign="c")
     sealed = await SealedValue.get(subject_id=donor.address, field="contact")
@@ -84,7 +85,7 @@ async def test_erasing_a_contact_keeps_verify_green(ledger: Ledger) -> None:
     assert bytes(sealed.sealed)  # a backup copy of the row is useless without the subject key
     assert (await services.score(donor.address)).total == 500
     await verify_log(p.log)
-    fresh = await services.donor_for_contact(p, "+8613900000000")
+    fresh = await services.donor_for_contact(p, "+8613900000000", charity=charity)
     assert fresh.created and fresh.address != donor.address
 
 

@@ -31,8 +31,12 @@ async def test_offer_then_accept_appends_one_cosigned_entry(ledger: Ledger, cast
     assert stored.entry.signers == (cast.charity, cast.driver)
     assert (await services.get_lot(lot.id)).custodian == cast.driver
     assert await services.pending_offers(cast.driver) == []
+    size = await f.size(ledger)  # accepting again (a retry) answers the same entry, once
+    assert await services.accept_handover(platform, offer_id=offer.id,
+                                          taker=cast.driver) == appended
+    assert await f.size(ledger) == size
     await refused(ledger, errors.OfferNotFound, services.accept_handover(
-        platform, offer_id=offer.id, taker=cast.driver))
+        platform, offer_id=offer.id, taker=cast.school))
 
 
 async def test_offers_expire_and_are_checked_when_made(ledger: Ledger, cast: Cast) -> None:
