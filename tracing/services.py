@@ -12,13 +12,13 @@ Self-custody parties co-sign the same entry on their devices and send it to `sub
 
 from __future__ import annotations
 
-import csv
 import io
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from heartchain import csvsafe
 from heartchain.errors import ValidationError
 from heartchain.keys import SigningKey
 from heartchain.ledger.entries import format_time, parse_entry
@@ -426,7 +426,7 @@ async def campaign_ledger_csv(slug: str, charity: str | None = None) -> str:
                                     "", a.amount]))
     rows.sort(key=lambda r: (r[0], r[1]))
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out, lineterminator="\n")
     writer.writerow(["index", "time", "type", "donation", "donor", "payee", "purpose", "receipt",
                      "amount_fen", "balance_fen"])
     balance = 0
