@@ -49,8 +49,8 @@ from tokens.models import (
 Signer = str | SigningKey
 ATTESTATION_LIFETIME = timedelta(days=1)
 CONTACT_FIELD = "contact"
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+?[0-9]{6,15}$")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE = re.compile(r"\+?[0-9]{6,15}")
 
 
 def _address(signer: Signer) -> Address:
@@ -102,11 +102,11 @@ def normalise_contact(contact: str) -> str:
     text = contact.strip()
     if "@" in text:
         email = text.lower()
-        if not _EMAIL.match(email) or len(email) > 254:
+        if not _EMAIL.fullmatch(email) or len(email) > 254:
             raise ValidationError("contact: not an e-mail address", field="contact")
         return email
     phone = re.sub(r"[\s().-]", "", text)
-    if not _PHONE.match(phone):
+    if not _PHONE.fullmatch(phone):
         raise ValidationError("contact: not a phone number or e-mail address", field="contact")
     if not phone.startswith("+") and len(phone) == 11 and phone.startswith("1"):
         phone = "+86" + phone

@@ -27,7 +27,7 @@ from web.render import STATIC_DIR, bad_request, not_found, platform_of, render, 
 
 logger = logging.getLogger(__name__)
 
-_INDEX_RE = re.compile(r"#?(\d{1,16})")
+_INDEX_RE = re.compile(r"#?([0-9]{1,16})")
 _ADDRESS_RE = re.compile(r"hc1[02-9ac-hj-np-z]{20,100}")
 
 

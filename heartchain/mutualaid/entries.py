@@ -67,11 +67,11 @@ from heartchain.mutualaid.models import (
     Review,
 )
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
 # One or two visible characters, then stars: 张*, 欧阳**. Never a whole name.
-MASKED_NAME = re.compile(r"^[^\s*]{1,2}\*{1,3}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_AGE_BAND = re.compile(r"^\d{1,3}-\d{1,3}$")
+MASKED_NAME = re.compile(r"[^\s*]{1,2}\*{1,3}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_AGE_BAND = re.compile(r"[0-9]{1,3}-[0-9]{1,3}")
 MAX_CONDITIONS = 50
 MAX_PERIOD_CASES = 500
 MAX_NOTICE_DAYS = 90
@@ -122,7 +122,7 @@ class Rules:
         reader = BodyReader(raw, "plan.create: rules")
         conditions = reader.raw("conditions")
         if (not isinstance(conditions, list) or not 1 <= len(conditions) <= MAX_CONDITIONS
-                or not all(isinstance(c, str) and _SLUG.match(c) for c in conditions)
+                or not all(isinstance(c, str) and _SLUG.fullmatch(c) for c in conditions)
                 or len(set(conditions)) != len(conditions)):
             raise ValidationError(f"plan.create: rules.conditions must be 1..{MAX_CONDITIONS} "
                                   "distinct slugs", field="conditions")
@@ -635,7 +635,7 @@ class PeriodApportion:
         period = reader.integer("period")
         cases = reader.raw("cases")
         if (not isinstance(cases, list) or not 1 <= len(cases) <= MAX_PERIOD_CASES
-                or not all(isinstance(c, str) and _SLUG.match(c) for c in cases)
+                or not all(isinstance(c, str) and _SLUG.fullmatch(c) for c in cases)
                 or any(a >= b for a, b in pairwise(cases))):
             raise ValidationError(f"period.apportion: cases must be 1..{MAX_PERIOD_CASES} "
                                   "case ids in strictly ascending order", field="cases")
