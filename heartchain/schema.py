@@ -44,7 +44,12 @@ Subscription = merge_types("Subscription", _collect("Subscription", LedgerSubscr
 def should_mask_error(error: GraphQLError) -> bool:
     """Mask only the unexpected: query-validation errors and our own typed errors stay readable."""
     original = error.original_error
-    return original is not None and not isinstance(original, (HeartchainError, GraphQLError))
+    if original is None or isinstance(original, (HeartchainError, GraphQLError)):
+        return False
+    # Without a path the error is not a resolver's but the document's or its variables': a
+    # literal graphql-core failed to coerce (an Int past Python's 4,300-digit limit raises a
+    # ValueError inside its parser). It names the input at fault, and nothing else.
+    return not (error.path is None and isinstance(original, ValueError))
 
 
 _LIMIT_RULES = [*QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,

@@ -24,6 +24,7 @@ from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.log import Appended
 from heartchain.ledger.store import fetch
+from heartchain.lookups import can_match
 from heartchain.platform import Platform
 from heartchain.privacy import erase_subject, keyed_hash, read_personal, seal_personal
 from tokens.attest import attestation_key, build_credential
@@ -194,6 +195,8 @@ async def get_donation(index: int) -> HeartDonation:
 async def donations_of(address: str, *, first: int = 20, before: int | None = None,
                        kind: str | None = None) -> list[HeartDonation]:
     """A donor's gifts, newest first; `before` is the index to continue below."""
+    if not can_match(HeartDonation, donor=address, kind=kind or ""):
+        return []
     query = HeartDonation.filter(donor=address)
     if kind is not None:
         query = query.filter(kind=kind)
@@ -291,8 +294,10 @@ async def consents_of(member: str) -> list[HeartConsent]:
 
 
 async def active_consent(member: str, partner: str, now: datetime) -> HeartConsent:
-    for consent in await HeartConsent.filter(member=member, partner=partner,
-                                             scope=SCOPES[0], revoked_idx=None).order_by("-idx"):
+    consents = await HeartConsent.filter(member=member, partner=partner, scope=SCOPES[0],
+                                         revoked_idx=None).order_by("-idx") \
+        if can_match(HeartConsent, member=member, partner=partner) else []
+    for consent in consents:
         if consent_is_active(consent, now):
             return consent
     raise NoActiveConsent(f"{member} has no active consent for {partner} to check hearts")

@@ -23,6 +23,7 @@ from heartchain.errors import ValidationError
 from heartchain.keys import SigningKey
 from heartchain.ledger.entries import format_time, parse_entry
 from heartchain.ledger.log import Appended
+from heartchain.lookups import can_match
 from heartchain.platform import Platform
 from tracing.entries import HELD
 from tracing.errors import (
@@ -94,7 +95,8 @@ async def offer_handover(platform: Platform, *, lot: str, giver: str, taker: str
 
 async def accept_handover(platform: Platform, *, offer_id: str, taker: str) -> Appended:
     """Step two: the taker adds its signature to the giver's entry; the log appends it."""
-    offer = await HandoverOffer.get_or_none(id=offer_id, accepted_idx=None)
+    offer = (await HandoverOffer.get_or_none(id=offer_id, accepted_idx=None)
+             if can_match(HandoverOffer, id=offer_id) else None)
     if offer is None or offer.taker != taker:
         raise OfferNotFound(f"no pending handover offer {offer_id} for {taker}")
     entry = parse_entry(bytes(offer.data))
@@ -208,7 +210,7 @@ def _require_held_by(lot: Lot, custodian: str) -> None:
 
 
 async def get_lot(lot_id: str) -> Lot:
-    lot = await Lot.get_or_none(id=lot_id)
+    lot = await Lot.get_or_none(id=lot_id) if can_match(Lot, id=lot_id) else None
     if lot is None:
         raise LotNotFound(f"lot {lot_id} does not exist")
     return lot
@@ -258,6 +260,8 @@ def _add_link(links: dict[str, Link], lot: str, quantity: int, index: int) -> No
 
 async def lots_held_by(custodian: str, *, after: str | None = None, limit: int = 20
                        ) -> list[Lot]:
+    if not can_match(Lot, custodian=custodian, id__gt=after or ""):
+        return []
     query = Lot.filter(custodian=custodian, status=HELD)
     if after is not None:
         query = query.filter(id__gt=after)
@@ -383,7 +387,8 @@ async def find_campaign(slug: str, charity: str | None = None) -> Campaign:
     query = Campaign.filter(slug=slug)
     if charity is not None:
         query = query.filter(charity=charity)
-    found = await query.order_by("first_idx")
+    fits = can_match(Campaign, slug=slug, charity=charity or "")
+    found = await query.order_by("first_idx") if fits else []
     if not found:
         raise CampaignNotFound(f"no cash donations recorded for campaign {slug}")
     if len(found) > 1:

@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from heartchain.accounts.models import Account
 from heartchain.errors import HeartchainError, NotFound
+from heartchain.gql import MAX_INT64
 from heartchain.platform import Platform
 from web import explorer, hooks
 from web.accounts import account_page
@@ -153,6 +154,8 @@ async def entry_page(request: Request) -> Response:
     index = request.path_params["index"]
     t = translator(_language(request))
     try:
+        if index > MAX_INT64:  # the path takes any digits; no entry is past 2^53 - 1
+            raise NotFound(f"entry {index} does not exist")
         entry = await explorer.entry_view(platform.log, index)
     except NotFound:
         return not_found(request, t("entry_missing", n=index))

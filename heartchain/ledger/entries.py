@@ -212,8 +212,10 @@ def parse_entry(data: bytes | str) -> Entry:
                          parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
     except EntryFormatError:
         raise
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise EntryFormatError(f"entry: malformed JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError, UnicodeDecodeError and an integer beyond Python's
+        # 4,300-digit parsing limit (which is not a JSONDecodeError).
+        raise EntryFormatError(f"entry: malformed JSON: {str(exc)[:200]}") from exc
     if not isinstance(obj, dict):
         raise EntryFormatError("entry: must be a JSON object")
     if set(obj) != _ENVELOPE_KEYS:

@@ -43,6 +43,7 @@ from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.fields import BodyReader
 from heartchain.ledger.kinds import ApplyContext, EntryKind, register
 from heartchain.ledger.store import execute, execute_many, is_postgres, sql
+from heartchain.lookups import can_match
 from heartchain.mutualaid import apportion
 from heartchain.mutualaid.errors import (
     AlreadyJoined,
@@ -180,7 +181,8 @@ class PlanCreate:
 
 
 async def get_plan(conn: BaseDBAsyncClient, plan_id: str) -> Plan:
-    plan = await Plan.get_or_none(id=plan_id).using_db(conn)
+    plan = await Plan.get_or_none(id=plan_id).using_db(conn) \
+        if can_match(Plan, id=plan_id) else None
     if plan is None:
         raise UnknownPlan(f"no plan {plan_id!r}")
     return plan
@@ -243,7 +245,9 @@ class PlanJoin:
 
 
 async def get_membership(conn: BaseDBAsyncClient, plan: str, member: str) -> Membership:
-    row = await Membership.get_or_none(id=membership_id(plan, member)).using_db(conn)
+    key = membership_id(plan, member)
+    row = await Membership.get_or_none(id=key).using_db(conn) \
+        if can_match(Membership, id=key) else None
     if row is None:
         raise NotAMember(f"{member} has not joined plan {plan}")
     return row
@@ -763,7 +767,8 @@ async def covered_count(conn: BaseDBAsyncClient, plan: str, now: str) -> int:
 
 async def period_cases(conn: BaseDBAsyncClient, plan: str, case_ids: Sequence[str]
                        ) -> list[Case]:
-    found = {c.id: c for c in await Case.filter(id__in=list(case_ids)).using_db(conn)}
+    wanted = [c for c in case_ids if can_match(Case, id=c)]
+    found = {c.id: c for c in await Case.filter(id__in=wanted).using_db(conn)}
     cases = []
     for case_id in case_ids:
         case = found.get(case_id)
