@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -35,6 +36,14 @@ from heartchain.witness.client import attach
 
 
 class HeartchainGraphQL(GraphQL[Context, None]):
+    def decode_json(self, data: str | bytes) -> object:
+        """strawberry answers a JSONDecodeError with 400 (HTTP) or closes the socket (ws); an
+        integer past Python's 4,300-digit limit is a plain ValueError, and was a 500."""
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise json.JSONDecodeError(str(exc)[:100], "", 0) from exc
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         platform: Platform = request.app.state.platform
         set_idempotency_key(request.headers.get("idempotency-key"))

@@ -128,3 +128,11 @@ async def test_over_long_ids_in_mutations(world: World, mutation: str, role: str
                                   "/lots/" + "L" * 100, "/members/" + "m" * 100])
 async def test_pages_beyond_range_are_404(world: World, path: str) -> None:
     assert (await world.http.get(path)).status_code == 404
+
+
+async def test_request_body_with_a_5000_digit_integer_is_400(world: World) -> None:
+    body = ('{"query": "query ($i: Int64!) { entry(index: $i) { index } }", '
+            '"variables": {"i": ' + HUGE + "}}")
+    response = await world.http.post("/graphql", content=body, headers={
+        "content-type": "application/json"})
+    assert response.status_code == 400 and "JSON" in response.text
