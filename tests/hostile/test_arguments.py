@@ -213,6 +213,13 @@ PATHS = [
     "/search?q=%23" + "9" * 16, "/search?q=" + "x" * 5000, "/lots/L1?c=" + "A" * 5000]
 
 
+# Pages whose parameters only filter or choose: any answer but a 5xx.
+ANSWERED = ["/log?kind=" + "k" * 5000, "/log?kind=a.b%0A", "/?lang=" + "x" * 5000,
+            "/members/hc1" + "q" * 5000, "/entries/0?lang=%0A", "/log?before=-1"]
+
+
 async def test_pages_answer_400_or_404(world: World) -> None:
     answers = {path[:60]: (await world.http.get(path)).status_code for path in PATHS}
     assert all(status in (400, 404) for status in answers.values()), answers
+    answers = {path[:60]: (await world.http.get(path)).status_code for path in ANSWERED}
+    assert all(status < 500 for status in answers.values()), answers
