@@ -136,3 +136,15 @@ async def test_request_body_with_a_5000_digit_integer_is_400(world: World) -> No
     response = await world.http.post("/graphql", content=body, headers={
         "content-type": "application/json"})
     assert response.status_code == 400 and "JSON" in response.text
+
+
+async def test_subscription_from_a_negative_index(world: World) -> None:
+    from heartchain.gql import Context
+    from heartchain.schema import schema
+
+    context = Context(request=None, platform=world.ledger.platform,  # type: ignore[arg-type]
+                      account=None)
+    stream = await schema.subscribe("subscription { entries(fromIndex: -5) { index } }",
+                                    context_value=context)
+    first = await anext(aiter(stream))  # type: ignore[arg-type]
+    assert [e.message for e in first.errors or []] == ["fromIndex: must be 0 or more"]
