@@ -146,7 +146,8 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-_MAX_CURSOR_TEXT = 64
+# The longest id a list hands out as its cursor (lot ids: CharField(max_length=24)).
+_MAX_CURSOR_TEXT = 24
 
 
 def encode_cursor(kind: str, value: int | str) -> str:

@@ -20,7 +20,7 @@ def can_match(model: type[Model], **values: Any) -> bool:
     """Whether some row of `model` could hold every one of these field values."""
     fields = model._meta.fields_map
     for name, value in values.items():
-        field = fields[name.removesuffix("__gt").removesuffix("__lt")]
+        field = fields[name]
         if isinstance(value, str):
             max_length = getattr(field, "max_length", None)
             if max_length is not None and len(value) > max_length:

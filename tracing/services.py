@@ -260,7 +260,7 @@ def _add_link(links: dict[str, Link], lot: str, quantity: int, index: int) -> No
 
 async def lots_held_by(custodian: str, *, after: str | None = None, limit: int = 20
                        ) -> list[Lot]:
-    if not can_match(Lot, custodian=custodian, id__gt=after or ""):
+    if not can_match(Lot, custodian=custodian):
         return []
     query = Lot.filter(custodian=custodian, status=HELD)
     if after is not None:
