@@ -90,7 +90,7 @@ def _optional_int(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 16:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 16:  # "١٢".isdigit() too
         raise ValueError(name)
     return int(raw)
 

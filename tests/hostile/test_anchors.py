@@ -97,6 +97,12 @@ def test_web_patterns_are_ascii() -> None:
     assert not lot_pages._LOT_ID.fullmatch("L١٢")
 
 
+async def test_log_page_numbers_are_ascii(ledger: Ledger, client: httpx.AsyncClient) -> None:
+    assert (await client.get("/log?before=1")).status_code == 200
+    for raw in ("١", "²", "-1"):
+        assert (await client.get(f"/log?before={raw}")).status_code == 400, raw
+
+
 async def test_campaign_with_a_trailing_newline_is_refused(ledger: Ledger,
                                                            client: httpx.AsyncClient) -> None:
     platform = ledger.platform
