@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -59,6 +60,13 @@ class HeartchainGraphQL(GraphQL[Context, None]):
             sub_response.status_code = 503
             sub_response.headers["Retry-After"] = str(unavailable.RETRY_AFTER_SECONDS)
         return result
+    def decode_json(self, data: str | bytes) -> object:
+        """strawberry answers a JSONDecodeError with 400 (HTTP) or closes the socket (ws); an
+        integer past Python's 4,300-digit limit is a plain ValueError, and was a 500."""
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise json.JSONDecodeError(str(exc)[:100], "", 0) from exc
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         platform: Platform = request.app.state.platform

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
+from graphql import IntValueNode, ValueNode, print_ast, value_from_ast_untyped
 from heartchain import errors
 from heartchain.accounts.models import Account
 from heartchain.platform import Platform
@@ -27,6 +28,37 @@ if TYPE_CHECKING:
 Int64 = NewType("Int64", int)
 JSON = NewType("JSON", object)
 
+MAX_INT64 = 2**53 - 1
+# Beyond 16 digits a literal is out of range anyway; the bound also keeps int() away from
+# Python's 4,300-digit parsing limit (a ValueError, which would be masked as unexpected).
+_MAX_INT64_DIGITS = 16
+
+
+def _parse_int64(value: Any) -> int:
+    # A ValidationError, not a ValueError: graphql-core keeps it as the error's original, and
+    # only unexpected exceptions are masked.
+    if type(value) is not int or abs(value) > MAX_INT64:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        raise errors.ValidationError(f"Int64 must be an integer within ±(2^53 - 1), got {shown}")
+    return value
+
+
+def _parse_int64_literal(node: ValueNode, variables: Any = None) -> int:
+    if not isinstance(node, IntValueNode):
+        raise errors.ValidationError(
+            f"Int64 must be an integer literal, got {print_ast(node)[:40]}")
+    if len(node.value.lstrip("-")) > _MAX_INT64_DIGITS:
+        raise errors.ValidationError(f"Int64 must be within ±(2^53 - 1): {len(node.value)} digits")
+    return _parse_int64(int(node.value))
+
+
+def _parse_json_literal(node: ValueNode, variables: Any = None) -> Any:
+    try:
+        return value_from_ast_untyped(node, variables)
+    except ValueError as exc:  # an integer past Python's 4,300-digit parsing limit
+        raise errors.ValidationError(f"JSON: {exc}") from None
+
+
 SCALARS: dict[object, Any] = {
     Int64: strawberry.scalar(
         name="Int64",
@@ -34,20 +66,16 @@ SCALARS: dict[object, Any] = {
                     "indexes.",
         serialize=int,
         parse_value=lambda value: _parse_int64(value),
+        parse_literal=_parse_int64_literal,
     ),
     JSON: strawberry.scalar(
         name="JSON",
         description="A JSON value (an entry's body, exactly as signed).",
         serialize=lambda value: value,
         parse_value=lambda value: value,
+        parse_literal=_parse_json_literal,
     ),
 }
-
-
-def _parse_int64(value: Any) -> int:
-    if type(value) is not int or abs(value) > 2**53 - 1:
-        raise ValueError(f"Int64 must be an integer within ±(2^53 - 1), got {value!r}")
-    return value
 
 
 @dataclass
@@ -120,11 +148,16 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+# The longest id a list hands out as its cursor (lot ids: CharField(max_length=24)).
+_MAX_CURSOR_TEXT = 24
+
+
 def encode_cursor(kind: str, value: int | str) -> str:
     return base64.urlsafe_b64encode(json.dumps([kind, value]).encode()).decode()
 
 
-def decode_cursor(kind: str, cursor: str | None) -> Any:
+def decode_cursor(kind: str, cursor: str | None, *, text: bool = False) -> Any:
+    """The position a cursor from `encode_cursor(kind, …)` holds: an index, or (`text`) an id."""
     if cursor is None:
         return None
     try:
@@ -134,6 +167,11 @@ def decode_cursor(kind: str, cursor: str | None) -> Any:
                                      field="after") from exc
     if found_kind != kind:
         raise errors.ValidationError("after: a cursor from another list", field="after")
+    # A cursor is client input: only the shapes encode_cursor writes (an index, or a short id)
+    # get through to a query, never 10^30 (out of a BIGINT) or a list.
+    if not ((not text and type(value) is int and 0 <= value <= MAX_INT64)
+            or (text and type(value) is str and 0 < len(value) <= _MAX_CURSOR_TEXT)):
+        raise errors.ValidationError("after: not a cursor this list gave out", field="after")
     return value
 
 

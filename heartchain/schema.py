@@ -72,9 +72,15 @@ for _field in get_object_definition(Mutation, strict=True).fields:
 def should_mask_error(error: GraphQLError) -> bool:
     """Mask only the unexpected: query-validation errors and our own typed errors stay readable."""
     original = error.original_error
+    if original is None or isinstance(original, (HeartchainError, GraphQLError)):
+        return False
     # The database being unavailable is no bug: heartchain/app.py answers it with a 503.
-    return (original is not None and not isinstance(original, (HeartchainError, GraphQLError))
-            and not is_unavailable(original))
+    if is_unavailable(original):
+        return False
+    # Without a path the error is not a resolver's but the document's or its variables': a
+    # literal graphql-core failed to coerce (an Int past Python's 4,300-digit limit raises a
+    # ValueError inside its parser). It names the input at fault, and nothing else.
+    return not (error.path is None and isinstance(original, ValueError))
 
 
 _LIMIT_RULES = [*QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,

@@ -35,6 +35,7 @@ from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.log import Appended
 from heartchain.ledger.store import fetch
+from heartchain.lookups import can_match
 from heartchain.platform import Platform
 from heartchain.privacy import (
     derive_key,
@@ -70,8 +71,8 @@ from tokens.models import (
 Signer = str | SigningKey
 ATTESTATION_LIFETIME = timedelta(days=1)
 CONTACT_FIELD = "contact"
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+?[0-9]{6,15}$")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE = re.compile(r"\+?[0-9]{6,15}")
 
 
 def _address(signer: Signer) -> Address:
@@ -134,11 +135,11 @@ def normalise_contact(contact: str) -> str:
     text = contact.strip()
     if "@" in text:
         email = text.lower()
-        if not _EMAIL.match(email) or len(email) > 254:
+        if not _EMAIL.fullmatch(email) or len(email) > 254:
             raise ValidationError("contact: not an e-mail address", field="contact")
         return email
     phone = re.sub(r"[\s().-]", "", text)
-    if not _PHONE.match(phone):
+    if not _PHONE.fullmatch(phone):
         raise ValidationError("contact: not a phone number or e-mail address", field="contact")
     if not phone.startswith("+") and len(phone) == 11 and phone.startswith("1"):
         phone = "+86" + phone
@@ -299,6 +300,8 @@ async def get_donation(index: int) -> HeartDonation:
 async def donations_of(address: str, *, first: int = 20, before: int | None = None,
                        kind: str | None = None) -> list[HeartDonation]:
     """A donor's gifts, newest first; `before` is the index to continue below."""
+    if not can_match(HeartDonation, donor=address, kind=kind or ""):
+        return []
     query = HeartDonation.filter(donor=address)
     if kind is not None:
         query = query.filter(kind=kind)
@@ -456,7 +459,8 @@ async def consents_of(member: str, *, viewer: Account | None) -> list[MemberCons
 
 
 async def active_consent(member: str, partner: str, now: datetime) -> HeartConsent:
-    handle = await ConsentHandle.get_or_none(member=member, partner=partner)
+    handle = (await ConsentHandle.get_or_none(member=member, partner=partner)
+              if can_match(ConsentHandle, member=member, partner=partner) else None)
     if handle is not None:
         for consent in await HeartConsent.filter(handle=handle.handle, partner=partner,
                                                  scope=SCOPES[0], revoked_idx=None

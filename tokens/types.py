@@ -353,9 +353,15 @@ async def member_hearts(address: str) -> MemberHearts:
                         burned=Int64(score.burned), gifts=score.gifts, reversals=score.reversals)
 
 
+MAX_CONSENT_DAYS = 36_500
+
+
 def _expiry(expires_at: str | None, days: int | None, now: datetime) -> datetime:
     if expires_at is not None and days is not None:
         raise ValidationError("give expiresAt or days, not both", field="expiresAt")
+    if days is not None and not 1 <= days <= MAX_CONSENT_DAYS:
+        # Checked before the arithmetic: a billion days overflows datetime.
+        raise ValidationError(f"days: must be 1..{MAX_CONSENT_DAYS}", field="days")
     if expires_at is None:
         return now + timedelta(days=365 if days is None else days)
     try:

@@ -70,7 +70,7 @@ GOODS_UNITS = {"food": "grams", "goods": "items", "tree": "trees", "trees": "tre
 LOSS_REASONS = ("spoiled", "damaged", "stolen", "expired", "other")
 MAX_SPLIT = 1000
 MAX_MERGE = 100
-LOT_ID = re.compile(r"^L[0-9]{1,16}(-[0-9]{1,4})?$")
+LOT_ID = re.compile(r"L[0-9]{1,16}(-[0-9]{1,4})?")
 HELD = "held"
 
 

@@ -73,8 +73,14 @@ async def campaign_csv(request: Request) -> Response:
     except HeartchainError as exc:
         return _error(exc)
     return Response(text, media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="{slug}-ledger.csv"',
+        "Content-Disposition": f'attachment; filename="{_filename(slug)}-ledger.csv"',
         "Cache-Control": "no-cache"})
+
+
+def _filename(slug: str) -> str:
+    """The slug as a header-safe file name: a stored slug is already of this form, but the
+    header must not depend on that (a line break in it would split the response)."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "_.-") else "_" for c in slug)
 
 
 routes = [

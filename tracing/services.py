@@ -12,18 +12,19 @@ Self-custody parties co-sign the same entry on their devices and send it to `sub
 
 from __future__ import annotations
 
-import csv
 import io
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from heartchain import csvsafe
 from heartchain.errors import Conflict, ValidationError
 from heartchain.idempotency import idempotent_nonce
 from heartchain.keys import SigningKey
 from heartchain.ledger.entries import format_time, parse_entry
 from heartchain.ledger.log import Appended
+from heartchain.lookups import can_match
 from heartchain.platform import Platform
 from tracing.entries import HELD
 from tracing.errors import (
@@ -109,7 +110,8 @@ async def accept_handover(platform: Platform, *, offer_id: str, taker: str) -> A
 
     Accepting an offer the taker already accepted answers that entry (one entry per offer), so a
     retried accept writes nothing twice, even when the first stopped before marking the offer."""
-    offer = await HandoverOffer.get_or_none(id=offer_id)
+    offer = (await HandoverOffer.get_or_none(id=offer_id)
+             if can_match(HandoverOffer, id=offer_id) else None)
     if offer is None or offer.taker != taker:
         raise OfferNotFound(f"no pending handover offer {offer_id} for {taker}")
     if offer.accepted_idx is not None:
@@ -248,7 +250,7 @@ def _require_held_by(lot: Lot, custodian: str) -> None:
 
 
 async def get_lot(lot_id: str) -> Lot:
-    lot = await Lot.get_or_none(id=lot_id)
+    lot = await Lot.get_or_none(id=lot_id) if can_match(Lot, id=lot_id) else None
     if lot is None:
         raise LotNotFound(f"lot {lot_id} does not exist")
     return lot
@@ -298,6 +300,8 @@ def _add_link(links: dict[str, Link], lot: str, quantity: int, index: int) -> No
 
 async def lots_held_by(custodian: str, *, after: str | None = None, limit: int = 20
                        ) -> list[Lot]:
+    if not can_match(Lot, custodian=custodian):
+        return []
     query = Lot.filter(custodian=custodian, status=HELD)
     if after is not None:
         query = query.filter(id__gt=after)
@@ -423,7 +427,8 @@ async def find_campaign(slug: str, charity: str | None = None) -> Campaign:
     query = Campaign.filter(slug=slug)
     if charity is not None:
         query = query.filter(charity=charity)
-    found = await query.order_by("first_idx")
+    fits = can_match(Campaign, slug=slug, charity=charity or "")
+    found = await query.order_by("first_idx") if fits else []
     if not found:
         raise CampaignNotFound(f"no cash donations recorded for campaign {slug}")
     if len(found) > 1:
@@ -466,7 +471,7 @@ async def campaign_ledger_csv(slug: str, charity: str | None = None) -> str:
                                     "", a.amount]))
     rows.sort(key=lambda r: (r[0], r[1]))
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out, lineterminator="\n")
     writer.writerow(["index", "time", "type", "donation", "donor", "payee", "purpose", "receipt",
                      "amount_fen", "balance_fen"])
     balance = 0

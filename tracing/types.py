@@ -400,7 +400,7 @@ class Query:
     async def lots_held(self, custodian: str, first: int = 20, after: str | None = None
                         ) -> LotConnection:
         limit = page_size(first)
-        rows = await services.lots_held_by(custodian, after=decode_cursor("lot", after),
+        rows = await services.lots_held_by(custodian, after=decode_cursor("lot", after, text=True),
                                            limit=limit + 1)
         edges = [LotEdge(cursor=encode_cursor("lot", r.id), node=Lot.of(r)) for r in rows[:limit]]
         return LotConnection(edges=edges, page_info=PageInfo(

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from heartchain.accounts.models import Account
 from heartchain.ledger.store import fetch
+from heartchain.lookups import can_match
 from web import explorer
 from web.i18n import choose_language, translator
 from web.render import not_found, platform_of, render
@@ -24,6 +25,8 @@ async def account_page(request: Request) -> Response:
     """Any address: its role and the entries it signed (the donor page adds hearts and gifts)."""
     address = request.path_params["address"]
     t = translator(choose_language(request)[0])
+    if not can_match(Account, address=address):
+        return not_found(request, t("unknown_account"))
     account = await Account.get_or_none(address=address)
     entries = await signed_entries(request, address)
     if account is None and not entries:

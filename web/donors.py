@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from heartchain.accounts.models import Account
 from heartchain.errors import NotFound
+from heartchain.lookups import can_match
 from tokens import services as hearts
 from tokens.models import HeartDonation
 from web import explorer
@@ -120,6 +121,8 @@ def history_chart(points: list[Any], label: str, *, width: int = 320,
 async def donor_page(request: Request) -> Response:
     platform = platform_of(request)
     address = request.path_params["address"]
+    if not can_match(Account, address=address):
+        return await account_page(request)  # which answers 404
     account = await Account.get_or_none(address=address)
     donations = await hearts.donations_of(address, first=100)
     if not donations and (account is None or account.role != "member"):

@@ -81,8 +81,8 @@ add_messages({
     "label_back": ("返回批次页面", "Back to the lot"),
 })
 
-_LOT_ID = re.compile(r"[Ll]\d{1,16}(-\d{1,4})?")
-_LOT_URL = re.compile(r"/lots/([Ll]\d{1,16}(?:-\d{1,4})?)(?:\?c=([A-Za-z2-7]{1,16}))?")
+_LOT_ID = re.compile(r"[Ll][0-9]{1,16}(-[0-9]{1,4})?")
+_LOT_URL = re.compile(r"/lots/([Ll][0-9]{1,16}(?:-[0-9]{1,4})?)(?:\?c=([A-Za-z2-7]{1,16}))?")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from heartchain.accounts.models import Account
 from heartchain.errors import HeartchainError, NotFound
+from heartchain.gql import MAX_INT64
 from heartchain.platform import Platform
 from web import explorer, hooks
 from web.accounts import account_page
@@ -27,7 +28,7 @@ from web.render import STATIC_DIR, bad_request, not_found, platform_of, render, 
 
 logger = logging.getLogger(__name__)
 
-_INDEX_RE = re.compile(r"#?(\d{1,16})")
+_INDEX_RE = re.compile(r"#?([0-9]{1,16})")
 _ADDRESS_RE = re.compile(r"hc1[02-9ac-hj-np-z]{20,100}")
 
 
@@ -89,7 +90,7 @@ def _optional_int(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 16:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 16:  # "١٢".isdigit() too
         raise ValueError(name)
     return int(raw)
 
@@ -153,6 +154,8 @@ async def entry_page(request: Request) -> Response:
     index = request.path_params["index"]
     t = translator(_language(request))
     try:
+        if index > MAX_INT64:  # the path takes any digits; no entry is past 2^53 - 1
+            raise NotFound(f"entry {index} does not exist")
         entry = await explorer.entry_view(platform.log, index)
     except NotFound:
         return not_found(request, t("entry_missing", n=index))

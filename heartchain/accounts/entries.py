@@ -21,7 +21,7 @@ from heartchain.ledger.kinds import ApplyContext, EntryKind, register
 from heartchain.ledger.store import execute, fetch
 
 ROLES = ("operator", "charity", "partner", "investigator", "member", "witness")
-_LABEL = re.compile(r"^\S(.*\S)?$")
+_LABEL = re.compile(r"\S(.*\S)?")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class RegisterBody:
         if parsed.role == "member" and parsed.label is not None:
             raise ValidationError("account.register: members carry no label (no personal data "
                                   "on the log)", field="label")
-        if parsed.label is not None and not _LABEL.match(parsed.label):
+        if parsed.label is not None and not _LABEL.fullmatch(parsed.label):
             raise ValidationError("account.register: label has surrounding spaces", field="label")
         return parsed
 

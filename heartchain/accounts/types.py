@@ -12,6 +12,7 @@ from heartchain.accounts.models import Account as AccountRow
 from heartchain.errors import HeartchainError, ValidationError
 from heartchain.gql import ErrorResult, Info, Int64, error_result
 from heartchain.ledger.types import LogEntry, load_entry
+from heartchain.lookups import can_match
 
 
 @strawberry.type(description="An address registered on the log, in a role.")
@@ -46,6 +47,8 @@ RegisterAccountResult = Annotated[AccountRegistered | ErrorResult,
 class Query:
     @strawberry.field
     async def account(self, address: str) -> Account | None:
+        if not can_match(AccountRow, address=address):
+            return None
         row = await AccountRow.get_or_none(address=address)
         return Account.of(row) if row else None
 

@@ -14,8 +14,8 @@ from heartchain.errors import ValidationError
 from heartchain.keys import Address, verify_key_of
 
 MAX_QUANTITY = 2**53 - 1
-_HEX32 = re.compile(r"^[0-9a-f]{64}$")
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+_HEX32 = re.compile(r"[0-9a-f]{64}")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
 
 
 class BodyReader:
@@ -59,7 +59,8 @@ class BodyReader:
             raise self._error(name, "must be a string")
         if not min_length <= len(value) <= max_length:
             raise self._error(name, f"length must be {min_length}..{max_length}")
-        if pattern is not None and not pattern.match(value):
+        # fullmatch, not match with `$`: `$` also matches before a trailing newline ("x\n").
+        if pattern is not None and not pattern.fullmatch(value):
             raise self._error(name, f"{value!r} is not of the form {pattern.pattern}")
         return value
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import strawberry
 
-from heartchain.errors import HeartchainError, NotFound
+from heartchain.errors import HeartchainError, NotFound, ValidationError
 from heartchain.gql import (
     JSON,
     ErrorResult,
@@ -246,6 +246,8 @@ class LedgerSubscription:
     async def entries(self, info: Info, from_index: Int64 | None = None
                       ) -> AsyncGenerator[LogEntry, None]:
         log = info.context.platform.log
+        if from_index is not None and from_index < 0:
+            raise ValidationError("fromIndex: must be 0 or more", field="fromIndex")
         next_index = await log.size() if from_index is None else from_index
         async for entry in _entries_between(log, next_index, await log.size()):
             next_index = entry.index + 1

@@ -43,6 +43,7 @@ from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.fields import BodyReader
 from heartchain.ledger.kinds import ApplyContext, EntryKind, register
 from heartchain.ledger.store import execute, execute_many, is_postgres, sql
+from heartchain.lookups import can_match
 from heartchain.mutualaid import apportion
 from heartchain.mutualaid.errors import (
     AlreadyJoined,
@@ -67,11 +68,11 @@ from heartchain.mutualaid.models import (
     Review,
 )
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
 # One or two visible characters, then stars: 张*, 欧阳**. Never a whole name.
-MASKED_NAME = re.compile(r"^[^\s*]{1,2}\*{1,3}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_AGE_BAND = re.compile(r"^\d{1,3}-\d{1,3}$")
+MASKED_NAME = re.compile(r"[^\s*]{1,2}\*{1,3}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_AGE_BAND = re.compile(r"[0-9]{1,3}-[0-9]{1,3}")
 MAX_CONDITIONS = 50
 MAX_PERIOD_CASES = 500
 MAX_NOTICE_DAYS = 90
@@ -122,7 +123,7 @@ class Rules:
         reader = BodyReader(raw, "plan.create: rules")
         conditions = reader.raw("conditions")
         if (not isinstance(conditions, list) or not 1 <= len(conditions) <= MAX_CONDITIONS
-                or not all(isinstance(c, str) and _SLUG.match(c) for c in conditions)
+                or not all(isinstance(c, str) and _SLUG.fullmatch(c) for c in conditions)
                 or len(set(conditions)) != len(conditions)):
             raise ValidationError(f"plan.create: rules.conditions must be 1..{MAX_CONDITIONS} "
                                   "distinct slugs", field="conditions")
@@ -180,7 +181,8 @@ class PlanCreate:
 
 
 async def get_plan(conn: BaseDBAsyncClient, plan_id: str) -> Plan:
-    plan = await Plan.get_or_none(id=plan_id).using_db(conn)
+    plan = await Plan.get_or_none(id=plan_id).using_db(conn) \
+        if can_match(Plan, id=plan_id) else None
     if plan is None:
         raise UnknownPlan(f"no plan {plan_id!r}")
     return plan
@@ -243,7 +245,9 @@ class PlanJoin:
 
 
 async def get_membership(conn: BaseDBAsyncClient, plan: str, member: str) -> Membership:
-    row = await Membership.get_or_none(id=membership_id(plan, member)).using_db(conn)
+    key = membership_id(plan, member)
+    row = await Membership.get_or_none(id=key).using_db(conn) \
+        if can_match(Membership, id=key) else None
     if row is None:
         raise NotAMember(f"{member} has not joined plan {plan}")
     return row
@@ -635,7 +639,7 @@ class PeriodApportion:
         period = reader.integer("period")
         cases = reader.raw("cases")
         if (not isinstance(cases, list) or not 1 <= len(cases) <= MAX_PERIOD_CASES
-                or not all(isinstance(c, str) and _SLUG.match(c) for c in cases)
+                or not all(isinstance(c, str) and _SLUG.fullmatch(c) for c in cases)
                 or any(a >= b for a, b in pairwise(cases))):
             raise ValidationError(f"period.apportion: cases must be 1..{MAX_PERIOD_CASES} "
                                   "case ids in strictly ascending order", field="cases")
@@ -763,7 +767,8 @@ async def covered_count(conn: BaseDBAsyncClient, plan: str, now: str) -> int:
 
 async def period_cases(conn: BaseDBAsyncClient, plan: str, case_ids: Sequence[str]
                        ) -> list[Case]:
-    found = {c.id: c for c in await Case.filter(id__in=list(case_ids)).using_db(conn)}
+    wanted = [c for c in case_ids if can_match(Case, id=c)]
+    found = {c.id: c for c in await Case.filter(id__in=wanted).using_db(conn)}
     cases = []
     for case_id in case_ids:
         case = found.get(case_id)

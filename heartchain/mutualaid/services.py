@@ -25,6 +25,7 @@ from heartchain.ledger.entries import format_time
 from heartchain.ledger.log import Appended
 from heartchain.ledger.store import fetch
 from heartchain.ledger.tiles import TILE_WIDTH
+from heartchain.lookups import can_match
 from heartchain.mutualaid import apportion
 from heartchain.mutualaid import entries as kinds
 from heartchain.mutualaid.entries import (
@@ -100,7 +101,7 @@ async def create_plan(platform: Platform, *, operator: Signer, plan: str, name: 
             raise Conflict("Idempotency-Key was already used for a different request")
         return await platform.log.appended(earlier.index)
     if version is None:
-        row = await Plan.get_or_none(id=plan)
+        row = await Plan.get_or_none(id=plan) if can_match(Plan, id=plan) else None
         version = row.version + 1 if row else 1
     return await platform.write("plan.create", {
         "plan": plan, "version": version, "name": name, "operator": _address(operator),
@@ -213,6 +214,8 @@ async def patient_name(platform: Platform, case: str) -> str | None:
 # -- apportionment --------------------------------------------------------------------------
 
 async def approved_cases(plan: str) -> list[str]:
+    if not can_match(Case, plan=plan):
+        return []
     rows = await Case.filter(plan=plan, status="approved", period_idx=None).order_by("id")
     return [row.id for row in rows]
 
@@ -266,15 +269,17 @@ def coverage(m: Membership, now: str) -> str:
 
 
 async def find_plan(plan: str) -> Plan | None:
-    return await Plan.get_or_none(id=plan)
+    return await Plan.get_or_none(id=plan) if can_match(Plan, id=plan) else None
 
 
 async def memberships_of(member: str) -> list[Membership]:
+    if not can_match(Membership, member=member):
+        return []
     return await Membership.filter(member=member).order_by("plan")
 
 
 async def find_case(case: str) -> Case | None:
-    return await Case.get_or_none(id=case)
+    return await Case.get_or_none(id=case) if can_match(Case, id=case) else None
 
 
 async def objections_of(case: str) -> list[Objection]:
@@ -286,6 +291,8 @@ async def reviews_of(case: str) -> list[Review]:
 
 
 async def find_period(plan: str, number: int) -> Period | None:
+    if not can_match(Period, plan=plan, number=number):
+        return None
     return await Period.get_or_none(plan=plan, number=number)
 
 

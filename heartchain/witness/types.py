@@ -9,6 +9,7 @@ import strawberry
 from heartchain.gql import Info, Int64, PageInfo, decode_cursor, encode_cursor, page_size
 from heartchain.ledger.store import fetch
 from heartchain.ledger.types import Checkpoint
+from heartchain.lookups import can_match
 from heartchain.witness import client
 from heartchain.witness.models import WitnessCosignature
 from heartchain.witness.models import WitnessRefusal as RefusalRow
@@ -162,6 +163,9 @@ class Query:
         position = decode_cursor("refusal", after)
         query = RefusalRow.all()
         if witness is not None:
+            if not can_match(RefusalRow, witness=witness):
+                return WitnessRefusalConnection(edges=[], page_info=PageInfo(
+                    has_next_page=False, end_cursor=None))
             query = query.filter(witness=witness)
         if position is not None:
             query = query.filter(id__lt=int(position))

@@ -149,7 +149,7 @@ async def test_campaign_cash_fifo_and_balance(ledger: Ledger, cast: Cast) -> Non
     assert [(a.amount, d.idx) for a, d in journey.allocations] == [(2_000, p1), (1_000, p2)]
     csv_text = await services.campaign_ledger_csv("clinic")
     lines = csv_text.strip().split("\n")
-    assert lines[0].startswith("index,time,type")
+    assert lines[0].startswith('"index","time","type"')
     assert lines[-1].endswith(",-1000,3500")
     await verify_log(platform.log)
 
