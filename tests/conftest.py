@@ -93,8 +93,12 @@ async def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 @pytest.fixture
-async def client(ledger: Ledger) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the app, sharing the fixture's platform and database."""
+async def client(ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+                 ) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app, sharing the fixture's platform and database. Like the test
+    servers (tests/servers.py), it runs without the rate limiter, which tests/hostile tests on
+    its own: these tests send many operations from one address."""
+    monkeypatch.setenv("HEARTCHAIN_RATE_LIMIT", "0")
     app = create_app(ledger.settings)
     app.state.platform = ledger.platform
     transport = httpx.ASGITransport(app=app)

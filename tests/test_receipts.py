@@ -18,6 +18,7 @@ from heartchain.keys import address_of
 from heartchain.ledger.notes import CosignatureSigner, Note, NoteSigner
 from heartchain.ledger.receipts import Receipt
 from heartchain.witness.models import WitnessCosignature
+from heartchain.witness.records import RecordSeal
 from tests.conftest import Ledger, gql
 from tests.web.factories import food_story
 
@@ -38,10 +39,15 @@ def two_witnesses(monkeypatch: pytest.MonkeyPatch) -> None:
 async def cosign_latest(ledger: Ledger) -> int:
     signed = await ledger.platform.log.latest_checkpoint()
     text = Note.from_text(signed.note).text
+    seal = RecordSeal(ledger.platform.vault)
     for witness in WITNESSES:
         line = witness.cosign(text, 1_800_000_000).to_line()
-        await WitnessCosignature.create(size=signed.size, witness=witness.name, line=line,
-                                        timestamp=1_800_000_000, received_at=datetime.now(UTC))
+        received_at = datetime.now(UTC)
+        await WitnessCosignature.create(
+            size=signed.size, witness=witness.name, line=line, timestamp=1_800_000_000,
+            received_at=received_at,
+            mac=seal.cosignature(size=signed.size, witness=witness.name, line=line,
+                                 timestamp=1_800_000_000, received_at=received_at))
     return signed.size
 
 

@@ -31,7 +31,7 @@ from heartchain.errors import (
     ValidationError,
     VerificationError,
 )
-from heartchain.keys import Address, SigningKey, address_of
+from heartchain.keys import Address, SigningKey, address_of, verify_key_of
 from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.log import Appended
 from heartchain.ledger.store import fetch
@@ -402,6 +402,7 @@ async def _member_secret(platform: Platform, member: Signer) -> bytes:
 async def consent_handle(platform: Platform, member: Signer, partner: str) -> SigningKey:
     """The member's consent handle key for `partner` (created, and its owner recorded off the
     log, on first use)."""
+    verify_key_of(partner)  # a partner is an address: nothing else may name a handle row
     secret = await _member_secret(platform, member)
     key = SigningKey(hmac.new(secret, _HANDLE_DOMAIN + partner.encode(), hashlib.sha256)
                      .digest())
@@ -580,7 +581,8 @@ async def present_hearts(platform: Platform, *, member: Signer, partner: str,
 
 
 async def _require_partner(address: str) -> None:
-    account = await Account.get_or_none(address=address)
+    account = (await Account.get_or_none(address=address)
+               if can_match(Account, address=address) else None)
     if account is None or account.role != "partner":
         raise NotFound(f"{address} is not a registered partner")
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
 from heartchain.accounts.services import TOKEN_PREFIX, issue_token, register_account
 from heartchain.app import create_app
@@ -43,7 +44,13 @@ async def limited(ledger: Ledger, *, rate: float, burst: float, clock: Callable[
     app = create_app(ledger.settings)
     app.state.platform = ledger.platform
     wrapped = RateLimit(app, rate=rate, burst=burst, clock=clock)
-    transport = httpx.ASGITransport(app=wrapped, client=(host, 4321))
+
+    async def in_starlette(scope: Scope, receive: Receive, send: Send) -> None:
+        # Inside Starlette's middleware stack (as app.py places it) the scope names the app,
+        # whose platform holds the keys that check tokens.
+        await wrapped({**scope, "app": app}, receive, send)
+
+    transport = httpx.ASGITransport(app=in_starlette, client=(host, 4321))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
 

@@ -8,6 +8,7 @@ import pytest
 
 from heartchain.errors import ValidationError
 from tests.conftest import Ledger
+from tests.tokens import factories as f
 from tokens import services, signin
 from tokens.models import MemberSession, SignInCode
 
@@ -24,7 +25,7 @@ class Captured:
 
 async def test_a_code_signs_the_donor_in_once(ledger: Ledger) -> None:
     p = ledger.platform
-    donor = await services.donor_for_contact(p, PHONE)
+    donor = await services.donor_for_contact(p, PHONE, charity=await f.charity(ledger))
     size = await p.log.size()
     sender = Captured()
     await signin.request_code(p, "139 0000 0001", sender=sender)
@@ -47,7 +48,7 @@ async def test_a_code_signs_the_donor_in_once(ledger: Ledger) -> None:
 
 async def test_wrong_expired_and_exhausted_codes(ledger: Ledger) -> None:
     p = ledger.platform
-    await services.donor_for_contact(p, PHONE)
+    await services.donor_for_contact(p, PHONE, charity=await f.charity(ledger))
     sender = Captured()
     await signin.request_code(p, PHONE, sender=sender)
     code = sender.sent[-1][1]

@@ -40,7 +40,7 @@ async def test_sign_in_present_and_revoke(ledger: Ledger, client: httpx.AsyncCli
     monkeypatch.setenv("HEARTCHAIN_OTP_SENDER", f"file:{codes}")
     p = ledger.platform
     charity, partner = await f.charity(ledger), await f.partner(ledger, "Cycle Share")
-    donor = await services.donor_for_contact(p, PHONE)
+    donor = await services.donor_for_contact(p, PHONE, charity=charity)
     await services.record_donation(p, charity=charity, donor=donor.address, kind="cash",
                                    quantity=9_000, campaign="c")
     grant = await services.grant_consent(p, member=donor.address, partner=partner,
