@@ -109,6 +109,12 @@ def set_idempotency_key(key: str | None) -> Token[tuple[str, list[int]] | None]:
     return _IDEMPOTENCY.set((key, [0]) if key else None)
 
 
+def current_idempotency_key() -> str | None:
+    """The Idempotency-Key of the request being served, if it sent one."""
+    current = _IDEMPOTENCY.get()
+    return None if current is None else current[0]
+
+
 @contextlib.contextmanager
 def idempotent(key: str | None) -> Iterator[None]:
     """Writes inside the block derive their nonces from `key`."""
