@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from heartchain.errors import NotFound
 from heartchain.mutualaid import services
-from heartchain.mutualaid.codes import CONDITIONS, OBJECTION_REASONS
+from heartchain.mutualaid.codes import CONDITIONS, DECISION_REASONS, OBJECTION_REASONS
 from heartchain.mutualaid.models import Hospital
 from heartchain.platform import Platform
 from web import explorer, hooks
@@ -149,6 +149,8 @@ async def case_page(request: Request) -> Response:
         "condition": _condition(case.condition, language),
         "hospital": await _hospital(case.hospital, language),
         "reasons": {code: label.text(language) for code, label in OBJECTION_REASONS.items()},
+        "decision_reason": (DECISION_REASONS[case.decision_reason].text(language)
+                            if case.decision_reason in DECISION_REASONS else None),
         "leaves": await _leaves(platform, indexes),
         "names": await _names([case.member, case.investigator,
                                *(o.member for o in objections)]),

@@ -61,6 +61,17 @@ CONDITIONS = _table(
     ("aplastic-anaemia", "重型再生障碍性贫血", "Severe aplastic anaemia"),
 )
 
+# Why the operator rejects a case (`case.decide` reason): published with the decision.
+DECISION_REASONS = _table(
+    ("not-covered", "不属本计划保障的病种", "Not a condition the plan covers"),
+    ("pre-existing", "加入前已患病", "The condition predates joining"),
+    ("not-evidenced", "诊断证据不足", "The diagnosis is not sufficiently evidenced"),
+    ("outside-coverage", "确诊不在保障期内", "Diagnosed outside the coverage period"),
+    ("objection-upheld", "异议经复核成立", "An objection was upheld on review"),
+    ("duplicate", "重复申请", "A duplicate claim"),
+    ("withdrawn", "申请人撤回", "Withdrawn by the claimant"),
+)
+
 # Why a member objects to a case (`case.object` reason); details they type are sealed.
 OBJECTION_REASONS = _table(
     ("pre-existing", "加入前已患病", "The condition predates joining"),

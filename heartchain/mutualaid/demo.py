@@ -103,7 +103,8 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
         for case, asked, verdict in cases:
             await services.decide_case(platform, case=case, operator=operator,
                                        decision=verdict,
-                                       amount_fen=asked if verdict == "approve" else None)
+                                       amount_fen=asked if verdict == "approve" else None,
+                                       reason=None if verdict == "approve" else "not-evidenced")
         await services.apportion_period(platform, plan=PLAN, operator=operator)
 
     await period(4, reject=3, objected=0, by_proxy=True)

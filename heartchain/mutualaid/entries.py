@@ -52,7 +52,12 @@ from heartchain.ledger.fields import BodyReader
 from heartchain.ledger.kinds import ApplyContext, EntryKind, register
 from heartchain.ledger.store import execute, execute_many, is_postgres, sql
 from heartchain.mutualaid import apportion, hospitals, proxies
-from heartchain.mutualaid.codes import CONDITIONS, OBJECTION_REASONS, PUBLIC_NAME
+from heartchain.mutualaid.codes import (
+    CONDITIONS,
+    DECISION_REASONS,
+    OBJECTION_REASONS,
+    PUBLIC_NAME,
+)
 from heartchain.mutualaid.errors import (
     AlreadyJoined,
     NotAMember,
@@ -585,17 +590,23 @@ class CaseDecide:
     operator: Address
     decision: str
     amount_fen: int | None
+    reason: str | None
 
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> CaseDecide:
         reader = BodyReader(body, "case.decide")
+        given = reader.raw("reason", optional=True) is not None
         parsed = cls(reader.slug("case"), reader.address("operator"),
                      reader.choice("decision", ("approve", "reject")),
-                     reader.optional_integer("amount_fen", minimum=1))
+                     reader.optional_integer("amount_fen", minimum=1),
+                     reader.choice("reason", DECISION_REASONS) if given else None)
         reader.finish()
         if (parsed.decision == "approve") != (parsed.amount_fen is not None):
             raise ValidationError("case.decide: amount_fen goes with approve, and only with it",
                                   field="amount_fen")
+        if (parsed.decision == "reject") != (parsed.reason is not None):
+            raise ValidationError("case.decide: a reason code goes with reject, and only with "
+                                  "it", field="reason")
         return parsed
 
 
@@ -622,7 +633,7 @@ async def _check_decide(ctx: ApplyContext, b: CaseDecide) -> None:
 async def _project_decide(ctx: ApplyContext, b: CaseDecide) -> None:
     await Case.filter(id=b.case).using_db(ctx.conn).update(
         status="approved" if b.decision == "approve" else "rejected", decide_idx=ctx.index,
-        decision=b.decision, approved_fen=b.amount_fen)
+        decision=b.decision, approved_fen=b.amount_fen, decision_reason=b.reason)
 
 
 # -- apportionment --------------------------------------------------------------------------

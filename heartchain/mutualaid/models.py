@@ -126,6 +126,7 @@ class Case(Model):
     decide_idx = fields.BigIntField(null=True)
     decision = fields.CharField(max_length=8, null=True)
     approved_fen = fields.BigIntField(null=True)
+    decision_reason = fields.CharField(max_length=32, null=True)  # codes.DECISION_REASONS
     period_idx = fields.BigIntField(null=True)
 
     class Meta:

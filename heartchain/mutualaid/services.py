@@ -282,10 +282,13 @@ async def review_case(platform: Platform, *, case: str, reviewer: Signer, findin
 
 
 async def decide_case(platform: Platform, *, case: str, operator: Signer, decision: str,
-                      amount_fen: int | None = None) -> Appended:
+                      amount_fen: int | None = None, reason: str | None = None) -> Appended:
+    """Approve with `amount_fen`, or reject with a `reason` code (codes.DECISION_REASONS)."""
     body: dict[str, Any] = {"case": case, "operator": _address(operator), "decision": decision}
     if amount_fen is not None:
         body["amount_fen"] = amount_fen
+    if reason is not None:
+        body["reason"] = reason
     return await platform.write("case.decide", body, [operator])
 
 

@@ -12,7 +12,7 @@ from heartchain.errors import HeartchainError, NotFound, ValidationError
 from heartchain.gql import ErrorResult, Info, Int64, b64, error_result
 from heartchain.ledger.types import FromEntry, LogEntry, load_entry
 from heartchain.mutualaid import services
-from heartchain.mutualaid.codes import CONDITIONS, OBJECTION_REASONS, Label
+from heartchain.mutualaid.codes import CONDITIONS, DECISION_REASONS, OBJECTION_REASONS, Label
 from heartchain.mutualaid.entries import Rules
 from heartchain.mutualaid.models import Case as CaseRow
 from heartchain.mutualaid.models import CaseProxy as ProxyRow
@@ -283,7 +283,12 @@ class ReviewType(FromEntry):
 class Decision(FromEntry):
     decision: str
     amount_fen: Int64 | None
+    reason: str | None = strawberry.field(description="why it was rejected: a code")
     index: Int64
+
+    @strawberry.field
+    def reason_label(self) -> LabelType | None:
+        return None if self.reason is None else LabelType.of(DECISION_REASONS[self.reason])
 
 
 
@@ -332,7 +337,7 @@ class CaseType:
             decision=None if c.decide_idx is None else Decision(
                 decision=c.decision or "",
                 amount_fen=None if c.approved_fen is None else Int64(c.approved_fen),
-                index=Int64(c.decide_idx)),
+                reason=c.decision_reason, index=Int64(c.decide_idx)),
             period_index=None if c.period_idx is None else Int64(c.period_idx))
 
     @strawberry.field
@@ -436,6 +441,10 @@ class Query:
     @strawberry.field(description="The reasons a member may object to a case for.")
     def objection_reasons(self) -> list[LabelType]:
         return [LabelType.of(label) for label in OBJECTION_REASONS.values()]
+
+    @strawberry.field(description="The reasons the operator may reject a case for.")
+    def decision_reasons(self) -> list[LabelType]:
+        return [LabelType.of(label) for label in DECISION_REASONS.values()]
 
     @strawberry.field(description="The public notice of a period of a plan.")
     async def period(self, plan: str, number: int) -> PeriodType | None:
@@ -653,15 +662,16 @@ class Mutation:
             return error_result(exc)
         return await _case_saved(info, case, appended.index)
 
-    @strawberry.mutation(description="Operator: approve (amount within the cap) or reject, once "
-                                     "the notice window has elapsed.")
+    @strawberry.mutation(description="Operator: approve (amount within the cap) or reject (with "
+                                     "a `reason` code), once the notice window has elapsed.")
     async def decide_case(self, info: Info, case: str, decision: str,
-                          amount_fen: Int64 | None = None) -> CaseResult:
+                          amount_fen: Int64 | None = None, reason: str | None = None
+                          ) -> CaseResult:
         try:
             who = info.context.require_account("operator")
             appended = await services.decide_case(info.context.platform, case=case,
                                                   operator=who.address, decision=decision,
-                                                  amount_fen=amount_fen)
+                                                  amount_fen=amount_fen, reason=reason)
         except HeartchainError as exc:
             return error_result(exc)
         return await _case_saved(info, case, appended.index)

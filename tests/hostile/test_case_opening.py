@@ -13,10 +13,19 @@ import httpx
 import pytest
 
 from heartchain.keys import SigningKey, address_of, new_signing_key
+from heartchain.mutualaid import services
 from heartchain.mutualaid.models import Case
 from tests.conftest import Ledger, gql
 from tests.factories import entry, self_registration
-from tests.mutualaid.factories import HOSPITAL, advance, make_plan, members, today
+from tests.mutualaid.factories import (
+    HOSPITAL,
+    advance,
+    investigator,
+    make_plan,
+    members,
+    noticed_case,
+    today,
+)
 
 SUBMIT = ('mutation($e: String!) { submitEntry(entry: $e) { __typename '
           '... on ValidationError { message field } ... on PermissionDenied { message } '
@@ -159,6 +168,32 @@ async def test_objections_plans_and_hospitals_carry_no_free_text(
     await refused(client, ledger, "hospital.register", {
         **hospital, "operator": ledger.operator, "name_en": "Huashan\nZhang San: HIV"},
         operator, "ValidationError", "name_en")
+
+
+async def test_a_rejection_says_why_by_code_only(ledger: Ledger,
+                                                 client: httpx.AsyncClient) -> None:
+    await make_plan(ledger)
+    inv = await investigator(ledger)
+    (patient,) = await members(ledger, "basic", [5_000])
+    advance(ledger, 91)
+    case = await noticed_case(ledger, "basic", patient, inv)
+    advance(ledger, 8)
+    operator = await ledger.operator_key()
+    decide = {"case": case, "operator": ledger.operator, "decision": "reject"}
+    for change in ({}, {"reason": "the patient has HIV"}, {"reason": "not-evidenced",
+                                                           "decision": "approve",
+                                                           "amount_fen": 1_000}):
+        await refused(client, ledger, "case.decide", {**decide, **change}, operator,
+                      "ValidationError", "reason")
+    await services.decide_case(ledger.platform, case=case, operator=ledger.operator,
+                               decision="reject", reason="not-evidenced")
+    page = (await client.get(f"/cases/{case}?lang=zh")).text
+    assert 'data-testid="decision-reason">诊断证据不足<' in page
+    shown = await gql(client, 'query($id: String!) { case(id: $id) { decision { reason '
+                      'reasonLabel { en } } } }', {"id": case})
+    assert shown["data"]["case"]["decision"] == {
+        "reason": "not-evidenced",
+        "reasonLabel": {"en": "The diagnosis is not sufficiently evidenced"}}
 
 
 async def test_open_case_retried_with_one_idempotency_key_writes_once(
