@@ -92,9 +92,11 @@ async def run(n: int, tmp: Path) -> dict[str, float | int]:
                            "birth_commitment, balance_fen, prepaid_fen, shared_fen, refund_fen) "
                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     platform.clock.advance(timedelta(days=91))
+    await services.register_hospital(platform, operator=op, code="bench-hospital",
+                                     name_zh="基准医院", name_en="Bench Hospital")
     case, _ = await services.open_case(
         platform, plan="bench", member=address_of(patient), opener=patient, condition="cancer",
-        asked_fen=5_000_000, hospital="bench hospital", patient_name="张三",
+        asked_fen=5_000_000, hospital="bench-hospital", patient_name="张三",
         diagnosed_on=platform.clock.now().date())
     await services.attest_case(platform, case=case, investigator=inv, findings="ok",
                                recommendation="approve", amount_fen=5_000_000)

@@ -23,7 +23,8 @@ import json
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
 
-__all__ = ["claim", "idempotent", "idempotent_nonce", "mutation_field", "set_idempotency_key"]
+__all__ = ["claim", "current_idempotency_key", "idempotent", "idempotent_nonce", "mutation_field",
+           "set_idempotency_key"]
 
 # The Idempotency-Key of the request being served with the nonces its writes used so far, and
 # the mutation field being resolved.
@@ -35,6 +36,12 @@ def set_idempotency_key(key: str | None) -> Token[tuple[str, set[bytes]] | None]
     """From here on in this task, writes derive their nonces from `key` (a request's
     `Idempotency-Key` header); each request runs in its own task, so it ends with the request."""
     return _KEY.set((key, set()) if key else None)
+
+
+def current_idempotency_key() -> str | None:
+    """The Idempotency-Key of the request being served, if it sent one."""
+    current = _KEY.get()
+    return None if current is None else current[0]
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """Mutual-aid public notices: a case (masked claimant, condition, hospital, investigation,
-objections, decision) and a period (cases paid, the per-member share; a member looks up their own
-share and the browser checks its proof against the share root in the period's entry).
+objections, decision; conditions, hospitals and objection reasons by their vetted zh/en labels,
+never text someone typed) and a period (cases paid, the per-member share; a member looks up
+their own share and the browser checks its proof against the share root in the period's entry).
 
     GET /cases/{id}
     GET /plans/{plan}/periods/{number}[?member=hc1...]
@@ -19,6 +20,8 @@ from starlette.routing import Route
 
 from heartchain.errors import NotFound
 from heartchain.mutualaid import services
+from heartchain.mutualaid.codes import CONDITIONS, DECISION_REASONS, OBJECTION_REASONS
+from heartchain.mutualaid.models import Hospital
 from heartchain.platform import Platform
 from web import explorer, hooks
 from web.i18n import MESSAGES, add_messages, choose_language, translator
@@ -53,9 +56,13 @@ add_messages({
     "case_approved": ("核准金额", "Approved amount"),
     "case_no_decision": ("尚未决定。", "Not decided yet."),
     "case_period": ("分摊期", "Apportioned in period"),
-    "case_privacy": ("患者姓名已打码，身份证号等个人信息不公开、不上链。",
-                     "The patient's name is masked; ID numbers and other personal data are never "
-                     "published or put on the log."),
+    "case_privacy": ("患者姓名已打码；病种、医院和异议理由均为审定的代码。病情描述、调查报告和异议"
+                     "说明密封存放于链下，链上只有其加盐承诺。",
+                     "The patient's name is masked; conditions, hospitals and objection reasons "
+                     "are vetted codes. Descriptions, findings and objectors' notes are sealed "
+                     "off the log, which holds only their salted commitments."),
+    "case_details": ("密封资料承诺", "Sealed details commitment"),
+    "case_note_sealed": ("说明已密封", "note sealed"),
     "cstatus_opened": ("已立案", "opened"),
     "cstatus_attested": ("已调查", "investigated"),
     "cstatus_noticed": ("公示中", "on public notice"),
@@ -106,10 +113,23 @@ async def _leaves(platform: Platform, indexes: list[int | None]) -> dict[int, st
     return {i: s.leaf_hash.hex() for i, s in stored.items()}
 
 
+def _condition(code: str, language: str) -> str:
+    label = CONDITIONS.get(code)
+    return label.text(language) if label else code  # codes are slugs: nothing else to show
+
+
+async def _hospital(code: str, language: str) -> str:
+    row = await Hospital.get_or_none(code=code)
+    if row is None:
+        return code
+    return row.name_zh if language == "zh" else row.name_en
+
+
 async def case_page(request: Request) -> Response:
     platform = platform_of(request)
     case_id = request.path_params["case_id"]
-    t = translator(choose_language(request)[0])
+    language = choose_language(request)[0]
+    t = translator(language)
     case = await services.find_case(case_id)
     if case is None:
         return not_found(request, t("case_missing", id=case_id))
@@ -126,6 +146,11 @@ async def case_page(request: Request) -> Response:
     return render(request, "case.html", {
         "known_case_statuses": {k for k in MESSAGES if k.startswith("cstatus_")},
         "case": case, "objections": objections, "reviews": reviews, "period": period,
+        "condition": _condition(case.condition, language),
+        "hospital": await _hospital(case.hospital, language),
+        "reasons": {code: label.text(language) for code, label in OBJECTION_REASONS.items()},
+        "decision_reason": (DECISION_REASONS[case.decision_reason].text(language)
+                            if case.decision_reason in DECISION_REASONS else None),
         "leaves": await _leaves(platform, indexes),
         "names": await _names([case.member, case.investigator,
                                *(o.member for o in objections)]),
@@ -136,7 +161,8 @@ async def period_page(request: Request) -> Response:
     platform = platform_of(request)
     plan = request.path_params["plan"]
     number = request.path_params["number"]
-    t = translator(choose_language(request)[0])
+    language = choose_language(request)[0]
+    t = translator(language)
     period = await services.find_period(plan, number)
     if period is None:
         return not_found(request, t("period_missing"))
@@ -158,6 +184,7 @@ async def period_page(request: Request) -> Response:
             missing = True
     return render(request, "period.html", {
         "period": period, "plan": plan, "cases": await services.cases_of_period(period),
+        "conditions": {code: label.text(language) for code, label in CONDITIONS.items()},
         "leaf_hex": (await _leaves(platform, [period.idx])).get(period.idx, ""),
         "member": member, "proof": proof, "missing": missing,
     })

@@ -15,6 +15,7 @@ import hashlib
 import time
 from datetime import date, timedelta
 
+from heartchain.accounts.services import self_register_member
 from heartchain.demo import DemoState, seeder, write_many
 from heartchain.keys import SigningKey, address_of
 from heartchain.mutualaid import services
@@ -28,9 +29,13 @@ RULES = Rules(min_age_days=28, max_age_years=59, waiting_days=90, cap_fen=30_000
               member_case_cap_fen=1_000, min_prepay_fen=1_000,
               conditions=("cancer", "stroke", "heart-attack", "kidney-failure", "leukemia"))
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
-HOSPITALS = ("Peking Union Medical College Hospital 北京协和医院", "Huashan Hospital 华山医院",
-             "West China Hospital 华西医院", "Renji Hospital 仁济医院",
-             "Zhongshan Hospital 中山医院")
+# The operator's vetted hospitals: code, Chinese name, English name.
+HOSPITALS = (("pumch", "北京协和医院", "Peking Union Medical College Hospital"),
+             ("huashan", "复旦大学附属华山医院", "Huashan Hospital, Fudan University"),
+             ("west-china", "四川大学华西医院", "West China Hospital, Sichuan University"),
+             ("renji", "上海交通大学医学院附属仁济医院",
+              "Renji Hospital, Shanghai Jiao Tong University"),
+             ("zhongshan", "复旦大学附属中山医院", "Zhongshan Hospital, Fudan University"))
 
 
 @seeder
@@ -41,6 +46,9 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
     investigator = state.organisations[INVESTIGATOR]
     await services.create_plan(platform, operator=operator, plan=PLAN,
                                name="Basic critical illness 大病互助计划", rules=RULES)
+    for code, name_zh, name_en in HOSPITALS:
+        await services.register_hospital(platform, operator=operator, code=code,
+                                         name_zh=name_zh, name_en=name_en)
     keys = [SigningKey.generate() for _ in range(members)]
     await write_many(state, "mutual-aid members", [
         ("account.register", {"address": address_of(k), "role": "member",
@@ -56,16 +64,25 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
     await write_many(state, "mutual-aid joins", joins)
     platform.clock.advance(timedelta(days=RULES.waiting_days + 1))
 
-    async def period(count: int, reject: int, objected: int) -> None:
-        patients = rng.sample(keys, count)
+    # One patient's daughter opens their cases for them, as the proxy they authorised.
+    family = SigningKey.generate()
+    await self_register_member(platform, family)
+    await services.set_proxy(platform, plan=PLAN, member=keys[1], proxy=address_of(family))
+
+    async def period(count: int, reject: int, objected: int, by_proxy: bool = False) -> None:
+        patients = rng.sample(keys[2:], count)
+        if by_proxy:
+            patients[0] = keys[1]
         cases = []
         for n, key in enumerate(patients):
             asked = rng.randrange(500_000, 3_000_000, 10_000)
             case, _ = await services.open_case(
-                platform, plan=PLAN, member=address_of(key), opener=key,
+                platform, plan=PLAN, member=address_of(key),
+                opener=family if key is keys[1] else key,
                 condition=rng.choice(RULES.conditions), asked_fen=asked,
-                hospital=rng.choice(HOSPITALS),
+                hospital=rng.choice(HOSPITALS)[0],
                 patient_name=rng.choice(SURNAMES) + rng.choice("伟芳娜敏静丽强磊军洋"),
+                description="住院号与病理报告已交调查机构",
                 diagnosed_on=platform.clock.now().date())
             verdict = "reject" if n == reject else "approve"
             await services.attest_case(
@@ -76,7 +93,8 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
             cases.append((case, asked, verdict))
         case, _, _ = cases[objected]
         await services.object_case(platform, case=case, member=rng.choice(keys),
-                                   reason="I believe this condition predates joining")
+                                   reason="pre-existing",
+                                   note="I believe this condition predates joining")
         platform.clock.advance(timedelta(days=8))
         await services.review_case(platform, case=case, reviewer=investigator,
                                    findings=f"review of the objection to {case}: first "
@@ -85,10 +103,11 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
         for case, asked, verdict in cases:
             await services.decide_case(platform, case=case, operator=operator,
                                        decision=verdict,
-                                       amount_fen=asked if verdict == "approve" else None)
+                                       amount_fen=asked if verdict == "approve" else None,
+                                       reason=None if verdict == "approve" else "not-evidenced")
         await services.apportion_period(platform, plan=PLAN, operator=operator)
 
-    await period(4, reject=3, objected=0)
+    await period(4, reject=3, objected=0, by_proxy=True)
     platform.clock.advance(timedelta(days=30))
     await period(4, reject=1, objected=2)
     first = await services.find_period(PLAN, 1)

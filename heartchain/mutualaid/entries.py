@@ -10,14 +10,22 @@ millisecond precision, as `verify` replays it):
   coverage begins ``waiting_days`` later on the log clock.
 - ``plan.topup`` / ``plan.leave`` (the member). A lapsed member who tops up waits again.
 - Covered = active, past the waiting period, balance > 0.
-- ``case.open`` (the patient, or family/operator for them) -> ``case.attest`` (investigator) ->
-  ``case.notice`` (operator; public window of N days) -> ``case.object`` (covered members, while
-  the window is open) -> ``case.review`` (needed after any objection) -> ``case.decide``
-  (operator; only once the window has elapsed; approve <= the age-dependent cap, or reject).
+- ``hospital.register`` (operator; `hospitals.py`): the vetted hospitals cases name by code.
+- ``plan.proxy`` (the member; `proxies.py`): authorise or revoke family to open cases for them.
+- ``case.open`` (the member, a proxy they authorised, or the operator) -> ``case.attest``
+  (investigator) -> ``case.notice`` (operator; public window of N days) -> ``case.object``
+  (covered members, while the window is open) -> ``case.review`` (needed after any objection)
+  -> ``case.decide`` (operator; only once the window has elapsed; approve <= the age-dependent
+  cap, or reject).
 - ``period.apportion`` (operator): see `apportion.py` for the arithmetic. The body carries only the
   totals and the share-tree root; the rules recompute the covered set from the projections and
   reject the entry unless every figure and the root match. The projector stores the share tree's
   leaves as pages of 256 (`SharePage`) and its upper tiles, and debits the balances set-based.
+
+Public fields are codes, integers, dates, addresses and hashes: conditions and objection reasons
+from `codes.py`, hospitals by registered code; the masked name is one letter and stars. What a
+person types (the patient's name, a description, an objection's note, findings) is sealed off
+the log and the entry carries its salted commitment.
 """
 
 from __future__ import annotations
@@ -44,7 +52,13 @@ from heartchain.ledger.fields import BodyReader
 from heartchain.ledger.kinds import ApplyContext, EntryKind, register
 from heartchain.ledger.store import execute, execute_many, is_postgres, sql
 from heartchain.lookups import can_match
-from heartchain.mutualaid import apportion
+from heartchain.mutualaid import apportion, hospitals, proxies
+from heartchain.mutualaid.codes import (
+    CONDITIONS,
+    DECISION_REASONS,
+    OBJECTION_REASONS,
+    PUBLIC_NAME,
+)
 from heartchain.mutualaid.errors import (
     AlreadyJoined,
     NotAMember,
@@ -69,8 +83,8 @@ from heartchain.mutualaid.models import (
 )
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
-# One or two visible characters, then stars: 张*, 欧阳**. Never a whole name.
-MASKED_NAME = re.compile(r"[^\s*]{1,2}\*{1,3}")
+# One letter, then stars: 张*, 欧***. Never a whole name, nor room for a word.
+MASKED_NAME = re.compile(r"[^\W\d_]\*{1,3}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _AGE_BAND = re.compile(r"[0-9]{1,3}-[0-9]{1,3}")
 MAX_CONDITIONS = 50
@@ -123,10 +137,11 @@ class Rules:
         reader = BodyReader(raw, "plan.create: rules")
         conditions = reader.raw("conditions")
         if (not isinstance(conditions, list) or not 1 <= len(conditions) <= MAX_CONDITIONS
-                or not all(isinstance(c, str) and _SLUG.fullmatch(c) for c in conditions)
+                or not all(isinstance(c, str) and c in CONDITIONS for c in conditions)
                 or len(set(conditions)) != len(conditions)):
             raise ValidationError(f"plan.create: rules.conditions must be 1..{MAX_CONDITIONS} "
-                                  "distinct slugs", field="conditions")
+                                  "distinct condition codes (mutualaid/codes.py)",
+                                  field="conditions")
         rules = cls(
             min_age_days=reader.integer("min_age_days", minimum=0, maximum=150 * YEAR_DAYS),
             max_age_years=reader.integer("max_age_years", minimum=0, maximum=150),
@@ -174,7 +189,8 @@ class PlanCreate:
     def parse(cls, body: Mapping[str, Any]) -> PlanCreate:
         reader = BodyReader(body, "plan.create")
         parsed = cls(reader.slug("plan"), reader.integer("version", maximum=10_000),
-                     reader.text("name", max_length=100), reader.address("operator"),
+                     reader.text("name", max_length=100, pattern=PUBLIC_NAME),
+                     reader.address("operator"),
                      Rules.parse(reader.raw("rules")))
         reader.finish()
         return parsed
@@ -368,16 +384,18 @@ class CaseOpen:
     masked_name: str
     age_band: str
     diagnosed_on: str
+    details_commitment: str
 
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> CaseOpen:
         reader = BodyReader(body, "case.open")
         parsed = cls(reader.slug("case"), reader.slug("plan"), reader.address("member"),
-                     reader.address("opener"), reader.slug("condition"),
-                     reader.integer("asked_fen"), reader.text("hospital", max_length=100),
-                     reader.text("masked_name", max_length=5, pattern=MASKED_NAME),
+                     reader.address("opener"), reader.choice("condition", CONDITIONS),
+                     reader.integer("asked_fen"), reader.slug("hospital"),
+                     reader.text("masked_name", max_length=4, pattern=MASKED_NAME),
                      reader.text("age_band", max_length=7, pattern=_AGE_BAND),
-                     reader.text("diagnosed_on", max_length=10, pattern=_DATE))
+                     reader.text("diagnosed_on", max_length=10, pattern=_DATE),
+                     reader.hash_hex("details_commitment"))
         reader.finish()
         try:
             date.fromisoformat(parsed.diagnosed_on)
@@ -395,9 +413,7 @@ async def get_case(conn: BaseDBAsyncClient, case_id: str) -> Case:
 
 
 async def _check_case_open(ctx: ApplyContext, b: CaseOpen) -> None:
-    if b.opener != b.member:
-        # Family (a registered account) or the operator may open a case for the patient.
-        await require_role(ctx, b.opener, "member", "operator")
+    await proxies.require_may_open(ctx, b.plan, b.member, b.opener)
     if await Case.filter(id=b.case).using_db(ctx.conn).exists():
         raise Conflict(f"case {b.case} already exists")
     plan = await get_plan(ctx.conn, b.plan)
@@ -407,6 +423,7 @@ async def _check_case_open(ctx: ApplyContext, b: CaseOpen) -> None:
     if b.condition not in json.loads(plan.conditions):
         raise RuleBroken(f"case.open: {b.condition} is not a condition plan {b.plan} covers",
                          field="condition")
+    await hospitals.require_listed(ctx.conn, b.hospital)
     if not m.covered_from[:10] <= b.diagnosed_on <= now[:10]:
         raise RuleBroken(f"case.open: diagnosis on {b.diagnosed_on} is outside coverage "
                          f"({m.covered_from[:10]} to today)", field="diagnosed_on")
@@ -426,7 +443,8 @@ async def _project_case_open(ctx: ApplyContext, b: CaseOpen) -> None:
     await Case.create(using_db=ctx.conn, id=b.case, plan=b.plan, member=b.member,
                       opener=b.opener, condition=b.condition, asked_fen=b.asked_fen,
                       hospital=b.hospital, masked_name=b.masked_name, age_band=b.age_band,
-                      diagnosed_on=b.diagnosed_on, rules_version=plan.version,
+                      diagnosed_on=b.diagnosed_on, details_commitment=b.details_commitment,
+                      rules_version=plan.version,
                       cap_fen=rules_of(plan).cap_for(age_now(m, now)), status="opened",
                       opened_idx=ctx.index, opened_at=now)
 
@@ -506,12 +524,14 @@ class CaseObject:
     case: str
     member: Address
     reason: str
+    note_commitment: str | None
 
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> CaseObject:
         reader = BodyReader(body, "case.object")
         parsed = cls(reader.slug("case"), reader.address("member"),
-                     reader.text("reason", max_length=500))
+                     reader.choice("reason", OBJECTION_REASONS),
+                     reader.optional_hash_hex("note_commitment"))
         reader.finish()
         return parsed
 
@@ -529,7 +549,7 @@ async def _check_object(ctx: ApplyContext, b: CaseObject) -> None:
 
 async def _project_object(ctx: ApplyContext, b: CaseObject) -> None:
     await Objection.create(using_db=ctx.conn, idx=ctx.index, case=b.case, member=b.member,
-                           reason=b.reason)
+                           reason=b.reason, note_commitment=b.note_commitment)
     case = await get_case(ctx.conn, b.case)
     case.objections += 1
     case.last_objection_idx = ctx.index
@@ -574,17 +594,23 @@ class CaseDecide:
     operator: Address
     decision: str
     amount_fen: int | None
+    reason: str | None
 
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> CaseDecide:
         reader = BodyReader(body, "case.decide")
+        given = reader.raw("reason", optional=True) is not None
         parsed = cls(reader.slug("case"), reader.address("operator"),
                      reader.choice("decision", ("approve", "reject")),
-                     reader.optional_integer("amount_fen", minimum=1))
+                     reader.optional_integer("amount_fen", minimum=1),
+                     reader.choice("reason", DECISION_REASONS) if given else None)
         reader.finish()
         if (parsed.decision == "approve") != (parsed.amount_fen is not None):
             raise ValidationError("case.decide: amount_fen goes with approve, and only with it",
                                   field="amount_fen")
+        if (parsed.decision == "reject") != (parsed.reason is not None):
+            raise ValidationError("case.decide: a reason code goes with reject, and only with "
+                                  "it", field="reason")
         return parsed
 
 
@@ -611,7 +637,7 @@ async def _check_decide(ctx: ApplyContext, b: CaseDecide) -> None:
 async def _project_decide(ctx: ApplyContext, b: CaseDecide) -> None:
     await Case.filter(id=b.case).using_db(ctx.conn).update(
         status="approved" if b.decision == "approve" else "rejected", decide_idx=ctx.index,
-        decision=b.decision, approved_fen=b.amount_fen)
+        decision=b.decision, approved_fen=b.amount_fen, decision_reason=b.reason)
 
 
 # -- apportionment --------------------------------------------------------------------------

@@ -37,3 +37,11 @@ class PeriodMismatch(ValidationError):
 
 class PeriodExists(Conflict):
     pass
+
+
+class UnknownHospital(NotFound):
+    """Cases name a hospital by the code the operator registered it under."""
+
+
+class NotAuthorised(PermissionDenied):
+    """Only the member, a proxy they authorised, or the operator may open a case for them."""

@@ -100,10 +100,11 @@ class Case(Model):
     opener = fields.CharField(max_length=80)
     condition = fields.CharField(max_length=64)
     asked_fen = fields.BigIntField()
-    hospital = fields.CharField(max_length=100)
+    hospital = fields.CharField(max_length=64)  # a registered hospital's code
     masked_name = fields.CharField(max_length=16)
     age_band = fields.CharField(max_length=8)
     diagnosed_on = fields.CharField(max_length=10)
+    details_commitment = fields.CharField(max_length=64)  # of the sealed name and description
     rules_version = fields.IntField()
     cap_fen = fields.BigIntField()  # the cap for this patient's age under that version
     status = fields.CharField(max_length=10, db_index=True)
@@ -125,6 +126,7 @@ class Case(Model):
     decide_idx = fields.BigIntField(null=True)
     decision = fields.CharField(max_length=8, null=True)
     approved_fen = fields.BigIntField(null=True)
+    decision_reason = fields.CharField(max_length=32, null=True)  # codes.DECISION_REASONS
     period_idx = fields.BigIntField(null=True)
 
     class Meta:
@@ -135,7 +137,8 @@ class Objection(Model):
     idx = fields.BigIntField(primary_key=True)
     case = fields.CharField(max_length=64, db_index=True)
     member = fields.CharField(max_length=80)
-    reason = fields.CharField(max_length=500)
+    reason = fields.CharField(max_length=32)  # a code of codes.OBJECTION_REASONS
+    note_commitment = fields.CharField(max_length=64, null=True)  # of the sealed note
 
     class Meta:
         table = "ma_objection"
@@ -201,5 +204,34 @@ class ShareTile(Model):
         table = "ma_share_tile"
 
 
+class Hospital(Model):
+    """A hospital the operator vetted (`hospital.register`): cases name it by code."""
+
+    code = fields.CharField(max_length=64, primary_key=True)
+    name_zh = fields.CharField(max_length=100)
+    name_en = fields.CharField(max_length=100)
+    listed = fields.BooleanField()  # unlisted: kept for old cases, refused for new ones
+    registered_idx = fields.BigIntField()
+    updated_idx = fields.BigIntField()
+
+    class Meta:
+        table = "ma_hospital"
+
+
+class CaseProxy(Model):
+    """A family member a member authorised (`plan.proxy`) to open cases for them in a plan."""
+
+    id = fields.CharField(max_length=230, primary_key=True)  # "<plan>:<member>:<proxy>"
+    plan = fields.CharField(max_length=64)
+    member = fields.CharField(max_length=80, db_index=True)
+    proxy = fields.CharField(max_length=80)
+    active = fields.BooleanField()
+    granted_idx = fields.BigIntField()
+    revoked_idx = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "ma_case_proxy"
+
+
 register_projection(Plan, PlanVersion, Membership, Payment, Case, Objection, Review, Period,
-                    SharePage, ShareTile)
+                    SharePage, ShareTile, Hospital, CaseProxy)

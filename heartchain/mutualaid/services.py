@@ -1,9 +1,10 @@
 """Mutual-aid services: build and sign the entries, read the projections, prove shares.
 
-Personal data stays off the log (DESIGN §6): a member's birth date and a patient's real name are
-sealed with `heartchain.privacy` under a per-subject key (``mutualaid:<address>`` and
-``mutualaid:case:<id>``); the log carries only the birth-date commitment, completed years of age,
-a masked name (张*) and an age band. `erase_subject` shreds them; the log still verifies.
+Personal data stays off the log (DESIGN §6): a member's birth date, and a case's free text (the
+patient's real name and description, findings, objection notes) are sealed with
+`heartchain.privacy` under a per-subject key (``mutualaid:<address>``, ``mutualaid:case:<id>``);
+the log carries only salted commitments, completed years of age, a masked name (张*), an age band
+and codes. `erase_subject` shreds them; the log still verifies.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import rfc8785
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from heartchain.errors import Conflict, NotFound, ValidationError
+from heartchain.errors import Conflict, HeartchainError, NotFound, ValidationError
+from heartchain.idempotency import current_idempotency_key
 from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger import merkle
 from heartchain.ledger.entries import format_time
@@ -29,6 +32,7 @@ from heartchain.lookups import can_match
 from heartchain.mutualaid import apportion
 from heartchain.mutualaid import entries as kinds
 from heartchain.mutualaid.entries import (
+    MASKED_NAME,
     Rules,
     age_band,
     age_now,
@@ -38,9 +42,11 @@ from heartchain.mutualaid.entries import (
     membership_id,
     period_cases,
 )
-from heartchain.mutualaid.errors import PeriodMismatch
+from heartchain.mutualaid.errors import PeriodMismatch, UnknownCase
 from heartchain.mutualaid.models import (
     Case,
+    CaseProxy,
+    Hospital,
     Membership,
     Objection,
     Period,
@@ -50,9 +56,17 @@ from heartchain.mutualaid.models import (
     ShareTile,
 )
 from heartchain.platform import Platform
-from heartchain.privacy import commitment, read_personal, seal_personal, subject_salt
+from heartchain.privacy import (
+    commitment,
+    erase_subject,
+    read_personal,
+    seal_personal,
+    subject_salt,
+)
 
 Signer = str | SigningKey
+MAX_NAME = 64
+MAX_DESCRIPTION = 2_000  # sealed text: a description, an objection's note
 
 
 def _address(signer: Signer) -> Address:
@@ -63,17 +77,12 @@ def _conn(platform: Platform) -> BaseDBAsyncClient:
     return platform.log._conn()
 
 
-def findings_hash(findings: str | bytes) -> str:
-    """What goes on the log for an investigation report: its SHA-256; the report stays off-log."""
-    data = findings.encode() if isinstance(findings, str) else findings
-    return hashlib.sha256(data).hexdigest()
-
-
 def mask_name(name: str) -> str:
-    """张三 -> 张*, 欧阳娜娜 -> 欧**: the first character, then stars (at most three)."""
+    """张三 -> 张*, 欧阳娜娜 -> 欧***: the first character, then stars (at most three)."""
     name = name.strip()
-    if not name:
-        raise ValidationError("patient_name: empty", field="patient_name")
+    if not name or len(name) > MAX_NAME or not MASKED_NAME.fullmatch(name[0] + "*"):
+        raise ValidationError(f"patient_name: a name of 1..{MAX_NAME} characters starting "
+                              "with a letter", field="patient_name")
     return name[0] + "*" * min(max(len(name) - 1, 1), 3)
 
 
@@ -146,38 +155,110 @@ async def leave_plan(platform: Platform, *, plan: str, member: Signer) -> Append
                                 [member])
 
 
+# -- hospitals and proxies ------------------------------------------------------------------
+
+async def register_hospital(platform: Platform, *, operator: Signer, code: str, name_zh: str,
+                            name_en: str, listed: bool = True) -> Appended:
+    """Register (or rename, or unlist) a hospital that cases may name by `code`."""
+    return await platform.write("hospital.register", {
+        "hospital": code, "name_zh": name_zh, "name_en": name_en, "listed": listed,
+        "operator": _address(operator)}, [operator])
+
+
+async def set_proxy(platform: Platform, *, plan: str, member: Signer, proxy: str,
+                    grant: bool = True) -> Appended:
+    """The member authorises (or revokes) `proxy`, a registered account, to open their cases."""
+    return await platform.write("plan.proxy", {
+        "plan": plan, "member": _address(member), "proxy": proxy,
+        "action": "grant" if grant else "revoke"}, [member])
+
+
+async def hospitals() -> list[Hospital]:
+    return await Hospital.all().order_by("code")
+
+
+async def proxies_of(plan: str, member: str) -> list[CaseProxy]:
+    return await CaseProxy.filter(plan=plan, member=member).order_by("granted_idx")
+
+
 # -- cases ----------------------------------------------------------------------------------
 
-def new_case_id() -> str:
-    return f"case-{secrets.token_hex(5)}"
+def new_case_id(opener: str) -> str:
+    """A random id; within a request sent with an Idempotency-Key, one derived from the key
+    (and the opener), so a retried `openCase` names the same case and writes nothing twice."""
+    key = current_idempotency_key()
+    if key is None:
+        return f"case-{secrets.token_hex(5)}"
+    digest = hashlib.sha256(f"heartchain/case-id/v1\n{opener}\n{key}".encode()).hexdigest()
+    return f"case-{digest[:10]}"
+
+
+def case_subject(case: str) -> str:
+    """Whose sealed data a case's free text is: the patient's, under the case."""
+    return f"mutualaid:case:{case}"
+
+
+async def _committed(platform: Platform, case: str, value: str) -> str:
+    """The salted commitment that stands on the log for `value`, sealed under the case."""
+    if await find_case(case) is None:
+        raise UnknownCase(f"no case {case!r}")
+    return commitment(await subject_salt(platform, case_subject(case)), value)
+
+
+def details_document(patient_name: str, description: str | None) -> str:
+    """The sealed case details as committed to: canonical JSON (RFC 8785)."""
+    details = {"patient_name": patient_name}
+    if description:
+        details["description"] = description
+    return bytes(rfc8785.dumps(details)).decode()
 
 
 async def open_case(platform: Platform, *, plan: str, member: str, opener: Signer,
                     condition: str, asked_fen: int, hospital: str, patient_name: str,
-                    diagnosed_on: date, case: str | None = None) -> tuple[str, Appended]:
-    """Open a case for covered `member`; the patient's real name is sealed, only 张* is public."""
-    case_id = case or new_case_id()
+                    diagnosed_on: date, description: str | None = None,
+                    case: str | None = None) -> tuple[str, Appended]:
+    """Open a case for covered `member`, as the member, a proxy they authorised or the operator.
+
+    Public: the condition code, the registered hospital's code, 张*, the age band, the dates and
+    amounts. The real name and any description are sealed; the entry carries their commitment."""
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise ValidationError(f"description: at most {MAX_DESCRIPTION} characters",
+                              field="description")
+    opener_address = _address(opener)
+    case_id = case or new_case_id(opener_address)
     masked = mask_name(patient_name)
     now = format_time(platform.clock.now())
     m = await get_membership(_conn(platform), plan, member)
-    body = {"case": case_id, "plan": plan, "member": member, "opener": _address(opener),
+    subject = case_subject(case_id)
+    existed = await find_case(case_id) is not None
+    details = details_document(patient_name, description)
+    body = {"case": case_id, "plan": plan, "member": member, "opener": opener_address,
             "condition": condition, "asked_fen": asked_fen, "hospital": hospital,
             "masked_name": masked, "age_band": age_band(age_now(m, now)),
-            "diagnosed_on": diagnosed_on.isoformat()}
-    appended = await platform.write("case.open", body, [opener])
-    await seal_personal(platform, f"mutualaid:case:{case_id}", "patient_name", patient_name)
+            "diagnosed_on": diagnosed_on.isoformat(),
+            "details_commitment": commitment(await subject_salt(platform, subject), details)}
+    try:
+        appended = await platform.write("case.open", body, [opener])
+    except HeartchainError:
+        if not existed and await find_case(case_id) is None:
+            await erase_subject(platform, subject)  # refused: keep no salt for a non-case
+        raise
+    await seal_personal(platform, subject, "details", details)
     return case_id, appended
 
 
 async def attest_case(platform: Platform, *, case: str, investigator: Signer,
-                      findings: str | bytes, recommendation: str,
+                      findings: str, recommendation: str,
                       amount_fen: int | None = None) -> Appended:
+    """The findings are sealed under the case; the log has their salted commitment."""
     body: dict[str, Any] = {"case": case, "investigator": _address(investigator),
-                            "findings_hash": findings_hash(findings),
+                            "findings_hash": await _committed(platform, case, findings),
                             "recommendation": recommendation}
     if amount_fen is not None:
         body["amount_fen"] = amount_fen
-    return await platform.write("case.attest", body, [investigator])
+    appended = await platform.write("case.attest", body, [investigator])
+    await seal_personal(platform, case_subject(case), f"findings:{appended.index}", findings)
+    return appended
 
 
 async def notice_case(platform: Platform, *, case: str, operator: Signer, days: int) -> Appended:
@@ -185,30 +266,52 @@ async def notice_case(platform: Platform, *, case: str, operator: Signer, days: 
                                                 "days": days}, [operator])
 
 
-async def object_case(platform: Platform, *, case: str, member: Signer, reason: str
-                      ) -> Appended:
-    return await platform.write("case.object", {"case": case, "member": _address(member),
-                                                "reason": reason}, [member])
+async def object_case(platform: Platform, *, case: str, member: Signer, reason: str,
+                      note: str | None = None) -> Appended:
+    """`reason` is a code of codes.OBJECTION_REASONS; a typed `note` is sealed under the case."""
+    address = _address(member)
+    body: dict[str, Any] = {"case": case, "member": address, "reason": reason}
+    if note:
+        if len(note) > MAX_DESCRIPTION:
+            raise ValidationError(f"note: at most {MAX_DESCRIPTION} characters", field="note")
+        body["note_commitment"] = await _committed(platform, case, note)
+    appended = await platform.write("case.object", body, [member])
+    if note:
+        await seal_personal(platform, case_subject(case), f"objection:{appended.index}", note)
+    return appended
 
 
-async def review_case(platform: Platform, *, case: str, reviewer: Signer, findings: str | bytes,
+async def review_case(platform: Platform, *, case: str, reviewer: Signer, findings: str,
                       outcome: str) -> Appended:
-    return await platform.write("case.review", {
-        "case": case, "reviewer": _address(reviewer), "findings_hash": findings_hash(findings),
-        "outcome": outcome}, [reviewer])
+    appended = await platform.write("case.review", {
+        "case": case, "reviewer": _address(reviewer),
+        "findings_hash": await _committed(platform, case, findings), "outcome": outcome},
+        [reviewer])
+    await seal_personal(platform, case_subject(case), f"findings:{appended.index}", findings)
+    return appended
 
 
 async def decide_case(platform: Platform, *, case: str, operator: Signer, decision: str,
-                      amount_fen: int | None = None) -> Appended:
+                      amount_fen: int | None = None, reason: str | None = None) -> Appended:
+    """Approve with `amount_fen`, or reject with a `reason` code (codes.DECISION_REASONS)."""
     body: dict[str, Any] = {"case": case, "operator": _address(operator), "decision": decision}
     if amount_fen is not None:
         body["amount_fen"] = amount_fen
+    if reason is not None:
+        body["reason"] = reason
     return await platform.write("case.decide", body, [operator])
+
+
+async def case_details(platform: Platform, case: str) -> dict[str, str] | None:
+    """The sealed details (operator eyes only): patient_name, description; None once erased."""
+    sealed = await read_personal(platform, case_subject(case), "details")
+    return None if sealed is None else dict(json.loads(sealed))
 
 
 async def patient_name(platform: Platform, case: str) -> str | None:
     """The sealed real name (operator eyes only); None once erased."""
-    return await read_personal(platform, f"mutualaid:case:{case}", "patient_name")
+    details = await case_details(platform, case)
+    return None if details is None else details["patient_name"]
 
 
 # -- apportionment --------------------------------------------------------------------------

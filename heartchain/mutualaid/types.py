@@ -12,8 +12,11 @@ from heartchain.errors import HeartchainError, NotFound, ValidationError
 from heartchain.gql import ErrorResult, Info, Int64, b64, error_result
 from heartchain.ledger.types import FromEntry, LogEntry, load_entry
 from heartchain.mutualaid import services
+from heartchain.mutualaid.codes import CONDITIONS, DECISION_REASONS, OBJECTION_REASONS, Label
 from heartchain.mutualaid.entries import Rules
 from heartchain.mutualaid.models import Case as CaseRow
+from heartchain.mutualaid.models import CaseProxy as ProxyRow
+from heartchain.mutualaid.models import Hospital as HospitalRow
 from heartchain.mutualaid.models import Membership as MembershipRow
 from heartchain.mutualaid.models import Period as PeriodRow
 from heartchain.mutualaid.models import Plan as PlanRow
@@ -25,6 +28,56 @@ def _date(name: str, value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise ValidationError(f"{name}: expected YYYY-MM-DD", field=name) from None
+
+
+@strawberry.type(name="MutualAidLabel", description="A vetted code and its Chinese and English "
+                 "labels: what public case fields show instead of free text.")
+class LabelType:
+    code: str
+    zh: str
+    en: str
+
+    @classmethod
+    def of(cls, label: Label) -> LabelType:
+        return cls(code=label.code, zh=label.zh, en=label.en)
+
+
+@strawberry.type(name="MutualAidHospital", description="A hospital the operator registered; "
+                 "cases name it by code.")
+class HospitalType:
+    code: str
+    name_zh: str
+    name_en: str
+    listed: bool
+    registered_index: Int64
+    updated_index: Int64
+
+    @classmethod
+    def of(cls, row: HospitalRow) -> HospitalType:
+        return cls(code=row.code, name_zh=row.name_zh, name_en=row.name_en, listed=row.listed,
+                   registered_index=Int64(row.registered_idx),
+                   updated_index=Int64(row.updated_idx))
+
+    @strawberry.field(description="The hospital.register entry in force.")
+    async def entry(self, info: Info) -> LogEntry:
+        return await load_entry(info, self.updated_index)
+
+
+@strawberry.type(name="MutualAidProxy", description="Family a member authorised (plan.proxy) "
+                 "to open cases for them in a plan.")
+class ProxyType:
+    plan: str
+    member: str
+    proxy: str
+    active: bool
+    granted_index: Int64
+    revoked_index: Int64 | None
+
+    @classmethod
+    def of(cls, row: ProxyRow) -> ProxyType:
+        return cls(plan=row.plan, member=row.member, proxy=row.proxy, active=row.active,
+                   granted_index=Int64(row.granted_idx),
+                   revoked_index=None if row.revoked_idx is None else Int64(row.revoked_idx))
 
 
 @strawberry.type(name="MutualAidRules", description="A plan's rules (one version).")
@@ -182,6 +235,10 @@ class MembershipType:
     async def join_entry(self, info: Info) -> LogEntry:
         return await load_entry(info, self.joined_index)
 
+    @strawberry.field(description="Family authorised to open cases for this member.")
+    async def proxies(self) -> list[ProxyType]:
+        return [ProxyType.of(r) for r in await services.proxies_of(self.plan, self.member)]
+
     @strawberry.field(description="Every share paid, with its inclusion proof.")
     async def shares(self) -> list[ShareType]:
         return [ShareType.of(proof)
@@ -210,8 +267,14 @@ class Notice(FromEntry):
 @strawberry.type(name="MutualAidObjection")
 class ObjectionType(FromEntry):
     member: str
-    reason: str
+    reason: str = strawberry.field(description="a code of objectionReasons")
+    note_commitment: str | None = strawberry.field(
+        description="salted commitment to the objector's note, sealed off the log")
     index: Int64
+
+    @strawberry.field
+    def reason_label(self) -> LabelType:
+        return LabelType.of(OBJECTION_REASONS[self.reason])
 
 
 
@@ -228,23 +291,30 @@ class ReviewType(FromEntry):
 class Decision(FromEntry):
     decision: str
     amount_fen: Int64 | None
+    reason: str | None = strawberry.field(description="why it was rejected: a code")
     index: Int64
 
+    @strawberry.field
+    def reason_label(self) -> LabelType | None:
+        return None if self.reason is None else LabelType.of(DECISION_REASONS[self.reason])
 
 
-@strawberry.type(name="MutualAidCase", description="A case as publicly noticed: masked name "
-                 "and age band only; the real name is sealed off the log.")
+
+@strawberry.type(name="MutualAidCase", description="A case as publicly noticed: codes, masked "
+                 "name and age band only; the real name and description are sealed off the log.")
 class CaseType:
     id: str
     plan: str
     member: str
     masked_name: str
     age_band: str
-    condition: str
+    condition: str = strawberry.field(description="a code of caseConditions")
     asked_fen: Int64
     cap_fen: Int64
-    hospital: str
+    hospital: str = strawberry.field(description="a registered hospital's code")
     diagnosed_on: str
+    details_commitment: str = strawberry.field(
+        description="salted commitment to the sealed name and description")
     status: str = strawberry.field(description="opened | attested | noticed | approved | "
                                                "rejected | paid")
     rules_version: int
@@ -261,6 +331,7 @@ class CaseType:
             id=c.id, plan=c.plan, member=c.member, masked_name=c.masked_name,
             age_band=c.age_band, condition=c.condition, asked_fen=Int64(c.asked_fen),
             cap_fen=Int64(c.cap_fen), hospital=c.hospital, diagnosed_on=c.diagnosed_on,
+            details_commitment=c.details_commitment,
             status=c.status, rules_version=c.rules_version, opened_at=c.opened_at,
             opened_index=Int64(c.opened_idx),
             investigation=None if c.attest_idx is None else Investigation(
@@ -274,7 +345,7 @@ class CaseType:
             decision=None if c.decide_idx is None else Decision(
                 decision=c.decision or "",
                 amount_fen=None if c.approved_fen is None else Int64(c.approved_fen),
-                index=Int64(c.decide_idx)),
+                reason=c.decision_reason, index=Int64(c.decide_idx)),
             period_index=None if c.period_idx is None else Int64(c.period_idx))
 
     @strawberry.field
@@ -282,8 +353,18 @@ class CaseType:
         return await load_entry(info, self.opened_index)
 
     @strawberry.field
+    def condition_label(self) -> LabelType:
+        return LabelType.of(CONDITIONS[self.condition])
+
+    @strawberry.field(description="The registered hospital's names.")
+    async def hospital_label(self) -> LabelType:
+        row = await HospitalRow.get(code=self.hospital)
+        return LabelType(code=row.code, zh=row.name_zh, en=row.name_en)
+
+    @strawberry.field
     async def objections(self) -> list[ObjectionType]:
-        return [ObjectionType(member=o.member, reason=o.reason, index=Int64(o.idx))
+        return [ObjectionType(member=o.member, reason=o.reason,
+                              note_commitment=o.note_commitment, index=Int64(o.idx))
                 for o in await services.objections_of(self.id)]
 
     @strawberry.field
@@ -356,6 +437,23 @@ class Query:
         row = await services.find_case(id)
         return CaseType.of(row) if row else None
 
+    @strawberry.field(description="The hospitals cases may name (and unlisted ones old cases "
+                                  "name).")
+    async def hospitals(self) -> list[HospitalType]:
+        return [HospitalType.of(r) for r in await services.hospitals()]
+
+    @strawberry.field(description="Every condition code a plan may cover, with its labels.")
+    def case_conditions(self) -> list[LabelType]:
+        return [LabelType.of(label) for label in CONDITIONS.values()]
+
+    @strawberry.field(description="The reasons a member may object to a case for.")
+    def objection_reasons(self) -> list[LabelType]:
+        return [LabelType.of(label) for label in OBJECTION_REASONS.values()]
+
+    @strawberry.field(description="The reasons the operator may reject a case for.")
+    def decision_reasons(self) -> list[LabelType]:
+        return [LabelType.of(label) for label in DECISION_REASONS.values()]
+
     @strawberry.field(description="The public notice of a period of a plan.")
     async def period(self, plan: str, number: int) -> PeriodType | None:
         row = await services.find_period(plan, number)
@@ -386,7 +484,22 @@ class PeriodApportioned:
     entry: LogEntry
 
 
+@strawberry.type(name="MutualAidHospitalSaved")
+class HospitalSaved:
+    hospital: HospitalType
+    entry: LogEntry
+
+
+@strawberry.type(name="MutualAidProxySaved")
+class ProxySaved:
+    proxy: ProxyType
+    entry: LogEntry
+
+
 PlanResult = Annotated[PlanSaved | ErrorResult, strawberry.union("MutualAidPlanResult")]
+HospitalResult = Annotated[HospitalSaved | ErrorResult,
+                           strawberry.union("MutualAidHospitalResult")]
+ProxyResult = Annotated[ProxySaved | ErrorResult, strawberry.union("MutualAidProxyResult")]
 MembershipResult = Annotated[MembershipSaved | ErrorResult,
                              strawberry.union("MutualAidMembershipResult")]
 CaseResult = Annotated[CaseSaved | ErrorResult, strawberry.union("MutualAidCaseResult")]
@@ -403,6 +516,17 @@ async def _membership_saved(info: Info, plan: str, member: str, index: int) -> M
 async def _case_saved(info: Info, case: str, index: int) -> CaseSaved:
     return CaseSaved(case=CaseType.of(await CaseRow.get(id=case)),
                      entry=await load_entry(info, index))
+
+
+async def _set_proxy(info: Info, plan: str, proxy: str, *, grant: bool) -> ProxyResult:
+    try:
+        member = info.context.require_account("member")
+        appended = await services.set_proxy(info.context.platform, plan=plan,
+                                            member=member.address, proxy=proxy, grant=grant)
+    except HeartchainError as exc:
+        return error_result(exc)
+    row = await ProxyRow.get(plan=plan, member=member.address, proxy=proxy)
+    return ProxySaved(proxy=ProxyType.of(row), entry=await load_entry(info, appended.index))
 
 
 @strawberry.type
@@ -455,24 +579,51 @@ class Mutation:
             return error_result(exc)
         return await _membership_saved(info, plan, member.address, appended.index)
 
-    @strawberry.mutation(description="Member (for themselves or family) or operator: open a "
-                                     "case. The real name is sealed; the log shows 张* only.")
+    @strawberry.mutation(description="Operator: register a hospital cases may name by `code` "
+                                     "(again to rename it, or to unlist it).")
+    async def register_hospital(self, info: Info, code: str, name_zh: str, name_en: str,
+                                listed: bool = True) -> HospitalResult:
+        try:
+            operator = info.context.require_account("operator")
+            appended = await services.register_hospital(
+                info.context.platform, operator=operator.address, code=code, name_zh=name_zh,
+                name_en=name_en, listed=listed)
+        except HeartchainError as exc:
+            return error_result(exc)
+        return HospitalSaved(hospital=HospitalType.of(await HospitalRow.get(code=code)),
+                             entry=await load_entry(info, appended.index))
+
+    @strawberry.mutation(description="Member: authorise a family member (a registered account) "
+                                     "to open cases for you in a plan.")
+    async def grant_case_proxy(self, info: Info, plan: str, proxy: str) -> ProxyResult:
+        return await _set_proxy(info, plan, proxy, grant=True)
+
+    @strawberry.mutation(description="Member: withdraw a proxy's authorisation.")
+    async def revoke_case_proxy(self, info: Info, plan: str, proxy: str) -> ProxyResult:
+        return await _set_proxy(info, plan, proxy, grant=False)
+
+    @strawberry.mutation(description="The member, a proxy they authorised, or the operator: "
+                                     "open a case. `condition` is a code the plan covers, "
+                                     "`hospital` a registered hospital's code; the real name "
+                                     "and description are sealed, the log shows 张* and their "
+                                     "commitment only.")
     async def open_case(self, info: Info, plan: str, condition: str, asked_fen: Int64,
                         hospital: str, patient_name: str, diagnosed_on: str,
-                        member: str | None = None) -> CaseResult:
+                        member: str | None = None, description: str | None = None
+                        ) -> CaseResult:
         try:
             opener = info.context.require_account("member", "operator")
             case_id, appended = await services.open_case(
                 info.context.platform, plan=plan, member=member or opener.address,
                 opener=opener.address, condition=condition, asked_fen=asked_fen,
                 hospital=hospital, patient_name=patient_name,
-                diagnosed_on=_date("diagnosedOn", diagnosed_on))
+                diagnosed_on=_date("diagnosedOn", diagnosed_on), description=description)
         except HeartchainError as exc:
             return error_result(exc)
         return await _case_saved(info, case_id, appended.index)
 
-    @strawberry.mutation(description="Investigator: record findings (hashed; the report stays "
-                                     "off the log) and a recommendation.")
+    @strawberry.mutation(description="Investigator: record findings (sealed off the log; a "
+                                     "salted commitment on it) and a recommendation.")
     async def attest_case(self, info: Info, case: str, findings: str, recommendation: str,
                           amount_fen: Int64 | None = None) -> CaseResult:
         try:
@@ -494,12 +645,15 @@ class Mutation:
             return error_result(exc)
         return await _case_saved(info, case, appended.index)
 
-    @strawberry.mutation(description="Covered member: object while the notice window is open.")
-    async def object_case(self, info: Info, case: str, reason: str) -> CaseResult:
+    @strawberry.mutation(description="Covered member: object while the notice window is open; "
+                                     "`reason` is a code of objectionReasons, a `note` is "
+                                     "sealed off the log.")
+    async def object_case(self, info: Info, case: str, reason: str, note: str | None = None
+                          ) -> CaseResult:
         try:
             who = info.context.require_account("member")
             appended = await services.object_case(info.context.platform, case=case,
-                                                  member=who.address, reason=reason)
+                                                  member=who.address, reason=reason, note=note)
         except HeartchainError as exc:
             return error_result(exc)
         return await _case_saved(info, case, appended.index)
@@ -516,15 +670,16 @@ class Mutation:
             return error_result(exc)
         return await _case_saved(info, case, appended.index)
 
-    @strawberry.mutation(description="Operator: approve (amount within the cap) or reject, once "
-                                     "the notice window has elapsed.")
+    @strawberry.mutation(description="Operator: approve (amount within the cap) or reject (with "
+                                     "a `reason` code), once the notice window has elapsed.")
     async def decide_case(self, info: Info, case: str, decision: str,
-                          amount_fen: Int64 | None = None) -> CaseResult:
+                          amount_fen: Int64 | None = None, reason: str | None = None
+                          ) -> CaseResult:
         try:
             who = info.context.require_account("operator")
             appended = await services.decide_case(info.context.platform, case=case,
                                                   operator=who.address, decision=decision,
-                                                  amount_fen=amount_fen)
+                                                  amount_fen=amount_fen, reason=reason)
         except HeartchainError as exc:
             return error_result(exc)
         return await _case_saved(info, case, appended.index)

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from heartchain.mutualaid.codes import CONDITIONS
+from heartchain.mutualaid.demo import HOSPITALS
 from tests.e2e.conftest import Server
 from tests.e2e.test_core_pages import verify_state
 
@@ -24,6 +26,10 @@ async def test_case_notice_and_share_proof(page: Any, server: Server) -> None:
     case = data["period"]["cases"][0]["id"]
     await page.goto(f"/cases/{case}?lang=en")
     assert "*" in await page.get_by_test_id("masked-name").inner_text()
+    # Vetted labels, never typed text: a registered hospital's and a coded condition's names.
+    assert await page.get_by_test_id("hospital").inner_text() in {h[2] for h in HOSPITALS}
+    condition = await page.get_by_test_id("condition").inner_text()
+    assert any(condition.startswith(c.en) for c in CONDITIONS.values()), condition
     await page.wait_for_function(
         "() => [...document.querySelectorAll('[data-verify-entry]')]"
         ".every(e => e.dataset.verifyState === 'ok')")

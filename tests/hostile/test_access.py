@@ -57,7 +57,10 @@ disburseFunds          .       Y       .         .          .      .        .
 createPlan             Y       .       .         .          .      .        .
 joinPlan               .       .       .         .          Y      .        .
 topUp                  .       .       .         .          Y      .        .
+registerHospital       Y       .       .         .          .      .        .
+grantCaseProxy         .       .       .         .          Y      .        .
 openCase               Y       .       .         .          Y      .        .
+revokeCaseProxy        .       .       .         .          Y      .        .
 attestCase             .       .       .         Y          .      .        .
 noticeCase             Y       .       .         .          .      .        .
 objectCase             .       .       .         .          Y      .        .
@@ -111,6 +114,8 @@ async def build_world(ledger: Ledger) -> World:
                                 rules=RULES)
     await mutualaid.create_plan(platform, operator=operator, plan="second", name="Second",
                                 rules=RULES)
+    await mutualaid.register_hospital(platform, operator=operator, code="renji",
+                                      name_zh="仁济医院", name_en="Renji Hospital")
     await mutualaid.join_plan(platform, plan="basic", member=member,
                               birth_date=date(1990, 5, 1), prepay_fen=10_000)
     patient, objector = await members(ledger, "basic", [10_000, 10_000])
@@ -120,7 +125,7 @@ async def build_world(ledger: Ledger) -> World:
     async def case(step: str, days: int = 7) -> str:
         case_id, _ = await mutualaid.open_case(
             platform, plan="basic", member=address_of(patient), opener=patient,
-            condition="cancer", asked_fen=100_000, hospital="Renji Hospital",
+            condition="cancer", asked_fen=100_000, hospital="renji",
             patient_name="Patient Matrix", diagnosed_on=today)
         if step == "opened":
             return case_id
@@ -136,7 +141,7 @@ async def build_world(ledger: Ledger) -> World:
     to_object, to_decide = await case("noticed", days=30), await case("noticed")
     to_review = await case("noticed")
     await mutualaid.object_case(platform, case=to_review, member=objector,
-                                reason="predates joining")
+                                reason="pre-existing")
     platform.clock.advance(timedelta(days=8))  # to_decide's window is over; to_object's is not
 
     # Hearts: two gifts to the member, a consent the partner can check.
@@ -158,6 +163,7 @@ async def build_world(ledger: Ledger) -> World:
                                          evidence=digest("handover"))
     target = {"today": platform.clock.now().date().isoformat(), "gift": gift.index,
               "consent": consent.index, "lots": lots, "offer": offer.id,
+              "family": address_of(patient),
               "cases": {"attest": to_attest, "notice": to_notice, "object": to_object,
                         "decide": to_decide, "review": to_review}}
     return World(ledger, tokens_by_role, address, target)
@@ -216,14 +222,20 @@ def operation(field: str, world: World, caller: str) -> tuple[str, dict[str, Any
                      "$hospital: String!, $patientName: String!, $diagnosedOn: String!, "
                      "$member: String",
                      {"plan": "basic", "condition": "cancer", "askedFen": 50_000,
-                      "hospital": "Renji", "patientName": "Matrix Patient",
+                      "hospital": "renji", "patientName": "Matrix Patient",
                       "diagnosedOn": t["today"], "member": a["member"]}),
         "attestCase": ("$case: String!, $findings: String!, $recommendation: String!, "
                        "$amountFen: Int64", {"case": cases["attest"], "findings": "ok",
                                              "recommendation": "approve", "amountFen": 100_000}),
         "noticeCase": ("$case: String!, $days: Int!", {"case": cases["notice"], "days": 7}),
         "objectCase": ("$case: String!, $reason: String!",
-                       {"case": cases["object"], "reason": "doubtful"}),
+                       {"case": cases["object"], "reason": "not-diagnosed"}),
+        "registerHospital": ("$code: String!, $nameZh: String!, $nameEn: String!",
+                             {"code": "huashan", "nameZh": "华山医院", "nameEn": "Huashan"}),
+        "grantCaseProxy": ("$plan: String!, $proxy: String!",
+                           {"plan": "basic", "proxy": t["family"]}),
+        "revokeCaseProxy": ("$plan: String!, $proxy: String!",
+                            {"plan": "basic", "proxy": t["family"]}),
         "reviewCase": ("$case: String!, $findings: String!, $outcome: String!",
                        {"case": cases["review"], "findings": "checked", "outcome": "dismissed"}),
         "decideCase": ("$case: String!, $decision: String!, $amountFen: Int64",

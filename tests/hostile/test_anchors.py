@@ -59,7 +59,7 @@ def test_body_reader_patterns(read: Any, value: str) -> None:
 def test_mutual_aid_patterns() -> None:
     case = {"case": "c1", "plan": "basic", "member": ADDRESS, "opener": ADDRESS,
             "condition": "cancer", "asked_fen": 100, "hospital": "h", "masked_name": "张*",
-            "age_band": "30-39", "diagnosed_on": "2026-01-01"}
+            "age_band": "30-39", "diagnosed_on": "2026-01-01", "details_commitment": "0" * 64}
     CaseOpen.parse(case)
     for name, value in (("masked_name", "张*\n"), ("age_band", "30-3\n"), ("case", "c1\n"),
                         ("diagnosed_on", "2026-1-01\n"), ("age_band", "٣٠-٣٩")):

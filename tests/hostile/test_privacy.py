@@ -6,8 +6,8 @@ What the seeders put in: donors known only by phone (tokens/demo.py, random numb
 from the sealed table), patients' names (heartchain/mutualaid/demo.py, random, read back the
 same way). Birth dates there are random commitments only, and tracing's beneficiaries are
 commitments made elsewhere, so the test adds its own: an e-mail donor, a member's birth date, a
-beneficiary with an ID number, a patient's name — each through the GraphQL mutation a user
-would call.
+beneficiary with an ID number, a patient's name and a description of their illness — each
+through the GraphQL mutation a user would call.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ BIRTH_DATE = "1987-03-14"
 ID_NUMBER = "110101198703145177"
 BENEFICIARY = f"Wang Xiaoming 王小明 {ID_NUMBER}"
 PATIENT = "欧阳娜娜"
+DESCRIPTION = "HIV positive since 2019 艾滋病"
 
 
 async def seed_small_demo(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> DemoState:
@@ -81,11 +82,11 @@ async def add_through_the_api(ledger: Ledger, client: httpx.AsyncClient, state: 
                           {"l": lot_id, "b": BENEFICIARY}, charity)
     assert delivered["data"]["deliverLot"]["__typename"] == "LotChanged", delivered
     platform.clock.advance(timedelta(days=mutualaid_demo.RULES.waiting_days + 1))
-    opened = await gql(client, 'mutation($m: String!, $n: String!, $d: String!) { openCase('
-                       'plan: "xianghu-basic", condition: "cancer", askedFen: 600000, '
-                       'hospital: "Renji Hospital 仁济医院", patientName: $n, diagnosedOn: $d, '
+    opened = await gql(client, 'mutation($m: String!, $n: String!, $d: String!, $x: String) { '
+                       'openCase(plan: "xianghu-basic", condition: "cancer", askedFen: 600000, '
+                       'hospital: "renji", patientName: $n, diagnosedOn: $d, description: $x, '
                        'member: $m) { __typename ... on MutualAidCaseSaved { case { id } } } }',
-                       {"m": member.address, "n": PATIENT,
+                       {"m": member.address, "n": PATIENT, "x": DESCRIPTION,
                         "d": platform.clock.now().date().isoformat()}, ledger.operator_token)
     assert opened["data"]["openCase"]["__typename"] == "MutualAidCaseSaved", opened
     return {"donor": donor, "member": member.address,
@@ -135,7 +136,11 @@ async def test_no_personal_datum_on_the_log_and_shredding_keeps_it_verifying(
     assert await read_personal(platform, f"mutualaid:{subjects['member']}", "birth_date") \
         == BIRTH_DATE
     assert await read_personal(platform, subjects["beneficiary"], "identity") == BENEFICIARY
-    personal |= {BIRTH_DATE, ID_NUMBER, BENEFICIARY, "Wang Xiaoming", "王小明"}
+    # (not "HIV" alone: three letters turn up by chance in base64 signatures)
+    personal |= {BIRTH_DATE, ID_NUMBER, BENEFICIARY, "Wang Xiaoming", "王小明", DESCRIPTION,
+                 "艾滋病"}
+    details = [await mutualaid.case_details(platform, case.id) for case in await Case.all()]
+    assert any(d and d.get("description") == DESCRIPTION for d in details)
 
     entries, bundled = await all_leaves(ledger)
     assert len(entries) == len(bundled) == await platform.log.size() > 700

@@ -25,9 +25,20 @@ def today(ledger: Ledger) -> date:
     return ledger.platform.clock.now().date()
 
 
+HOSPITAL = "renji"
+
+
+async def register_hospital(ledger: Ledger, code: str = HOSPITAL) -> str:
+    await services.register_hospital(ledger.platform, operator=ledger.operator, code=code,
+                                     name_zh="仁济医院", name_en="Renji Hospital")
+    return code
+
+
 async def make_plan(ledger: Ledger, plan: str = "basic", rules: Rules = RULES) -> str:
+    """A plan, and the hospital cases name (registered again for a second plan: a rename)."""
     await services.create_plan(ledger.platform, operator=ledger.operator, plan=plan,
                                name="Basic critical illness 大病互助", rules=rules)
+    await register_hospital(ledger)
     return plan
 
 
@@ -53,11 +64,12 @@ async def members(ledger: Ledger, plan: str, balances: list[int], age_years: int
 
 
 async def open_case(ledger: Ledger, plan: str, key: SigningKey, asked: int = 100_000,
-                    case: str | None = None) -> str:
+                    case: str | None = None, opener: str | SigningKey | None = None) -> str:
+    """A case for `key`'s member, opened by themself unless `opener` (a proxy, the operator)."""
     case_id, _ = await services.open_case(
-        ledger.platform, plan=plan, member=address_of(key), opener=key, condition="cancer",
-        asked_fen=asked, hospital="Renji Hospital 仁济医院", patient_name="张三",
-        diagnosed_on=today(ledger), case=case)
+        ledger.platform, plan=plan, member=address_of(key), opener=opener or key,
+        condition="cancer", asked_fen=asked, hospital=HOSPITAL, patient_name="张三",
+        diagnosed_on=today(ledger), description="病理报告：肺腺癌 IIIA 期", case=case)
     return case_id
 
 

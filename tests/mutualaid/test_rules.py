@@ -130,10 +130,10 @@ async def test_decide_only_after_the_notice_window(ledger: Ledger) -> None:
     advance(ledger, 6)
     await refused(ledger, WrongStage, services.decide_case(platform, **decide),  # type: ignore[arg-type]
                   "public notice runs until")
-    await services.object_case(platform, case=case, member=keys[1], reason="doubtful")
+    await services.object_case(platform, case=case, member=keys[1], reason="not-diagnosed")
     advance(ledger, 2)
     await refused(ledger, WrongStage, services.object_case(
-        platform, case=case, member=keys[1], reason="late"), "window closed")
+        platform, case=case, member=keys[1], reason="other"), "window closed")
     await refused(ledger, WrongStage, services.decide_case(platform, **decide),  # type: ignore[arg-type]
                   "record a review")
     await refused(ledger, RuleBroken, services.decide_case(

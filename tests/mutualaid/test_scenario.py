@@ -30,7 +30,8 @@ async def test_two_periods_share_exactly_and_verify(ledger: Ledger) -> None:
     late = await members(ledger, plan, [5_000])  # still waiting: pays nothing
     # Case 1: objected to, reviewed, approved.
     c1 = await noticed_case(ledger, plan, keys[0], inv, asked=1_000, case="c1")
-    await services.object_case(platform, case=c1, member=keys[1], reason="saw them at work")
+    await services.object_case(platform, case=c1, member=keys[1], reason="identity",
+                               note="saw them at work")
     advance(ledger, 8)
     await services.review_case(platform, case=c1, reviewer=inv, findings="hospital records",
                                outcome="dismissed")

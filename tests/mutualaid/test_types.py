@@ -31,7 +31,8 @@ class Runner:
         document = response.json()
         assert "errors" not in document, document
         self.ran.add(operation)
-        return next(iter(document["data"].values()))
+        data = document["data"]
+        return next(iter(data.values())) if len(data) == 1 else data
 
 
 async def account(client: httpx.AsyncClient, ledger: Ledger, role: str) -> tuple[str, str]:
@@ -66,20 +67,55 @@ async def test_every_operation(ledger: Ledger, client: httpx.AsyncClient) -> Non
     assert (await run("TopUp", people[2][1], plan="basic", amountFen=100))[
         "membership"]["balanceFen"] == 5_100
 
+    hospital = await run("RegisterHospital", op, code="huashan", nameZh="华山医院",
+                         nameEn="Huashan Hospital")
+    assert hospital["hospital"]["listed"] is True
+    assert (await run("RegisterHospital", people[0][1], code="x", nameZh="x", nameEn="x"))[
+        "__typename"] == "PermissionDenied"
+
     advance(ledger, 91)
+    today = str(ledger.platform.clock.now().date())
     opened = await run("OpenCase", people[0][1], plan="basic", condition="cancer",
-                       askedFen=2_000, hospital="Huashan Hospital 华山医院", patientName="李四",
-                       diagnosedOn=str(ledger.platform.clock.now().date()))
+                       askedFen=2_000, hospital="huashan", patientName="李四",
+                       diagnosedOn=today, description="pathology: adenocarcinoma")
     case = opened["case"]["id"]
     assert opened["case"]["maskedName"] == "李*" and opened["case"]["ageBand"] == "30-39"
+    assert opened["case"]["conditionLabel"] == {"zh": "恶性肿瘤",
+                                                "en": "Malignant tumour (cancer)"}
+    assert opened["case"]["hospitalLabel"] == {"zh": "华山医院", "en": "Huashan Hospital"}
+    assert len(opened["case"]["detailsCommitment"]) == 64
+    typed = await run("OpenCase", people[0][1], plan="basic", condition="cancer",
+                      askedFen=2_000, hospital="Huashan Hospital 华山医院", patientName="李四",
+                      diagnosedOn=today)
+    assert typed["__typename"] == "ValidationError" and typed["field"] == "hospital"
+
+    # people[1] authorises people[2] (family) to open a case for them, then revokes it.
+    granted = await run("GrantCaseProxy", people[1][1], plan="basic", proxy=people[2][0])
+    assert granted["proxy"]["active"] is True
+    for_family = await run("OpenCase", people[2][1], plan="basic", condition="stroke",
+                           askedFen=1_000, hospital="huashan", patientName="王五",
+                           diagnosedOn=today, member=people[1][0])
+    assert for_family["__typename"] == "MutualAidCaseSaved", for_family
+    revoked = await run("RevokeCaseProxy", people[1][1], plan="basic", proxy=people[2][0])
+    assert revoked["proxy"]["active"] is False and revoked["proxy"]["revokedIndex"]
+    refused = await run("OpenCase", people[2][1], plan="basic", condition="stroke",
+                        askedFen=1_000, hospital="huashan", patientName="王五",
+                        diagnosedOn=today, member=people[1][0])
+    assert refused["__typename"] == "PermissionDenied", refused
+    codes = await run("CaseCodes")
+    assert {"code": "pre-existing", "zh": "加入前已患病",
+            "en": "The condition predates joining"} in codes["objectionReasons"]
+    assert [h["code"] for h in codes["hospitals"]] == ["huashan"]
     denied = await run("AttestCase", people[1][1], case=case, findings="x",
                        recommendation="approve", amountFen=2_000)
     assert denied["__typename"] == "PermissionDenied"
     await run("AttestCase", inv, case=case, findings="hospital records match",
               recommendation="approve", amountFen=2_000)
     await run("NoticeCase", op, case=case, days=7)
-    objected = await run("ObjectCase", people[1][1], case=case, reason="needs a second look")
-    assert len(objected["case"]["objections"]) == 1
+    objected = await run("ObjectCase", people[1][1], case=case, reason="not-diagnosed",
+                         note="needs a second look")
+    (objection,) = objected["case"]["objections"]
+    assert objection["reason"] == "not-diagnosed" and len(objection["noteCommitment"]) == 64
     early = await run("DecideCase", op, case=case, decision="approve", amountFen=2_000)
     assert early["__typename"] == "Conflict" and "notice" in early["message"]
     advance(ledger, 8)
@@ -103,8 +139,10 @@ async def test_every_operation(ledger: Ledger, client: httpx.AsyncClient) -> Non
     assert shown["status"] == "paid" and shown["reviews"][0]["outcome"] == "dismissed"
     notice = await run("Period", plan="basic", number=1)
     assert notice["cases"][0]["maskedName"] == "李*"
-    assert notice["cases"][0]["objections"][0]["reason"] == "needs a second look"
-    assert "李四" not in str(notice)
+    assert notice["cases"][0]["objections"][0]["reason"] == "not-diagnosed"
+    assert "李四" not in str(notice) and "second look" not in str(notice)
+    membership = await run("Membership", address=people[1][0])
+    assert membership["proxies"][0]["active"] is False
     left = await run("LeavePlan", people[2][1], plan="basic")
     assert left["membership"]["coverage"] == "left"
     assert run.ran == set(OPERATIONS)

@@ -32,7 +32,10 @@ async def test_case_and_period_pages(ledger: Ledger, client: httpx.AsyncClient) 
     assert page.status_code == 200
     text = page.text
     assert 'data-testid="masked-name">张*<' in text and "张三" not in text
-    assert "Renji Hospital" in text and "cancer" in text
+    assert "Renji Hospital" in text and "Malignant tumour (cancer)" in text
+    assert "肺腺癌" not in text  # the sealed description
+    zh = (await client.get(f"/cases/{case}?lang=zh")).text
+    assert "仁济医院" in zh and "恶性肿瘤" in zh
     assert "Fair Claims" in text and "¥20.00" in text
     assert text.count("data-verify-entry=") >= 4  # opened, attested, noticed, decided
     assert f"/plans/{plan}/periods/1" in text
