@@ -30,11 +30,19 @@ from heartchain.metrics import metrics
 from heartchain.platform import Platform, build_platform, set_idempotency_key
 from heartchain.ratelimit import RateLimit
 from heartchain.schema import schema
+from heartchain.security_headers import SecurityHeaders
 from heartchain.settings import Settings
 from heartchain.witness.client import attach
 
 
 class HeartchainGraphQL(GraphQL[Context, None]):
+    @property
+    def graphql_ide_html(self) -> str:
+        # The vendored GraphiQL (no CDN, no inline script): web/graphiql.py.
+        from web.graphiql import GRAPHIQL_HTML
+
+        return GRAPHIQL_HTML
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         platform: Platform = request.app.state.platform
         set_idempotency_key(request.headers.get("idempotency-key"))
@@ -92,7 +100,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     routes.extend(_extra_routes())
     # The access log is outermost, so 413 and 429 answers are logged too; the body limit wraps
     # the rate limiter, so the limiter's read of the body is capped.
-    middleware = [Middleware(AccessLog), Middleware(BodySizeLimit), Middleware(RateLimit)]
+    middleware = [Middleware(AccessLog), Middleware(SecurityHeaders), Middleware(BodySizeLimit),
+                  Middleware(RateLimit)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                      exception_handlers={ConnectionError: database_unavailable,
                                          DBConnectionError: database_unavailable})

@@ -181,10 +181,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         print(f"\nlog size {await platform.log.size()}.")
         print("tokens (shown once; a lost one: heartchain token issue --account ADDRESS):")
         if genesis.token:
-            print(f"  operator {genesis.operator}\n    token {genesis.token}")
+            print(f"  operator: {genesis.operator}  token {genesis.token}")
         if state is not None:
             for label, token in state.tokens.items():
-                print(f"  {label} {state.organisations[label]}\n    token {token}")
+                print(f"  {label}: {state.organisations[label]}  token {token}")
         else:
             print("  (issued when the demo was first seeded)")
         print("open:")

@@ -21,8 +21,9 @@ class ProgressBar:
         if label and label != self.label:
             # A new phase: finish the last one's line at its final count, then start afresh
             # (a phase without a total never borrows the previous phase's).
-            if self._done is not None and self._done != self._drawn:
-                self._draw(self._done, time.monotonic())
+            if self._done is not None:
+                if self._done != self._drawn:
+                    self._draw(self._done, time.monotonic())
                 print(file=self.stream, flush=True)
             self.label, self.total, self._done = label, 0, None
             self._start = time.monotonic()

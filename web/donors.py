@@ -48,6 +48,7 @@ add_messages({
     "gift_to": ("捐给 {charity}", "To {charity}"),
     "gift_campaign": ("项目", "Campaign"),
     "gift_hearts": ("+{n} 爱心", "+{n} hearts"),
+    "gift_rate": ("（按费率表 v{v}）", "(rate table v{v})"),
     "gift_reversed": ("已退款（条目 #{n}），爱心已扣回",
                       "Refunded (entry #{n}); hearts taken back"),
     "journey_title": ("去向", "Where it went"),
