@@ -8,7 +8,7 @@
 | HEARTCHAIN_BATCH_PERIOD_MS    | 20                                          |
 | HEARTCHAIN_BATCH_SIZE         | 256                                         |
 | HEARTCHAIN_MASTER_KEY         | (unset: <data dir>/master.key, 0600)        |
-| HEARTCHAIN_PUBLIC_URL         | http://127.0.0.1:8000                       |
+| HEARTCHAIN_PUBLIC_URL         | http://127.0.0.1:8000 (serve: the served origin) |
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from heartchain.accounts.models import Account
 from heartchain.errors import HeartchainError, NotFound
 from heartchain.platform import Platform
-from web import explorer, hooks
+from web import explorer, home_panels, hooks
 from web.accounts import account_page
 from web.i18n import translator
 from web.render import STATIC_DIR, bad_request, not_found, platform_of, render, templates
@@ -48,6 +48,7 @@ async def _home(request: Request, *, query: str | None = None, message: str | No
         "entries": recent.items,
         "query": query,
         "search_message": message,
+        **await home_panels.panels(),
     }, status_code=status_code)
 
 

@@ -131,3 +131,30 @@ async def test_handover_to_an_invalid_address_says_so(ledger: Ledger) -> None:
         await tracing.offer_handover(ledger.platform, lot=lot.id, giver=charity.address,
                                      taker="hc1pnotanaddress", place="depot", evidence="cd" * 32)
     assert "holds no key" not in str(caught.value)
+
+
+async def test_home_leads_with_campaigns_and_deliveries(ledger: Ledger,
+                                                        client: httpx.AsyncClient) -> None:
+    from tokens import services as hearts
+    from tracing import services as tracing
+
+    charity = await register_account(ledger.platform, role="charity", registrar=ledger.operator,
+                                     label="Sunrise Food Bank")
+    donor = await register_account(ledger.platform, role="member", registrar=ledger.operator)
+    await hearts.record_donation(ledger.platform, charity=charity.address,
+                                 donor=donor.address, kind="cash", quantity=123456,
+                                 campaign="school-meals")
+    gift = await hearts.record_donation(ledger.platform, charity=charity.address,
+                                        donor=donor.address, kind="food", quantity=12_500,
+                                        campaign="school-meals")
+    lot = await tracing.create_lot(ledger.platform, charity=charity.address, goods="rice",
+                                   quantity=12_500, unit="grams", custodian=charity.address,
+                                   donation=gift.index, place="depot")
+    await tracing.deliver_lot(ledger.platform, by=charity.address, lot=lot.id, quantity=10_250,
+                              place="Hope Primary School", commitment="ef" * 32)
+    page = (await client.get("/?lang=en")).text
+    campaigns, delivered, log = (page.index('id="campaigns"'), page.index('id="delivered"'),
+                                 page.index('id="latest-checkpoint"'))
+    assert campaigns < log and delivered < log  # what a donor came for comes first
+    assert "school-meals" in page and "Sunrise Food Bank" in page and "¥1,234.56" in page
+    assert "10.25 kg" in page and "Hope Primary School" in page
