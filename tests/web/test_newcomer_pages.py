@@ -158,3 +158,34 @@ async def test_home_leads_with_campaigns_and_deliveries(ledger: Ledger,
     assert campaigns < log and delivered < log  # what a donor came for comes first
     assert "school-meals" in page and "Sunrise Food Bank" in page and "¥1,234.56" in page
     assert "10.25 kg" in page and "Hope Primary School" in page
+
+
+async def test_checkpoint_pages_and_the_nearest_signed_sizes(ledger: Ledger,
+                                                             client: httpx.AsyncClient) -> None:
+    from heartchain.keys import SigningKey, address_of
+    from heartchain.ledger.store import CheckpointRecord
+
+    platform = ledger.platform
+    operator_key = await platform.custodial_key(ledger.operator)
+    # One batch of three entries: one checkpoint after them, none at the sizes in between.
+    await platform.log.append_now([
+        platform.build("account.register", {"address": address_of(SigningKey.generate()),
+                                            "role": "member", "registrar": ledger.operator}
+                       ).signed_by(operator_key) for _ in range(3)])
+    await register_account(platform, role="member", registrar=ledger.operator)
+    signed = sorted(await CheckpointRecord.all().values_list("size", flat=True))
+    latest = signed[-1]
+    page = await client.get(f"/checkpoints/{latest}?lang=en")
+    assert page.status_code == 200 and f"Checkpoint {latest}" in page.text
+    assert f'data-verify-checkpoint="{latest}"' in page.text
+    unsigned = next(n for n in range(1, latest) if n not in signed)
+    log = (await client.get("/log?lang=en")).text
+    assert f'href="/checkpoints/{latest}"' in log
+    missing = await client.get(f"/checkpoints/{unsigned}?lang=en")
+    assert missing.status_code == 404 and "The nearest signed sizes:" in missing.text
+    explained = (await client.get(f"/log?consistency_from={unsigned}&consistency_to={latest}"
+                                  "&lang=en")).text
+    assert f"No checkpoint was signed at size {unsigned}" in explained
+    below = max(n for n in signed if n < unsigned)
+    above = min(n for n in signed if n > unsigned)
+    assert f'data-nearest="{below}"' in explained and f'data-nearest="{above}"' in explained
