@@ -81,6 +81,8 @@ add_messages({
     "reason_other": ("其他", "other"),
 }, js={
     "c_signed_in": ("已登录：{who}（{role}）", "Signed in: {who} ({role})"),
+    "c_offer_detail": ("{who} 向您移交 {goods}，{q}，地点：{place}。",
+                       "{who} is handing you {goods}, {q}, at {place}."),
     "c_bad_campaign": ("项目标识只能包含小写字母、数字和连字符。",
                        "A campaign slug has lower-case letters, digits and hyphens only."),
     "c_bad_token": ("令牌无效或已撤销。", "That token is not valid or was revoked."),

@@ -189,3 +189,20 @@ async def test_checkpoint_pages_and_the_nearest_signed_sizes(ledger: Ledger,
     below = max(n for n in signed if n < unsigned)
     above = min(n for n in signed if n > unsigned)
     assert f'data-nearest="{below}"' in explained and f'data-nearest="{above}"' in explained
+
+
+def test_heart_chart_has_axes() -> None:
+    from dataclasses import dataclass
+
+    from web.donors import history_chart
+
+    @dataclass
+    class Point:
+        checkpoint_size: int
+        total: int
+
+    svg = str(history_chart([Point(120, 1_000), Point(4_500, 25_000)], "chart",
+                            x_title="log size", y_title="hearts"))
+    labels = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert {"0", "25,000", "120", "4,500", "log size", "hearts"} <= set(labels)
+    assert "style=" not in svg

@@ -317,6 +317,28 @@ async function createLot(event) {
 
 // -- custodian actions on a lot page --------------------------------------------------------
 
+// After a change, show the lot as it is now: the facts and the timeline come from the page
+// served again (the same HTML a reload gives), and their proofs are checked again.
+async function refreshLot() {
+  try {
+    const response = await fetch(window.location.pathname + window.location.search, { headers: { accept: "text/html" } });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    for (const id of ["lot", "lot-journey"]) {
+      const now = fresh.getElementById(id);
+      if (now && $(id)) $(id).replaceWith(document.adoptNode(now));
+    }
+    for (const badge of document.querySelectorAll("#lot-journey [data-verify-entry]")) {
+      if (window.heartchainVerify) window.heartchainVerify.verifyElement(badge);
+    }
+    const lotNode = $("lot");
+    if (lotNode && (lotNode.dataset.status !== "held" || (me && lotNode.dataset.custodian !== me.address))) {
+      $("custodian-box").hidden = true;
+    }
+    document.body.dataset.lotRefreshed = String(Number(document.body.dataset.lotRefreshed || 0) + 1);
+  } catch { /* the reload link stays */ }
+}
+
 async function evidenceOr(input, fallback) {
   return (await fileHash(input)) || textHash(fallback);
 }
@@ -335,6 +357,10 @@ async function lotActions() {
   if (offers.length) {
     section.hidden = false;
     $("accept-box").hidden = false;
+    const offer = offers[0];
+    const names = await labelsOf([offer.giver]);
+    $("accept-text").textContent = msg("c_offer_detail", { who: names[offer.giver], goods: offer.lot.goods,
+      q: formatQuantity(offer.lot.quantity, offer.lot.unit), place: offer.place });
     $("accept-offer").addEventListener("click", () => act(null, box, async () => {
       await acceptOffer(offers[0].id, box);
       $("accept-box").hidden = true;
@@ -345,9 +371,10 @@ async function lotActions() {
   section.hidden = false;
   $("custodian-box").hidden = false;
 
-  const changed = (done) => {
+  const changed = async (done) => {
     showResult(box, "ok", element("p", { text: msg("c_changed", { id: lotId }) }), entryBlock(done.entry),
       element("p", {}, element("a", { href: window.location.pathname, id: "reload-lot", text: msg("c_reload") })));
+    await refreshLot();
   };
 
   $("handover-form").addEventListener("submit", (event) => {
@@ -374,7 +401,7 @@ async function lotActions() {
       const data = await gql(`mutation Deliver($lotId: String!, $quantity: Int64!, $place: String!, $beneficiary: String, $evidence: String) {
         deliverLot(lotId: $lotId, quantity: $quantity, place: $place, beneficiary: $beneficiary, evidence: $evidence) {
           __typename ... on LotChanged { lot { id } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`, variables);
-      changed(unwrap(data.deliverLot, "LotChanged"));
+      await changed(unwrap(data.deliverLot, "LotChanged"));
       form.beneficiary.value = "";
     });
   });
@@ -390,7 +417,7 @@ async function lotActions() {
           __typename ... on LotSplit { lots { id } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`,
       { lotId, outputs, loss, reason: form.reason.value.trim() || null, place: form.place.value.trim() || null });
       const done = unwrap(data.splitLot, "LotSplit");
-      changed(done);
+      await changed(done);
       box.prepend(element("p", {}, msg("c_split_done", { ids: "" }),
         ...done.lots.flatMap((lot, i) => [i ? ", " : "", element("a", { href: `/lots/${lot.id}`, text: lot.id })])));
     });
@@ -405,7 +432,7 @@ async function lotActions() {
           __typename ... on LotChanged { lot { id } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`,
       { lotId, quantity: parseCount(form.quantity.value), reason: form.reason.value,
         note: form.note.value.trim() || null, place: form.place.value.trim() || null });
-      changed(unwrap(data.recordLoss, "LotChanged"));
+      await changed(unwrap(data.recordLoss, "LotChanged"));
     });
   });
 }
