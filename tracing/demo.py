@@ -27,15 +27,18 @@ HILLSIDES = ["Green Ridge nursery 青山苗圃", "North slope plot 7 北坡7号�
 DEPOT = "Eastside depot drivers 东区中转站车队"
 PLANTERS = "North slope planting team 北坡植树队"
 MAX_CHAINS = 8
-# What each demo campaign spends on: its own purpose (payee, purpose, percent of what it raised).
+# What each demo campaign spends on: its own purpose (payee, purpose, percent of what it raised,
+# and whether that spend buys rice, which becomes a lot). Other campaigns spend like a food bank.
+MEALS = [("Grain & Oil Co. 粮油公司", "rice for school lunches 学校午餐大米", 35, True),
+         ("City Transport 城市运输", "delivery van hire 配送车辆租赁", 10, False)]
 SPENDS = {
-    "winter-meals-2026": [("Grain & Oil Co. 粮油公司", "rice for school lunches 学校午餐大米", 35),
-                          ("City Transport 城市运输", "delivery van hire 配送车辆租赁", 10)],
-    "spring-saplings-2026": [("Green Ridge nursery 青山苗圃", "pine saplings 松树苗", 40),
-                             ("Hillside tools 山地工具行", "planting tools 植树工具", 10)],
+    "winter-meals-2026": MEALS,
+    "spring-saplings-2026": [("Green Ridge nursery 青山苗圃", "pine saplings 松树苗", 40, False),
+                             ("Hillside tools 山地工具行", "planting tools 植树工具", 10, False)],
     "surgery-fund-2026": [("Riverside People's Hospital 滨江人民医院",
-                           "heart surgery for a child patient 儿童心脏手术", 45),
-                          ("Hope Pharmacy 希望药房", "post-operative medicine 术后药品", 15)],
+                           "heart surgery for a child patient 儿童心脏手术", 45, False),
+                          ("Hope Pharmacy 希望药房", "post-operative medicine 术后药品", 15,
+                           False)],
 }
 
 
@@ -99,7 +102,7 @@ async def _tree_chain(platform: Platform, state: DemoState, donation: TracedDona
 async def _campaign(platform: Platform, state: DemoState, campaign: Campaign,
                     rng: random.Random) -> int:
     paid = 0
-    for payee, purpose, percent in SPENDS.get(campaign.slug, []):
+    for payee, purpose, percent, buys_rice in SPENDS.get(campaign.slug, MEALS):
         amount = campaign.donated * percent // 100
         if amount < 1:
             continue
@@ -107,7 +110,7 @@ async def _campaign(platform: Platform, state: DemoState, campaign: Campaign,
                                                campaign=campaign.slug, amount=amount, payee=payee,
                                                purpose=purpose, receipt=_hash(rng))
         paid += 1
-        if paid == 1 and campaign.slug == "winter-meals-2026":
+        if buys_rice:
             await services.create_lot(platform, charity=campaign.charity,
                                       goods="rice bought with cash gifts 现金捐款购买的大米",
                                       quantity=max(1, amount * 10 // 6),  # ~6 yuan/kg
