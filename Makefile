@@ -4,6 +4,8 @@ PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# The demo's two witnesses; empty: PORT+101,PORT+102.
+WITNESS_PORTS ?=
 
 .PHONY: install demo test test-fast schema lint bench clean
 
@@ -17,9 +19,10 @@ $(STAMP): pyproject.toml $(wildcard */__init__.py)
 
 install: $(STAMP)
 
-## demo: set up, initialise ./data (SQLite + keys), seed demo data, serve on 127.0.0.1:8000
+## demo: set up, initialise ./data (SQLite + keys), seed demo data, serve on 127.0.0.1:$(PORT)
 demo: $(STAMP)
-	$(VENV)/bin/heartchain demo --serve --host $(HOST) --port $(PORT)
+	$(VENV)/bin/heartchain demo --serve --host $(HOST) --port $(PORT) \
+	  $(if $(WITNESS_PORTS),--witness-ports $(WITNESS_PORTS))
 
 ## test: set up, run every test (SQLite; PostgreSQL too when HEARTCHAIN_TEST_POSTGRES is set)
 test: $(STAMP)

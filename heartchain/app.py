@@ -38,6 +38,7 @@ from heartchain.metrics import metrics
 from heartchain.platform import Platform, build_platform, set_idempotency_key
 from heartchain.ratelimit import RateLimit, connection_token
 from heartchain.schema import schema
+from heartchain.security_headers import SecurityHeaders
 from heartchain.settings import Settings
 from heartchain.timeouts import BodyTimeout
 from heartchain.unavailable import DatabaseBusy, bound_connection_waits, is_unavailable
@@ -67,6 +68,13 @@ class HeartchainGraphQL(GraphQL[Context, None]):
             return json.loads(data)
         except ValueError as exc:
             raise json.JSONDecodeError(str(exc)[:100], "", 0) from exc
+
+    @property
+    def graphql_ide_html(self) -> str:
+        # The vendored GraphiQL (no CDN, no inline script): web/graphiql.py.
+        from web.graphiql import GRAPHIQL_HTML
+
+        return GRAPHIQL_HTML
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         platform: Platform = request.app.state.platform
@@ -154,9 +162,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         Route("/metrics", metrics),
     ]
     routes.extend(_extra_routes())
-    # The access log is outermost, so 408, 413 and 429 answers are logged too; the body limits
-    # (time, then size) wrap the rate limiter, so the limiter's read of the body is bounded.
-    middleware = [Middleware(AccessLog), Middleware(BodyTimeout), Middleware(BodySizeLimit),
+    # The access log is outermost, so 408, 413 and 429 answers are logged too (with their
+    # security headers); the body limits (time, then size) wrap the rate limiter, so the
+    # limiter's read of the body is bounded.
+    middleware = [Middleware(AccessLog), Middleware(SecurityHeaders), Middleware(BodyTimeout),
+                  Middleware(BodySizeLimit),
                   Middleware(RateLimit)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                      exception_handlers={ConnectionError: database_unavailable,

@@ -1,4 +1,5 @@
-"""`heartchain`: init | serve | keygen | verify | demo | witness | receipt."""
+"""heartchain: init | serve | demo | verify | audit | token | keygen | attest | receipt |
+witness."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from heartchain.keys import address_of, new_signing_key, write_secret_file
 from heartchain.ledger.entries import parse_time
 from heartchain.ledger.notes import NoteSigner
 from heartchain.settings import Settings
+from heartchain.token_cli import cmd_token
 
 if TYPE_CHECKING:
     from heartchain.accounts.services import Genesis
@@ -70,17 +72,33 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{settings.data_dir / 'log.key'} is missing: run `heartchain init` first",
               file=sys.stderr)
         return 2
+    import os
+
     from heartchain.logs import log_format_from_env, logging_config
+    from heartchain.serving import port_in_use, settle_public_url
     from heartchain.timeouts import keep_alive_from_env
 
+    busy = port_in_use(args.host, args.port)
+    if busy:
+        print(f"heartchain serve: {busy}", file=sys.stderr)
+        return 1
+    # The workers build their settings from the environment, so the default public URL (pages,
+    # QR labels) is the origin being served.
+    warning = settle_public_url(os.environ, args.host, args.port)
+    if warning:
+        print(warning, file=sys.stderr)
     # Each worker process applies log_config itself. In both formats the app's AccessLog
     # middleware (path, status, duration, never the query string) replaces uvicorn's access
     # log, which prints the query string (a token, personal data).
     json_logs = log_format_from_env()
-    uvicorn.run("heartchain.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, access_log=False,
-                log_config=logging_config(args.log_level, json=json_logs),
-                timeout_keep_alive=keep_alive_from_env())
+    try:
+        uvicorn.run("heartchain.app:create_app", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level=args.log_level, access_log=False,
+                    log_config=logging_config(args.log_level, json=json_logs),
+                    timeout_keep_alive=keep_alive_from_env())
+    except SystemExit as exc:
+        # uvicorn exits 1 when the bind fails after the check above (a race); it has logged why.
+        return exc.code if isinstance(exc.code, int) else 1
     return 0
 
 
@@ -120,8 +138,12 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             print(f"verify FAILED: {failed.difference}", file=sys.stderr)
             return 1
         bar.close()
-        print(f"verified {report.entries} entries, {report.checkpoints} checkpoints, "
-              f"{report.tiles} tiles, projections {report.projection_rows}")
+        rows = sum(report.projection_rows.values())
+        print(f"verified {report.entries:,} entries, {report.checkpoints:,} checkpoints, "
+              f"{report.tiles:,} tiles and {rows:,} projection rows in "
+              f"{len(report.projection_rows)} tables")
+        for table, count in sorted(report.projection_rows.items()):
+            print(f"  {table:<32} {count:>10,} rows")
         print(f"witness records: {records.cosignatures} cosignatures, {records.refusals} "
               f"refusals; newest cosigned sizes {records.cosigned_sizes or 'none'}")
         for name, count in records.unchecked.items():
@@ -134,7 +156,24 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
     from heartchain import demo
+    from heartchain.demo_links import demo_pages
+    from heartchain.serving import port_in_use, settle_public_url
+
+    witness_ports = demo_witness_ports(args)
+    if args.serve:
+        for host, port in [(args.host, args.port),
+                           *(("127.0.0.1", p) for p in witness_ports)]:
+            busy = port_in_use(host, port)
+            if busy:
+                print(f"heartchain demo: {busy}", file=sys.stderr)
+                return 1
+    warning = settle_public_url(os.environ, args.host, args.port)
+    if warning:
+        print(warning, file=sys.stderr)
+    settings = settings.with_(public_url=os.environ["HEARTCHAIN_PUBLIC_URL"].rstrip("/"))
 
     async def main() -> int:
         # The demo's history (waiting periods, notice windows) is simulated over the months
@@ -145,21 +184,37 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         latest = await platform.log.latest_checkpoint()
         if parse_time(latest.signed_at) > clock.now():
             clock.advance(parse_time(latest.signed_at) - clock.now())
+        state = None
         if await demo.already_seeded():
             print("demo data is already in this log; nothing seeded")
         else:
-            state = await demo.run_demo(platform, genesis.operator)
+            state = await demo.run_demo(platform, genesis.operator, witness_ports=witness_ports)
             print("seeded:")
-            for label, token in state.tokens.items():
-                print(f"  {label}: {state.organisations[label]}  token {token}")
             for note in state.notes:
                 print(f"  {note}")
-        size = await platform.log.size()
-        print(f"log size {size}. Open:")
-        base = settings.public_url
-        print(f"  {base}/graphql              GraphiQL")
-        print(f"  {base}/log/checkpoint       the signed checkpoint")
-        print(f"  {base}/log/verifier-key     the log's verifier key")
+        print(f"\nlog size {await platform.log.size()}.")
+        print("tokens (shown once; a lost one: heartchain token issue --account ADDRESS):")
+        if genesis.token:
+            print(f"  operator: {genesis.operator}  token {genesis.token}")
+        if state is not None:
+            for label, token in state.tokens.items():
+                print(f"  {label}: {state.organisations[label]}  token {token}")
+        else:
+            print("  (issued when the demo was first seeded)")
+        print("open:")
+        for what, url in await demo_pages(platform):
+            print(f"  {url}\n      {what}")
+        console_as = demo.ORGANISATIONS[0][1]
+        if state is not None and console_as in state.tokens:
+            print(f"  {settings.public_url}/console\n      the charity console: sign in as "
+                  f"{console_as} with\n      {state.tokens[console_as]}")
+        else:
+            print(f"  {settings.public_url}/console\n      the charity console (sign in with "
+                  "a charity's token)")
+        if state is not None and state.commands:
+            print("try:")
+            for what, command in state.commands:
+                print(f"  {command}\n      {what}")
         return 0
 
     code = _run(main)
@@ -168,9 +223,26 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         from heartchain.witness.demo import demo_witnesses
 
         # The two demo witnesses run beside the server, which submits checkpoints to them.
-        with demo_witnesses(settings, load_log_signer(settings).verifier_key):
+        with demo_witnesses(settings, load_log_signer(settings).verifier_key, witness_ports):
             return cmd_serve(args, settings)
     return code
+
+
+def demo_witness_ports(args: argparse.Namespace) -> tuple[int, int]:
+    """--witness-ports A,B, else the served port + 101 and + 102 (8101, 8102 beside 8000)."""
+    if args.witness_ports:
+        first, _, second = args.witness_ports.partition(",")
+        return int(first), int(second)
+    return args.port + 101, args.port + 102
+
+
+def _port_pair(text: str) -> str:
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() and 0 < int(p) < 65536 for p in parts):
+        raise argparse.ArgumentTypeError("two ports, as A,B")
+    if parts[0].strip() == parts[1].strip():
+        raise argparse.ArgumentTypeError("the two witnesses need two different ports")
+    return ",".join(p.strip() for p in parts)
 
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
@@ -228,18 +300,6 @@ def _audit_witnesses(args: argparse.Namespace, settings: Settings) -> int:
     return _run(main)
 
 
-def cmd_attest(args: argparse.Namespace, settings: Settings) -> int:
-    from tokens.attest import main as attest_main
-
-    return attest_main(args.rest)
-
-
-def cmd_receipt(args: argparse.Namespace, settings: Settings) -> int:
-    from heartchain.receipt_cli import main as receipt_main
-
-    return receipt_main(args.rest)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="heartchain", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -258,8 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     keygen.add_argument("--note", metavar="NAME", help="make a C2SP note signer key named NAME")
     sub.add_parser("verify", help="replay the whole log and compare every stored row")
     demo = sub.add_parser("demo", help="init, seed demo data, print what to open")
-    demo.add_argument("--serve", action="store_true", help="then serve")
+    demo.add_argument("--serve", action="store_true", help="then serve, with two witnesses")
     serve_options(demo)
+    demo.add_argument("--witness-ports", type=_port_pair, metavar="A,B",
+                      help="ports of the two demo witnesses (default: --port + 101, + 102)")
     audit = sub.add_parser("audit", help="check a published checkpoint note against this store "
                                          "(after a restore): signature, root, consistency")
     audit.add_argument("--checkpoint", metavar="FILE",
@@ -273,21 +335,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also require a valid cosignature by this witness verifier key")
     audit.add_argument("--tiles-only", action="store_true",
                        help="compare the stored tiles only; skip recomputing from the entries")
-    attest = sub.add_parser("attest", help="verify a heart-score attestation offline: "
-                                           "attest verify FILE --key KEY")
-    attest.add_argument("rest", nargs=argparse.REMAINDER)
-    receipt = sub.add_parser("receipt", help="check a receipt (.tlog-proof) offline: receipt "
-                                             "verify FILE --log-key K [--witness-key W]... "
-                                             "| update")
-    receipt.add_argument("rest", nargs=argparse.REMAINDER)
+    # Listed for --help only: main() hands `attest ...` to tokens/attest.py and `receipt ...` to
+    # heartchain/receipt_cli.py, whose parsers have the subcommands and their --help.
+    sub.add_parser("attest", help="verify a heart-score attestation offline: "
+                                  "attest verify FILE --key KEY | attest key")
+    sub.add_parser("receipt", help="check a receipt (.tlog-proof) offline: receipt verify FILE "
+                                   "--log-key K [--witness-key W]... | receipt update")
+    from heartchain.token_cli import add_parser as add_token_parser
+
+    add_token_parser(sub)
     # Listed for --help only: main() hands `witness ...` to heartchain/witness/cli.py.
     sub.add_parser("witness", help="run a cosigning witness (C2SP tlog-witness): init | serve")
     return parser
 
 
 COMMANDS = {"init": cmd_init, "serve": cmd_serve, "keygen": cmd_keygen, "verify": cmd_verify,
-            "demo": cmd_demo, "attest": cmd_attest, "audit": cmd_audit,
-            "receipt": cmd_receipt}
+            "demo": cmd_demo, "audit": cmd_audit, "token": cmd_token}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -296,6 +359,14 @@ def main(argv: list[str] | None = None) -> int:
         from heartchain.witness.cli import main as witness_main
 
         return witness_main(argv[1:])
+    if argv[:1] == ["attest"]:
+        from tokens.attest import main as attest_main
+
+        return attest_main(argv[1:])
+    if argv[:1] == ["receipt"]:
+        from heartchain.receipt_cli import main as receipt_main
+
+        return receipt_main(argv[1:])
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     try:

@@ -43,6 +43,9 @@ class DemoState:
     tokens: dict[str, str] = field(default_factory=dict)
     members: list[Address] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # (what it shows, a command to run): printed under "try:" after the pages to open.
+    commands: list[tuple[str, str]] = field(default_factory=list)
+    witness_ports: tuple[int, int] = (8101, 8102)
 
 
 Seeder = Callable[[DemoState], Awaitable[None]]
@@ -54,17 +57,35 @@ def seeder(function: Seeder) -> Seeder:
     return function
 
 
+# Entries of one batch are a second apart (a batch of 256 spans ~4 minutes, within the log's
+# 5-minute clock tolerance), so a page of gifts does not show one minute for all of them.
+_STEP_IN_BATCH = timedelta(seconds=1)
+
+
 async def write_many(state: DemoState, label: str,
-                     items: list[tuple[str, dict[str, object], list[SigningKey]]]
-                     ) -> list[Appended]:
-    """Sign and append many entries in batches, with a progress bar; stop on the first refusal."""
+                     items: list[tuple[str, dict[str, object], list[SigningKey]]], *,
+                     spread: timedelta = timedelta(0)) -> list[Appended]:
+    """Sign and append many entries in batches, with a progress bar; stop on the first refusal.
+
+    With `spread`, the simulated clock moves forward that much over the whole run, so the
+    entries' times are spread over days rather than all in one minute."""
     platform = state.platform
     bar = ProgressBar(label, len(items))
     done: list[Appended] = []
-    size = platform.log.batch_size
+    size = min(platform.log.batch_size, 200) if spread else platform.log.batch_size
+    batches = max(1, -(-len(items) // size))
+    gap = spread / batches
     for start in range(0, len(items), size):
-        entries = [platform.build(kind, body).signed_by(*keys)
-                   for kind, body, keys in items[start:start + size]]
+        chunk = items[start:start + size]
+        if spread and start and gap > _STEP_IN_BATCH * len(chunk):
+            # Move on before building: each batch must be appended within the log's clock
+            # tolerance of the times its entries carry.
+            platform.clock.advance(gap - _STEP_IN_BATCH * len(chunk))
+        entries = []
+        for kind, body, keys in chunk:
+            entries.append(platform.build(kind, body).signed_by(*keys))
+            if spread:
+                platform.clock.advance(_STEP_IN_BATCH)
         for outcome in await platform.log.append_now(entries):
             if isinstance(outcome, HeartchainError):
                 raise outcome
@@ -94,11 +115,12 @@ async def already_seeded() -> bool:
     return await Account.filter(label=ORGANISATIONS[0][1]).exists()
 
 
-async def run_demo(platform: Platform, operator: Address, *, seed: int = 2026) -> DemoState:
+async def run_demo(platform: Platform, operator: Address, *, seed: int = 2026,
+                   witness_ports: tuple[int, int] = (8101, 8102)) -> DemoState:
     from heartchain.db import import_domain_modules
 
     import_domain_modules("demo")  # each domain's seeders register themselves, in DOMAINS order
-    state = DemoState(platform, operator, random.Random(seed))
+    state = DemoState(platform, operator, random.Random(seed), witness_ports=witness_ports)
     for step in SEEDERS:
         await step(state)
     return state

@@ -8,7 +8,7 @@
 | HEARTCHAIN_BATCH_PERIOD_MS    | 20                                          |
 | HEARTCHAIN_BATCH_SIZE         | 256                                         |
 | HEARTCHAIN_MASTER_KEY         | (unset: <data dir>/master.key, 0600)        |
-| HEARTCHAIN_PUBLIC_URL         | http://127.0.0.1:8000                       |
+| HEARTCHAIN_PUBLIC_URL         | http://127.0.0.1:8000 (serve: the served origin) |
 | HEARTCHAIN_DB_BUSY_TIMEOUT_MS | 5000 (SQLite: how long to wait for a lock)  |
 | HEARTCHAIN_WRITE_TIMEOUT_MS   | 10000 (how long an entry may wait queued)   |
 

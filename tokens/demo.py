@@ -34,12 +34,16 @@ async def seed_hearts(state: DemoState) -> None:
                 *[await services.donor_for_contact(platform, f"+86139{rng.randrange(10**8):08d}",
                                                    charity=food_bank)
                   for _ in range(20)]]
-    donors = [*state.members, *(d.address for d in by_phone)]
+    # The featured donor (the first member) gives only the first three gifts, which the
+    # tracing seeder follows end to end (their rice and saplings into lots, their cash spent
+    # first, first in first out), so the demo's donor page shows a gift's whole journey.
+    featured = state.members[0]
+    donors = [*state.members[1:], *(d.address for d in by_phone)]
 
-    def gift(charity: str, kind: str, quantity: int, campaign: str
+    def gift(charity: str, kind: str, quantity: int, campaign: str, donor: str | None = None
              ) -> tuple[str, dict[str, object], list[SigningKey]]:
-        body: dict[str, object] = {"charity": charity, "donor": rng.choice(donors), "kind": kind,
-                                   "quantity": quantity, "campaign": campaign}
+        body: dict[str, object] = {"charity": charity, "donor": donor or rng.choice(donors),
+                                   "kind": kind, "quantity": quantity, "campaign": campaign}
         if rng.random() < 0.3:
             body["receipt"] = f"{rng.getrandbits(256):064x}"
         return "donation.record", body, [keys[charity]]
@@ -60,15 +64,19 @@ async def seed_hearts(state: DemoState) -> None:
                                       "campaign": "surgery-fund-2026"}, [keys[medical]])
                  for _ in range(3))
     rng.shuffle(items)
+    items[:0] = [gift(food_bank, "food", 12_500, "winter-meals-2026", featured),
+                 gift(trees, "tree", 12, "spring-saplings-2026", featured),
+                 gift(food_bank, "cash", 20_000, "winter-meals-2026", featured)]
     half = len(items) // 2
-    given = await write_many(state, "donations", items[:half])
+    # The gifts arrive over six simulated weeks (mutual aid then needs ~140 days).
+    given = await write_many(state, "donations", items[:half], spread=timedelta(days=21))
     # From here on a tree earns 100 hearts: the operator's second rate table, never retroactive.
     rates = await services.set_heart_rates(platform, state.operator,
                                            {"cash": (1, 1), "food": (1, 1),
                                             "tree": (100, 1)})
-    given += await write_many(state, "donations", items[half:])
+    given += await write_many(state, "donations", items[half:], spread=timedelta(days=21))
 
-    refunds = rng.sample(range(len(given)), len(given) // 100)
+    refunds = rng.sample(range(3, len(given)), len(given) // 100)  # never a featured gift
     await write_many(state, "refunds", [
         ("donation.reverse", {"charity": items[i][1]["charity"], "donation": given[i].index,
                               "reason": rng.choice(("refund", "chargeback"))},
@@ -106,5 +114,7 @@ async def seed_hearts(state: DemoState) -> None:
         "goes to HEARTCHAIN_OTP_SENDER: by default the server's log); partners verify what "
         "members show them at /partner/verify",
         f"hearts: attestation key {issuer}",
-        f"hearts: heartchain attest verify {path} --key {issuer} --at {valid_at}",
     ])
+    state.commands.append((
+        "check Cycle Share's heart-score credential offline",
+        f"heartchain attest verify {path} --key {issuer} --at {valid_at}"))

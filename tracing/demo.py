@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import random
 
+from heartchain.accounts.services import register_account
 from heartchain.demo import DemoState, seeder
 from heartchain.platform import Platform
 from tracing import services
@@ -23,7 +24,22 @@ SCHOOLS = ["Hope Primary School canteen 希望小学食堂", "Riverside elder ho
            "Xishan village committee 西山村委会", "Community kitchen 社区厨房"]
 HILLSIDES = ["Green Ridge nursery 青山苗圃", "North slope plot 7 北坡7号地块",
              "Dry river bank 干河岸"]
+DEPOT = "Eastside depot drivers 东区中转站车队"
+PLANTERS = "North slope planting team 北坡植树队"
 MAX_CHAINS = 8
+# What each demo campaign spends on: its own purpose (payee, purpose, percent of what it raised,
+# and whether that spend buys rice, which becomes a lot). Other campaigns spend like a food bank.
+MEALS = [("Grain & Oil Co. 粮油公司", "rice for school lunches 学校午餐大米", 35, True),
+         ("City Transport 城市运输", "delivery van hire 配送车辆租赁", 10, False)]
+SPENDS = {
+    "winter-meals-2026": MEALS,
+    "spring-saplings-2026": [("Green Ridge nursery 青山苗圃", "pine saplings 松树苗", 40, False),
+                             ("Hillside tools 山地工具行", "planting tools 植树工具", 10, False)],
+    "surgery-fund-2026": [("Riverside People's Hospital 滨江人民医院",
+                           "heart surgery for a child patient 儿童心脏手术", 45, False),
+                          ("Hope Pharmacy 希望药房", "post-operative medicine 术后药品", 15,
+                           False)],
+}
 
 
 def _hash(rng: random.Random) -> str:
@@ -34,7 +50,8 @@ async def _food_chain(platform: Platform, state: DemoState, donation: TracedDona
                       rng: random.Random) -> str:
     """Donation → lot at the warehouse → driver → split into sacks → schools → deliveries."""
     charity = donation.charity
-    driver, *staff = rng.sample(state.members, 4)
+    driver = state.organisations[DEPOT]
+    staff = [state.organisations[school] for school in SCHOOLS]
     lot = await services.create_lot(platform, charity=charity, goods="rice 大米",
                                     quantity=donation.quantity - donation.used - donation.reversed,
                                     unit="grams", custodian=charity, donation=donation.idx,
@@ -49,8 +66,8 @@ async def _food_chain(platform: Platform, state: DemoState, donation: TracedDona
                                      reason="torn sack 麻袋破损" if loss else None,
                                      place=WAREHOUSES[1])
     for n, sack in enumerate(sacks):
-        school = SCHOOLS[(n + donation.idx) % len(SCHOOLS)]
-        taker = staff[n % len(staff)]
+        which = (n + donation.idx) % len(SCHOOLS)
+        school, taker = SCHOOLS[which], staff[which]
         await services.hand_over(platform, lot=sack.id, giver=driver, taker=taker, place=school,
                                  evidence=_hash(rng))
         first = sack.quantity * 2 // 3 or sack.quantity
@@ -66,7 +83,7 @@ async def _food_chain(platform: Platform, state: DemoState, donation: TracedDona
 async def _tree_chain(platform: Platform, state: DemoState, donation: TracedDonation,
                       rng: random.Random) -> str:
     charity = donation.charity
-    team = rng.choice(state.members)
+    team = state.organisations[PLANTERS]
     lot = await services.create_lot(platform, charity=charity, goods="pine saplings 松树苗",
                                     quantity=donation.quantity - donation.used - donation.reversed,
                                     unit="trees", custodian=charity, donation=donation.idx,
@@ -84,11 +101,8 @@ async def _tree_chain(platform: Platform, state: DemoState, donation: TracedDona
 
 async def _campaign(platform: Platform, state: DemoState, campaign: Campaign,
                     rng: random.Random) -> int:
-    spends = [("Grain & Oil Co. 粮油公司", "rice for school lunches 学校午餐大米", 35),
-              ("City Transport 城市运输", "delivery van hire 配送车辆租赁", 10),
-              ("Hope Pharmacy 希望药房", "medicine for the elder home 敬老院药品", 25)]
     paid = 0
-    for payee, purpose, percent in spends:
+    for payee, purpose, percent, buys_rice in SPENDS.get(campaign.slug, MEALS):
         amount = campaign.donated * percent // 100
         if amount < 1:
             continue
@@ -96,7 +110,7 @@ async def _campaign(platform: Platform, state: DemoState, campaign: Campaign,
                                                campaign=campaign.slug, amount=amount, payee=payee,
                                                purpose=purpose, receipt=_hash(rng))
         paid += 1
-        if paid == 1:
+        if buys_rice:
             await services.create_lot(platform, charity=campaign.charity,
                                       goods="rice bought with cash gifts 现金捐款购买的大米",
                                       quantity=max(1, amount * 10 // 6),  # ~6 yuan/kg
@@ -110,6 +124,14 @@ async def _campaign(platform: Platform, state: DemoState, campaign: Campaign,
 async def seed_tracing(state: DemoState) -> None:
     platform = state.platform
     rng = random.Random(state.rng.random())
+    # Custodians are named organisations, so a lot's steps read "Hope Primary School canteen",
+    # not a bare address whose page is empty.
+    for label in (DEPOT, PLANTERS, *SCHOOLS):
+        if label not in state.organisations:
+            # Partners: institutions with a public name (members carry no label on the log).
+            registered = await register_account(platform, role="partner",
+                                                registrar=state.operator, label=label)
+            state.organisations[label] = registered.address
     charities = [state.organisations[label] for label in (FOOD_BANK, TREES)
                  if label in state.organisations]
     goods = await TracedDonation.filter(charity__in=charities, kind__in=["food", "tree"],

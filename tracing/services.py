@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from heartchain import csvsafe
+from heartchain.accounts.models import Account
 from heartchain.errors import Conflict, ValidationError
 from heartchain.idempotency import idempotent_nonce
-from heartchain.keys import SigningKey
+from heartchain.keys import SigningKey, is_address
 from heartchain.ledger.entries import format_time, parse_entry
 from heartchain.ledger.log import Appended
 from heartchain.lookups import can_match
@@ -95,6 +96,10 @@ async def offer_handover(platform: Platform, *, lot: str, giver: str, taker: str
     _require_held_by(row, giver)
     if giver == taker:
         raise ValidationError("to: giver and taker are the same", field="to")
+    if not is_address(taker):
+        raise ValidationError(f"to: {taker[:100]!r} is not a valid address (hc1p…)", field="to")
+    if not await Account.exists(address=taker):
+        raise ValidationError(f"to: {taker} is not a registered account", field="to")
     entry = platform.build("lot.handover", handover_body(lot, giver, taker, place, evidence),
                            nonce)
     platform.log.prepare(entry.signed_by(await platform.custodial_key(giver),

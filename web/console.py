@@ -9,6 +9,8 @@ The lot page (web/lots.py) carries the custodian's actions: hand over, split, de
 
 from __future__ import annotations
 
+import json
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -23,8 +25,9 @@ add_messages({
                       "Sign in with your organisation's API token. Every action writes a signed "
                       "log entry, which your browser then verifies."),
     "console_token": ("API 令牌", "API token"),
-    "console_token_help": ("令牌只保存在本设备的浏览器中。",
-                           "The token stays in this device's browser."),
+    "console_token_help": ("令牌只保存在本标签页中，退出或关闭标签页即清除。",
+                           "The token stays in this tab only; signing out or closing the tab "
+                           "clears it."),
     "console_sign_in": ("登录", "Sign in"),
     "console_sign_out": ("退出", "Sign out"),
     "console_pending": ("待我确认的交接", "Handovers waiting for me"),
@@ -36,7 +39,10 @@ add_messages({
                              "The phone or e-mail stays off the log, sealed by the platform."),
     "console_kind": ("类型", "Kind"),
     "console_amount": ("数量", "Amount"),
-    "console_campaign": ("项目标识", "Campaign (slug)"),
+    "console_campaign": ("项目", "Campaign"),
+    "console_campaign_new": ("新项目…", "New campaign…"),
+    "console_campaign_slug": ("新项目标识（小写字母、数字、连字符）",
+                              "New campaign's slug (lower-case letters, digits, hyphens)"),
     "console_receipt": ("收据文件（可选，只记录其哈希）", "Receipt file (optional; only its hash "
                         "is recorded)"),
     "console_record": ("登记", "Record"),
@@ -75,6 +81,10 @@ add_messages({
     "reason_other": ("其他", "other"),
 }, js={
     "c_signed_in": ("已登录：{who}（{role}）", "Signed in: {who} ({role})"),
+    "c_offer_detail": ("{who} 向您移交 {goods}，{q}，地点：{place}。",
+                       "{who} is handing you {goods}, {q}, at {place}."),
+    "c_bad_campaign": ("项目标识只能包含小写字母、数字和连字符。",
+                       "A campaign slug has lower-case letters, digits and hyphens only."),
     "c_bad_token": ("令牌无效或已撤销。", "That token is not valid or was revoked."),
     "c_working": ("正在提交并等待写入日志…", "Submitting and waiting for the log…"),
     "c_error": ("未完成：{message}", "Not done: {message}"),
@@ -103,9 +113,20 @@ add_messages({
 })
 
 
+async def _campaigns_by_charity() -> dict[str, list[str]]:
+    """Each charity's campaigns (public on the log), for the console's campaign picker."""
+    from tracing.models import Campaign
+
+    found: dict[str, list[str]] = {}
+    for charity, slug in await Campaign.all().order_by("slug").values_list("charity", "slug"):
+        found.setdefault(str(charity), []).append(str(slug))
+    return found
+
+
 async def console_page(request: Request) -> Response:
     return render(request, "console.html", {
-        "prefill_donation": request.query_params.get("donation", "")})
+        "prefill_donation": request.query_params.get("donation", ""),
+        "campaigns_json": json.dumps(await _campaigns_by_charity())})
 
 
 routes = [Route("/console", console_page, name="console")]

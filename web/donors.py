@@ -38,6 +38,7 @@ add_messages({
     "hearts_history": ("爱心值变化", "Hearts over time"),
     "hearts_chart_label": ("爱心值历史图：{n} 个检查点，从 {a} 到 {b}",
                            "Hearts history chart: {n} checkpoints, from {a} to {b}"),
+    "chart_x": ("日志大小（检查点）", "log size (checkpoint)"),
     "show_table": ("以表格查看", "Show as a table"),
     "hearts_by_kind": ("按类型", "By kind"),
     "kind_cash": ("善款", "Cash"),
@@ -49,6 +50,7 @@ add_messages({
     "gift_to": ("捐给 {charity}", "To {charity}"),
     "gift_campaign": ("项目", "Campaign"),
     "gift_hearts": ("+{n} 爱心", "+{n} hearts"),
+    "gift_rate": ("（按费率表 v{v}）", "(rate table v{v})"),
     "gift_reversed": ("已退款（条目 #{n}），爱心已扣回",
                       "Refunded (entry #{n}); hearts taken back"),
     "journey_title": ("去向", "Where it went"),
@@ -82,12 +84,13 @@ def _tracing() -> Any:
     return tracing.services
 
 
-def history_chart(points: list[Any], label: str, *, width: int = 320,
-                  height: int = 120) -> Markup:
-    """A small inline SVG line chart of the score after each checkpoint where it changed."""
+def history_chart(points: list[Any], label: str, *, width: int = 360, height: int = 150,
+                  x_title: str = "checkpoint", y_title: str = "hearts") -> Markup:
+    """A small inline SVG line chart of the score after each checkpoint where it changed, with
+    axes: hearts (0 to the highest) up the left, checkpoint sizes along the bottom."""
     if not points:
         return Markup("")
-    pad = 8
+    left, right, top_pad, bottom_pad = 56, 10, 16, 30
     totals = [p.total for p in points]
     top = max(max(totals), 1)
     bottom = min(min(totals), 0)
@@ -95,10 +98,10 @@ def history_chart(points: list[Any], label: str, *, width: int = 320,
     count = len(points)
 
     def x(i: int) -> float:
-        return pad + (width - 2 * pad) * (i / (count - 1) if count > 1 else 0.5)
+        return left + (width - left - right) * (i / (count - 1) if count > 1 else 0.5)
 
     def y(v: int) -> float:
-        return height - pad - (height - 2 * pad) * (v - bottom) / span
+        return height - bottom_pad - (height - top_pad - bottom_pad) * (v - bottom) / span
 
     coords = [(x(0), y(bottom))] if count == 1 else []
     coords += [(x(i), y(v)) for i, v in enumerate(totals)]
@@ -107,11 +110,27 @@ def history_chart(points: list[Any], label: str, *, width: int = 320,
     dots = "".join(
         f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3"><title>{escape(str(p.checkpoint_size))}'
         f": {v:,}</title></circle>" for i, (p, v) in enumerate(zip(points, totals, strict=True)))
+    axis = 'stroke="#7b8591" stroke-width="1"'
+    text = 'fill="#5a636e" font-size="10"'
+    y_ticks = "".join(
+        f'<line x1="{left - 4}" y1="{y(v):.1f}" x2="{left}" y2="{y(v):.1f}" {axis}/>'
+        f'<text x="{left - 6}" y="{y(v) + 3:.1f}" text-anchor="end" {text}>{v:,}</text>'
+        for v in sorted({bottom, top}))
+    first, last = points[0].checkpoint_size, points[-1].checkpoint_size
+    x_ticks = (f'<text x="{x(0):.1f}" y="{height - bottom_pad + 13}" text-anchor="start" '
+               f'{text}>{first:,}</text>')
+    if count > 1:
+        x_ticks += (f'<text x="{x(count - 1):.1f}" y="{height - bottom_pad + 13}" '
+                    f'text-anchor="end" {text}>{last:,}</text>')
+    titles = (f'<text x="{(left + width - right) / 2:.1f}" y="{height - 3}" text-anchor="middle" '
+              f'{text}>{escape(x_title)}</text>'
+              f'<text x="4" y="{top_pad - 5}" {text}>{escape(y_title)}</text>')
     return Markup(
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
-        f'<line x1="{pad}" y1="{y(bottom):.1f}" x2="{width - pad}" y2="{y(bottom):.1f}" '
-        'stroke="#7b8591" stroke-width="1"/>'
+        f'<line x1="{left}" y1="{y(bottom):.1f}" x2="{width - right}" y2="{y(bottom):.1f}" '
+        f'{axis}/><line x1="{left}" y1="{top_pad}" x2="{left}" y2="{y(bottom):.1f}" {axis}/>'
+        f'{y_ticks}{x_ticks}{titles}'
         f'<polygon points="{area}" fill="#b3261e" fill-opacity="0.12"/>'
         f'<polyline points="{line}" fill="none" stroke="#b3261e" stroke-width="2.5" '
         'stroke-linejoin="round"/>'
@@ -152,7 +171,8 @@ async def donor_page(request: Request) -> Response:
                     b=f"{history[-1].total:,}" if history else 0)
     return render(request, "donor.html", {
         "address": address, "account": account, "score": score, "history": history,
-        "chart": history_chart(history, chart_label), "gifts": gifts,
+        "chart": history_chart(history, chart_label, x_title=t("chart_x"),
+                               y_title=t("hearts")), "gifts": gifts,
         "breakdown": await hearts.breakdown(address),
     })
 

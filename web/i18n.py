@@ -1,8 +1,9 @@
 """Chinese (the default) and English for the public pages.
 
 The language comes from `?lang=zh|en` (which also sets a cookie, so it sticks as one browses),
-else from the `lang` cookie, else Chinese. Templates call `t("key", n=3)`; every key exists in
-both languages (a test checks), and a missing key raises so a page never shows a raw key.
+else from the `lang` cookie, else the browser's Accept-Language, else Chinese. Templates call
+`t("key", n=3)`; every key exists in both languages (a test checks), and a missing key raises
+so a page never shows a raw key.
 
     >>> translator("en")("checkpoint_n", n=7)
     'Checkpoint 7'
@@ -177,7 +178,34 @@ def choose_language(request: Request) -> tuple[str, bool]:
     cookie = request.cookies.get(COOKIE)
     if cookie in LANGUAGES:
         return cookie, False
-    return DEFAULT_LANGUAGE, False
+    return from_accept_language(request.headers.get("accept-language", "")), False
+
+
+def from_accept_language(header: str) -> str:
+    """The best of our languages for an Accept-Language header (RFC 9110 §12.5.4), else zh.
+
+    >>> from_accept_language("en-GB,en;q=0.9,zh;q=0.5")
+    'en'
+    >>> from_accept_language("fr, zh-CN;q=0.8, en;q=0.7")
+    'zh'
+    """
+    best, best_q = DEFAULT_LANGUAGE, 0.0
+    for position, part in enumerate(header.split(",")[:32]):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        # Earlier entries win ties: subtract a hair per position.
+        q -= position * 1e-6
+        if primary in LANGUAGES and q > best_q:
+            best, best_q = primary, q
+    return best
 
 
 def translator(language: str) -> Translate:

@@ -38,6 +38,7 @@ add_messages({
     "lot_initial": ("初始数量", "Initial quantity"),
     "lot_status": ("状态", "Status"),
     "lot_custodian": ("当前保管方", "Custodian now"),
+    "lot_custodian_at_step": ("此步的保管人", "Custodian at this step"),
     "lot_charity": ("发起机构", "Charity"),
     "lot_origin": ("来源", "Origin"),
     "lot_code": ("标签码", "Label code"),

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from jinja2 import pass_context
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
@@ -59,9 +60,21 @@ def grouped(number: int) -> str:
     return f"{number:,}"
 
 
+def signed(number: int) -> str:
+    """A change, grouped and always signed: `+1,700`, `-25`."""
+    return f"{number:+,}"
+
+
+@pass_context
+def quantity_filter(context: Any, value: int, unit: str) -> str:
+    """`{{ d.quantity | quantity(d.kind) }}`: 10,298.75 kg, ¥1,234.56, 12 棵 / 12 trees."""
+    return units.quantity(value, unit, context.get("lang", i18n.DEFAULT_LANGUAGE))
+
+
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
 templates.env.filters.update(short_hash=short_hash, b64_to_hex=b64_to_hex,
-                             short_address=short_address, show_time=show_time, grouped=grouped)
+                             short_address=short_address, show_time=show_time, grouped=grouped,
+                             signed=signed, quantity=quantity_filter, money=units.money)
 templates.env.globals.update(static_url=static_url)
 
 
@@ -95,7 +108,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
                                           headers=headers)
     response.headers.setdefault("Cache-Control", "no-cache")
     response.headers["Content-Language"] = "zh-CN" if language == "zh" else "en"
-    response.headers["Vary"] = "Cookie"
+    response.headers["Vary"] = "Cookie, Accept-Language"
     if set_cookie:
         response.set_cookie(i18n.COOKIE, language, max_age=i18n.COOKIE_MAX_AGE, samesite="lax")
     return response

@@ -21,7 +21,7 @@ from heartchain.accounts.models import Account
 from heartchain.errors import HeartchainError, NotFound
 from heartchain.gql import MAX_INT64
 from heartchain.platform import Platform
-from web import explorer, hooks
+from web import checkpoint_pages, explorer, home_panels, hooks
 from web.accounts import account_page
 from web.i18n import translator
 from web.render import STATIC_DIR, bad_request, not_found, platform_of, render, templates
@@ -49,6 +49,7 @@ async def _home(request: Request, *, query: str | None = None, message: str | No
         "entries": recent.items,
         "query": query,
         "search_message": message,
+        **await home_panels.panels(),
     }, status_code=status_code)
 
 
@@ -140,7 +141,18 @@ async def log_page(request: Request) -> Response:
             params["cp_before"] = before
         return urlencode(params)
 
+    platform = platform_of(request)
+    cosigned = {c.size: await hooks.cosignatures(platform, c.size)
+                for c in checkpoint_page.items}
+    nearest = {}
+    if consistency is not None:
+        for size, found in ((consistency.from_size, consistency.from_checkpoint),
+                            (consistency.to_size, consistency.to_checkpoint)):
+            if found is None:
+                nearest[size] = await checkpoint_pages.nearest_signed(size)
+
     return render(request, "log.html", {
+        "cosigned": cosigned, "nearest": nearest,
         "kind": kind, "kinds": kinds, "entry_page": entry_page,
         "checkpoint_page": checkpoint_page, "consistency": consistency,
         "consistency_error": consistency_error,
@@ -209,7 +221,7 @@ def domain_routes() -> list[BaseRoute]:
     return found
 
 
-routes: list[BaseRoute] = [*core_routes, *domain_routes()]
+routes: list[BaseRoute] = [*core_routes, *checkpoint_pages.routes, *domain_routes()]
 # The account page is the fallback for /members/<address> when no donor page took it.
 routes.append(Route("/members/{address}", account_page, name="account"))
 templates.env.globals["console_available"] = any(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from heartchain.errors import NotFound, RootMismatchError, VerificationError
 from heartchain.ledger import merkle
@@ -50,7 +51,9 @@ class Audited:
     cosigned_by: tuple[tuple[str, int], ...]  # (witness name, cosignature timestamp)
 
     def summary(self) -> str:
-        witnesses = "".join(f", cosigned by {name} at {ts}" for name, ts in self.cosigned_by)
+        witnesses = "".join(
+            f", cosigned by {name} at {datetime.fromtimestamp(ts, UTC):%Y-%m-%dT%H:%M:%SZ}"
+            for name, ts in self.cosigned_by)
         how = "tiles and entries" if self.recomputed else "tiles"
         return (f"checkpoint {self.size} ({self.root_hash.hex()}){witnesses}: the store's root "
                 f"at {self.size} from its {how} matches; the store holds {self.store_size} "

@@ -26,10 +26,11 @@ from heartchain.witness.records import RecordSeal
 from heartchain.witness.server import create_app
 from heartchain.witness.store import WitnessStore
 
-# (label, key name, port) of the two demo organisations that run witnesses.
+# (label, key name) of the two demo organisations that run witnesses; their ports are
+# options of `heartchain demo` (default: the served port + 101 and + 102).
 DEMO_WITNESSES = [
-    ("riverside", "riverside-library.witness.localhost", 8101),
-    ("federation", "city-charity-federation.witness.localhost", 8102),
+    ("riverside", "riverside-library.witness.localhost"),
+    ("federation", "city-charity-federation.witness.localhost"),
 ]
 
 
@@ -37,9 +38,10 @@ def witness_dir(settings: Settings, label: str) -> Path:
     return Path(settings.data_dir) / "witnesses" / label
 
 
-def demo_configs(settings: Settings, log_key: str) -> list[tuple[str, int, WitnessConfig]]:
+def demo_configs(settings: Settings, log_key: str, ports: tuple[int, int] = (8101, 8102)
+                 ) -> list[tuple[str, int, WitnessConfig]]:
     return [(label, port, init_witness(witness_dir(settings, label), name, [log_key]))
-            for label, name, port in DEMO_WITNESSES]
+            for (label, name), port in zip(DEMO_WITNESSES, ports, strict=True)]
 
 
 def demo_policy(configs: list[tuple[str, int, WitnessConfig]]) -> str:
@@ -50,7 +52,7 @@ def demo_policy(configs: list[tuple[str, int, WitnessConfig]]) -> str:
 @seeder
 async def seed_witnesses(state: DemoState) -> None:
     platform = state.platform
-    configs = demo_configs(platform.settings, platform.verifier_key)
+    configs = demo_configs(platform.settings, platform.verifier_key, state.witness_ports)
     policy = WitnessPolicy.parse(demo_policy(configs))
     stores = [WitnessStore(config.database) for _, _, config in configs]
     mounts: dict[str, httpx.AsyncBaseTransport] = {
@@ -76,9 +78,10 @@ async def seed_witnesses(state: DemoState) -> None:
 
 
 @contextmanager
-def demo_witnesses(settings: Settings, log_key: str) -> Iterator[str]:
+def demo_witnesses(settings: Settings, log_key: str, ports: tuple[int, int] = (8101, 8102)
+                   ) -> Iterator[str]:
     """Run the demo witnesses as processes while the block runs; yield HEARTCHAIN_WITNESSES."""
-    configs = demo_configs(settings, log_key)
+    configs = demo_configs(settings, log_key, ports)
     value = demo_policy(configs)
     processes = []
     try:
@@ -89,7 +92,9 @@ def demo_witnesses(settings: Settings, log_key: str) -> Iterator[str]:
                  "warning"]))
         for _, port, _ in configs:
             _wait_healthy(f"http://127.0.0.1:{port}/healthz")
-        os.environ.setdefault(ENV_WITNESSES, value)
+        # This run's witnesses, on this run's ports (a variable left from another run with
+        # other ports would point the log at witnesses that are not there).
+        os.environ[ENV_WITNESSES] = value
         yield value
     finally:
         for process in processes:

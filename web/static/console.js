@@ -1,4 +1,5 @@
-// The charity console: sign in with an API token (kept in this browser's localStorage), then
+// The charity console: sign in with an API token (kept in this tab's sessionStorage, never
+// localStorage, and cleared on sign-out), then
 // act through the same GraphQL mutations as any client. Each result shows the entry it wrote,
 // and verify.js checks that entry in the browser.
 //
@@ -21,7 +22,9 @@ function msg(key, values = {}) {
 }
 
 const $ = (id) => document.getElementById(id);
-const token = () => localStorage.getItem(TOKEN_KEY) || "";
+const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
+// Tokens kept by earlier versions of this page outlived the tab: remove them.
+localStorage.removeItem(TOKEN_KEY);
 
 class ActionError extends Error {}
 
@@ -101,6 +104,14 @@ function showResult(box, state, ...nodes) {
   if (state === "error") box.setAttribute("role", "alert"); else box.removeAttribute("role");
 }
 
+// Back to an empty result box: no leftover colour or alert role.
+function clearResult(box) {
+  box.replaceChildren();
+  delete box.dataset.state;
+  box.className = "form-result";
+  box.removeAttribute("role");
+}
+
 async function act(form, box, work) {
   const button = form && form.querySelector("button[type=submit]");
   if (button) button.disabled = true;
@@ -128,22 +139,23 @@ async function signIn(event) {
   event.preventDefault();
   const box = $("signin-result");
   const value = $("token").value.trim();
-  localStorage.setItem(TOKEN_KEY, value);
+  sessionStorage.setItem(TOKEN_KEY, value);
   try {
     me = await whoAmI();
   } catch { me = null; }
   if (!me) {
-    localStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(TOKEN_KEY);
     showResult(box, "error", element("p", { text: msg("c_bad_token") }));
     return;
   }
-  box.replaceChildren();
+  clearResult(box);
   $("token").value = "";
   await showConsole();
 }
 
 function signOut() {
-  localStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(TOKEN_KEY);
+  clearResult($("signin-result"));
   me = null;
   $("whoami").hidden = true;
   $("signin-form").hidden = false;
@@ -155,6 +167,7 @@ async function showConsole() {
   $("whoami").hidden = false;
   $("whoami-text").textContent = msg("c_signed_in", { who: me.label || me.address, role: me.role });
   $("console-body").hidden = false;
+  fillCampaigns();
   for (const section of document.querySelectorAll("[data-role]")) {
     section.hidden = !section.dataset.role.split(" ").includes(me.role);
   }
@@ -164,6 +177,18 @@ async function showConsole() {
 // -- pending handovers ----------------------------------------------------------------------
 
 const PENDING_QUERY = `{ pendingHandovers { id lotId giver place offeredAt lot { goods quantity unit } } }`;
+
+// Names of the givers of pending offers (account labels), looked up once per address.
+async function labelsOf(addresses) {
+  const names = {};
+  await Promise.all([...new Set(addresses)].map(async (address) => {
+    try {
+      const data = await gql("query Who($a: String!) { account(address: $a) { label } }", { a: address }, false);
+      names[address] = (data.account && data.account.label) || `${address.slice(0, 12)}…`;
+    } catch { names[address] = `${address.slice(0, 12)}…`; }
+  }));
+  return names;
+}
 
 async function acceptOffer(offerId, box) {
   const data = await gql(`mutation Accept($offerId: String!) {
@@ -180,6 +205,7 @@ async function loadPending() {
   if (!list) return;
   const offers = (await gql(PENDING_QUERY)).pendingHandovers;
   $("pending-none").hidden = offers.length > 0;
+  const names = await labelsOf(offers.map((offer) => offer.giver));
   list.replaceChildren(...offers.map((offer) => {
     const button = element("button", { type: "button", "data-offer": offer.id, text: msg("c_accept") });
     button.addEventListener("click", () => act(null, $("pending-result"), async () => {
@@ -189,7 +215,7 @@ async function loadPending() {
     }));
     return element("li", { class: "pending-offer" },
       element("a", { href: `/lots/${offer.lotId}`, text: `${offer.lot.goods} · ${offer.lotId}` }),
-      ` · ${offer.place} · ${msg("c_from", { who: offer.giver.slice(0, 12) + "…" })} `, button);
+      ` · ${formatQuantity(offer.lot.quantity, offer.lot.unit)} · ${offer.place} · ${msg("c_from", { who: names[offer.giver] })} `, button);
   }));
 }
 
@@ -200,11 +226,40 @@ async function loadMyLots() {
     edges { node { id goods quantity unit } } } }`, { custodian: me.address });
   const lots = data.lotsHeld.edges.map((e) => e.node);
   list.replaceChildren(...(lots.length ? lots.map((lot) => element("li", {},
-    element("a", { href: `/lots/${lot.id}`, text: `${lot.goods} · ${lot.id}` }), ` · ${lot.quantity} ${lot.unit}`))
+    element("a", { href: `/lots/${lot.id}`, text: `${lot.goods} · ${lot.id}` }), ` · ${formatQuantity(lot.quantity, lot.unit)}`))
     : [element("li", { class: "muted", text: msg("c_none") })]));
 }
 
 // -- record a donation, create a lot --------------------------------------------------------
+
+// The signed-in charity's campaigns (from the page), then "new campaign…" with a slug field.
+function fillCampaigns() {
+  const select = $("d-campaign");
+  if (!select || !me) return;
+  let campaigns = {};
+  try { campaigns = JSON.parse($("hc-campaigns").textContent); } catch { campaigns = {}; }
+  const mine = campaigns[me.address] || [];
+  const newOption = select.querySelector("[data-new-campaign]");
+  select.replaceChildren(...mine.map((slug) => element("option", { value: slug, text: slug })), newOption);
+  select.value = mine.length ? mine[0] : "";
+  campaignChanged();
+}
+
+function campaignChanged() {
+  const isNew = $("d-campaign").value === "";
+  $("d-campaign-new-row").hidden = !isNew;
+  $("d-campaign-new").required = isNew;
+}
+
+// Quantities as the pages show them (web/units.py): yuan, kilograms, counted items.
+function formatQuantity(value, unit) {
+  const lang = document.documentElement.lang.startsWith("zh") ? "zh-CN" : "en";
+  const number = (n) => n.toLocaleString(lang, { maximumFractionDigits: 3 });
+  if (unit === "cash" || unit === "fen") return `¥${(value / 100).toLocaleString(lang, { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  if (unit === "food" || unit === "grams") return value >= 1000 ? `${number(value / 1000)} kg` : `${number(value)} g`;
+  const words = { trees: ["棵", "trees"], tree: ["棵", "trees"], items: ["件", "items"] }[unit];
+  return words ? `${number(value)} ${lang === "en" ? words[1] : words[0]}` : `${number(value)} ${unit}`;
+}
 
 function amountLabel() {
   const kind = $("d-kind").value;
@@ -218,7 +273,9 @@ async function recordDonation(event) {
   await act(form, box, async () => {
     const kind = form.kind.value;
     const quantity = kind === "cash" ? parseDecimal(form.amount.value, 2) : parseCount(form.amount.value);
-    const variables = { kind, quantity, campaign: form.campaign.value.trim(),
+    const campaign = form.campaign.value || form.campaign_new.value.trim();
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(campaign)) throw new ActionError(msg("c_bad_campaign"));
+    const variables = { kind, quantity, campaign,
       donor: form.donor.value.trim() || null, contact: form.contact.value.trim() || null,
       receipt: await fileHash(form.receipt) };
     const data = await gql(`mutation Record($kind: String!, $quantity: Int64!, $campaign: String!, $donor: String, $contact: String, $receipt: String) {
@@ -226,9 +283,9 @@ async function recordDonation(event) {
         __typename ... on DonationRecorded { newDonor donation { index donor kind quantity hearts } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`, variables);
     const done = unwrap(data.recordDonation, "DonationRecorded");
     const d = done.donation;
-    const shown = kind === "cash" ? `¥${(d.quantity / 100).toFixed(2)}` : `${d.quantity} ${kind === "food" ? "g" : ""}`.trim();
+    const shown = formatQuantity(d.quantity, kind);
     showResult(box, "ok",
-      element("p", { "data-donation": String(d.index), text: msg("c_donation_done", { n: d.index, q: shown, h: d.hearts }) }),
+      element("p", { "data-donation": String(d.index), text: msg("c_donation_done", { n: d.index, q: shown, h: Number(d.hearts).toLocaleString(document.documentElement.lang) }) }),
       ...(done.newDonor ? [element("p", { text: msg("c_new_donor") })] : []),
       element("p", {}, element("a", { href: `/members/${d.donor}`, class: "mono break", text: d.donor })),
       entryBlock(done.entry));
@@ -260,6 +317,28 @@ async function createLot(event) {
 
 // -- custodian actions on a lot page --------------------------------------------------------
 
+// After a change, show the lot as it is now: the facts and the timeline come from the page
+// served again (the same HTML a reload gives), and their proofs are checked again.
+async function refreshLot() {
+  try {
+    const response = await fetch(window.location.pathname + window.location.search, { headers: { accept: "text/html" } });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    for (const id of ["lot", "lot-journey"]) {
+      const now = fresh.getElementById(id);
+      if (now && $(id)) $(id).replaceWith(document.adoptNode(now));
+    }
+    for (const badge of document.querySelectorAll("#lot-journey [data-verify-entry]")) {
+      if (window.heartchainVerify) window.heartchainVerify.verifyElement(badge);
+    }
+    const lotNode = $("lot");
+    if (lotNode && (lotNode.dataset.status !== "held" || (me && lotNode.dataset.custodian !== me.address))) {
+      $("custodian-box").hidden = true;
+    }
+    document.body.dataset.lotRefreshed = String(Number(document.body.dataset.lotRefreshed || 0) + 1);
+  } catch { /* the reload link stays */ }
+}
+
 async function evidenceOr(input, fallback) {
   return (await fileHash(input)) || textHash(fallback);
 }
@@ -278,6 +357,10 @@ async function lotActions() {
   if (offers.length) {
     section.hidden = false;
     $("accept-box").hidden = false;
+    const offer = offers[0];
+    const names = await labelsOf([offer.giver]);
+    $("accept-text").textContent = msg("c_offer_detail", { who: names[offer.giver], goods: offer.lot.goods,
+      q: formatQuantity(offer.lot.quantity, offer.lot.unit), place: offer.place });
     $("accept-offer").addEventListener("click", () => act(null, box, async () => {
       await acceptOffer(offers[0].id, box);
       $("accept-box").hidden = true;
@@ -288,9 +371,10 @@ async function lotActions() {
   section.hidden = false;
   $("custodian-box").hidden = false;
 
-  const changed = (done) => {
+  const changed = async (done) => {
     showResult(box, "ok", element("p", { text: msg("c_changed", { id: lotId }) }), entryBlock(done.entry),
       element("p", {}, element("a", { href: window.location.pathname, id: "reload-lot", text: msg("c_reload") })));
+    await refreshLot();
   };
 
   $("handover-form").addEventListener("submit", (event) => {
@@ -317,7 +401,7 @@ async function lotActions() {
       const data = await gql(`mutation Deliver($lotId: String!, $quantity: Int64!, $place: String!, $beneficiary: String, $evidence: String) {
         deliverLot(lotId: $lotId, quantity: $quantity, place: $place, beneficiary: $beneficiary, evidence: $evidence) {
           __typename ... on LotChanged { lot { id } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`, variables);
-      changed(unwrap(data.deliverLot, "LotChanged"));
+      await changed(unwrap(data.deliverLot, "LotChanged"));
       form.beneficiary.value = "";
     });
   });
@@ -333,7 +417,7 @@ async function lotActions() {
           __typename ... on LotSplit { lots { id } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`,
       { lotId, outputs, loss, reason: form.reason.value.trim() || null, place: form.place.value.trim() || null });
       const done = unwrap(data.splitLot, "LotSplit");
-      changed(done);
+      await changed(done);
       box.prepend(element("p", {}, msg("c_split_done", { ids: "" }),
         ...done.lots.flatMap((lot, i) => [i ? ", " : "", element("a", { href: `/lots/${lot.id}`, text: lot.id })])));
     });
@@ -348,7 +432,7 @@ async function lotActions() {
           __typename ... on LotChanged { lot { id } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`,
       { lotId, quantity: parseCount(form.quantity.value), reason: form.reason.value,
         note: form.note.value.trim() || null, place: form.place.value.trim() || null });
-      changed(unwrap(data.recordLoss, "LotChanged"));
+      await changed(unwrap(data.recordLoss, "LotChanged"));
     });
   });
 }
@@ -362,10 +446,12 @@ async function start() {
     $("donation-form").addEventListener("submit", recordDonation);
     $("lot-form").addEventListener("submit", createLot);
     $("d-kind").addEventListener("change", amountLabel);
+    $("d-campaign").addEventListener("change", campaignChanged);
+    campaignChanged();
     amountLabel();
     if (token()) {
       try { me = await whoAmI(); } catch { me = null; }
-      if (me) await showConsole(); else localStorage.removeItem(TOKEN_KEY);
+      if (me) await showConsole(); else sessionStorage.removeItem(TOKEN_KEY);
     }
     document.body.dataset.consoleReady = "1";
     return;
