@@ -45,7 +45,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 
 from heartchain.errors import VerificationError
-from heartchain.keys import load_or_create_master_key
+from heartchain.keys import Vault, load_or_create_master_key
 
 if TYPE_CHECKING:
     from heartchain.platform import Platform
@@ -104,14 +104,13 @@ def _master_key(data_dir: str, env_value: str | None) -> bytes:
 
 
 def derive_key(platform: Platform, purpose: str) -> bytes:
-    """A 32-byte key for one purpose, derived from the master key (HMAC-SHA256)."""
-    return derive_key_from_settings(platform.settings, purpose)
+    """A 32-byte key for one purpose, derived from the master key (`Vault.derive_key`)."""
+    return platform.vault.derive_key(purpose)
 
 
 def derive_key_from_settings(settings: Settings, purpose: str) -> bytes:
     """`derive_key` for tools that have the configuration but no running platform."""
-    master = _master_key(str(settings.data_dir), settings.master_key)
-    return hmac.new(master, b"heartchain/derive/v1\n" + purpose.encode(), hashlib.sha256).digest()
+    return Vault(_master_key(str(settings.data_dir), settings.master_key)).derive_key(purpose)
 
 
 def keyed_hash(platform: Platform, purpose: str, value: str) -> str:
