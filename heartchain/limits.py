@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 256 * 1024
@@ -21,11 +23,11 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if (declared is not None and declared.isascii() and declared.isdigit()
+                and int(declared) > self.max_bytes):
             await self._refuse(send)
             return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -36,21 +38,36 @@ class BodySizeLimit:
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send)
+        await refusing(self.app, scope, limited_receive, send, BodyTooLarge, self._refuse)
 
     async def _refuse(self, send: Send) -> None:
-        body = f"request body larger than {self.max_bytes} bytes\n".encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await plain_answer(send, 413, f"request body larger than {self.max_bytes} bytes")
+
+
+async def refusing(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
+                   refused: type[Exception], refuse: Callable[[Send], Awaitable[None]]) -> None:
+    """Run `app`; when reading the body raises `refused` before the app began its answer,
+    answer with `refuse` instead (after it began, the connection just ends)."""
+    started = False
+
+    async def tracking_send(message: Message) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await app(scope, receive, tracking_send)
+    except refused:
+        if not started:
+            await refuse(send)
+
+
+async def plain_answer(send: Send, status: int, text: str, *, close: bool = False) -> None:
+    body = f"{text}\n".encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"),
+               (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

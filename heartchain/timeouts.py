@@ -16,6 +16,8 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from heartchain.limits import plain_answer, refusing
+
 DEFAULT_BODY_TIMEOUT = 10.0
 DEFAULT_KEEP_ALIVE = 5
 
@@ -48,7 +50,6 @@ class BodyTimeout:
             return
         deadline: float | None = None
         complete = False
-        started = False
 
         async def bounded_receive() -> Message:
             nonlocal deadline, complete
@@ -64,18 +65,8 @@ class BodyTimeout:
                 complete = True
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def refuse(send: Send) -> None:
+            await plain_answer(send, 408, "the request body did not arrive within "
+                               f"{self.seconds:g} s", close=True)
 
-        try:
-            await self.app(scope, bounded_receive, tracking_send)
-        except BodyTimedOut:
-            if not started:
-                body = f"the request body did not arrive within {self.seconds:g} s\n".encode()
-                await send({"type": "http.response.start", "status": 408, "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
-                await send({"type": "http.response.body", "body": body})
+        await refusing(self.app, scope, bounded_receive, send, BodyTimedOut, refuse)
