@@ -136,7 +136,8 @@ def create_app(config: WitnessConfig, *, store: WitnessStore | None = None,
 
     async def add_checkpoint(request: Request) -> Response:
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_SIZE:
+        if (declared is not None and declared.isascii() and declared.isdigit()
+                and int(declared) > MAX_BODY_SIZE):
             return PlainTextResponse("request body too large\n", status_code=413)
         body = b""
         async for chunk in request.stream():
