@@ -92,9 +92,11 @@ def test_token_issue_gives_a_working_token_once(tmp_path: Path) -> None:
         "from heartchain.settings import Settings\n"
         "from heartchain.db import init_db\n"
         "from heartchain.accounts.services import authenticate\n"
+        "from heartchain.platform import build_platform\n"
         "async def main():\n"
-        "    await init_db(Settings.from_env().database_url, create_schema=False)\n"
-        "    account = await authenticate(sys.argv[1])\n"
+        "    settings = Settings.from_env()\n"
+        "    await init_db(settings.database_url, create_schema=False)\n"
+        "    account = await authenticate(build_platform(settings), sys.argv[1])\n"
         "    print(account.role if account else 'none')\n"
         "    await Tortoise.close_connections()\n"
         "asyncio.run(main())\n"), token], env=env, capture_output=True, text=True, check=False)

@@ -129,7 +129,7 @@ async def test_two_servers_one_postgres_log(tmp_path: Path) -> None:
             server.stop()
     verify = run_cli(env, "verify")
     assert verify.returncode == 0, verify.stderr
-    assert "verified 4001 entries" in verify.stdout
+    assert "verified 4,001 entries" in verify.stdout
     await drop_postgres_database(database)
 
 

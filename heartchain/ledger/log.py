@@ -39,6 +39,7 @@ from heartchain.ledger.entries import (
     check_clock,
     format_time,
     parse_entry,
+    parse_time,
 )
 from heartchain.ledger.kinds import ApplyContext, PreparedEntry, check_all, prepare, project_all
 from heartchain.ledger.notes import Checkpoint, NoteSigner, sign_note
@@ -277,7 +278,6 @@ class Log:
 
     async def _integrate_batch(self, batch: list[PreparedEntry], now: datetime
                                ) -> list[Appended | HeartchainError]:
-        integrated_at = format_time(now)
         try:
             async with in_transaction(self.connection) as conn:
                 # Updating the head first takes the write lock before anything is read.
@@ -285,6 +285,13 @@ class Log:
                     raise RuntimeError("log_head is missing: run `heartchain init`")
                 head = (await fetch(conn, "SELECT size FROM log_head WHERE id = 1"))[0]
                 size = int(head["size"])
+                # Batch times never go back (verify requires it): another process sharing the
+                # database may have read its clock later and taken the lock first.
+                before = await fetch(conn, "SELECT signed_at FROM log_checkpoint WHERE size = ?",
+                                     [size])
+                if before and parse_time(str(before[0]["signed_at"])) > now:
+                    now = parse_time(str(before[0]["signed_at"]))
+                integrated_at = format_time(now)
                 frontier = (await self._frontier_at(conn, size)).copy()
                 outcomes, rows, signer_rows, nodes = await self._apply_all(
                     conn, batch, now, frontier)
