@@ -312,7 +312,7 @@ async def test_drop_a_receipt_verifies_and_rejects_offline(page: Any,
         zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true }));
         zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true }));
     }""", receipts["lot step"])
-    await page.wait_for_function("document.getElementById('receipt-result').dataset.verifyState"
+    await page.wait_for_function("() => document.getElementById('receipt-result').dataset.verifyState"
                                  " === 'ok'")
     await page.screenshot(path=str(artifacts_dir() / "receipt-page.png"), full_page=True)
 
@@ -325,7 +325,7 @@ async def test_drop_a_receipt_verifies_and_rejects_offline(page: Any,
     await page.locator("#paste-witnesses").fill("\n".join(witness_keys))
     await page.locator("#paste-required").fill("2")
     await page.get_by_role("button", name="使用并固定这些密钥").click()
-    await page.wait_for_function("JSON.parse(localStorage.getItem('heartchain.pinned-keys.v1'))"
+    await page.wait_for_function("() => JSON.parse(localStorage.getItem('heartchain.pinned-keys.v1'))"
                                  ".pasted === true")
     state, status = await check(receipts["donation"])
     assert state == "failed" and "检查点签名无效" in status
@@ -340,7 +340,7 @@ async def test_js_cosignature_matches_the_c2sp_example_and_python(page: Any,
     line = witness.cosign(text, 1_700_000_123).to_line()
     note = text + "\n" + line
     await page.goto("/")
-    await page.wait_for_function("window.heartchainVerify !== undefined")
+    await page.wait_for_function("() => window.heartchainVerify !== undefined")
     found = await page.evaluate("""async ([v, key, note, text]) => {
         const h = window.heartchainVerify;
         const parsed = h.parseNote(v.checkpoint);
