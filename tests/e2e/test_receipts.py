@@ -312,8 +312,8 @@ async def test_drop_a_receipt_verifies_and_rejects_offline(page: Any,
         zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true }));
         zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true }));
     }""", receipts["lot step"])
-    await page.wait_for_function("() => document.getElementById('receipt-result').dataset.verifyState"
-                                 " === 'ok'")
+    await page.wait_for_function("() => document.getElementById('receipt-result')"
+                                 ".dataset.verifyState === 'ok'")
     await page.screenshot(path=str(artifacts_dir() / "receipt-page.png"), full_page=True)
 
     # A wrong log key, pasted by the user: the receipt's log signature is by no key it trusts.
@@ -325,8 +325,8 @@ async def test_drop_a_receipt_verifies_and_rejects_offline(page: Any,
     await page.locator("#paste-witnesses").fill("\n".join(witness_keys))
     await page.locator("#paste-required").fill("2")
     await page.get_by_role("button", name="使用并固定这些密钥").click()
-    await page.wait_for_function("() => JSON.parse(localStorage.getItem('heartchain.pinned-keys.v1'))"
-                                 ".pasted === true")
+    await page.wait_for_function("() => JSON.parse(localStorage.getItem("
+                                 "'heartchain.pinned-keys.v1')).pasted === true")
     state, status = await check(receipts["donation"])
     assert state == "failed" and "检查点签名无效" in status
     assert attempted == [], f"the receipt page made requests: {attempted}"
