@@ -4,7 +4,7 @@
 
 import {
   msg, parseTrust, parseVerifierKey, parseCosignatureKey, pinKeys, pinnedKeys, sameKeys, unpinKeys,
-  verifyReceiptText, VerificationFailure,
+  show as showResult, verifyReceiptText, VerificationFailure,
 } from "./verify.js";
 
 const MAX_FILE = 2 * 1024 * 1024;
@@ -81,23 +81,7 @@ async function trust() {
 
 function show(state, text, steps = [], detail = "", entry = "") {
   result.hidden = false;
-  result.dataset.verifyState = state;
-  result.classList.remove("verify-ok", "verify-failed", "verify-pending");
-  result.classList.add(`verify-${state}`);
-  const status = result.querySelector(".verify-status");
-  status.textContent = text;
-  const list = result.querySelector(".verify-steps");
-  list.replaceChildren(...steps.map((step) => {
-    const item = document.createElement("li");
-    item.textContent = step;
-    return item;
-  }));
-  if (detail) {
-    const item = document.createElement("li");
-    item.className = "verify-detail";
-    item.textContent = detail;
-    list.append(item);
-  }
+  showResult(result, state, text, steps, detail);
   document.getElementById("receipt-entry").textContent = entry;
 }
 

@@ -593,7 +593,7 @@ export async function verifyShare(element) {
 
 // -- the page -------------------------------------------------------------------------------
 
-function show(element, state, text, steps = [], detail = "") {
+export function show(element, state, text, steps = [], detail = "") {
   element.dataset.verifyState = state;
   element.classList.remove("verify-ok", "verify-failed", "verify-pending", "verify-unsupported", "verify-unwitnessed");
   element.classList.add(`verify-${state}`);
