@@ -14,8 +14,8 @@ from heartchain.accounts.entries import RegisterBody
 from heartchain.accounts.services import issue_token, register_account
 from heartchain.errors import ValidationError
 from heartchain.keys import address_of, new_signing_key
-from heartchain.ledger.entries import canonical_json, new_entry, parse_entry, parse_time
 from heartchain.ledger.body import Body, Hex32, Slug, Time, decode
+from heartchain.ledger.entries import canonical_json, new_entry, parse_entry, parse_time
 from heartchain.mutualaid.entries import CaseOpen, PeriodApportion, Rules
 from tests.conftest import Ledger, gql
 from tests.mutualaid.factories import RULES
