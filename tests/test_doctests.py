@@ -20,6 +20,7 @@ PURE_MODULES = [
     "heartchain.idempotency",
     "heartchain.keys",
     "heartchain.ledger.batches",
+    "heartchain.ledger.body",
     "heartchain.ledger.merkle",
     "heartchain.ledger.notes",
     "heartchain.ledger.receipts",
