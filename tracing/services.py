@@ -23,11 +23,22 @@ from heartchain.accounts.models import Account
 from heartchain.errors import Conflict, ValidationError
 from heartchain.idempotency import idempotent_nonce
 from heartchain.keys import SigningKey, is_address
+from heartchain.ledger.body import decode, wire
 from heartchain.ledger.entries import format_time, parse_entry
 from heartchain.ledger.log import Appended
 from heartchain.lookups import can_match
 from heartchain.platform import Platform
-from tracing.entries import HELD
+from tracing.entries import (
+    HELD,
+    CreateBody,
+    DeliverBody,
+    DisburseBody,
+    HandoverBody,
+    LossBody,
+    MergeBody,
+    MergeInput,
+    SplitBody,
+)
 from tracing.errors import (
     CampaignNotFound,
     DonationNotFound,
@@ -59,24 +70,24 @@ Signer = str | SigningKey
 async def create_lot(platform: Platform, *, charity: Signer, goods: str, quantity: int, unit: str,
                      custodian: str, donation: int | None = None, receipt: str | None = None,
                      disbursement: int | None = None, place: str | None = None) -> Lot:
-    body: dict[str, object] = {
-        "charity": _address(charity), "source": "donation" if donation is not None else "purchase",
-        "goods": goods, "quantity": quantity, "unit": unit, "custodian": custodian}
-    _put(body, donation=donation, receipt=receipt, disbursement=disbursement, place=place)
-    appended = await platform.write("lot.create", body, [charity])
+    body = CreateBody(charity=_address(charity),
+                      source="donation" if donation is not None else "purchase",
+                      donation=donation, receipt=receipt, disbursement=disbursement, goods=goods,
+                      quantity=quantity, unit=unit, custodian=custodian,  # type: ignore[arg-type]
+                      place=place)
+    appended = await platform.write(body, *_keys(charity))
     return await get_lot(f"L{appended.index}")
 
 
-def handover_body(lot: str, giver: str, taker: str, place: str, evidence: str
-                  ) -> dict[str, object]:
-    return {"lot": lot, "from": giver, "to": taker, "place": place, "evidence": evidence}
+def handover_body(lot: str, giver: str, taker: str, place: str, evidence: str) -> HandoverBody:
+    return HandoverBody(lot=lot, giver=giver, taker=taker, place=place, evidence=evidence)
 
 
 async def hand_over(platform: Platform, *, lot: str, giver: Signer, taker: Signer, place: str,
                     evidence: str) -> Appended:
     """One co-signed handover when both keys are at hand (self-custody keys or the demo)."""
     body = handover_body(lot, _address(giver), _address(taker), place, evidence)
-    return await platform.write("lot.handover", body, [giver, taker])
+    return await platform.write(body, *_keys(giver, taker))
 
 
 async def offer_handover(platform: Platform, *, lot: str, giver: str, taker: str, place: str,
@@ -85,7 +96,7 @@ async def offer_handover(platform: Platform, *, lot: str, giver: str, taker: str
 
     Under an Idempotency-Key the offer's id and entry nonce derive from the key, so a retried
     offer answers the pending offer instead of making a second one."""
-    nonce = idempotent_nonce("lot.handover", giver, f"offer:{lot}")
+    nonce = idempotent_nonce(HandoverBody.KIND, giver, f"offer:{lot}")
     offer_id = secrets.token_hex(8) if nonce is None else nonce.hex()[:16]
     earlier = await HandoverOffer.get_or_none(id=offer_id)
     if earlier is not None:
@@ -100,8 +111,8 @@ async def offer_handover(platform: Platform, *, lot: str, giver: str, taker: str
         raise ValidationError(f"to: {taker[:100]!r} is not a valid address (hc1p…)", field="to")
     if not await Account.exists(address=taker):
         raise ValidationError(f"to: {taker} is not a registered account", field="to")
-    entry = platform.build("lot.handover", handover_body(lot, giver, taker, place, evidence),
-                           nonce)
+    entry = platform.build(HandoverBody.KIND,
+                           wire(handover_body(lot, giver, taker, place, evidence)), nonce)
     platform.log.prepare(entry.signed_by(await platform.custodial_key(giver),
                                          await platform.custodial_key(taker)))  # shape check
     signed = entry.signed_by(await platform.custodial_key(giver))
@@ -145,48 +156,46 @@ async def pending_offers(account: str) -> list[HandoverOffer]:
 async def split_lot(platform: Platform, *, by: Signer, lot: str, outputs: Sequence[int],
                     loss: int = 0, reason: str | None = None, place: str | None = None
                     ) -> list[Lot]:
-    earlier = await platform.written_before("lot.split", by)
+    earlier = await platform.written_before(SplitBody, by)
     if earlier is not None:  # a retry: the lot is split already, so answer that split
-        _same_request(earlier.entry.body, lot=lot, outputs=list(outputs), loss=loss)
+        split = decode(SplitBody, earlier.entry.body)
+        _same_request((split.lot, split.outputs, split.loss), (lot, tuple(outputs), loss))
         return await Lot.filter(created_idx=earlier.index).order_by("id")
     row = await get_lot(lot)
     _require_held_by(row, _address(by))
-    body: dict[str, object] = {"lot": lot, "by": _address(by), "quantity": row.quantity,
-                               "outputs": list(outputs), "loss": loss}
-    _put(body, reason=reason, place=place)
-    appended = await platform.write("lot.split", body, [by])
+    body = SplitBody(lot=lot, by=_address(by), quantity=row.quantity, outputs=tuple(outputs),
+                     loss=loss, reason=reason, place=place)
+    appended = await platform.write(body, *_keys(by))
     return await Lot.filter(created_idx=appended.index).order_by("id")
 
 
 async def merge_lots(platform: Platform, *, by: Signer, lots: Sequence[str],
                      goods: str | None = None, loss: int = 0, reason: str | None = None,
                      place: str | None = None) -> Lot:
-    earlier = await platform.written_before("lot.merge", by)
+    earlier = await platform.written_before(MergeBody, by)
     if earlier is not None:  # a retry: the lots are merged already, so answer that merge
-        inputs = earlier.entry.body.get("inputs")
-        _same_request({"lots": [i["lot"] for i in inputs] if isinstance(inputs, list) else None,
-                       "loss": earlier.entry.body.get("loss")}, lots=list(lots), loss=loss)
+        merge = decode(MergeBody, earlier.entry.body)
+        _same_request(([i.lot for i in merge.inputs], merge.loss), (list(lots), loss))
         return await get_lot(f"L{earlier.index}")
     rows = [await get_lot(lot_id) for lot_id in lots]
     for row in rows:
         _require_held_by(row, _address(by))
     total = sum(r.quantity for r in rows)
-    body: dict[str, object] = {
-        "by": _address(by), "inputs": [{"lot": r.id, "quantity": r.quantity} for r in rows],
-        "quantity": total - loss, "loss": loss,
-        "goods": goods or (rows[0].goods if rows else "")}
-    _put(body, reason=reason, place=place)
-    appended = await platform.write("lot.merge", body, [by])
+    body = MergeBody(by=_address(by),
+                     inputs=tuple(MergeInput(lot=r.id, quantity=r.quantity) for r in rows),
+                     quantity=total - loss, loss=loss,
+                     goods=goods or (rows[0].goods if rows else ""), reason=reason, place=place)
+    appended = await platform.write(body, *_keys(by))
     return await get_lot(f"L{appended.index}")
 
 
 async def record_loss(platform: Platform, *, by: Signer, lot: str, quantity: int, reason: str,
                       note: str | None = None, evidence: str | None = None,
                       place: str | None = None) -> Appended:
-    body: dict[str, object] = {"lot": lot, "by": _address(by), "quantity": quantity,
-                               "reason": reason}
-    _put(body, note=note, evidence=evidence, place=place)
-    return await platform.write("lot.loss", body, [by])
+    body = LossBody(lot=lot, by=_address(by), quantity=quantity,
+                    reason=reason, note=note, evidence=evidence,  # type: ignore[arg-type]
+                    place=place)
+    return await platform.write(body, *_keys(by))
 
 
 async def beneficiary_commitment(platform: Platform, person: str) -> str:
@@ -212,22 +221,21 @@ async def deliver_lot(platform: Platform, *, by: Signer, lot: str, quantity: int
         if not beneficiary.strip():
             raise ValidationError("beneficiary: is empty", field="beneficiary")
         commitment = await beneficiary_commitment(platform, beneficiary.strip())
-    body: dict[str, object] = {"lot": lot, "by": _address(by), "quantity": quantity,
-                               "beneficiary": commitment, "place": place}
-    _put(body, evidence=evidence)
-    return await platform.write("lot.deliver", body, [by])
+    body = DeliverBody(lot=lot, by=_address(by), quantity=quantity,
+                       beneficiary=commitment, place=place, evidence=evidence)  # type: ignore[arg-type]
+    return await platform.write(body, *_keys(by))
 
 
 async def disburse(platform: Platform, *, charity: Signer, campaign: str, amount: int,
                    payee: str, purpose: str, receipt: str) -> Disbursement:
-    body = {"charity": _address(charity), "campaign": campaign, "amount": amount,
-            "payee": payee, "purpose": purpose, "receipt": receipt}
-    appended = await platform.write("fund.disburse", body, [charity])
+    body = DisburseBody(charity=_address(charity), campaign=campaign, amount=amount,
+                        payee=payee, purpose=purpose, receipt=receipt)
+    appended = await platform.write(body, *_keys(charity))
     return await Disbursement.get(idx=appended.index)
 
 
-def _same_request(earlier: dict[str, object], **asked: object) -> None:
-    if any(earlier.get(name) != value for name, value in asked.items()):
+def _same_request(earlier: object, asked: object) -> None:
+    if earlier != asked:
         raise Conflict("Idempotency-Key was already used for a different request")
 
 
@@ -239,8 +247,9 @@ def _address(signer: Signer) -> str:
     return signer
 
 
-def _put(body: dict[str, object], **optional: object) -> None:
-    body.update({k: v for k, v in optional.items() if v is not None})
+def _keys(*signers: Signer) -> list[SigningKey]:
+    """The keys passed in (self-custody); addresses sign with their custodial key."""
+    return [s for s in signers if isinstance(s, SigningKey)]
 
 
 def _require_held_by(lot: Lot, custodian: str) -> None:
