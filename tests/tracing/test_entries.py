@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from heartchain.errors import HeartchainError, PermissionDenied, ValidationError
 from heartchain.ledger.body import wire
+from heartchain.ledger.kinds import ApplyContext
 from tests.conftest import Ledger
 from tests.tracing import factories as f
 from tests.tracing.conftest import Cast, needs_donations
+from tokens.entries import ReverseBody
 from tracing import errors, services
-from tracing.entries import CreateBody, HandoverBody, MergeBody, SplitBody
+from tracing.entries import CreateBody, HandoverBody, MergeBody, SplitBody, reversal_target
+from tracing.models import Campaign, TracedDonation
 
 
 async def refused(ledger: Ledger, error: type[HeartchainError], action: Awaitable[Any],
@@ -207,3 +211,28 @@ async def test_lots_from_donations(ledger: Ledger, cast: Cast) -> None:
     await refused(ledger, errors.DonationExhausted, create(quantity=1))
     # Dispatched goods cannot be reversed: the lots already exist.
     await refused(ledger, errors.AlreadySpent, f.reverse(ledger, cast.charity, rice))
+
+
+@needs_donations
+async def test_a_reversal_takes_back_what_is_left_of_the_donation(ledger: Ledger,
+                                                                 cast: Cast) -> None:
+    """donation.reverse names a donation, not an amount (its body forbids `quantity`): tracing
+    takes the amount from the donation it recorded, and reads the typed body only."""
+    gift = await f.donate(ledger, cast.charity, cast.donor, "cash", 5_000, "reversals")
+    other = await f.donate(ledger, cast.charity, cast.donor, "cash", 700, "reversals")
+    await refused(ledger, ValidationError, f.append_raw(ledger, "donation.reverse", {
+        "charity": cast.charity, "donation": gift, "reason": "refund", "quantity": 1},
+        cast.charity), "unknown field")
+    # The entry's raw body is not consulted: only the typed body says which donation.
+    ctx = ApplyContext(conn=Campaign._meta.db, index=0, now=datetime.now(UTC),
+                       entry=ledger.platform.build("donation.reverse", {"donation": other,
+                                                                         "quantity": 1}))
+    donation, amount = await reversal_target(
+        ctx, ReverseBody(charity=cast.charity, donation=gift, reason="refund"))
+    assert (donation.idx, amount) == (gift, 5_000)
+    await f.reverse(ledger, cast.charity, gift)
+    reversed_gift = await TracedDonation.get(idx=gift)
+    assert (reversed_gift.reversed, reversed_gift.used) == (5_000, 0)
+    campaign = await services.find_campaign("reversals")
+    assert (campaign.donated, campaign.reversed, campaign.balance) == (5_700, 5_000, 700)
+    assert (await TracedDonation.get(idx=other)).reversed == 0
