@@ -18,7 +18,7 @@ from datetime import timedelta
 from heartchain.accounts.models import Account
 from heartchain.errors import Conflict, ValidationError
 from heartchain.idempotency import idempotent_nonce
-from heartchain.keys import SigningKey, is_address
+from heartchain.keys import Address, SigningKey, address_of, is_address
 from heartchain.ledger.body import decode, wire
 from heartchain.ledger.entries import format_time, parse_entry
 from heartchain.ledger.log import Appended
@@ -84,7 +84,8 @@ async def create_lot(platform: Platform, *, charity: Signer, goods: str, quantit
 
 
 def handover_body(lot: str, giver: str, taker: str, place: str, evidence: str) -> HandoverBody:
-    return HandoverBody(lot=lot, giver=giver, taker=taker, place=place, evidence=evidence)
+    return HandoverBody(lot=lot, giver=Address(giver), taker=Address(taker), place=place,
+                        evidence=evidence)
 
 
 async def hand_over(platform: Platform, *, lot: str, giver: Signer, taker: Signer, place: str,
@@ -243,12 +244,9 @@ def _same_request(earlier: object, asked: object) -> None:
         raise Conflict("Idempotency-Key was already used for a different request")
 
 
-def _address(signer: Signer) -> str:
-    if isinstance(signer, SigningKey):
-        from heartchain.keys import address_of
-
-        return address_of(signer)
-    return signer
+def _address(signer: Signer) -> Address:
+    # Unchecked here: the write path decodes the body, which checks every address.
+    return address_of(signer) if isinstance(signer, SigningKey) else Address(signer)
 
 
 def _keys(*signers: Signer) -> list[SigningKey]:
