@@ -142,7 +142,7 @@ def decode(cls: type[B], raw: Any) -> B:
 
 
 def _address_fields(cls: type[Body]) -> tuple[tuple[str, str, bool], ...]:
-    """(attribute, wire name, is-a-sequence) for fields typed `Address`, `Address | None`, a list."""
+    """(attribute, wire name, is-a-sequence) for fields typed `Address`, `Address | None`, lists."""
     found = cls.__dict__.get("_ADDRESS_FIELDS")
     if found is None:
         hints = msgspec.structs.fields(cls)
