@@ -59,6 +59,9 @@ WITNESS_COSIGNED_SIZE = Gauge("heartchain_witness_cosigned_size",
 WITNESS_LAG_SECONDS = Gauge("heartchain_witness_cosign_lag_seconds",
                             "From signing a checkpoint to holding a witness's cosignature of it",
                             ["witness"], multiprocess_mode="mostrecent")
+RATE_LIMITED = Counter("heartchain_rate_limited_total",
+                       "GraphQL operations the limiter refused: over the caller's rate, or "
+                       "over the per-request cost cap", ["reason"])
 RATE_LIMIT_STORE_ERRORS = Counter("heartchain_rate_limit_store_errors_total",
                                   "Rate-limit store (Redis) calls that failed; each one was "
                                   "charged to the worker's own buckets instead")

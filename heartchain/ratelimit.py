@@ -48,6 +48,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from heartchain import metrics
 from heartchain.buckets import (
     BucketStore,
     Charges,
@@ -245,6 +246,7 @@ class RateLimit:
         cost = request_cost(scope["method"], body, scope.get("query_string", b""))
         if self.max_cost is not None and cost > self.max_cost:
             await self.store.spend(charges, 1)  # pricing it was work too
+            metrics.RATE_LIMITED.labels("cost").inc()
             await _answer(send, 400, _too_expensive(cost, self.max_cost), "QUERY_TOO_EXPENSIVE",
                           cost=cost, limit=self.max_cost)
             return
@@ -302,11 +304,13 @@ class RateLimit:
             cost = _payload_cost(payload)
             if self.max_cost is not None and cost > self.max_cost:
                 await self.store.spend(charges, 1)
+                metrics.RATE_LIMITED.labels("cost").inc()
                 return {"message": _too_expensive(cost, self.max_cost), "extensions": {
                     "code": "QUERY_TOO_EXPENSIVE", "cost": cost, "limit": self.max_cost}}
             wait = await self.store.take(charges, cost)
             if wait == 0:
                 return None
+        metrics.RATE_LIMITED.labels("rate").inc()
         seconds = max(1, math.ceil(wait))
         return {"message": f"rate limit exceeded: retry after {seconds} s",
                 "extensions": {"code": "RATE_LIMITED", "retryAfter": seconds}}
@@ -390,6 +394,7 @@ async def _answer(send: Send, status: int, message: str, code: str,
 
 
 async def _too_many(send: Send, wait: float) -> None:
+    metrics.RATE_LIMITED.labels("rate").inc()
     seconds = max(1, math.ceil(wait))
     await _answer(send, 429, f"rate limit exceeded: retry after {seconds} s", "RATE_LIMITED",
                   [(b"retry-after", str(seconds).encode())], retryAfter=seconds)
