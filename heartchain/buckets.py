@@ -35,6 +35,7 @@ logger = logging.getLogger("heartchain.ratelimit")
 MAX_KEYS = 50_000  # local buckets kept; the least recently used (long since refilled) go first
 RETRY_SECONDS = 1.0  # after a Redis failure, how long to use the local buckets before retrying
 REDIS_TIMEOUT_SECONDS = 0.5  # a hung Redis costs a request at most this before the fallback
+REDIS_CONNECTIONS = 32  # per worker
 
 
 @dataclass(frozen=True)
@@ -181,16 +182,19 @@ class RedisBuckets:
     @classmethod
     def from_url(cls, url: str, prefix: str, clock: Callable[[], float] = time.time
                  ) -> RedisBuckets:
-        from redis.asyncio import Redis
+        from redis.asyncio import BlockingConnectionPool, Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
         # No retries and short timeouts: a failing Redis should cost one quick attempt, then
-        # the local buckets take over (SharedBuckets).
-        client = Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_SECONDS,
-                                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                                retry=Retry(NoBackoff(), 0))
-        return cls(client, prefix, clock)
+        # the local buckets take over (SharedBuckets). A spike of concurrent requests waits
+        # for one of a few connections (each is held for one round trip) rather than opening
+        # one per request.
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_TIMEOUT_SECONDS,
+            socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), 0))
+        return cls(Redis.from_pool(pool), prefix, clock)
 
     async def _run(self, charges: Charges, cost: float, mode: int) -> float:
         if not charges:
@@ -215,17 +219,28 @@ class RedisBuckets:
 
 
 class SharedBuckets:
-    """The shared store while it answers; this process's buckets while it does not."""
+    """The shared store while it answers; this process's buckets while it does not. While it
+    fails, one request at a time (every RETRY_SECONDS) tries it again, so a hung Redis delays
+    that one request, not every request of the moment."""
 
     def __init__(self, shared: BucketStore, local: BucketStore, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.shared, self.local, self.clock = shared, local, clock
         self._retry_at: float | None = None  # set while the shared store is failing
+        self._probing = False
+
+    def _use_shared(self) -> bool:
+        if self._retry_at is None:
+            return True
+        if self._probing or self.clock() < self._retry_at:
+            return False
+        self._probing = True
+        return True
 
     async def _call(self, method: str, charges: Charges, cost: float) -> float | None:
         from redis.exceptions import RedisError
 
-        if self._retry_at is None or self.clock() >= self._retry_at:
+        if self._use_shared():
             try:
                 result: float | None = await getattr(self.shared, method)(charges, cost)
             except (RedisError, OSError) as exc:
@@ -241,6 +256,8 @@ class SharedBuckets:
                     metrics.RATE_LIMIT_FALLBACK.set(0)
                     self._retry_at = None
                 return result
+            finally:
+                self._probing = False
         local: float | None = await getattr(self.local, method)(charges, cost)
         return local
 

@@ -4,6 +4,7 @@ its own, says so and counts it. Tests needing Redis read HEARTCHAIN_TEST_REDIS."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -97,13 +98,17 @@ async def test_redis_down_falls_back_to_the_workers_own_buckets(
 
 
 class Flaky:
-    """A shared store that fails while `down`, else answers like a local one."""
+    """A shared store that fails while `down` (after `stall` is set, when `stall` is given),
+    else answers like a local one."""
 
     def __init__(self, clock: FakeClock) -> None:
         self.down, self.calls, self.buckets = True, 0, LocalBuckets(clock)
+        self.stall: asyncio.Event | None = None
 
     async def take(self, charges: list[tuple[Limit, str]], cost: float) -> float:
         self.calls += 1
+        if self.stall is not None:
+            await self.stall.wait()
         if self.down:
             raise ConnectionError("refused")
         return await self.buckets.take(charges, cost)
@@ -122,10 +127,21 @@ async def test_the_fallback_retries_redis_and_shares_again_once_it_answers() -> 
     assert await store.take(charges, 1) > 0  # the local bucket of 2 is spent
     assert flaky.calls == 1  # not asked again before RETRY_SECONDS
     assert metrics.RATE_LIMIT_FALLBACK._value.get() == 1
-    flaky.down = False
+    # A Redis that hangs: one request waits on it, the others meanwhile are served locally.
+    clock.now += 2 * RETRY_SECONDS  # the local bucket refills: 2 units
+    flaky.stall = asyncio.Event()
+    probe = asyncio.ensure_future(store.take(charges, 1))
+    await asyncio.sleep(0)
+    assert flaky.calls == 2
+    assert await store.take(charges, 1) == 0  # local, not stuck behind it
+    assert flaky.calls == 2
+    flaky.stall.set()
+    assert await probe == 0  # that probe failed too: charged locally
+    assert flaky.calls == 2 and metrics.RATE_LIMIT_FALLBACK._value.get() == 1
+    flaky.stall, flaky.down = None, False
     clock.now += RETRY_SECONDS
     assert await store.take(charges, 2) == 0  # Redis again, where this bucket is full
-    assert flaky.calls == 2
+    assert flaky.calls == 3
     assert metrics.RATE_LIMIT_FALLBACK._value.get() == 0
 
 
