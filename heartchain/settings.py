@@ -11,6 +11,8 @@
 | HEARTCHAIN_PUBLIC_URL         | http://127.0.0.1:8000 (serve: the served origin) |
 | HEARTCHAIN_DB_BUSY_TIMEOUT_MS | 5000 (SQLite: how long to wait for a lock)  |
 | HEARTCHAIN_WRITE_TIMEOUT_MS   | 10000 (how long an entry may wait queued)   |
+| HEARTCHAIN_REDIS_URL          | (unset: rate limits per worker process)     |
+| HEARTCHAIN_REDIS_PREFIX       | heartchain: (keys in that Redis start so)   |
 
 The two timeouts bound every wait on the database: past them the request gets 503 with
 Retry-After (heartchain/unavailable.py) instead of hanging behind a held lock.
@@ -35,6 +37,8 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     db_busy_timeout_ms: int = 5000
     write_timeout_ms: int = 10000
+    redis_url: str = field(default="", repr=False)  # it may carry a password
+    redis_prefix: str = "heartchain:"
 
     @property
     def database_url(self) -> str:
@@ -61,6 +65,8 @@ class Settings:
             db_busy_timeout_ms=int(env.get("HEARTCHAIN_DB_BUSY_TIMEOUT_MS",
                                            cls.db_busy_timeout_ms)),
             write_timeout_ms=int(env.get("HEARTCHAIN_WRITE_TIMEOUT_MS", cls.write_timeout_ms)),
+            redis_url=env.get("HEARTCHAIN_REDIS_URL", ""),
+            redis_prefix=env.get("HEARTCHAIN_REDIS_PREFIX", cls.redis_prefix),
         )
 
 
