@@ -47,9 +47,10 @@ from tokens.consent_entries import (
     check_commitment,
     consent_is_active,
 )
-from tokens.donors import Donor, donor_for_contact
+from tokens.donors import Donor as Donor
 from tokens.donors import addresses_for_contact as addresses_for_contact
 from tokens.donors import donor_contact as donor_contact
+from tokens.donors import donor_for_contact as donor_for_contact
 from tokens.donors import erase_donor_contact as erase_donor_contact
 from tokens.donors import normalise_contact as normalise_contact
 from tokens.entries import (
