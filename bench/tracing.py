@@ -35,6 +35,7 @@ from heartchain.keys import SigningKey
 from heartchain.ledger.body import Body
 from heartchain.platform import Platform, build_platform
 from heartchain.settings import Settings, sqlite_url
+from tokens.entries import RecordBody
 from tracing import labels, services
 from tracing.entries import DeliverBody, HandoverBody, SplitBody
 
@@ -70,9 +71,8 @@ async def bench_journey(workdir: Path, fanout: int, runs: int) -> list[dict[str,
     keys = {a: await platform.custodial_key(a) for a in [charity, *people]}
     per_leaf = 1_000
     total = per_leaf * fanout**3
-    donation = (await platform.write("donation.record", {
-        "charity": charity, "donor": donor, "kind": "food", "quantity": total,
-        "campaign": "bench"}, [charity])).index
+    donation = (await platform.write(RecordBody(
+        charity=charity, donor=donor, kind="food", quantity=total, campaign="bench"))).index
     root = await services.create_lot(platform, charity=charity, goods="rice", quantity=total,
                                      unit="grams", custodian=charity, donation=donation)
     start = time.perf_counter()

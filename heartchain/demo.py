@@ -10,13 +10,13 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from heartchain.accounts.entries import RegisterBody
 from heartchain.accounts.models import Account
 from heartchain.accounts.services import issue_token, register_account
 from heartchain.errors import HeartchainError
-from heartchain.keys import Address, address_of
+from heartchain.keys import Address, SigningKey, address_of
+from heartchain.ledger.body import Body
 from heartchain.ledger.log import Appended
 from heartchain.platform import Platform
 from heartchain.progress import ProgressBar
@@ -65,7 +65,7 @@ _STEP_IN_BATCH = timedelta(seconds=1)
 
 
 async def write_many(state: DemoState, label: str,
-                     items: Sequence[tuple[Any, ...]], *,
+                     items: Sequence[tuple[Body, *tuple[SigningKey, ...]]], *,
                      spread: timedelta = timedelta(0)) -> list[Appended]:
     """Sign and append many entries in batches, with a progress bar; stop on the first refusal.
 
@@ -84,12 +84,8 @@ async def write_many(state: DemoState, label: str,
             # tolerance of the times its entries carry.
             platform.clock.advance(gap - _STEP_IN_BATCH * len(chunk))
         entries = []
-        for item in chunk:
-            if len(item) == 3:  # TRANSITIONAL: (kind, body dict, keys)
-                kind, body, keys = item  # type: ignore[misc]
-                entries.append(platform.build(kind, body).signed_by(*keys))
-            else:
-                entries.append(platform.signed(*item))  # type: ignore[misc]
+        for body, *keys in chunk:
+            entries.append(platform.signed(body, *keys))
             if spread:
                 platform.clock.advance(_STEP_IN_BATCH)
         for outcome in await platform.log.append_now(entries):

@@ -82,7 +82,7 @@ class Platform:
         the log checks the signers are the body's)."""
         return self.build(body.KIND, wire(body)).signed_by(*keys)
 
-    async def write(self, body: Any, *keys: Any, purpose: str = "") -> Appended:
+    async def write(self, body: Body, *keys: SigningKey, purpose: str = "") -> Appended:
         """Sign `body` as its kind's signers and append it; raise the typed error that rejected it.
 
         Each signer signs with the key passed for its address (self-custody) or else with the
@@ -92,8 +92,6 @@ class Platform:
         second one. A request writing one kind twice with one signer passes a distinct `purpose`
         for each write.
         """
-        if isinstance(body, str):  # TRANSITIONAL: write(kind, dict, [signers])
-            return await self._write_legacy(body, keys[0], keys[1], purpose=purpose)
         raw = wire(body)
         decode(type(body), raw)  # built in code, a body is checked only when decoded
         given = {address_of(key): key for key in keys}
@@ -110,32 +108,17 @@ class Platform:
         claim(nonce)  # only once written: a rejected attempt may be tried again with its nonce
         return appended
 
-    async def _write_legacy(self, kind: str, body: Mapping[str, Any], signers: Any, *,
-                            purpose: str = "") -> Appended:
-        keys = [s if isinstance(s, SigningKey) else await self.custodial_key(s) for s in signers]
-        nonce = idempotent_nonce(kind, address_of(keys[0]), purpose)
-        entry = self.build(kind, body, nonce).signed_by(*keys)
-        try:
-            appended = await self.log.append(entry)
-        except ReplayError:
-            if nonce is None:
-                raise
-            appended = await self._already_written(entry)
-        claim(nonce)
-        return appended
-
-    async def written_before(self, kind: Any, signer: str | SigningKey, *,
+    async def written_before(self, kind: type[Body], signer: str | SigningKey, *,
                              purpose: str = "") -> StoredEntry | None:
         """The entry this request's earlier attempt wrote for (`kind`, `signer`, `purpose`), if
         any: for writes whose body a retry cannot rebuild (a fresh custodial key, a state that
         the first attempt changed), so the retry answers what the first attempt wrote."""
         address = address_of(signer) if isinstance(signer, SigningKey) else signer
-        kind_name = kind if isinstance(kind, str) else kind.KIND  # TRANSITIONAL: str
-        nonce = idempotent_nonce(kind_name, address, purpose)
+        nonce = idempotent_nonce(kind.KIND, address, purpose)
         if nonce is None:
             return None
         earlier = await self.log.find_signed(address, _nonce_text(nonce))
-        if earlier is not None and earlier.kind != kind_name:
+        if earlier is not None and earlier.kind != kind.KIND:
             raise Conflict("Idempotency-Key was already used for a different request")
         return earlier
 

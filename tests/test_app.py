@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from heartchain.accounts.entries import RegisterBody
 from heartchain.keys import address_of, new_signing_key
 from heartchain.ledger import merkle
 from heartchain.ledger.entries import new_entry
@@ -241,10 +242,10 @@ async def test_idempotent_writes_through_the_platform(ledger: Ledger) -> None:
 
     platform = ledger.platform
     key = new_signing_key()
-    body = {"address": address_of(key), "role": "member", "registrar": address_of(key)}
+    body = RegisterBody(address=address_of(key), role="member", registrar=address_of(key))
     with idempotent("gift-42"):
-        first = await platform.write("account.register", body, [key])
+        first = await platform.write(body, key)
     with idempotent("gift-42"):
-        again = await platform.write("account.register", body, [key])
+        again = await platform.write(body, key)
     assert again == first
     assert await platform.log.size() == 2

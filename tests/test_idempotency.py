@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from heartchain.accounts.entries import RegisterBody
 from heartchain.keys import SigningKey, address_of, new_signing_key
 from heartchain.platform import idempotent
 from tests import test_operations as scenario
@@ -23,13 +24,13 @@ async def test_two_writes_for_one_purpose_in_a_request_are_a_bug_not_a_silent_me
     platform = ledger.platform
     keys = [new_signing_key(), new_signing_key()]
 
-    def registration(key: SigningKey) -> dict[str, str]:
-        return {"address": address_of(key), "role": "member", "registrar": address_of(key)}
+    def registration(key: SigningKey) -> RegisterBody:
+        return RegisterBody(address=address_of(key), role="member", registrar=address_of(key))
 
     with idempotent("req-9"):
-        await platform.write("account.register", registration(keys[0]), [keys[0]])
+        await platform.write(registration(keys[0]), keys[0])
         with pytest.raises(RuntimeError, match="distinct purpose"):
-            await platform.write("account.register", registration(keys[0]), [keys[0]])
+            await platform.write(registration(keys[0]), keys[0])
         # Another signer (or purpose) is another write.
-        await platform.write("account.register", registration(keys[1]), [keys[1]])
+        await platform.write(registration(keys[1]), keys[1])
     assert await platform.log.size() == 3

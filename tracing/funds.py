@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from heartchain.accounts.entries import require_role
 from heartchain.ledger.body import Address, Body, Fen, Hex32, Label, Slug, Text
-from heartchain.ledger.kinds import ApplyContext, projects, rules
-from heartchain.ledger.legacy_kinds import Observer, observe
+from heartchain.ledger.kinds import ApplyContext, observes, projects, rules
 from heartchain.ledger.store import execute, fetch
 from tokens.entries import RecordBody, ReverseBody
 from tracing import fifo
@@ -82,6 +81,7 @@ async def _project_disburse(ctx: ApplyContext, body: DisburseBody) -> None:
 # Observing tokens' donation.record and donation.reverse
 
 
+@observes(RecordBody)
 async def _observe_record(ctx: ApplyContext, body: RecordBody) -> None:
     # Raw SQL and one upsert: this runs for every donation, the log's hottest kind.
     key = campaign_key(body.campaign, body.charity)
@@ -108,6 +108,7 @@ async def reversal_target(ctx: ApplyContext, body: ReverseBody) -> tuple[TracedD
     return donation, donation.quantity - donation.reversed
 
 
+@observes(ReverseBody, rules=True)
 async def _check_reverse(ctx: ApplyContext, body: ReverseBody) -> None:
     donation, amount = await reversal_target(ctx, body)
     left = donation.quantity - donation.reversed - donation.used
@@ -117,6 +118,7 @@ async def _check_reverse(ctx: ApplyContext, body: ReverseBody) -> None:
                            f"were already {what}; only {left} can be reversed")
 
 
+@observes(ReverseBody)
 async def _observe_reverse(ctx: ApplyContext, body: ReverseBody) -> None:
     donation, amount = await reversal_target(ctx, body)
     await TracedDonation.filter(idx=donation.idx).using_db(ctx.conn).update(
@@ -125,11 +127,3 @@ async def _observe_reverse(ctx: ApplyContext, body: ReverseBody) -> None:
         campaign = await Campaign.get(key=donation.campaign_key).using_db(ctx.conn)
         await Campaign.filter(key=campaign.key).using_db(ctx.conn).update(
             reversed=campaign.reversed + amount, balance=campaign.balance - amount)
-
-
-# TRANSITIONAL until tokens is declared: tokens' kinds are still legacy, and `@observes` refuses
-# a class without KIND. At merge these become `@observes(RecordBody)` on `_observe_record`, and
-# `@observes(ReverseBody, rules=True)` / `@observes(ReverseBody)` on `_check_reverse` /
-# `_observe_reverse`. Either way the observers receive the typed body.
-observe(Observer(kind="donation.record", project=_observe_record))
-observe(Observer(kind="donation.reverse", project=_observe_reverse, check=_check_reverse))

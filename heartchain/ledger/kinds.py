@@ -66,8 +66,7 @@ class PreparedEntry:
     """An entry whose shape and signatures have been checked; state rules come at integration."""
 
     entry: Entry
-    body: Any
-    legacy: Any = None  # TRANSITIONAL: a legacy_kinds.EntryKind
+    body: Body
 
 
 _STEPS: dict[type[Body], _Steps] = {}
@@ -125,32 +124,19 @@ def observes(cls: type[B], *, rules: bool = False) -> Decorator[B]:
 
 
 async def check_all(ctx: ApplyContext, prepared: PreparedEntry) -> None:
-    from heartchain.ledger import legacy_kinds  # TRANSITIONAL
-    if prepared.legacy is not None:
-        await prepared.legacy.check(ctx, prepared.body)
-    else:
-        steps = _STEPS[type(prepared.body)]
-        if steps.rule is not None:
-            await steps.rule(ctx, prepared.body)
-        for step in steps.observer_rules:
-            await step(ctx, prepared.body)
-    for observer in legacy_kinds.OBSERVERS.get(prepared.entry.kind, ()):
-        if observer.check is not None:
-            await observer.check(ctx, prepared.body)
+    steps = _STEPS[type(prepared.body)]
+    if steps.rule is not None:
+        await steps.rule(ctx, prepared.body)
+    for step in steps.observer_rules:
+        await step(ctx, prepared.body)
 
 
 async def project_all(ctx: ApplyContext, prepared: PreparedEntry) -> None:
-    from heartchain.ledger import legacy_kinds  # TRANSITIONAL
-    if prepared.legacy is not None:
-        await prepared.legacy.project(ctx, prepared.body)
-    else:
-        steps = _STEPS[type(prepared.body)]
-        assert steps.projector is not None  # prepare() refuses kinds without one
-        await steps.projector(ctx, prepared.body)
-        for step in steps.observer_projectors:
-            await step(ctx, prepared.body)
-    for observer in legacy_kinds.OBSERVERS.get(prepared.entry.kind, ()):
-        await observer.project(ctx, prepared.body)
+    steps = _STEPS[type(prepared.body)]
+    assert steps.projector is not None  # prepare() refuses kinds without one
+    await steps.projector(ctx, prepared.body)
+    for step in steps.observer_projectors:
+        await step(ctx, prepared.body)
 
 
 def register_projection(*models: type[Model]) -> None:
@@ -166,9 +152,7 @@ def projections() -> tuple[type[Model], ...]:
 
 def kind_names() -> list[str]:
     """Every kind the loaded domains can apply."""
-    from heartchain.ledger import legacy_kinds  # TRANSITIONAL
-    return sorted([name for name, cls in body_classes().items() if _applied(cls)]
-                  + list(legacy_kinds.KINDS))
+    return sorted(name for name, cls in body_classes().items() if _applied(cls))
 
 
 def _applied(cls: type[Body]) -> bool:
@@ -178,12 +162,6 @@ def _applied(cls: type[Body]) -> bool:
 
 def prepare(entry: Entry) -> PreparedEntry:
     """Stateless checks: the kind exists, the body is well-formed, exactly its signers signed."""
-    from heartchain.ledger import legacy_kinds  # TRANSITIONAL
-    if entry.kind in legacy_kinds.KINDS:
-        kind = legacy_kinds.KINDS[entry.kind]
-        parsed = kind.parse(entry.body)
-        verify_signatures(entry, kind.signers(parsed))
-        return PreparedEntry(entry, parsed, kind)
     cls = body_class(entry.kind)
     if not _applied(cls):
         raise ValidationError(f"kind: no loaded domain applies {entry.kind!r}", field="kind")

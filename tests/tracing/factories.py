@@ -11,6 +11,7 @@ from heartchain.keys import Address
 from heartchain.ledger.kinds import kind_names
 from heartchain.ledger.log import Appended
 from tests.conftest import Ledger
+from tokens.entries import RecordBody, ReverseBody
 from tracing import services
 from tracing.models import Lot
 
@@ -43,15 +44,15 @@ async def append_raw(ledger: Ledger, kind: str, body: dict[str, Any], *signers: 
 
 async def donate(ledger: Ledger, charity: str, donor: str, kind: str, quantity: int,
                  campaign: str = "winter-2026") -> int:
-    appended = await ledger.platform.write("donation.record", {
-        "charity": charity, "donor": donor, "kind": kind, "quantity": quantity,
-        "campaign": campaign}, [charity])
+    appended = await ledger.platform.write(RecordBody(
+        charity=Address(charity), donor=Address(donor), kind=kind,  # type: ignore[arg-type]
+        quantity=quantity, campaign=campaign))
     return appended.index
 
 
 async def reverse(ledger: Ledger, charity: str, donation: int) -> int:
-    appended = await ledger.platform.write("donation.reverse", {
-        "charity": charity, "donation": donation, "reason": "refund"}, [charity])
+    appended = await ledger.platform.write(ReverseBody(
+        charity=Address(charity), donation=donation, reason="refund"))
     return appended.index
 
 
