@@ -70,7 +70,8 @@ async def connect_db(db_url: str) -> BaseDBAsyncClient:
     load_entry_kinds()
     private_sqlite_url(db_url)
     await Tortoise.init(config=tortoise_config(db_url))
-    return connections.get("default")
+    conn: BaseDBAsyncClient = connections.get("default")
+    return conn
 
 
 async def init_db(db_url: str, *, create_schema: bool = True, upgrade: bool = True) -> None:
