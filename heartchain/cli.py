@@ -80,12 +80,15 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {done.version:04d}_{done.name:<24} {done.how} {done.applied_at}")
         problems: list[str] = []
         if state.unversioned:
-            problems, extra = await migrate.baseline_problems(conn)
+            found = await migrate.compare_baseline(conn)
+            problems = found.problems
             print("  made before migrations: " + (
                 "its tables match 0001, which will be recorded as its baseline" if not problems
                 else "its tables do not match 0001:\n    " + "\n    ".join(problems)))
-            if extra:
-                print(f"  tables beyond 0001, left alone: {', '.join(extra)}")
+            if found.missing:
+                print(f"  tables of 0001 it lacks, to be created: {', '.join(found.missing)}")
+            if found.extra:
+                print(f"  tables beyond 0001, left alone: {', '.join(found.extra)}")
         pending = state.pending[1:] if state.unversioned else state.pending
         for step in pending:
             print(f"  {step.label:<29} pending")

@@ -178,31 +178,59 @@ async def migrate(conn: BaseDBAsyncClient, *, progress: Progress | None = None) 
     return done
 
 
-async def baseline_problems(conn: BaseDBAsyncClient) -> tuple[list[str], list[str]]:
-    """How a store made before migrations differs from 0001 (empty: it is 0001's), and the tables
-    it has beyond 0001's (left alone)."""
-    first = available()[0]
-    expected = await _schema_of(conn, first)
+@dataclass(frozen=True)
+class Baseline:
+    """How a store made before migrations compares with 0001."""
+
+    problems: list[str]  # what differs in the tables both have (empty: it can be baselined)
+    missing: list[str]  # 0001's tables it lacks (an older release's store): created by migrate
+    extra: list[str]  # tables beyond 0001's: left alone
+
+
+async def compare_baseline(conn: BaseDBAsyncClient) -> Baseline:
+    expected = await _schema_of(conn, available()[0])
     actual = await read_schema(_fetcher(conn), _dialect(conn), skip=(VERSION_TABLE,))
-    return (differences(expected, actual, index_names=False),
-            sorted(set(actual) - set(expected)))
+    missing = sorted(set(expected) - set(actual))
+    present = {name: table for name, table in expected.items() if name in actual}
+    return Baseline(differences(present, actual, index_names=False), missing,
+                    sorted(set(actual) - set(expected)))
 
 
 async def _baseline(conn: BaseDBAsyncClient, first: Migration) -> str:
     if first.version != 1:
         raise MigrationError("a store made before migrations is baselined as 0001 only")
-    problems, extra = await baseline_problems(conn)
-    if problems:
-        listed = "\n  ".join(problems)
+    found = await compare_baseline(conn)
+    if found.problems:
+        listed = "\n  ".join(found.problems)
         raise MigrationError(
             f"this store was made before migrations, but its tables are not those of "
             f"{first.label}, so it cannot be recorded as that; nothing was changed:\n  {listed}")
     async with in_transaction(conn.connection_name) as txn:
         await txn.execute_query(_CREATE_VERSION_TABLE)
+        # An older release's store lacks the tables added since: created as generate_schemas
+        # (safe) used to create them when such a store was initialised again.
+        for statement in first.statements(_dialect(conn)):
+            if _table_of(statement) in found.missing:
+                await txn.execute_query(statement)
         await _record(txn, first, "baseline")
-    note = f" (tables beyond it left alone: {', '.join(extra)})" if extra else ""
+    notes = []
+    if found.missing:
+        notes.append(f"created the tables it lacked: {', '.join(found.missing)}")
+    if found.extra:
+        notes.append(f"tables beyond it left alone: {', '.join(found.extra)}")
+    note = f" ({'; '.join(notes)})" if notes else ""
     return (f"recorded {first.label} as this store's baseline: its tables were made before "
             f"migrations and match it{note}")
+
+
+_TARGET = re.compile(r'^(?:CREATE (?:UNIQUE )?(?:TABLE|INDEX) (?:"[^"]+" ON )?|COMMENT ON TABLE )'
+                     r'"([^"]+)"')
+
+
+def _table_of(statement: str) -> str | None:
+    """The table a CREATE TABLE, CREATE INDEX or COMMENT ON TABLE statement is about."""
+    match = _TARGET.match(statement)
+    return match[1] if match else None
 
 
 async def _record(conn: BaseDBAsyncClient, migration: Migration, how: str) -> None:

@@ -149,6 +149,25 @@ async def test_an_unversioned_store_unlike_0001_is_refused(empty_url: str) -> No
     await Tortoise.close_connections()
 
 
+async def test_an_older_unversioned_store_gets_the_tables_it_lacks(empty_url: str) -> None:
+    """A store from a release before the newest tables (as `init` used to complete with
+    generate_schemas): migrate creates just those, with their indexes, and baselines it."""
+    await init_db(empty_url)
+    from tortoise.connection import connections
+
+    conn = connections.get("default")
+    await conn.execute_script(f'DROP TABLE "{migrate.VERSION_TABLE}"')
+    await conn.execute_script('DROP TABLE "log_entry_signer"')
+    done = await migrate.migrate(conn)
+    assert done == ["recorded 0001_initial as this store's baseline: its tables were made "
+                    "before migrations and match it (created the tables it lacked: "
+                    "log_entry_signer)"]
+    assert (await migrate.status(conn)).current
+    found = await migrate.compare_baseline(conn)
+    assert (found.problems, found.missing, found.extra) == ([], [], [])
+    await Tortoise.close_connections()
+
+
 async def previous_release_store(backend: str, tmp_path: Path) -> tuple[Path, str, str | None]:
     """A copy of the store the previous release made: (data dir, database URL, PostgreSQL
     database to drop)."""
