@@ -12,6 +12,7 @@ checks its tables are 0001's, then records 0001 as its baseline instead of apply
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 import sqlite3
@@ -75,6 +76,11 @@ class Migration:
 
 def available() -> list[Migration]:
     """Every migration in heartchain/migrations, in order; a gap or a half pair is an error."""
+    return list(_load())
+
+
+@functools.cache
+def _load() -> tuple[Migration, ...]:
     found: dict[int, dict[str, Any]] = {}
     for entry in resources.files(_PACKAGE).iterdir():
         match = _FILE.match(entry.name)
@@ -98,7 +104,7 @@ def available() -> list[Migration]:
             raise MigrationError(f"migration {version:04d} needs a .sqlite.sql and a "
                                  ".postgres.sql file")
         migrations.append(Migration(version, spec["name"], spec["sql"], spec["function"]))
-    return migrations
+    return tuple(migrations)
 
 
 @dataclass(frozen=True)

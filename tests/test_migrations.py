@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 from tortoise import Tortoise
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from heartchain import migrate
@@ -129,6 +130,30 @@ async def test_a_failing_migration_changes_nothing(empty_url: str,
     assert [m.label for m in state.pending] == [broken.label]
     with pytest.raises(migrate.PendingMigrations, match="heartchain migrate"):
         await migrate.ensure_current(conn)
+    await Tortoise.close_connections()
+
+
+async def test_a_python_migration_is_applied_and_recorded(empty_url: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    await init_db(empty_url)
+    from tortoise.connection import connections
+
+    conn = connections.get("default")
+    await conn.execute_query("INSERT INTO account (address, role, label, registrar, "
+                             "registered_idx) VALUES ('hc1pa', 'member', 'a', 'hc1pa', 0)")
+    real = migrate.available()
+
+    async def relabel(txn: BaseDBAsyncClient) -> None:
+        await txn.execute_query("UPDATE account SET label = 'relabelled'")
+
+    step = migrate.Migration(len(real) + 1, "relabel", {}, relabel)
+    monkeypatch.setattr(migrate, "available", lambda: [*real, step])
+    [line] = await migrate.migrate(conn)
+    assert line.startswith(f"applied {step.label} in ")
+    rows = await conn.execute_query_dict("SELECT DISTINCT label FROM account")
+    assert rows == [{"label": "relabelled"}]
+    state = await migrate.status(conn)
+    assert state.current and state.applied[-1].name == "relabel"
     await Tortoise.close_connections()
 
 
