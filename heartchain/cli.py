@@ -370,8 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "each in one transaction (back the store up first)",
         description="Apply the pending schema migrations (heartchain/migrations), each in one "
                     "transaction, recorded in heartchain_migration. A store made before "
-                    "migrations is checked against 0001 and recorded as it. `serve` refuses a "
-                    "store with pending migrations.")
+                    "migrations is checked against 0001 (any of its tables it lacks are "
+                    "created) and recorded as it. `serve` refuses a store with pending "
+                    "migrations.")
     migrate.add_argument("--plan", action="store_true",
                          help="only list applied and pending migrations; change nothing")
 
