@@ -63,14 +63,20 @@ class Migration:
     def statements(self, dialect: str) -> list[str]:
         lines = [line for line in self.sql[dialect].splitlines()
                  if not line.lstrip().startswith("--")]
-        # Each statement apart: sqlite3's executescript commits first, outside the transaction.
+        # SQLite runs them one by one: sqlite3's executescript commits first, outside the
+        # transaction.
         return [s.strip() for s in re.split(r";\s*\n", "\n".join(lines) + "\n") if s.strip()]
 
     async def apply(self, conn: BaseDBAsyncClient) -> None:
         if self.function is not None:
             await self.function(conn)
             return
-        for statement in self.statements(_dialect(conn)):
+        statements = self.statements(_dialect(conn))
+        if is_postgres(conn):
+            # One round trip: asyncpg runs a script inside the open transaction.
+            await conn.execute_script(";\n".join(statements))
+            return
+        for statement in statements:
             await conn.execute_query(statement)
 
 
