@@ -22,6 +22,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
+from tortoise.connection import connections
 from tortoise.contrib.starlette import RegisterTortoise
 from tortoise.exceptions import DBConnectionError, OperationalError
 
@@ -35,6 +36,7 @@ from heartchain.gql import Context
 from heartchain.limits import BodySizeLimit
 from heartchain.logs import AccessLog, log_checkpoints
 from heartchain.metrics import metrics, worker_lifetime
+from heartchain.migrate import ensure_current
 from heartchain.platform import Platform, build_platform, set_idempotency_key
 from heartchain.ratelimit import RateLimit, connection_token
 from heartchain.schema import schema
@@ -147,6 +149,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         async with RegisterTortoise(app, config=tortoise_config(the_settings.database_url),
                                     generate_schemas=False), attach(app.state.platform), \
                 worker_lifetime():
+            # `heartchain serve` says so before starting; this covers any other way of running
+            # the app: a store behind the code is never served, nor migrated silently.
+            await ensure_current(connections.get("default"))
             # A request waits at most this for a connection, then its own statement at most
             # the busy timeout: a held lock costs each request a few seconds, not a queue.
             bound_connection_waits(the_settings.db_busy_timeout_ms / 1000)

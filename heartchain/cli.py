@@ -1,5 +1,5 @@
-"""heartchain: init | serve | demo | verify | audit | token | keygen | attest | receipt |
-witness."""
+"""heartchain: init | migrate | serve | demo | verify | audit | token | keygen | attest |
+receipt | witness."""
 
 from __future__ import annotations
 
@@ -35,20 +35,23 @@ def _run(main: Callable[[], Awaitable[int]]) -> int:
     return asyncio.run(wrapped())
 
 
-async def _init(settings: Settings, clock: Clock | None = None) -> tuple[Platform, Genesis]:
+async def _init(settings: Settings, clock: Clock | None = None, *, upgrade: bool = True
+                ) -> tuple[Platform, Genesis]:
     from heartchain.accounts.services import initialise
     from heartchain.db import init_db
     from heartchain.platform import build_platform
 
     platform = build_platform(settings, create_keys=True, clock=clock)
-    await init_db(settings.database_url)
+    # The demo brings any store up to date; `init` creates a new one and leaves upgrading an
+    # existing one to `heartchain migrate`.
+    await init_db(settings.database_url, upgrade=upgrade)
     genesis = await initialise(platform)
     return platform, genesis
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     async def main() -> int:
-        platform, genesis = await _init(settings)
+        platform, genesis = await _init(settings, upgrade=False)
         print(f"data directory:   {settings.data_dir.resolve()}")
         print(f"database:         {settings.database_url.split('?')[0]}")
         print(f"log verifier key: {platform.verifier_key}")
@@ -65,12 +68,70 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     return _run(main)
 
 
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from heartchain import migrate
+    from heartchain.db import connect_db
+
+    async def main() -> int:
+        conn = await connect_db(settings.database_url)
+        state = await migrate.status(conn)
+        print(f"database: {settings.database_url.split('?')[0]}")
+        for done in state.applied:
+            print(f"  {done.version:04d}_{done.name:<24} {done.how} {done.applied_at}")
+        problems: list[str] = []
+        if state.unversioned:
+            found = await migrate.compare_baseline(conn)
+            problems = found.problems
+            print("  made before migrations: " + (
+                "its tables match 0001, which will be recorded as its baseline" if not problems
+                else "its tables do not match 0001:\n    " + "\n    ".join(problems)))
+            if found.missing:
+                print(f"  tables of 0001 it lacks, to be created: {', '.join(found.missing)}")
+            if found.extra:
+                print(f"  tables beyond 0001, left alone: {', '.join(found.extra)}")
+        pending = state.pending[1:] if state.unversioned else state.pending
+        for step in pending:
+            print(f"  {step.label:<29} pending")
+        if state.current:
+            print("up to date")
+            return 0
+        if args.plan:
+            return 1 if problems else 0
+        for line in await migrate.migrate(conn):
+            print(line)
+        print("up to date")
+        return 0
+
+    return _run(main)
+
+
+def _check_store_is_current(settings: Settings) -> str | None:
+    """Why the store cannot be served as it is (a pending migration), or None."""
+    from heartchain.db import init_db
+    from heartchain.migrate import PendingMigrations
+
+    async def main() -> int:
+        await init_db(settings.database_url, create_schema=False)
+        return 0
+
+    try:
+        _run(main)
+    except PendingMigrations as exc:
+        return str(exc)
+    return None
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     if not (settings.data_dir / "log.key").exists():
         print(f"{settings.data_dir / 'log.key'} is missing: run `heartchain init` first",
               file=sys.stderr)
+        return 2
+    # Never migrated silently: upgrading is the operator's step, after a backup.
+    behind = _check_store_is_current(settings)
+    if behind:
+        print(f"heartchain serve: {behind}", file=sys.stderr)
         return 2
     import os
 
@@ -307,6 +368,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="heartchain", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="create the data dir, keys, database, operator and its token")
+    migrate = sub.add_parser(
+        "migrate", help="bring the database up to date: apply pending migrations in order, "
+                        "each in one transaction (back the store up first)",
+        description="Apply the pending schema migrations (heartchain/migrations), each in one "
+                    "transaction, recorded in heartchain_migration. A store made before "
+                    "migrations is checked against 0001 (any of its tables it lacks are "
+                    "created) and recorded as it. `serve` refuses a store with pending "
+                    "migrations.")
+    migrate.add_argument("--plan", action="store_true",
+                         help="only list applied and pending migrations; change nothing")
 
     def serve_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--host", default="127.0.0.1")
@@ -352,8 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"init": cmd_init, "serve": cmd_serve, "keygen": cmd_keygen, "verify": cmd_verify,
-            "demo": cmd_demo, "audit": cmd_audit, "token": cmd_token}
+COMMANDS = {"init": cmd_init, "migrate": cmd_migrate, "serve": cmd_serve, "keygen": cmd_keygen,
+            "verify": cmd_verify, "demo": cmd_demo, "audit": cmd_audit, "token": cmd_token}
 
 
 def main(argv: list[str] | None = None) -> int:

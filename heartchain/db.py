@@ -13,6 +13,8 @@ from types import ModuleType
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.connection import connections
 
 from heartchain.files import private_sqlite_url
 
@@ -63,9 +65,27 @@ def tortoise_config(db_url: str, extra: dict[str, str] | None = None) -> dict[st
     }
 
 
-async def init_db(db_url: str, *, create_schema: bool = True) -> None:
+async def connect_db(db_url: str) -> BaseDBAsyncClient:
+    """Connect Tortoise to the store as it is (`heartchain migrate` looks at it before anything)."""
     load_entry_kinds()
     private_sqlite_url(db_url)
     await Tortoise.init(config=tortoise_config(db_url))
-    if create_schema:
-        await Tortoise.generate_schemas(safe=True)
+    conn: BaseDBAsyncClient = connections.get("default")
+    return conn
+
+
+async def init_db(db_url: str, *, create_schema: bool = True, upgrade: bool = True) -> None:
+    """Connect, then settle the store's schema through the migrations (heartchain/migrate.py):
+
+    - create_schema (the demo, test fixtures, benchmarks): apply every pending migration;
+    - create_schema, not upgrade (`heartchain init`): migrate a new, empty store, but refuse an
+      existing one that is behind: upgrading is the operator's `heartchain migrate`;
+    - neither (every other command): refuse a store that is behind (PendingMigrations).
+    """
+    from heartchain import migrate
+
+    conn = await connect_db(db_url)
+    if create_schema and (upgrade or (await migrate.status(conn)).empty):
+        await migrate.migrate(conn)
+    else:
+        await migrate.ensure_current(conn)
