@@ -74,7 +74,7 @@ def _address(signer: Signer) -> Address:
 
 
 def _conn(platform: Platform) -> BaseDBAsyncClient:
-    return platform.log._conn()
+    return platform.log.reader.connection()
 
 
 def mask_name(name: str) -> str:

@@ -144,8 +144,9 @@ class Query:
             if position is not None:
                 where += " AND size < ?"
                 values.append(int(position))
-            rows = await fetch(log._conn(), f"SELECT DISTINCT size FROM witness_cosignature "
-                               f"WHERE {where} ORDER BY size DESC LIMIT {limit + 1}", values)
+            rows = await fetch(log.reader.connection(), "SELECT DISTINCT size FROM "
+                               f"witness_cosignature WHERE {where} ORDER BY size DESC "
+                               f"LIMIT {limit + 1}", values)
             sizes = [int(r["size"]) for r in rows]
             has_next = len(sizes) > limit
             for size in sizes[:limit]:
