@@ -11,6 +11,9 @@
 | HEARTCHAIN_PUBLIC_URL         | http://127.0.0.1:8000 (serve: the served origin) |
 | HEARTCHAIN_DB_BUSY_TIMEOUT_MS | 5000 (SQLite: how long to wait for a lock)  |
 | HEARTCHAIN_WRITE_TIMEOUT_MS   | 10000 (how long an entry may wait queued)   |
+| HEARTCHAIN_WITNESSES          | (unset: no witnesses) name=url|key,...      |
+| HEARTCHAIN_WITNESS_POLICY     | (unset: all of them) how many must cosign   |
+| HEARTCHAIN_WITNESS_TIMEOUT    | 10 (seconds per request to a witness)       |
 
 The two timeouts bound every wait on the database: past them the request gets 503 with
 Retry-After (heartchain/unavailable.py) instead of hanging behind a held lock.
@@ -35,6 +38,10 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     db_busy_timeout_ms: int = 5000
     write_timeout_ms: int = 10000
+    # The log's witnesses (heartchain/ledger/witness_policy.py parses them).
+    witnesses: str = ""
+    witness_policy: int | None = None  # None: every configured witness must cosign
+    witness_timeout_s: float = 10.0
 
     @property
     def database_url(self) -> str:
@@ -61,6 +68,11 @@ class Settings:
             db_busy_timeout_ms=int(env.get("HEARTCHAIN_DB_BUSY_TIMEOUT_MS",
                                            cls.db_busy_timeout_ms)),
             write_timeout_ms=int(env.get("HEARTCHAIN_WRITE_TIMEOUT_MS", cls.write_timeout_ms)),
+            witnesses=env.get("HEARTCHAIN_WITNESSES", ""),
+            witness_policy=int(env["HEARTCHAIN_WITNESS_POLICY"])
+            if env.get("HEARTCHAIN_WITNESS_POLICY", "").strip() else None,
+            witness_timeout_s=float(env.get("HEARTCHAIN_WITNESS_TIMEOUT")
+                                    or cls.witness_timeout_s),
         )
 
 

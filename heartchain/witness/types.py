@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import strawberry
 
 from heartchain.gql import Info, Int64, PageInfo, decode_cursor, encode_cursor, page_size
+from heartchain.ledger import witness_client, witnessed
 from heartchain.ledger.store import fetch
 from heartchain.ledger.types import Checkpoint
 from heartchain.lookups import can_match
-from heartchain.witness import client
 from heartchain.witness.models import WitnessCosignature
 from heartchain.witness.models import WitnessRefusal as RefusalRow
 
@@ -52,7 +52,7 @@ class CosignedCheckpoint:
                                              "/log/checkpoint serves it")
 
     @classmethod
-    def of(cls, found: client.CosignedCheckpoint) -> CosignedCheckpoint:
+    def of(cls, found: witnessed.CosignedCheckpoint) -> CosignedCheckpoint:
         return cls(
             checkpoint=Checkpoint.of(found.signed), witnessed=found.witnessed, note=found.note,
             cosignatures=[Cosignature(
@@ -101,7 +101,7 @@ class WitnessRefusalConnection:
 class Query:
     @strawberry.field(description="The witnesses and the policy (k of n).")
     async def witness_policy(self, info: Info) -> WitnessPolicy:
-        policy = client.policy_for(info.context.platform.log)
+        policy = witness_client.policy_for(info.context.platform.log)
         witnesses = []
         for endpoint in policy.witnesses:
             row = await WitnessCosignature.filter(witness=endpoint.name).order_by("-size").first()
@@ -116,7 +116,7 @@ class Query:
                                   "/log/checkpoint serves. Null if none is witnessed yet.")
     async def witnessed_checkpoint(self, info: Info) -> CosignedCheckpoint | None:
         log = info.context.platform.log
-        found = await client.witnessed_checkpoint(log, client.policy_for(log))
+        found = await witnessed.witnessed_checkpoint(log, witness_client.policy_for(log))
         return CosignedCheckpoint.of(found) if found is not None else None
 
     @strawberry.field(description="The checkpoint at `size` (default: the latest) with its "
@@ -125,7 +125,8 @@ class Query:
                                   ) -> CosignedCheckpoint:
         log = info.context.platform.log
         signed = await (log.latest_checkpoint() if size is None else log.checkpoint_at(size))
-        return CosignedCheckpoint.of(await client.cosigned(log, client.policy_for(log), signed))
+        policy = witness_client.policy_for(log)
+        return CosignedCheckpoint.of(await witnessed.cosigned(log, policy, signed))
 
     @strawberry.field(description="Checkpoints that have at least one cosignature, newest "
                                   "first.")
@@ -134,7 +135,7 @@ class Query:
         limit = page_size(first)
         position = decode_cursor("cosigned", after)
         log = info.context.platform.log
-        policy = client.policy_for(log)
+        policy = witness_client.policy_for(log)
         edges: list[CosignedCheckpointEdge] = []
         has_next = False
         if policy.witnesses:
@@ -150,7 +151,7 @@ class Query:
             sizes = [int(r["size"]) for r in rows]
             has_next = len(sizes) > limit
             for size in sizes[:limit]:
-                found = await client.cosigned(log, policy, await log.checkpoint_at(size))
+                found = await witnessed.cosigned(log, policy, await log.checkpoint_at(size))
                 edges.append(CosignedCheckpointEdge(cursor=encode_cursor("cosigned", size),
                                                     node=CosignedCheckpoint.of(found)))
         return CosignedCheckpointConnection(edges=edges, page_info=PageInfo(
