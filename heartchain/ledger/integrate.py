@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -221,3 +221,21 @@ async def create_head(conn: BaseDBAsyncClient, origin: str, signer: NoteSigner,
     await execute(conn, "INSERT INTO log_checkpoint (size, root_hash, note, signed_at) "
                   "VALUES (0, ?, ?, ?)", [merkle.EMPTY_ROOT,
                                           sign_note(checkpoint.to_text(), signer), created_at])
+
+
+async def write_bare_tree(conn: BaseDBAsyncClient, leaf_hashes: Iterable[bytes]
+                          ) -> merkle.CompactRange:
+    """Store only the tiles and head of a tree of `leaf_hashes` in an empty log: no entries and
+    no checkpoints. For benchmarks of proofs over a large tree, which read nothing else."""
+    frontier = merkle.CompactRange()
+    tile_data: dict[tuple[int, int], bytearray] = {}
+    for leaf in leaf_hashes:
+        for (level, index), digest in frontier.append(leaf):
+            if level % tiles.TILE_HEIGHT == 0:
+                key = (level // tiles.TILE_HEIGHT, index // tiles.TILE_WIDTH)
+                tile_data.setdefault(key, bytearray()).extend(digest)
+    await execute_many(conn, "INSERT INTO log_tile (level, idx, data) VALUES (?, ?, ?)",
+                       [[level, index, bytes(data)] for (level, index), data in tile_data.items()])
+    await execute(conn, "INSERT INTO log_head (id, size, root_hash) VALUES (1, ?, ?)",
+                  [frontier.size, frontier.root()])
+    return frontier
