@@ -7,14 +7,16 @@ log that already holds the demo's charities is left as it is.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
+from heartchain.accounts.entries import RegisterBody
 from heartchain.accounts.models import Account
 from heartchain.accounts.services import issue_token, register_account
 from heartchain.errors import HeartchainError
-from heartchain.keys import Address, SigningKey, address_of
+from heartchain.keys import Address, address_of
 from heartchain.ledger.log import Appended
 from heartchain.platform import Platform
 from heartchain.progress import ProgressBar
@@ -63,7 +65,7 @@ _STEP_IN_BATCH = timedelta(seconds=1)
 
 
 async def write_many(state: DemoState, label: str,
-                     items: list[tuple[str, dict[str, object], list[SigningKey]]], *,
+                     items: Sequence[tuple[Any, ...]], *,
                      spread: timedelta = timedelta(0)) -> list[Appended]:
     """Sign and append many entries in batches, with a progress bar; stop on the first refusal.
 
@@ -82,8 +84,12 @@ async def write_many(state: DemoState, label: str,
             # tolerance of the times its entries carry.
             platform.clock.advance(gap - _STEP_IN_BATCH * len(chunk))
         entries = []
-        for kind, body, keys in chunk:
-            entries.append(platform.build(kind, body).signed_by(*keys))
+        for item in chunk:
+            if len(item) == 3:  # TRANSITIONAL: (kind, body dict, keys)
+                kind, body, keys = item  # type: ignore[misc]
+                entries.append(platform.build(kind, body).signed_by(*keys))
+            else:
+                entries.append(platform.signed(*item))  # type: ignore[misc]
             if spread:
                 platform.clock.advance(_STEP_IN_BATCH)
         for outcome in await platform.log.append_now(entries):
@@ -106,8 +112,8 @@ async def seed_accounts(state: DemoState, members: int = 300) -> None:
     operator_key = await platform.custodial_key(state.operator)
     keys = [await platform.new_custodial_key() for _ in range(members)]
     await write_many(state, "members", [
-        ("account.register", {"address": address_of(k), "role": "member",
-                              "registrar": state.operator}, [operator_key]) for k in keys])
+        (RegisterBody(address=address_of(k), role="member", registrar=state.operator),
+         operator_key) for k in keys])
     state.members.extend(address_of(k) for k in keys)
 
 

@@ -1,21 +1,28 @@
 """What every domain's GraphQL types share: the typed context, scalars, error results, cursors.
 
-Expected failures are union members (`ValidationError | PermissionDenied | NotFound | Conflict`);
-resolvers turn a service's HeartchainError into one with `error_result`. Services never import
-this module.
+Expected failures are union members (`ValidationError | PermissionDenied | NotFound | Conflict`).
+A mutation declared with `mutation(roles=…)` gets its role check and that mapping from the
+`Guarded` extension, so its body is "call one service, build the success type"; lists are
+`Connection[Node]` built by `connection()`. Services never import this module.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NewType
+from typing import TYPE_CHECKING, Any, Generic, NewType, TypeVar
 
 import strawberry
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
+from strawberry.extensions.field_extension import (
+    AsyncExtensionResolver,
+    FieldExtension,
+    SyncExtensionResolver,
+)
 
 from graphql import IntValueNode, ValueNode, print_ast, value_from_ast_untyped
 from heartchain import errors
@@ -96,6 +103,11 @@ class Context:
                     for i in indexes]
 
         self.entry_loader = DataLoader(load_fn=load)  # type: ignore[arg-type]
+
+    @property
+    def caller(self) -> Account:
+        """The signed-in account (a `mutation(roles=…)` resolver runs only when there is one)."""
+        return self.require_account()
 
     def require_account(self, *roles: str) -> Account:
         if self.account is None:
@@ -185,3 +197,72 @@ def page_size(first: int, limit: int = 100) -> int:
 class PageInfo:
     has_next_page: bool
     end_cursor: str | None
+
+
+T = TypeVar("T")
+Row = TypeVar("Row")
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    """A page of a list; strawberry names it after its node (`Connection[Lot]` is
+    `LotConnection`, its edges `LotEdge`)."""
+
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+
+def connection(rows: Sequence[Row], limit: int, *, cursor: Callable[[Row], str],
+               node: Callable[[Row], T]) -> Connection[T]:
+    """The page of `rows` fetched with `limit + 1` (the extra row only says there is more)."""
+    edges = [Edge(cursor=cursor(row), node=node(row)) for row in rows[:limit]]
+    return Connection(edges=edges, page_info=PageInfo(
+        has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None))
+
+
+class Guarded(FieldExtension):
+    """The one resolver path: check the caller's role, then run the resolver and answer its
+    expected failure (a HeartchainError) as the union's error member, not a GraphQL error."""
+
+    def __init__(self, roles: Sequence[str] = (), *, signed_in: bool = False) -> None:
+        super().__init__()
+        self.roles = tuple(roles)
+        self.signed_in = signed_in or bool(roles)
+
+    def _admit(self, info: strawberry.Info) -> None:
+        if self.signed_in:
+            info.context.require_account(*self.roles)
+
+    def resolve(self, next_: SyncExtensionResolver, source: Any, info: strawberry.Info,
+                **kwargs: Any) -> Any:
+        try:
+            self._admit(info)
+            return next_(source, info, **kwargs)
+        except errors.HeartchainError as exc:
+            return error_result(exc)
+
+    async def resolve_async(self, next_: AsyncExtensionResolver, source: Any,
+                            info: strawberry.Info, **kwargs: Any) -> Any:
+        try:
+            self._admit(info)
+            return await next_(source, info, **kwargs)
+        except errors.HeartchainError as exc:
+            return error_result(exc)
+
+
+def mutation(*, roles: Sequence[str] = (), signed_in: bool = False,
+             **kwargs: Any) -> Any:
+    """`strawberry.mutation` for a field returning `Success | ErrorResult`: `roles` (any one
+    of them) or `signed_in` is checked first; a HeartchainError becomes its error member."""
+    return strawberry.mutation(extensions=[Guarded(roles, signed_in=signed_in)], **kwargs)
+
+
+def guarded_field(*, roles: Sequence[str] = (), signed_in: bool = False, **kwargs: Any) -> Any:
+    """`strawberry.field` with the same guard, for queries whose answer is a union with errors."""
+    return strawberry.field(extensions=[Guarded(roles, signed_in=signed_in)], **kwargs)

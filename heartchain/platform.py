@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from heartchain.keys import (
     read_secret_file,
     write_secret_file,
 )
+from heartchain.ledger.body import Body, decode, wire
 from heartchain.ledger.entries import Entry, ReplayError, new_entry
 from heartchain.ledger.log import Appended, Log, StoredEntry
 from heartchain.ledger.notes import NoteSigner
@@ -76,18 +77,30 @@ class Platform:
     def build(self, kind: str, body: Mapping[str, Any], nonce: bytes | None = None) -> Entry:
         return new_entry(kind, body, at=self.clock.now(), nonce=nonce)
 
-    async def write(self, kind: str, body: Mapping[str, Any],
-                    signers: Sequence[str | SigningKey], *, purpose: str = "") -> Appended:
-        """Build, sign and append one entry; raise the typed error that rejected it.
+    def signed(self, body: Body, *keys: SigningKey) -> Entry:
+        """`body` as an entry signed now by `keys` (for bulk writers that append many at once;
+        the log checks the signers are the body's)."""
+        return self.build(body.KIND, wire(body)).signed_by(*keys)
 
-        Inside `idempotent(key)`, the nonce comes from the key, the kind, the first signer and
-        `purpose` (heartchain.idempotency), so a client that retries a request whose answer it
-        never got gets the entry already written, not a second one. A request writing one kind
-        twice with one signer passes a distinct `purpose` for each write.
+    async def write(self, body: Any, *keys: Any, purpose: str = "") -> Appended:
+        """Sign `body` as its kind's signers and append it; raise the typed error that rejected it.
+
+        Each signer signs with the key passed for its address (self-custody) or else with the
+        custodial key the platform holds for it. Inside `idempotent(key)`, the nonce comes from
+        the key, the kind, the first signer and `purpose` (heartchain.idempotency), so a client
+        that retries a request whose answer it never got gets the entry already written, not a
+        second one. A request writing one kind twice with one signer passes a distinct `purpose`
+        for each write.
         """
-        keys = [s if isinstance(s, SigningKey) else await self.custodial_key(s) for s in signers]
-        nonce = idempotent_nonce(kind, address_of(keys[0]), purpose)
-        entry = self.build(kind, body, nonce).signed_by(*keys)
+        if isinstance(body, str):  # TRANSITIONAL: write(kind, dict, [signers])
+            return await self._write_legacy(body, keys[0], keys[1], purpose=purpose)
+        raw = wire(body)
+        decode(type(body), raw)  # built in code, a body is checked only when decoded
+        given = {address_of(key): key for key in keys}
+        signing = [given.get(address) or await self.custodial_key(address)
+                   for address in body.signers()]
+        nonce = idempotent_nonce(body.KIND, address_of(signing[0]), purpose)
+        entry = self.build(body.KIND, raw, nonce).signed_by(*signing)
         try:
             appended = await self.log.append(entry)
         except ReplayError:
@@ -97,17 +110,32 @@ class Platform:
         claim(nonce)  # only once written: a rejected attempt may be tried again with its nonce
         return appended
 
-    async def written_before(self, kind: str, signer: str | SigningKey, *, purpose: str = ""
-                             ) -> StoredEntry | None:
+    async def _write_legacy(self, kind: str, body: Mapping[str, Any], signers: Any, *,
+                            purpose: str = "") -> Appended:
+        keys = [s if isinstance(s, SigningKey) else await self.custodial_key(s) for s in signers]
+        nonce = idempotent_nonce(kind, address_of(keys[0]), purpose)
+        entry = self.build(kind, body, nonce).signed_by(*keys)
+        try:
+            appended = await self.log.append(entry)
+        except ReplayError:
+            if nonce is None:
+                raise
+            appended = await self._already_written(entry)
+        claim(nonce)
+        return appended
+
+    async def written_before(self, kind: Any, signer: str | SigningKey, *,
+                             purpose: str = "") -> StoredEntry | None:
         """The entry this request's earlier attempt wrote for (`kind`, `signer`, `purpose`), if
         any: for writes whose body a retry cannot rebuild (a fresh custodial key, a state that
         the first attempt changed), so the retry answers what the first attempt wrote."""
         address = address_of(signer) if isinstance(signer, SigningKey) else signer
-        nonce = idempotent_nonce(kind, address, purpose)
+        kind_name = kind if isinstance(kind, str) else kind.KIND  # TRANSITIONAL: str
+        nonce = idempotent_nonce(kind_name, address, purpose)
         if nonce is None:
             return None
         earlier = await self.log.find_signed(address, _nonce_text(nonce))
-        if earlier is not None and earlier.kind != kind:
+        if earlier is not None and earlier.kind != kind_name:
             raise Conflict("Idempotency-Key was already used for a different request")
         return earlier
 

@@ -34,7 +34,8 @@ from heartchain.errors import ValidationError
 from heartchain.keys import Address
 from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.fields import MAX_QUANTITY, BodyReader
-from heartchain.ledger.kinds import ApplyContext, EntryKind, register
+from heartchain.ledger.kinds import ApplyContext
+from heartchain.ledger.legacy_kinds import EntryKind, register
 from heartchain.ledger.store import execute, fetch
 from tokens.errors import (
     AlreadyReversed,

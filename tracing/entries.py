@@ -35,7 +35,8 @@ from heartchain.errors import PermissionDenied, ValidationError
 from heartchain.keys import Address
 from heartchain.ledger import merkle
 from heartchain.ledger.fields import BodyReader
-from heartchain.ledger.kinds import ApplyContext, EntryKind, Observer, observe, register
+from heartchain.ledger.kinds import ApplyContext
+from heartchain.ledger.legacy_kinds import EntryKind, Observer, observe, register
 from heartchain.ledger.store import execute, fetch
 from tracing import fifo
 from tracing.errors import (

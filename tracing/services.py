@@ -350,50 +350,12 @@ async def donation_journey(index: int) -> Journey:
 
     Quantities are this donation's units only (goods are attributed oldest origin first when lots
     are split or merged); for cash, the disbursements its fen paid for and any lots bought."""
-    donation = await TracedDonation.get_or_none(idx=index)
-    if donation is None:
+    from tracing.journeys import donation_journeys  # it builds on this module's types
+
+    journey = (await donation_journeys([index])).get(index)
+    if journey is None:
         raise DonationNotFound(f"entry {index} is not a recorded donation")
-    flows = await OriginFlow.filter(origin_idx=index).order_by("idx", "id")
-    nodes: dict[str, JourneyLot] = {}
-    totals = {"create": 0, "deliver": 0, "loss": 0}
-    lot_ids = sorted({f.to_lot for f in flows if f.to_lot} | {f.from_lot for f in flows
-                                                               if f.from_lot})
-    lots = {lot.id: lot for lot in await _in_chunks(Lot, "id", lot_ids)}
-    for lot_id in lot_ids:
-        nodes[lot_id] = JourneyLot(lots[lot_id])
-    for flow in flows:
-        if flow.action in totals:
-            totals[flow.action] += flow.quantity
-        if flow.to_lot:
-            nodes[flow.to_lot].received += flow.quantity
-            nodes[flow.to_lot].held += flow.quantity
-        if flow.from_lot:
-            source = nodes[flow.from_lot]
-            source.held -= flow.quantity
-            if flow.action == "deliver":
-                source.delivered += flow.quantity
-            elif flow.action == "loss":
-                source.lost += flow.quantity
-            elif flow.to_lot:
-                _add_link_list(source.children, flow.to_lot, flow.quantity, flow.idx)
-                _add_link_list(nodes[flow.to_lot].parents, flow.from_lot, flow.quantity,
-                               flow.idx)
-    for event in await _in_chunks(LotEvent, "lot_id", lot_ids):
-        nodes[event.lot_id].steps.append(event)
-    for node in nodes.values():
-        node.steps.sort(key=lambda e: e.idx)
-    allocations: list[tuple[Allocation, Disbursement]] = []
-    purchased: list[Lot] = []
-    if donation.kind == "cash":
-        rows = await Allocation.filter(donation_idx=index).order_by("disbursement_idx")
-        paid = {d.idx: d for d in await _in_chunks(
-            Disbursement, "idx", [a.disbursement_idx for a in rows])}
-        allocations = [(a, paid[a.disbursement_idx]) for a in rows]
-        if paid:
-            purchased = await Lot.filter(disbursement_idx__in=list(paid)).order_by("created_idx")
-    ordered = sorted(nodes.values(), key=lambda n: (n.lot.created_idx, len(n.lot.id), n.lot.id))
-    return Journey(donation, ordered, totals["create"], totals["deliver"], totals["loss"],
-                   sum(n.held for n in ordered), allocations, purchased)
+    return journey
 
 
 def _add_link_list(links: list[Link], lot: str, quantity: int, index: int) -> None:

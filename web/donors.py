@@ -19,7 +19,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from heartchain.accounts.models import Account
-from heartchain.errors import NotFound
 from heartchain.lookups import can_match
 from tokens import services as hearts
 from tokens.models import HeartDonation
@@ -77,11 +76,11 @@ class Gift:
 
 
 def _tracing() -> Any:
-    if importlib.util.find_spec("tracing.services") is None:
+    if importlib.util.find_spec("tracing.journeys") is None:
         return None
-    import tracing.services
+    import tracing.journeys
 
-    return tracing.services
+    return tracing.journeys
 
 
 def history_chart(points: list[Any], label: str, *, width: int = 360, height: int = 150,
@@ -151,16 +150,14 @@ async def donor_page(request: Request) -> Response:
     stored = await platform.log.get_entries([d.idx for d in donations])
     charities = await explorer.accounts_by_address(d.charity for d in donations)
     tracing = _tracing()
+    journeys = ({} if tracing is None
+                else await tracing.donation_journeys([d.idx for d in donations]))
     gifts = []
     for donation in donations:
         gift = Gift(donation, stored[donation.idx].leaf_hash.hex() if donation.idx in stored
                     else "", charities[donation.charity].label
                     if donation.charity in charities else None)
-        if tracing is not None:
-            try:
-                gift.journey = await tracing.donation_journey(donation.idx)
-            except NotFound:
-                gift.journey = None
+        gift.journey = journeys.get(donation.idx)
         gifts.append(gift)
     language = choose_language(request)[0]
     from web.i18n import translator

@@ -8,41 +8,37 @@ organisations (charities, partners, witnesses); members carry no label: no perso
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
 from heartchain.accounts.errors import AccountExists, RoleRequired, UnknownAccount
 from heartchain.accounts.models import Account
 from heartchain.errors import PermissionDenied, ValidationError
-from heartchain.keys import Address
-from heartchain.ledger.fields import BodyReader
-from heartchain.ledger.kinds import ApplyContext, EntryKind, register
+from heartchain.ledger.body import Address, Body, Label, literal_values
+from heartchain.ledger.kinds import ApplyContext, projects, rules
 from heartchain.ledger.store import execute, fetch
 
-ROLES = ("operator", "charity", "partner", "investigator", "member", "witness")
+Role = Literal["operator", "charity", "partner", "investigator", "member", "witness"]
+ROLES: tuple[str, ...] = literal_values(Role)
 _LABEL = re.compile(r"\S(.*\S)?")
 
 
-@dataclass(frozen=True)
-class RegisterBody:
-    address: Address
-    role: str
-    registrar: Address
-    label: str | None
+class RegisterBody(Body):
+    """Register an address in a role."""
 
-    @classmethod
-    def parse(cls, body: Mapping[str, Any]) -> RegisterBody:
-        reader = BodyReader(body, "account.register")
-        parsed = cls(reader.address("address"), reader.choice("role", ROLES),
-                     reader.address("registrar"), reader.optional_text("label", max_length=100))
-        reader.finish()
-        if parsed.role == "member" and parsed.label is not None:
+    KIND = "account.register"
+    SIGNERS = ("registrar",)
+
+    address: Address
+    role: Role
+    registrar: Address
+    label: Label | None = None
+
+    def __post_init__(self) -> None:
+        if self.role == "member" and self.label is not None:
             raise ValidationError("account.register: members carry no label (no personal data "
                                   "on the log)", field="label")
-        if parsed.label is not None and not _LABEL.fullmatch(parsed.label):
+        if self.label is not None and not _LABEL.fullmatch(self.label):
             raise ValidationError("account.register: label has surrounding spaces", field="label")
-        return parsed
 
 
 async def role_of(ctx: ApplyContext, address: str) -> str | None:
@@ -64,10 +60,7 @@ async def require_role(ctx: ApplyContext, address: str, *roles: str) -> None:
         raise RoleRequired(f"{address} is a {role}; this needs a {' or '.join(roles)}")
 
 
-def _signers(body: RegisterBody) -> Sequence[str]:
-    return [body.registrar]
-
-
+@rules(RegisterBody)
 async def _check(ctx: ApplyContext, body: RegisterBody) -> None:
     if await role_of(ctx, body.address) is not None:
         raise AccountExists(f"{body.address} is already registered")
@@ -84,6 +77,7 @@ async def _check(ctx: ApplyContext, body: RegisterBody) -> None:
     await require_role(ctx, body.registrar, "operator")
 
 
+@projects(RegisterBody)
 async def _project(ctx: ApplyContext, body: RegisterBody) -> None:
     # Raw SQL: registration is the hottest projector (every member), and the ORM triples its cost.
     await execute(ctx.conn, "INSERT INTO account (address, role, label, registrar, registered_idx)"
@@ -91,7 +85,3 @@ async def _project(ctx: ApplyContext, body: RegisterBody) -> None:
                   [body.address, body.role, body.label, body.registrar, ctx.index])
     ctx.memo[("role", body.address)] = body.role
 
-
-ACCOUNT_REGISTER = register(EntryKind(
-    name="account.register", parse=RegisterBody.parse, signers=_signers, check=_check,
-    project=_project, summary="register an address in a role"))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
+from heartchain.accounts.entries import RegisterBody
 from heartchain.accounts.models import Account, ApiToken, CustodialKey
 from heartchain.errors import Conflict, NotFound, PermissionDenied
 from heartchain.keys import Address, SigningKey, address_of
@@ -109,16 +110,15 @@ async def register_account(platform: Platform, *, role: str, registrar: str,
     attempt registered: its fresh key would make a different body."""
     custodial = key is None
     if custodial:
-        earlier = await platform.written_before("account.register", registrar)
+        earlier = await platform.written_before(RegisterBody, registrar)
         if earlier is not None:
             return await _registered_before(platform, earlier, role=role, label=label)
     own_key = key or await platform.new_custodial_key()
     address = address_of(own_key)
-    body: dict[str, object] = {"address": address, "role": role, "registrar": registrar}
-    if label is not None:
-        body["label"] = label
     try:
-        appended = await platform.write("account.register", body, [registrar])
+        body = RegisterBody(address=address, role=role,  # type: ignore[arg-type]
+                            registrar=Address(registrar), label=label)
+        appended = await platform.write(body)
     except BaseException:
         if custodial:
             await CustodialKey.filter(address=address).delete()
@@ -137,7 +137,7 @@ async def _registered_before(platform: Platform, earlier: StoredEntry, *, role: 
 async def self_register_member(platform: Platform, key: SigningKey) -> Registered:
     address = address_of(key)
     appended = await platform.write(
-        "account.register", {"address": address, "role": "member", "registrar": address}, [key])
+        RegisterBody(address=address, role="member", registrar=address), key)
     return Registered(address, appended)
 
 
@@ -171,8 +171,7 @@ async def initialise(platform: Platform, *, operator_label: str = "heartchain op
         raise PermissionDenied("the log has entries but no operator: refusing to add one")
     key = await platform.new_custodial_key()
     address = address_of(key)
-    await platform.write("account.register", {"address": address, "role": "operator",
-                                              "registrar": address, "label": operator_label},
-                         [key])
+    await platform.write(RegisterBody(address=address, role="operator", registrar=address,
+                                      label=operator_label), key)
     token = await issue_token(platform, address, "operator (created by init)")
     return Genesis(address, token)

@@ -9,8 +9,8 @@ import strawberry
 from heartchain.accounts import services
 from heartchain.accounts.entries import ROLES
 from heartchain.accounts.models import Account as AccountRow
-from heartchain.errors import HeartchainError, ValidationError
-from heartchain.gql import ErrorResult, Info, Int64, error_result
+from heartchain.errors import ValidationError
+from heartchain.gql import ErrorResult, Info, Int64, mutation
 from heartchain.ledger.types import LogEntry, load_entry
 from heartchain.lookups import can_match
 
@@ -59,21 +59,16 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Operator only: register a custodial account in a role and "
-                                     "issue its first API token.")
+    @mutation(roles=["operator"], description="Operator only: register a custodial account "
+                                               "in a role and issue its first API token.")
     async def register_account(self, info: Info, role: str, label: str | None = None
                                ) -> RegisterAccountResult:
-        try:
-            operator = info.context.require_account("operator")
-            if role not in ROLES or role == "operator":
-                raise ValidationError(f"role: must be one of {', '.join(ROLES[1:])}",
-                                      field="role")
-            platform = info.context.platform
-            registered = await services.register_account(
-                platform, role=role, registrar=operator.address, label=label)
-            token = await services.issue_token(platform, registered.address, "first token")
-        except HeartchainError as exc:
-            return error_result(exc)
+        if role not in ROLES or role == "operator":
+            raise ValidationError(f"role: must be one of {', '.join(ROLES[1:])}", field="role")
+        platform = info.context.platform
+        registered = await services.register_account(
+            platform, role=role, registrar=info.context.caller.address, label=label)
+        token = await services.issue_token(platform, registered.address, "first token")
         row = await AccountRow.get(address=registered.address)
         return AccountRegistered(account=Account.of(row), token=token,
                                  entry=await load_entry(info, registered.appended.index))

@@ -1,33 +1,46 @@
-"""The registry of entry kinds: body validation, who must sign, rules, and the projector.
+"""The registry of entry kinds, keyed by body class (heartchain.ledger.body).
 
-A domain adds a feature by registering an `EntryKind` in its `entries.py`:
+A domain adds a kind in its `entries.py` with a body class and two functions:
 
-- ``parse(body) -> B`` validates the body's shape and returns a typed value (pure; raises
-  ValidationError).
-- ``signers(b) -> addresses`` lists who must sign, in order (the same rule for custodial and
-  self-custody entries).
-- ``check(ctx, b)`` enforces the rules against the current projections, reading only; it raises a
-  HeartchainError to reject the entry, which then leaves no trace.
-- ``project(ctx, b)`` writes the projection rows. It runs only after `check` passed and should not
-  fail; if it does, the log redoes the batch one entry per transaction so only that entry is lost.
+    class Thanks(Body):
+        KIND = "example.thanks"
+        SIGNERS = ("charity",)
+        charity: Address
+        quantity: Quantity
 
-Every write goes through `ctx.conn`, so the same code replays into a scratch store in `verify`.
+    @rules(Thanks)
+    async def _check(ctx: ApplyContext, body: Thanks) -> None: ...   # read only; raise to reject
+
+    @projects(Thanks)
+    async def _project(ctx: ApplyContext, body: Thanks) -> None: ...  # write the rows
+
+- the rules read the current projections and raise a HeartchainError to reject the entry, which
+  then leaves no trace;
+- the projector runs only after every rule passed and should not fail; if it does, the log redoes
+  the batch one entry per transaction so only that entry is lost.
+
+Another domain keeps its own tables from a kind it does not own with `@observes(Body)` (the
+projection) and `@observes(Body, rules=True)` (extra rules); observers run after the owner's, in
+the order the domains load (heartchain.db.DOMAINS). Every write goes through `ctx.conn`, so the
+same code replays into a scratch store in `verify`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 from heartchain.errors import ValidationError
+from heartchain.ledger.body import Body, body_class, body_classes, decode
 from heartchain.ledger.entries import Entry, verify_signatures
 
-B = TypeVar("B")
+B = TypeVar("B", bound=Body)
+Step = Callable[["ApplyContext", Any], Awaitable[None]]
 
 
 @dataclass
@@ -40,14 +53,12 @@ class ApplyContext:
     memo: dict[Any, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class EntryKind(Generic[B]):
-    name: str
-    parse: Callable[[Mapping[str, Any]], B]
-    signers: Callable[[B], Sequence[str]]
-    check: Callable[[ApplyContext, B], Awaitable[None]]
-    project: Callable[[ApplyContext, B], Awaitable[None]]
-    summary: str = ""
+@dataclass
+class _Steps:
+    rule: Step | None = None
+    projector: Step | None = None
+    observer_rules: list[Step] = field(default_factory=list)
+    observer_projectors: list[Step] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -55,49 +66,90 @@ class PreparedEntry:
     """An entry whose shape and signatures have been checked; state rules come at integration."""
 
     entry: Entry
-    kind: EntryKind[Any]
     body: Any
+    legacy: Any = None  # TRANSITIONAL: a legacy_kinds.EntryKind
 
 
-@dataclass(frozen=True)
-class Observer:
-    """Another domain's rules and projection for a kind it does not own (e.g. tracing keeps a
-    campaign's cash ledger from `donation.record`). Runs after the kind's own check/project."""
-
-    kind: str
-    project: Callable[[ApplyContext, Any], Awaitable[None]]
-    check: Callable[[ApplyContext, Any], Awaitable[None]] | None = None
-
-
-_KINDS: dict[str, EntryKind[Any]] = {}
-_OBSERVERS: dict[str, list[Observer]] = {}
+_STEPS: dict[type[Body], _Steps] = {}
 _PROJECTIONS: list[type[Model]] = []
 
-
-def register(kind: EntryKind[B]) -> EntryKind[B]:
-    if kind.name in _KINDS and _KINDS[kind.name] is not kind:
-        raise RuntimeError(f"entry kind {kind.name} registered twice")
-    _KINDS[kind.name] = kind
-    return kind
+Decorator = Callable[[Callable[[ApplyContext, B], Awaitable[None]]],
+                     Callable[[ApplyContext, B], Awaitable[None]]]
 
 
-def observe(observer: Observer) -> Observer:
-    watchers = _OBSERVERS.setdefault(observer.kind, [])
-    if observer not in watchers:
-        watchers.append(observer)
-    return observer
+def _steps(cls: type[Body]) -> _Steps:
+    if not getattr(cls, "KIND", ""):
+        raise TypeError(f"{cls.__name__} declares no kind")
+    return _STEPS.setdefault(cls, _Steps())
+
+
+def _same(a: Step | None, b: Step) -> bool:
+    # A module imported twice (some tests reload one) registers the same function again.
+    return a is not None and (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
+
+
+def rules(cls: type[B]) -> Decorator[B]:
+    """The owning domain's rules for `cls`: read only; raise a HeartchainError to reject."""
+    def register(step: Callable[[ApplyContext, B], Awaitable[None]]
+                 ) -> Callable[[ApplyContext, B], Awaitable[None]]:
+        steps = _steps(cls)
+        if steps.rule is not None and not _same(steps.rule, step):
+            raise RuntimeError(f"{cls.KIND} has rules already: {steps.rule.__qualname__}")
+        steps.rule = step
+        return step
+    return register
+
+
+def projects(cls: type[B]) -> Decorator[B]:
+    """The owning domain's projector for `cls`; a kind without one is not applied."""
+    def register(step: Callable[[ApplyContext, B], Awaitable[None]]
+                 ) -> Callable[[ApplyContext, B], Awaitable[None]]:
+        steps = _steps(cls)
+        if steps.projector is not None and not _same(steps.projector, step):
+            raise RuntimeError(f"{cls.KIND} has a projector already: "
+                               f"{steps.projector.__qualname__}")
+        steps.projector = step
+        return step
+    return register
+
+
+def observes(cls: type[B], *, rules: bool = False) -> Decorator[B]:
+    """Another domain's projection (or, with `rules=True`, its extra rules) for `cls`."""
+    def register(step: Callable[[ApplyContext, B], Awaitable[None]]
+                 ) -> Callable[[ApplyContext, B], Awaitable[None]]:
+        steps = _steps(cls)
+        listed = steps.observer_rules if rules else steps.observer_projectors
+        listed[:] = [s for s in listed if not _same(s, step)] + [step]
+        return step
+    return register
 
 
 async def check_all(ctx: ApplyContext, prepared: PreparedEntry) -> None:
-    await prepared.kind.check(ctx, prepared.body)
-    for observer in _OBSERVERS.get(prepared.kind.name, ()):
+    from heartchain.ledger import legacy_kinds  # TRANSITIONAL
+    if prepared.legacy is not None:
+        await prepared.legacy.check(ctx, prepared.body)
+    else:
+        steps = _STEPS[type(prepared.body)]
+        if steps.rule is not None:
+            await steps.rule(ctx, prepared.body)
+        for step in steps.observer_rules:
+            await step(ctx, prepared.body)
+    for observer in legacy_kinds.OBSERVERS.get(prepared.entry.kind, ()):
         if observer.check is not None:
             await observer.check(ctx, prepared.body)
 
 
 async def project_all(ctx: ApplyContext, prepared: PreparedEntry) -> None:
-    await prepared.kind.project(ctx, prepared.body)
-    for observer in _OBSERVERS.get(prepared.kind.name, ()):
+    from heartchain.ledger import legacy_kinds  # TRANSITIONAL
+    if prepared.legacy is not None:
+        await prepared.legacy.project(ctx, prepared.body)
+    else:
+        steps = _STEPS[type(prepared.body)]
+        assert steps.projector is not None  # prepare() refuses kinds without one
+        await steps.projector(ctx, prepared.body)
+        for step in steps.observer_projectors:
+            await step(ctx, prepared.body)
+    for observer in legacy_kinds.OBSERVERS.get(prepared.entry.kind, ()):
         await observer.project(ctx, prepared.body)
 
 
@@ -113,19 +165,28 @@ def projections() -> tuple[type[Model], ...]:
 
 
 def kind_names() -> list[str]:
-    return sorted(_KINDS)
+    """Every kind the loaded domains can apply."""
+    from heartchain.ledger import legacy_kinds  # TRANSITIONAL
+    return sorted([name for name, cls in body_classes().items() if _applied(cls)]
+                  + list(legacy_kinds.KINDS))
 
 
-def get_kind(name: str) -> EntryKind[Any]:
-    try:
-        return _KINDS[name]
-    except KeyError:
-        raise ValidationError(f"kind: unknown entry kind {name!r}", field="kind") from None
+def _applied(cls: type[Body]) -> bool:
+    steps = _STEPS.get(cls)
+    return steps is not None and steps.projector is not None
 
 
 def prepare(entry: Entry) -> PreparedEntry:
     """Stateless checks: the kind exists, the body is well-formed, exactly its signers signed."""
-    kind = get_kind(entry.kind)
-    body = kind.parse(entry.body)
-    verify_signatures(entry, kind.signers(body))
-    return PreparedEntry(entry, kind, body)
+    from heartchain.ledger import legacy_kinds  # TRANSITIONAL
+    if entry.kind in legacy_kinds.KINDS:
+        kind = legacy_kinds.KINDS[entry.kind]
+        parsed = kind.parse(entry.body)
+        verify_signatures(entry, kind.signers(parsed))
+        return PreparedEntry(entry, parsed, kind)
+    cls = body_class(entry.kind)
+    if not _applied(cls):
+        raise ValidationError(f"kind: no loaded domain applies {entry.kind!r}", field="kind")
+    body = decode(cls, entry.body)
+    verify_signatures(entry, body.signers())
+    return PreparedEntry(entry, body)

@@ -8,17 +8,18 @@ from typing import Annotated
 
 import strawberry
 
-from heartchain.errors import HeartchainError, NotFound, ValidationError
+from heartchain.errors import NotFound, ValidationError
 from heartchain.gql import (
     JSON,
+    Connection,
     ErrorResult,
     Info,
     Int64,
-    PageInfo,
     b64,
+    connection,
     decode_cursor,
     encode_cursor,
-    error_result,
+    mutation,
     page_size,
 )
 from heartchain.ledger.entries import ReplayError, parse_entry
@@ -107,18 +108,6 @@ class LogEntry:
         return Checkpoint.of(await info.context.platform.log.checkpoint_covering(self.index))
 
 
-@strawberry.type
-class LogEntryEdge:
-    cursor: str
-    node: LogEntry
-
-
-@strawberry.type
-class LogEntryConnection:
-    edges: list[LogEntryEdge]
-    page_info: PageInfo
-
-
 @strawberry.type(description="The entry was appended; its proof is against the checkpoint "
                              "signed with its batch.")
 class EntryAccepted:
@@ -163,7 +152,7 @@ class LedgerQuery:
                                   "and signer address.")
     async def entries(self, info: Info, first: int = 20, after: str | None = None,
                       kind: str | None = None, signer: str | None = None,
-                      oldest_first: bool = False) -> LogEntryConnection:
+                      oldest_first: bool = False) -> Connection[LogEntry]:
         limit = page_size(first)
         position = decode_cursor("entry", after)
         bound = None if position is None else int(position)
@@ -171,13 +160,9 @@ class LedgerQuery:
             kind=kind, signer=signer, limit=limit + 1, oldest_first=oldest_first,
             lower=bound + 1 if bound is not None and oldest_first else None,
             upper=bound if bound is not None and not oldest_first else None)
-        page = indexes[:limit]
-        found = await info.context.platform.log.get_entries(page)
-        edges = [LogEntryEdge(cursor=encode_cursor("entry", i), node=LogEntry.of(found[i]))
-                 for i in page]
-        return LogEntryConnection(edges=edges, page_info=PageInfo(
-            has_next_page=len(indexes) > limit,
-            end_cursor=edges[-1].cursor if edges else None))
+        found = await info.context.platform.log.get_entries(indexes[:limit])
+        return connection(indexes, limit, cursor=lambda i: encode_cursor("entry", i),
+                          node=lambda i: LogEntry.of(found[i]))
 
     @strawberry.field
     async def consistency_proof(self, info: Info, from_size: Int64, to_size: Int64
@@ -209,22 +194,19 @@ class LedgerQuery:
 
 @strawberry.type
 class LedgerMutation:
-    @strawberry.mutation(description="Append an entry already signed by self-custody keys: "
-                                     "the canonical JSON of DESIGN §2, signatures included.")
+    @mutation(description="Append an entry already signed by self-custody keys: the "
+                          "canonical JSON of DESIGN §2, signatures included.")
     async def submit_entry(self, info: Info, entry: str) -> SubmitEntryResult:
         log = info.context.platform.log
         try:
-            try:
-                appended = await log.append(entry.encode())
-            except ReplayError:
-                # The same signed entry sent again (its answer was lost): answer the stored one.
-                parsed = parse_entry(entry.encode())
-                earlier = await log.find_signed(parsed.signers[0], parsed.nonce)
-                if earlier is None or earlier.data != parsed.leaf_data:
-                    raise
-                appended = await log.appended(earlier.index)
-        except HeartchainError as exc:
-            return error_result(exc)
+            appended = await log.append(entry.encode())
+        except ReplayError:
+            # The same signed entry sent again (its answer was lost): answer the stored one.
+            parsed = parse_entry(entry.encode())
+            earlier = await log.find_signed(parsed.signers[0], parsed.nonce)
+            if earlier is None or earlier.data != parsed.leaf_data:
+                raise
+            appended = await log.appended(earlier.index)
         return EntryAccepted(entry=await load_entry(info, appended.index))
 
 

@@ -49,7 +49,8 @@ from heartchain.keys import Address
 from heartchain.ledger import tiles
 from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.fields import BodyReader
-from heartchain.ledger.kinds import ApplyContext, EntryKind, register
+from heartchain.ledger.kinds import ApplyContext
+from heartchain.ledger.legacy_kinds import EntryKind, register
 from heartchain.ledger.store import execute, execute_many, is_postgres, sql
 from heartchain.lookups import can_match
 from heartchain.mutualaid import apportion, hospitals, proxies

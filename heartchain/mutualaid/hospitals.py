@@ -17,7 +17,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from heartchain.accounts.entries import require_role
 from heartchain.keys import Address
 from heartchain.ledger.fields import BodyReader
-from heartchain.ledger.kinds import ApplyContext, EntryKind, register
+from heartchain.ledger.kinds import ApplyContext
+from heartchain.ledger.legacy_kinds import EntryKind, register
 from heartchain.mutualaid.codes import PUBLIC_NAME
 from heartchain.mutualaid.errors import RuleBroken, UnknownHospital
 from heartchain.mutualaid.models import Hospital

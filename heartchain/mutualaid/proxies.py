@@ -15,7 +15,8 @@ from heartchain.accounts.entries import require_role, role_of
 from heartchain.errors import Conflict, ValidationError
 from heartchain.keys import Address
 from heartchain.ledger.fields import BodyReader
-from heartchain.ledger.kinds import ApplyContext, EntryKind, register
+from heartchain.ledger.kinds import ApplyContext
+from heartchain.ledger.legacy_kinds import EntryKind, register
 from heartchain.mutualaid.errors import NotAMember, NotAuthorised, RuleBroken
 from heartchain.mutualaid.models import CaseProxy, Membership
 
