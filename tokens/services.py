@@ -367,17 +367,13 @@ async def score_history(address: str, *, first: int = 50, after: int = 0) -> lis
           SELECT reversed_idx AS idx, -hearts AS delta FROM heart_donation
           WHERE donor = ? AND reversed_idx IS NOT NULL AND reversed_idx >= ?) ch
         GROUP BY idx ORDER BY idx""", [address, after, address, after])
-    reader = LogReader()  # the default connection, as _db()
-    changes: dict[int, int] = {}  # checkpoint size -> the change it brought
-    covered = 0  # changes at indexes below this fall in the checkpoint last looked up
+    covering = await LogReader().checkpoint_sizes_covering([int(r["idx"]) for r in rows])
+    changes: dict[int, int] = {}  # checkpoint size -> the change it brought, oldest first
     for row in rows:
-        if int(row["idx"]) >= covered:
-            found = await reader.checkpoint_size_covering(int(row["idx"]))
-            if found is None or len(changes) == first:
-                break
-            covered = found
-            changes[covered] = 0
-        changes[covered] += int(row["delta"])
+        size = covering.get(int(row["idx"]))
+        if size is None or (size not in changes and len(changes) == first):
+            break
+        changes[size] = changes.get(size, 0) + int(row["delta"])
     total = await score_at(_db(), address, after) if after else 0
     points = []
     for size, change in changes.items():

@@ -110,6 +110,19 @@ class LogReader:
                            "WHERE size > ?", [index])
         return int(rows[0]["size"]) if rows and rows[0]["size"] is not None else None
 
+    async def checkpoint_sizes_covering(self, indexes: Sequence[int]) -> dict[int, int]:
+        """For each stored entry of `indexes`, the size of the first checkpoint that includes
+        it; one query a chunk however many, so a page's query count does not grow with them."""
+        found: dict[int, int] = {}
+        unique = sorted(set(indexes))
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start:start + _CHUNK]
+            rows = await fetch(self.connection(), "SELECT e.idx, (SELECT MIN(c.size) FROM "
+                               "log_checkpoint c WHERE c.size > e.idx) AS size FROM log_entry e "
+                               f"WHERE e.idx IN ({', '.join('?' * len(chunk))})", chunk)
+            found.update((int(r["idx"]), int(r["size"])) for r in rows if r["size"] is not None)
+        return found
+
     async def last_checkpoint_size_signed_by(self, at: str) -> int | None:
         """The newest checkpoint signed at or before `at` (a `format_time` string), if any."""
         # Sizes and signing times grow together: walking back from the newest checkpoint by its
