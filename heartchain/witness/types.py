@@ -10,6 +10,7 @@ from heartchain.gql import Info, Int64, PageInfo, decode_cursor, encode_cursor, 
 from heartchain.ledger import witness_client, witnessed
 from heartchain.ledger.store import fetch
 from heartchain.ledger.types import Checkpoint
+from heartchain.ledger.witnessed import CosignedCheckpoint as Cosigned
 from heartchain.lookups import can_match
 from heartchain.witness.models import WitnessCosignature
 from heartchain.witness.models import WitnessRefusal as RefusalRow
@@ -52,7 +53,8 @@ class CosignedCheckpoint:
                                              "/log/checkpoint serves it")
 
     @classmethod
-    def of(cls, found: witnessed.CosignedCheckpoint) -> CosignedCheckpoint:
+    # `Cosigned`, not `witnessed.CosignedCheckpoint`: the `witnessed` field hides the module here.
+    def of(cls, found: Cosigned) -> CosignedCheckpoint:
         return cls(
             checkpoint=Checkpoint.of(found.signed), witnessed=found.witnessed, note=found.note,
             cosignatures=[Cosignature(
