@@ -6,7 +6,9 @@ is quoted (RFC 4180 §2.6–2.7), so a separator, quote or line break inside a v
 a new cell. Integers the code computed (amounts, indexes) stay bare numbers: `-2500` written
 from an `int` is data, while the same characters from a string (a payee, a purpose) are escaped.
 
-    >>> out = io.StringIO(); writer(out).writerow(["=HYPERLINK(\\"x\\")", -2500])
+    >>> import io
+    >>> out = io.StringIO()
+    >>> writer(out).writerow(["=HYPERLINK(\\"x\\")", -2500])
     >>> out.getvalue()
     '"\\'=HYPERLINK(""x"")",-2500\\r\\n'
 """

@@ -11,8 +11,17 @@ first attempt's nonce (the log takes a (signer, nonce) pair once, so the retry f
 already written instead of writing a second). Two writes of one kind by one signer inside one
 mutation field must pass distinct purposes (e.g. the lot or member they are about).
 
-    >>> with idempotent("till-7/receipt-42"):
-    ...     await platform.write("donation.record", body, [charity])   # same nonce on every retry
+Platform.write takes its nonce from `idempotent_nonce`, so a retry's entry has the first
+attempt's nonce:
+
+    >>> def attempt() -> bytes | None:
+    ...     with idempotent("till-7/receipt-42"):
+    ...         return idempotent_nonce("donation.record", "hc1p...charity")
+    >>> first, retry = attempt(), attempt()
+    >>> first == retry and len(first)
+    16
+    >>> idempotent_nonce("donation.record", "hc1p...charity") is None  # no key: a random nonce
+    True
 """
 
 from __future__ import annotations

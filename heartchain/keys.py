@@ -36,13 +36,18 @@ from nacl.signing import SigningKey, VerifyKey
 from heartchain.errors import ValidationError, VerificationError
 
 __all__ = [
+    "ADDRESS_HRP",
     "Address",
     "SigningKey",
     "Vault",
     "VerifyKey",
     "address_of",
+    "decode_address",
+    "encode_address",
+    "is_address",
     "load_or_create_master_key",
     "new_signing_key",
+    "read_secret_file",
     "verify_key_of",
     "write_secret_file",
 ]
@@ -56,14 +61,13 @@ _ADDRESS_VERSION = 1
 
 def address_of(key: VerifyKey | SigningKey) -> Address:
     verify_key = key.verify_key if isinstance(key, SigningKey) else key
-    return _encode_address(bytes(verify_key))
+    return encode_address(bytes(verify_key))
 
 
 _CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _CHAR_VALUES = {c: i for i, c in enumerate(_CHARSET)}
 _BECH32M_CONST = 0x2BC830A3
 _GENERATORS = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
-_HRP_EXPANDED = [ord(c) >> 5 for c in ADDRESS_HRP] + [0] + [ord(c) & 31 for c in ADDRESS_HRP]
 
 
 def _polymod(values: list[int]) -> int:
@@ -77,6 +81,11 @@ def _polymod(values: list[int]) -> int:
     return checksum
 
 
+@functools.cache
+def _hrp_expanded(hrp: str) -> list[int]:
+    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+
+
 def _to_5bit(data: bytes) -> list[int]:
     bits = len(data) * 8
     padding = -bits % 5  # BIP-173 pads the last group with zero bits on the right
@@ -85,29 +94,42 @@ def _to_5bit(data: bytes) -> list[int]:
     return [(number >> (5 * (groups - 1 - i))) & 31 for i in range(groups)]
 
 
-# The same few thousand addresses sign most entries, so both directions are memoized; the codec
-# itself is BIP-350 bech32m, checked against the reference `bech32m` package in the tests.
+# The codec is BIP-350 bech32m (faster here than the `bech32m` package: bench/addresses.py),
+# checked against that package and BIP-350's own v1 vectors in the tests; `hrp` is a parameter
+# only so that those vectors ("bc", "tb") apply. The same few thousand addresses sign most
+# entries, so both directions are memoized.
 @functools.lru_cache(maxsize=65_536)
-def _encode_address(public_key: bytes) -> Address:
+def encode_address(public_key: bytes, hrp: str = ADDRESS_HRP) -> Address:
+    """The address of a raw 32-byte Ed25519 public key.
+
+    >>> encode_address(bytes(32))
+    'hc1pqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqtzfnzt'
+    """
     data = [_ADDRESS_VERSION, *_to_5bit(public_key)]
-    polymod = _polymod(_HRP_EXPANDED + data + [0] * 6) ^ _BECH32M_CONST
+    polymod = _polymod(_hrp_expanded(hrp) + data + [0] * 6) ^ _BECH32M_CONST
     checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
-    return Address(ADDRESS_HRP + "1" + "".join(_CHARSET[d] for d in data + checksum))
+    return Address(hrp + "1" + "".join(_CHARSET[d] for d in data + checksum))
 
 
-@functools.lru_cache(maxsize=65_536)
-def verify_key_of(address: str) -> VerifyKey:
-    """The public key inside an address; a typo or a foreign prefix raises ValidationError."""
-    if not isinstance(address, str) or not address.startswith(ADDRESS_HRP + "1"):
-        raise ValidationError(f"address: not an hc address: {address!r}", field="address")
-    if len(address) != 62:
-        raise ValidationError(f"address: must be 62 characters: {address!r}", field="address")
+def decode_address(address: str, hrp: str = ADDRESS_HRP) -> bytes:
+    """The raw public key inside an address; a typo or a foreign prefix raises ValidationError.
+
+    Only lower case is accepted (BIP-350 also allows all upper case): one spelling per key.
+
+    >>> decode_address(encode_address(bytes(32))) == bytes(32)
+    True
+    """
+    if not isinstance(address, str) or not address.startswith(hrp + "1"):
+        raise ValidationError(f"address: not an {hrp} address: {address!r}", field="address")
+    if len(address) != len(hrp) + 60:  # "1", version, 52 groups of key, 6 of checksum
+        raise ValidationError(f"address: must be {len(hrp) + 60} characters: {address!r}",
+                              field="address")
     try:
-        values = [_CHAR_VALUES[c] for c in address[3:]]
+        values = [_CHAR_VALUES[c] for c in address[len(hrp) + 1:]]
     except KeyError:
         raise ValidationError(f"address: invalid character in {address!r}",
                               field="address") from None
-    if _polymod(_HRP_EXPANDED + values) != _BECH32M_CONST:
+    if _polymod(_hrp_expanded(hrp) + values) != _BECH32M_CONST:
         raise ValidationError(f"address: invalid checksum or encoding: {address!r}",
                               field="address")
     if values[0] != _ADDRESS_VERSION:
@@ -117,7 +139,18 @@ def verify_key_of(address: str) -> VerifyKey:
         number = number << 5 | value
     if number & 0xF:  # the 4 padding bits must be zero
         raise ValidationError(f"address: non-zero padding in {address!r}", field="address")
-    return VerifyKey((number >> 4).to_bytes(32, "big"))
+    return (number >> 4).to_bytes(32, "big")
+
+
+@functools.lru_cache(maxsize=65_536)
+def verify_key_of(address: str) -> VerifyKey:
+    """The public key inside an `hc` address; a typo or a foreign prefix raises ValidationError.
+
+    >>> verify_key_of(encode_address(bytes(32))[:-1] + "q")  # a typo in the last character
+    Traceback (most recent call last):
+    heartchain.errors.ValidationError: address: invalid checksum or encoding: 'hc1pq...zq'
+    """
+    return VerifyKey(decode_address(address))
 
 
 def is_address(value: str) -> bool:

@@ -5,8 +5,9 @@ raises its own ValidationError, which surfaced as "Unexpected error." or a 500),
 integer column refuses a Python int beyond its range (SQLite: OverflowError; PostgreSQL:
 DataError). No stored row can match either, so the caller answers NotFound at once.
 
-    >>> can_match(Lot, id="L" * 500)   # tracing.models.Lot: id is a CharField(max_length=24)
-    False
+    >>> from tracing.models import Lot  # its id is a CharField(max_length=24)
+    >>> can_match(Lot, id="L" * 500), can_match(Lot, id="L" * 24)
+    (False, True)
 """
 
 from __future__ import annotations

@@ -6,12 +6,10 @@ master key. Erasing a subject deletes its key (crypto-shredding): every value se
 unreadable, backups included, while the log, which only ever held addresses and commitments, still
 verifies. These tables are off-log: they are not projections and `verify` ignores them.
 
-    >>> await seal_personal(platform, "donor:hc1p...", "phone", "+8613800000000")
-    >>> await read_personal(platform, "donor:hc1p...", "phone")
-    '+8613800000000'
-    >>> await erase_subject(platform, "donor:hc1p...")      # gone for good
-    >>> commitment(salt, "Zhang San")                        # what goes on the log instead
-    '5f1c...'
+    await seal_personal(platform, "donor:hc1p...", "phone", "+8613800000000")
+    await read_personal(platform, "donor:hc1p...", "phone")    # '+8613800000000'
+    await erase_subject(platform, "donor:hc1p...")             # gone for good
+    commitment(salt, "Zhang San")                              # what goes on the log instead
 
 To put a commitment on the log, keep its salt sealed with the subject:
 `salt = await subject_salt(platform, subject_id)`; after erasure the salt is gone too, so the

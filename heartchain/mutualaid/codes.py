@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import msgspec
 
 # A name an organisation signs for (a plan, a hospital): letters and digits of any script,
 # spaces and a little punctuation; no line breaks, no markup.
 PUBLIC_NAME = re.compile(r"(?!\s)[\w ·()（）'.,&:-]+(?<!\s)")
+PublicName = Annotated[str, msgspec.Meta(min_length=1, max_length=100,
+                                         pattern=rf"\A(?:{PUBLIC_NAME.pattern})\Z")]
 
 
 @dataclass(frozen=True)
@@ -82,3 +87,15 @@ OBJECTION_REASONS = _table(
     ("duplicate", "重复申请", "A duplicate claim"),
     ("other", "其他（详情已密封）", "Other (details sealed)"),
 )
+
+# The codes as body field types: msgspec refuses any other value ("'x' is not one of …").
+# Built from the tables above, the one list of codes; mypy, which cannot read a computed
+# Literal, sees str.
+if TYPE_CHECKING:
+    Condition = str
+    DecisionReason = str
+    ObjectionReason = str
+else:
+    Condition = Literal[tuple(CONDITIONS)]
+    DecisionReason = Literal[tuple(DECISION_REASONS)]
+    ObjectionReason = Literal[tuple(OBJECTION_REASONS)]

@@ -15,11 +15,12 @@ import hashlib
 import time
 from datetime import date, timedelta
 
+from heartchain.accounts.entries import RegisterBody
 from heartchain.accounts.services import self_register_member
 from heartchain.demo import DemoState, seeder, write_many
 from heartchain.keys import SigningKey, address_of
 from heartchain.mutualaid import services
-from heartchain.mutualaid.entries import Rules
+from heartchain.mutualaid.entries import PlanJoin, Rules
 
 PLAN = "xianghu-basic"
 MEMBERS = 10_000
@@ -51,16 +52,16 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
                                          name_zh=name_zh, name_en=name_en)
     keys = [SigningKey.generate() for _ in range(members)]
     await write_many(state, "mutual-aid members", [
-        ("account.register", {"address": address_of(k), "role": "member",
-                              "registrar": address_of(k)}, [k]) for k in keys])
+        (RegisterBody(address=address_of(k), role="member", registrar=address_of(k)), k)
+        for k in keys])
     joins = []
     for k in keys:
         # One member in twenty prepays only the minimum: they lapse in the second period.
         prepay = 1_000 if rng.random() < 0.05 else rng.choice((2_000, 3_000, 5_000, 10_000))
-        joins.append(("plan.join", {
-            "plan": PLAN, "member": address_of(k), "age_years": rng.randint(1, 59),
-            "birth_commitment": hashlib.sha256(rng.randbytes(32)).hexdigest(),
-            "prepay_fen": prepay}, [k]))
+        joins.append((PlanJoin(
+            plan=PLAN, member=address_of(k), age_years=rng.randint(1, 59),
+            birth_commitment=hashlib.sha256(rng.randbytes(32)).hexdigest(),
+            prepay_fen=prepay), k))
     await write_many(state, "mutual-aid joins", joins)
     platform.clock.advance(timedelta(days=RULES.waiting_days + 1))
 

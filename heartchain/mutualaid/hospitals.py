@@ -8,39 +8,27 @@ open keep it, new cases cannot name it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
-
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from heartchain.accounts.entries import require_role
-from heartchain.keys import Address
-from heartchain.ledger.fields import BodyReader
-from heartchain.ledger.kinds import ApplyContext
-from heartchain.ledger.legacy_kinds import EntryKind, register
-from heartchain.mutualaid.codes import PUBLIC_NAME
+from heartchain.ledger.body import Address, Body, Slug
+from heartchain.ledger.kinds import ApplyContext, projects, rules
+from heartchain.mutualaid.codes import PublicName
 from heartchain.mutualaid.errors import RuleBroken, UnknownHospital
 from heartchain.mutualaid.models import Hospital
 
 
-@dataclass(frozen=True)
-class HospitalRegister:
-    hospital: str
-    name_zh: str
-    name_en: str
+class HospitalRegister(Body):
+    """The operator registers (or renames, or unlists) a hospital cases may name."""
+
+    KIND = "hospital.register"
+    SIGNERS = ("operator",)
+
+    hospital: Slug
+    name_zh: PublicName
+    name_en: PublicName
     listed: bool
     operator: Address
-
-    @classmethod
-    def parse(cls, body: Mapping[str, Any]) -> HospitalRegister:
-        reader = BodyReader(body, "hospital.register")
-        parsed = cls(reader.slug("hospital"),
-                     reader.text("name_zh", max_length=100, pattern=PUBLIC_NAME),
-                     reader.text("name_en", max_length=100, pattern=PUBLIC_NAME),
-                     reader.boolean("listed"), reader.address("operator"))
-        reader.finish()
-        return parsed
 
 
 async def require_listed(conn: BaseDBAsyncClient, code: str) -> Hospital:
@@ -53,10 +41,12 @@ async def require_listed(conn: BaseDBAsyncClient, code: str) -> Hospital:
     return hospital
 
 
+@rules(HospitalRegister)
 async def _check(ctx: ApplyContext, b: HospitalRegister) -> None:
     await require_role(ctx, b.operator, "operator")
 
 
+@projects(HospitalRegister)
 async def _project(ctx: ApplyContext, b: HospitalRegister) -> None:
     values = {"name_zh": b.name_zh, "name_en": b.name_en, "listed": b.listed,
               "updated_idx": ctx.index}
@@ -64,7 +54,3 @@ async def _project(ctx: ApplyContext, b: HospitalRegister) -> None:
         await Hospital.create(using_db=ctx.conn, code=b.hospital, registered_idx=ctx.index,
                               **values)
 
-
-HOSPITAL_REGISTER = register(EntryKind(
-    "hospital.register", HospitalRegister.parse, lambda b: [b.operator], _check, _project,
-    "the operator registers (or renames, or unlists) a hospital cases may name"))

@@ -7,16 +7,12 @@ the member authorised in that plan with a `plan.proxy` grant they signed and hav
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
 from heartchain.accounts.entries import require_role, role_of
 from heartchain.errors import Conflict, ValidationError
-from heartchain.keys import Address
-from heartchain.ledger.fields import BodyReader
-from heartchain.ledger.kinds import ApplyContext
-from heartchain.ledger.legacy_kinds import EntryKind, register
+from heartchain.ledger.body import Address, Body, Slug
+from heartchain.ledger.kinds import ApplyContext, projects, rules
 from heartchain.mutualaid.errors import NotAMember, NotAuthorised, RuleBroken
 from heartchain.mutualaid.models import CaseProxy, Membership
 
@@ -27,23 +23,21 @@ def proxy_id(plan: str, member: str, proxy: str) -> str:
     return f"{plan}:{member}:{proxy}"
 
 
-@dataclass(frozen=True)
-class PlanProxy:
-    plan: str
+class PlanProxy(Body):
+    """A member authorises (or revokes) a family member to open cases for them."""
+
+    KIND = "plan.proxy"
+    SIGNERS = ("member",)
+
+    plan: Slug
     member: Address
     proxy: Address
-    action: str
+    action: Literal["grant", "revoke"]
 
-    @classmethod
-    def parse(cls, body: Mapping[str, Any]) -> PlanProxy:
-        reader = BodyReader(body, "plan.proxy")
-        parsed = cls(reader.slug("plan"), reader.address("member"), reader.address("proxy"),
-                     reader.choice("action", ("grant", "revoke")))
-        reader.finish()
-        if parsed.proxy == parsed.member:
+    def __post_init__(self) -> None:
+        if self.proxy == self.member:
             raise ValidationError("plan.proxy: a member needs no proxy for themself",
                                   field="proxy")
-        return parsed
 
 
 async def _active(ctx: ApplyContext, b: PlanProxy) -> CaseProxy | None:
@@ -51,6 +45,7 @@ async def _active(ctx: ApplyContext, b: PlanProxy) -> CaseProxy | None:
                                   active=True).using_db(ctx.conn).first()
 
 
+@rules(PlanProxy)
 async def _check(ctx: ApplyContext, b: PlanProxy) -> None:
     if b.action == "revoke":
         if await _active(ctx, b) is None:
@@ -69,6 +64,7 @@ async def _check(ctx: ApplyContext, b: PlanProxy) -> None:
         raise RuleBroken(f"plan.proxy: at most {MAX_PROXIES} proxies at a time", field="proxy")
 
 
+@projects(PlanProxy)
 async def _project(ctx: ApplyContext, b: PlanProxy) -> None:
     key = proxy_id(b.plan, b.member, b.proxy)
     if b.action == "revoke":
@@ -91,7 +87,3 @@ async def require_may_open(ctx: ApplyContext, plan: str, member: str, opener: st
     raise NotAuthorised(f"{opener} may not open a case for {member}: only the member, a proxy "
                         f"they authorised in plan {plan} (plan.proxy), or the operator may")
 
-
-PLAN_PROXY = register(EntryKind(
-    "plan.proxy", PlanProxy.parse, lambda b: [b.member], _check, _project,
-    "a member authorises (or revokes) a family member to open cases for them"))

@@ -24,6 +24,7 @@ from heartchain.errors import Conflict, HeartchainError, NotFound, ValidationErr
 from heartchain.idempotency import current_idempotency_key
 from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger import merkle
+from heartchain.ledger.body import decode
 from heartchain.ledger.entries import format_time
 from heartchain.ledger.log import Appended
 from heartchain.ledger.store import fetch
@@ -33,6 +34,19 @@ from heartchain.mutualaid import apportion
 from heartchain.mutualaid import entries as kinds
 from heartchain.mutualaid.entries import (
     MASKED_NAME,
+    CaseAttest,
+    CaseDecide,
+    CaseNotice,
+    CaseObject,
+    CaseOpen,
+    CaseReview,
+    HospitalRegister,
+    PeriodApportion,
+    PlanCreate,
+    PlanJoin,
+    PlanLeave,
+    PlanProxy,
+    PlanTopup,
     Rules,
     age_band,
     age_now,
@@ -73,6 +87,11 @@ def _address(signer: Signer) -> Address:
     return address_of(signer) if isinstance(signer, SigningKey) else Address(signer)
 
 
+def _keys(*signers: Signer) -> list[SigningKey]:
+    """The keys passed in (self-custody); an address alone signs with its custodial key."""
+    return [s for s in signers if isinstance(s, SigningKey)]
+
+
 def _conn(platform: Platform) -> BaseDBAsyncClient:
     return platform.log.reader.connection()
 
@@ -95,6 +114,8 @@ def age_on(birth: date, today: date) -> tuple[int, int]:
 # -- plans and membership -------------------------------------------------------------------
 
 def rules_body(rules: Rules) -> dict[str, Any]:
+    """The rules as a plan.create entry read back from the log carries them (lists, not
+    tuples: `to_builtins` keeps tuples, which never equal the log's lists)."""
     return json.loads(rules.to_json())  # type: ignore[no-any-return]
 
 
@@ -102,7 +123,7 @@ async def create_plan(platform: Platform, *, operator: Signer, plan: str, name: 
                       rules: Rules, version: int | None = None) -> Appended:
     """Create `plan`, or publish its next rules version (applies from that log position on).
     A retry (same Idempotency-Key) answers the version the first attempt published."""
-    earlier = await platform.written_before("plan.create", operator)
+    earlier = await platform.written_before(PlanCreate, operator)
     if earlier is not None:
         body = earlier.entry.body
         if (body.get("plan"), body.get("name"), body.get("rules")) != (plan, name,
@@ -112,9 +133,9 @@ async def create_plan(platform: Platform, *, operator: Signer, plan: str, name: 
     if version is None:
         row = await Plan.get_or_none(id=plan) if can_match(Plan, id=plan) else None
         version = row.version + 1 if row else 1
-    return await platform.write("plan.create", {
-        "plan": plan, "version": version, "name": name, "operator": _address(operator),
-        "rules": rules_body(rules)}, [operator])
+    return await platform.write(PlanCreate(plan=plan, version=version, name=name,
+                                           operator=_address(operator), rules=rules),
+                                *_keys(operator))
 
 
 @dataclass(frozen=True)
@@ -133,26 +154,23 @@ async def join_plan(platform: Platform, *, plan: str, member: Signer, birth_date
     years, days = age_on(birth_date, platform.clock.now().date())
     if days < 0:
         raise ValidationError("birth_date: in the future", field="birth_date")
-    body: dict[str, Any] = {"plan": plan, "member": address, "age_years": years,
-                            "birth_commitment": commitment(salt, birth_date.isoformat()),
-                            "prepay_fen": prepay_fen}
-    if years == 0:
-        body["infant_age_days"] = days
-    appended = await platform.write("plan.join", body, [member])
+    body = PlanJoin(plan=plan, member=address, age_years=years,
+                    birth_commitment=commitment(salt, birth_date.isoformat()),
+                    prepay_fen=prepay_fen, infant_age_days=days if years == 0 else None)
+    appended = await platform.write(body, *_keys(member))
     await seal_personal(platform, subject, "birth_date", birth_date.isoformat())
     for field, value in (personal or {}).items():
         await seal_personal(platform, subject, field, value)
-    return Joined(appended, body["birth_commitment"])
+    return Joined(appended, body.birth_commitment)
 
 
 async def top_up(platform: Platform, *, plan: str, member: Signer, amount_fen: int) -> Appended:
-    return await platform.write("plan.topup", {"plan": plan, "member": _address(member),
-                                               "amount_fen": amount_fen}, [member])
+    return await platform.write(PlanTopup(plan=plan, member=_address(member),
+                                          amount_fen=amount_fen), *_keys(member))
 
 
 async def leave_plan(platform: Platform, *, plan: str, member: Signer) -> Appended:
-    return await platform.write("plan.leave", {"plan": plan, "member": _address(member)},
-                                [member])
+    return await platform.write(PlanLeave(plan=plan, member=_address(member)), *_keys(member))
 
 
 # -- hospitals and proxies ------------------------------------------------------------------
@@ -160,17 +178,17 @@ async def leave_plan(platform: Platform, *, plan: str, member: Signer) -> Append
 async def register_hospital(platform: Platform, *, operator: Signer, code: str, name_zh: str,
                             name_en: str, listed: bool = True) -> Appended:
     """Register (or rename, or unlist) a hospital that cases may name by `code`."""
-    return await platform.write("hospital.register", {
-        "hospital": code, "name_zh": name_zh, "name_en": name_en, "listed": listed,
-        "operator": _address(operator)}, [operator])
+    return await platform.write(HospitalRegister(
+        hospital=code, name_zh=name_zh, name_en=name_en, listed=listed,
+        operator=_address(operator)), *_keys(operator))
 
 
 async def set_proxy(platform: Platform, *, plan: str, member: Signer, proxy: str,
                     grant: bool = True) -> Appended:
     """The member authorises (or revokes) `proxy`, a registered account, to open their cases."""
-    return await platform.write("plan.proxy", {
-        "plan": plan, "member": _address(member), "proxy": proxy,
-        "action": "grant" if grant else "revoke"}, [member])
+    return await platform.write(PlanProxy(
+        plan=plan, member=_address(member), proxy=Address(proxy),
+        action="grant" if grant else "revoke"), *_keys(member))
 
 
 async def hospitals() -> list[Hospital]:
@@ -232,13 +250,14 @@ async def open_case(platform: Platform, *, plan: str, member: str, opener: Signe
     subject = case_subject(case_id)
     existed = await find_case(case_id) is not None
     details = details_document(patient_name, description)
-    body = {"case": case_id, "plan": plan, "member": member, "opener": opener_address,
-            "condition": condition, "asked_fen": asked_fen, "hospital": hospital,
-            "masked_name": masked, "age_band": age_band(age_now(m, now)),
-            "diagnosed_on": diagnosed_on.isoformat(),
-            "details_commitment": commitment(await subject_salt(platform, subject), details)}
+    salt = await subject_salt(platform, subject)
     try:
-        appended = await platform.write("case.open", body, [opener])
+        body = CaseOpen(case=case_id, plan=plan, member=Address(member), opener=opener_address,
+                        condition=condition, asked_fen=asked_fen, hospital=hospital,
+                        masked_name=masked, age_band=age_band(age_now(m, now)),
+                        diagnosed_on=diagnosed_on.isoformat(),
+                        details_commitment=commitment(salt, details))
+        appended = await platform.write(body, *_keys(opener))
     except HeartchainError:
         if not existed and await find_case(case_id) is None:
             await erase_subject(platform, subject)  # refused: keep no salt for a non-case
@@ -251,31 +270,32 @@ async def attest_case(platform: Platform, *, case: str, investigator: Signer,
                       findings: str, recommendation: str,
                       amount_fen: int | None = None) -> Appended:
     """The findings are sealed under the case; the log has their salted commitment."""
-    body: dict[str, Any] = {"case": case, "investigator": _address(investigator),
-                            "findings_hash": await _committed(platform, case, findings),
-                            "recommendation": recommendation}
-    if amount_fen is not None:
-        body["amount_fen"] = amount_fen
-    appended = await platform.write("case.attest", body, [investigator])
+    body = CaseAttest(case=case, investigator=_address(investigator),
+                      findings_hash=await _committed(platform, case, findings),
+                      recommendation=recommendation,  # type: ignore[arg-type]
+                      amount_fen=amount_fen)
+    appended = await platform.write(body, *_keys(investigator))
     await seal_personal(platform, case_subject(case), f"findings:{appended.index}", findings)
     return appended
 
 
 async def notice_case(platform: Platform, *, case: str, operator: Signer, days: int) -> Appended:
-    return await platform.write("case.notice", {"case": case, "operator": _address(operator),
-                                                "days": days}, [operator])
+    return await platform.write(CaseNotice(case=case, operator=_address(operator), days=days),
+                                *_keys(operator))
 
 
 async def object_case(platform: Platform, *, case: str, member: Signer, reason: str,
                       note: str | None = None) -> Appended:
     """`reason` is a code of codes.OBJECTION_REASONS; a typed `note` is sealed under the case."""
     address = _address(member)
-    body: dict[str, Any] = {"case": case, "member": address, "reason": reason}
+    note_commitment = None
     if note:
         if len(note) > MAX_DESCRIPTION:
             raise ValidationError(f"note: at most {MAX_DESCRIPTION} characters", field="note")
-        body["note_commitment"] = await _committed(platform, case, note)
-    appended = await platform.write("case.object", body, [member])
+        note_commitment = await _committed(platform, case, note)
+    appended = await platform.write(CaseObject(case=case, member=address, reason=reason,
+                                               note_commitment=note_commitment),
+                                    *_keys(member))
     if note:
         await seal_personal(platform, case_subject(case), f"objection:{appended.index}", note)
     return appended
@@ -283,10 +303,11 @@ async def object_case(platform: Platform, *, case: str, member: Signer, reason: 
 
 async def review_case(platform: Platform, *, case: str, reviewer: Signer, findings: str,
                       outcome: str) -> Appended:
-    appended = await platform.write("case.review", {
-        "case": case, "reviewer": _address(reviewer),
-        "findings_hash": await _committed(platform, case, findings), "outcome": outcome},
-        [reviewer])
+    appended = await platform.write(CaseReview(
+        case=case, reviewer=_address(reviewer),
+        findings_hash=await _committed(platform, case, findings),
+        outcome=outcome),  # type: ignore[arg-type]
+        *_keys(reviewer))
     await seal_personal(platform, case_subject(case), f"findings:{appended.index}", findings)
     return appended
 
@@ -294,12 +315,10 @@ async def review_case(platform: Platform, *, case: str, reviewer: Signer, findin
 async def decide_case(platform: Platform, *, case: str, operator: Signer, decision: str,
                       amount_fen: int | None = None, reason: str | None = None) -> Appended:
     """Approve with `amount_fen`, or reject with a `reason` code (codes.DECISION_REASONS)."""
-    body: dict[str, Any] = {"case": case, "operator": _address(operator), "decision": decision}
-    if amount_fen is not None:
-        body["amount_fen"] = amount_fen
-    if reason is not None:
-        body["reason"] = reason
-    return await platform.write("case.decide", body, [operator])
+    body = CaseDecide(case=case, operator=_address(operator),
+                      decision=decision,  # type: ignore[arg-type]
+                      amount_fen=amount_fen, reason=reason)
+    return await platform.write(body, *_keys(operator))
 
 
 async def case_details(platform: Platform, case: str) -> dict[str, str] | None:
@@ -324,7 +343,7 @@ async def approved_cases(plan: str) -> list[str]:
 
 
 async def apportion_body(platform: Platform, *, plan: str, operator: str,
-                         cases: Sequence[str] | None = None) -> dict[str, Any]:
+                         cases: Sequence[str] | None = None) -> PeriodApportion:
     """The next period.apportion body, computed from the projections as of the log clock now."""
     conn = _conn(platform)
     row = await get_plan(conn, plan)
@@ -334,8 +353,8 @@ async def apportion_body(platform: Platform, *, plan: str, operator: str,
     period = row.periods + 1
     computed = await compute_period(conn, row, period, await period_cases(conn, plan, case_ids),
                                     format_time(platform.clock.now()))
-    return {"plan": plan, "operator": operator, "period": period, "cases": case_ids,
-            **computed.figures()}
+    return decode(PeriodApportion, {"plan": plan, "operator": operator, "period": period,
+                                    "cases": case_ids, **computed.figures()})
 
 
 async def apportion_period(platform: Platform, *, plan: str, operator: Signer,
@@ -343,7 +362,7 @@ async def apportion_period(platform: Platform, *, plan: str, operator: Signer,
     """Apportion the plan's next period. The body is recomputed and retried if coverage changed
     between computing and integrating (a waiting period ending in that instant). A retry (same
     Idempotency-Key) answers the period the first attempt apportioned."""
-    earlier = await platform.written_before("period.apportion", operator)
+    earlier = await platform.written_before(PeriodApportion, operator)
     if earlier is not None:
         if earlier.entry.body.get("plan") != plan or (
                 cases is not None and earlier.entry.body.get("cases") != sorted(set(cases))):
@@ -353,7 +372,7 @@ async def apportion_period(platform: Platform, *, plan: str, operator: Signer,
         body = await apportion_body(platform, plan=plan, operator=_address(operator),
                                     cases=cases)
         try:
-            return await platform.write("period.apportion", body, [operator])
+            return await platform.write(body, *_keys(operator))
         except PeriodMismatch:
             if attempt == attempts - 1:
                 raise

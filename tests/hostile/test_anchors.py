@@ -79,18 +79,18 @@ def test_mutual_aid_patterns() -> None:
     case = {"case": "c1", "plan": "basic", "member": ADDRESS, "opener": ADDRESS,
             "condition": "cancer", "asked_fen": 100, "hospital": "h", "masked_name": "张*",
             "age_band": "30-39", "diagnosed_on": "2026-01-01", "details_commitment": "0" * 64}
-    CaseOpen.parse(case)
+    decode(CaseOpen, case)
     for name, value in (("masked_name", "张*\n"), ("age_band", "30-3\n"), ("case", "c1\n"),
                         ("diagnosed_on", "2026-1-01\n"), ("age_band", "٣٠-٣٩")):
         with pytest.raises(ValidationError):
-            CaseOpen.parse({**case, name: value})
+            decode(CaseOpen, {**case, name: value})
     rules: dict[str, Any] = json.loads(RULES.to_json())
-    Rules.parse(rules)
+    decode(Rules, rules)
     with pytest.raises(ValidationError, match="conditions"):
-        Rules.parse({**rules, "conditions": ["cancer\n"]})
+        decode(Rules, {**rules, "conditions": ["cancer\n"]})
     with pytest.raises(ValidationError, match="cases"):
-        PeriodApportion.parse({"plan": "basic", "operator": ADDRESS, "period": 1,
-                               "cases": ["c1\n"]})
+        decode(PeriodApportion, {"plan": "basic", "operator": ADDRESS, "period": 1,
+                                 "cases": ["c1\n"]})
 
 
 def test_account_label() -> None:

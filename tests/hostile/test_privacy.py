@@ -12,11 +12,11 @@ through the GraphQL mutation a user would call.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from datetime import timedelta
 
 import httpx
+import msgspec
 import pytest
 
 from heartchain import demo
@@ -48,7 +48,7 @@ async def seed_small_demo(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> De
     monkeypatch.setattr(tokens_demo, "GIFTS_PER_KIND", 60)
     # With a hundredth of the members, each must pay less per case or they lapse at once.
     monkeypatch.setattr(mutualaid_demo, "RULES",
-                        dataclasses.replace(mutualaid_demo.RULES, member_case_cap_fen=100))
+                        msgspec.structs.replace(mutualaid_demo.RULES, member_case_cap_fen=100))
     state = DemoState(ledger.platform, ledger.operator, random.Random(2026))
     await demo.seed_accounts(state, members=60)
     await tokens_demo.seed_hearts(state)

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 from heartchain.accounts.services import register_account
 from heartchain.keys import SigningKey, address_of, new_signing_key
 from heartchain.mutualaid import services
-from heartchain.mutualaid.entries import Rules
+from heartchain.mutualaid.entries import PlanJoin, Rules
 from tests.conftest import Ledger
-from tests.factories import entry, self_registration
+from tests.factories import self_registration
 
 RULES = Rules(min_age_days=28, max_age_years=59, waiting_days=90, cap_fen=30_000_000,
               senior_age=40, senior_cap_fen=10_000_000, fee_bp=800, member_case_cap_fen=300,
@@ -53,10 +53,10 @@ async def members(ledger: Ledger, plan: str, balances: list[int], age_years: int
     """Self-registered members who joined `plan` with these prepayments (bulk appended)."""
     keys = [new_signing_key() for _ in balances]
     batch = [self_registration(ledger, k) for k in keys]
-    batch += [entry(ledger, "plan.join", {"plan": plan, "member": address_of(k),
-                                          "age_years": age_years, "birth_commitment": COMMITMENT,
-                                          "prepay_fen": b}, k) for k, b in zip(keys, balances,
-                                                                               strict=True)]
+    batch += [ledger.platform.signed(PlanJoin(plan=plan, member=address_of(k),
+                                              age_years=age_years, birth_commitment=COMMITMENT,
+                                              prepay_fen=b), k)
+              for k, b in zip(keys, balances, strict=True)]
     for outcome in await ledger.platform.log.append_now(batch):
         if isinstance(outcome, Exception):
             raise outcome

@@ -6,6 +6,7 @@ from collections.abc import Awaitable
 from datetime import date, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 
 from heartchain.accounts.errors import RoleRequired
@@ -13,6 +14,7 @@ from heartchain.accounts.services import self_register_member
 from heartchain.errors import Conflict, HeartchainError, ValidationError
 from heartchain.keys import address_of, new_signing_key
 from heartchain.mutualaid import services
+from heartchain.mutualaid.entries import PlanCreate
 from heartchain.mutualaid.errors import (
     AlreadyJoined,
     NotCovered,
@@ -156,30 +158,28 @@ async def test_apportion_twice_or_with_an_unapproved_case(ledger: Ledger) -> Non
         platform, plan=plan, operator=ledger.operator, cases=[done, pending]), "not approved")
     body = await services.apportion_body(platform, plan=plan, operator=ledger.operator)
     # A body whose figures or root the projections do not give is refused.
-    for field, value in (("share_root", "00" * 32), ("share_fen", body["share_fen"] + 1),
+    for field, value in (("share_root", "00" * 32), ("share_fen", body.share_fen + 1),
                          ("members", 1)):
         await refused(ledger, PeriodMismatch, platform.write(
-            "period.apportion", {**body, field: value}, [ledger.operator]), field)
-    await platform.write("period.apportion", body, [ledger.operator])
-    await refused(ledger, PeriodExists, platform.write(
-        "period.apportion", body, [ledger.operator]), "already apportioned")
+            msgspec.structs.replace(body, **{field: value})), field)
+    await platform.write(body)
+    await refused(ledger, PeriodExists, platform.write(body), "already apportioned")
     await refused(ledger, Conflict, services.apportion_period(
         platform, plan=plan, operator=ledger.operator, cases=[done]), "already apportioned")
 
 
 async def test_rules_versions_apply_from_their_position(ledger: Ledger) -> None:
-    from dataclasses import replace
-
     from tests.mutualaid.factories import RULES
 
     plan = await make_plan(ledger)
     first = await members(ledger, plan, [2_000])
     await services.create_plan(ledger.platform, operator=ledger.operator, plan=plan,
-                               name="Basic v2", rules=replace(RULES, waiting_days=180))
+                               name="Basic v2",
+                               rules=msgspec.structs.replace(RULES, waiting_days=180))
     second = await members(ledger, plan, [2_000])
     advance(ledger, 91)
     await open_case(ledger, plan, first[0])
     await refused(ledger, NotCovered, open_case(ledger, plan, second[0]), "waiting period")
-    await refused(ledger, Conflict, ledger.platform.write("plan.create", {
-        "plan": plan, "version": 2, "name": "again", "operator": ledger.operator,
-        "rules": services.rules_body(RULES)}, [ledger.operator]), "next version is 3")
+    await refused(ledger, Conflict, ledger.platform.write(PlanCreate(
+        plan=plan, version=2, name="again", operator=ledger.operator, rules=RULES)),
+        "next version is 3")

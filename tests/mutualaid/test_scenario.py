@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
+
+from msgspec.structs import replace
 
 from heartchain.keys import address_of
 from heartchain.ledger.verify import verify_log

@@ -1,0 +1,218 @@
+"""The load test's report: where the cores went (from /proc), the integration batches (from the
+workers' /metrics), per-operation throughput and latency, and the figures beside their baselines.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from figures import figure
+from load_driver import WRITES, Connection, HTTPError, Tally
+
+STRAWBERRY_BASELINE = 3500.0  # STACK.md: trivial strawberry query, 1 uvicorn worker, req/s
+
+# ---------------------------------------------------------------------------------------------
+# Cores used, from /proc
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of a process and its children (uvicorn workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    tree, total = {root}, 0.0
+    for _ in range(3):
+        tree |= {pid for pid, (ppid, _) in stats.items() if ppid in tree}
+    for pid in tree:
+        total += stats.get(pid, (0, 0.0))[1]
+    return total
+
+
+def cpu_of_command(name: str) -> float:
+    """CPU seconds of every process whose command is `name` (PostgreSQL: all its backends)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm, rest = (entry / "stat").read_text().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, ValueError):
+            continue
+        if comm == name:
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all cores, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, float(sum(values))
+
+
+@dataclass
+class CpuMark:
+    """The CPU counters when a phase starts."""
+
+    servers: float
+    witnesses: float
+    generator: float
+    machine: tuple[float, float]
+    postgres: float
+
+
+def cpu_mark(server_pid: int, witness_pids: list[int]) -> CpuMark:
+    return CpuMark(cpu_seconds(server_pid), sum(cpu_seconds(pid) for pid in witness_pids),
+                   time.process_time(), machine_busy(), cpu_of_command("postgres"))
+
+
+def cores_used(before: CpuMark, server_pid: int, witness_pids: list[int],
+               seconds: float) -> dict[str, float]:
+    """The cores each party kept busy over the `seconds` since `before`."""
+    busy, total = machine_busy()
+    return {
+        "servers": (cpu_seconds(server_pid) - before.servers) / seconds,
+        "witnesses": (sum(cpu_seconds(pid) for pid in witness_pids) - before.witnesses)
+        / seconds,
+        "generator": (time.process_time() - before.generator) / seconds,
+        # Backends that exit during the run take their CPU time with them: a floor.
+        "postgres": max(0.0, cpu_of_command("postgres") - before.postgres) / seconds,
+        "machine": (busy - before.machine[0]) / (total - before.machine[1])
+        * (os.cpu_count() or 1)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Integration batches, from the workers' /metrics
+
+
+async def integration_stats(port: int, workers: int) -> dict[str, float]:
+    """Batches, entries per batch and seconds per integration, summed over the workers' /metrics
+    (each worker keeps its own counters: fresh connections land on different workers)."""
+    seen: dict[tuple[float, float], tuple[float, float]] = {}
+    for _ in range(8 * workers):
+        conn = Connection(port)
+        try:
+            text = (await conn.get("/metrics")).decode()
+        except (HTTPError, OSError):
+            return {}
+        finally:
+            await conn.close()
+        values = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in ("heartchain_batch_entries_sum", "heartchain_batch_entries_count",
+                        "heartchain_integration_seconds_sum"):
+                values[name] = float(value)
+        key = (values.get("heartchain_batch_entries_count", 0.0),
+               values.get("heartchain_batch_entries_sum", 0.0))
+        seen[key] = (key[0], values.get("heartchain_integration_seconds_sum", 0.0))
+        if len(seen) == workers:
+            break
+    batches = sum(k[0] for k in seen)
+    entries = sum(k[1] for k in seen)
+    seconds = sum(v[1] for v in seen.values())
+    return {"batches": batches, "entries_per_batch": entries / batches if batches else 0.0,
+            "ms_per_batch": seconds / batches * 1000 if batches else 0.0,
+            "workers_seen": float(len(seen))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(tally: Tally) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for op in sorted(set(tally.latencies) | set(tally.errors)):
+        values = tally.latencies.get(op, [])
+        out[op] = {"count": len(values), "errors": tally.errors.get(op, 0),
+                   "rate": len(values) / tally.seconds if tally.seconds else 0.0,
+                   "p50_ms": percentile(values, 0.5) * 1000 if values else 0.0,
+                   "p99_ms": percentile(values, 0.99) * 1000 if values else 0.0}
+    return out
+
+
+def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
+    print(title)
+    print(f"  {'op':<11} {'count':>7} {'errors':>6} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for op, row in rows.items():
+        rate = f"{row['rate']:>8.1f}" if row["rate"] else f"{'-':>8}"
+        print(f"  {op:<11} {row['count']:>7.0f} {row['errors']:>6.0f} {rate} "
+              f"{row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f}")
+
+
+def print_phase(workers: int, clients: int, tally: Tally) -> None:
+    """One phase's table, cores and integration batches, and its first errors."""
+    print_table(f"{workers} worker(s), {clients} clients, {tally.seconds:.1f} s: "
+                f"{tally.total / tally.seconds:.1f} req/s", summary(tally))
+    print("  cores busy: " + ", ".join(f"{k} {v:.2f}" for k, v in tally.cpu.items())
+          + f" (of {os.cpu_count()})")
+    if tally.integration:
+        i = tally.integration
+        print(f"  integration (this server since start): {i['batches']:.0f} "
+              f"batches, {i['entries_per_batch']:.1f} entries and "
+              f"{i['ms_per_batch']:.1f} ms each ({i['workers_seen']:.0f} "
+              f"worker(s) seen)")
+    for message in tally.messages:
+        print(f"    error: {message}")
+
+
+def figures_for(idle: dict[str, dict[str, float]], runs: list[tuple[int, Tally]]
+                ) -> list[dict[str, object]]:
+    results: list[dict[str, object]] = []
+    first_workers, first = runs[0]
+    first_rows = summary(first)
+    first_rate = first.total / first.seconds
+    results.append(figure(f"total_{first_workers}w", first_rate, "req/s", STRAWBERRY_BASELINE,
+                          "trivial strawberry query, 1 worker"))
+    first_cpu = first.cpu.get("servers", 0.0) / first_rate * 1000
+    if first_cpu:
+        # What the servers spent per request: unlike req/s, it barely depends on what else
+        # the machine is running. The baseline is the same 3,500 req/s in CPU terms.
+        results.append(figure(f"server_cpu_per_request_{first_workers}w", first_cpu, "ms",
+                              1000 / STRAWBERRY_BASELINE, "trivial strawberry query", False))
+    for op, row in first_rows.items():
+        if op in idle and row["count"]:
+            results.append(figure(f"{op}_p50_{first_workers}w", row["p50_ms"], "ms",
+                                  idle[op]["p50_ms"], "same op unloaded", False))
+            results.append(figure(f"{op}_p99_{first_workers}w", row["p99_ms"], "ms",
+                                  idle[op]["p99_ms"], "same op unloaded", False))
+    for workers, tally in runs[1:]:
+        rows = summary(tally)
+        rate = tally.total / tally.seconds
+        results.append(figure(f"total_{workers}w", rate, "req/s", first_rate,
+                              f"total_{first_workers}w"))
+        cpu = tally.cpu.get("servers", 0.0) / rate * 1000
+        if cpu and first_cpu:
+            results.append(figure(f"server_cpu_per_request_{workers}w", cpu, "ms", first_cpu,
+                                  f"{first_workers}w", False))
+        writes = sum(rows[op]["count"] for op in WRITES if op in rows) / tally.seconds
+        first_writes = sum(first_rows[op]["count"] for op in WRITES
+                           if op in first_rows) / first.seconds
+        results.append(figure(f"writes_{workers}w", writes, "writes/s", first_writes,
+                              f"writes_{first_workers}w"))
+        for op, row in rows.items():
+            if op in first_rows and row["count"] and first_rows[op]["count"]:
+                results.append(figure(f"{op}_{workers}w", row["rate"], "ops/s",
+                                      first_rows[op]["rate"], f"{first_workers}w"))
+                results.append(figure(f"{op}_p50_{workers}w", row["p50_ms"], "ms",
+                                      first_rows[op]["p50_ms"], f"{first_workers}w", False))
+                results.append(figure(f"{op}_p99_{workers}w", row["p99_ms"], "ms",
+                                      first_rows[op]["p99_ms"], f"{first_workers}w", False))
+    return results

@@ -1,0 +1,101 @@
+"""A plan's covered set, read raw and streamed: for apportioning a period over millions.
+
+The covered-member predicate (plan, log time), and the share-tree order: join order, which the
+(plan, joined_idx) index yields without a sort. Rows are read a chunk at a time from one cursor,
+so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from heartchain.ledger.store import is_postgres, sql
+from heartchain.mutualaid.membership import membership_id
+from heartchain.mutualaid.models import MEMBERSHIP_JOIN_ORDER
+
+ACTIVE = "plan = ? AND status = 'active' AND covered_from <= ?"
+COVERED = f"{ACTIVE} AND balance_fen > 0"
+CHUNK = 65_536  # a multiple of the 256-leaf page
+
+
+def covered_sql(conn: BaseDBAsyncClient, share: int) -> str:
+    """Each covered member in share-tree order: address (bytes), and their balance when it is
+    not above the share (they pay it all and lapse), else NULL."""
+    if is_postgres(conn):
+        address, table = "convert_to(member, 'UTF8')", "ma_membership"
+    else:
+        address, table = "CAST(member AS BLOB)", f"ma_membership INDEXED BY {MEMBERSHIP_JOIN_ORDER}"
+    low = f"CASE WHEN balance_fen <= {int(share)} THEN balance_fen END"
+    return (f"SELECT {address}, {low} FROM {table} WHERE {COVERED} "
+            f"ORDER BY joined_idx")
+
+
+class Reader:
+    """Raw reads on one connection (the transaction's, or a pooled one in a read-only snapshot),
+    so a period's aggregates and its streamed leaves see the same covered set."""
+
+    def __init__(self, conn: BaseDBAsyncClient, raw: Any) -> None:
+        self.postgres = is_postgres(conn)
+        self.conn, self.raw = conn, raw
+
+    async def row(self, query: str, values: list[Any]) -> list[Any]:
+        return list((await self.rows(query, values))[0])
+
+    async def rows(self, query: str, values: list[Any]) -> list[Any]:
+        if self.postgres:
+            return list(await self.raw.fetch(sql(self.conn, query), *values))
+        async with self.raw.execute(query, values) as cursor:
+            return list(await cursor.fetchall())
+
+    async def chunks(self, query: str, values: list[Any]) -> AsyncIterator[list[Any]]:
+        """The rows of `query` (as tuples), a chunk at a time from one cursor."""
+        if self.postgres:
+            cursor = await self.raw.cursor(sql(self.conn, query), *values)
+            while rows := await cursor.fetch(CHUNK):
+                yield rows
+            return
+        cursor = await self.raw.execute(query, values)
+        cursor.row_factory = None  # plain tuples: cheaper than the client's sqlite3.Row
+        # Fetch the next chunk in SQLite's thread while the caller hashes this one.
+        pending = asyncio.ensure_future(cursor.fetchmany(CHUNK))
+        try:
+            while rows := await pending:
+                pending = asyncio.ensure_future(cursor.fetchmany(CHUNK))
+                yield rows
+        finally:
+            await asyncio.wait([pending])
+            await cursor.close()
+
+
+async def joined_of(read: Reader, plan: str, members: Sequence[bytes]) -> list[int]:
+    """The joined_idx of each of `members` (by primary key, a few hundred at a time)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(members), 500):
+        ids = [membership_id(plan, m.decode()) for m in members[start:start + 500]]
+        marks = ", ".join("?" * len(ids))
+        for row in await read.rows(f"SELECT id, joined_idx FROM ma_membership "
+                                   f"WHERE id IN ({marks})", ids):
+            found[row[0]] = int(row[1])
+    return [found[membership_id(plan, m.decode())] for m in members]
+
+
+@asynccontextmanager
+async def reader(conn: BaseDBAsyncClient) -> AsyncIterator[Reader]:
+    async with conn.acquire_connection() as raw:
+        if is_postgres(conn) and not raw.is_in_transaction():
+            async with raw.transaction(isolation="repeatable_read", readonly=True):
+                yield Reader(conn, raw)
+        else:
+            yield Reader(conn, raw)
+
+
+async def covered_count(conn: BaseDBAsyncClient, plan: str, now: str) -> int:
+    """How many members of `plan` are covered at log time `now`."""
+    _, rows = await conn.execute_query(
+        sql(conn, f"SELECT count(*) FROM ma_membership WHERE {COVERED}"), [plan, now])
+    return int(rows[0][0])
