@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -33,21 +32,22 @@ from heartchain.accounts.services import initialise, register_account
 from heartchain.clock import Clock
 from heartchain.db import init_db
 from heartchain.keys import SigningKey
+from heartchain.ledger.body import Body
 from heartchain.platform import Platform, build_platform
 from heartchain.settings import Settings, sqlite_url
 from tracing import labels, services
+from tracing.entries import DeliverBody, HandoverBody, SplitBody
 
 
 def _hash(n: int) -> str:
     return hashlib.sha256(str(n).encode()).hexdigest()
 
 
-async def _append(platform: Platform, items: list[tuple[str, dict[str, Any], list[SigningKey]]]
-                  ) -> list[int]:
+async def _append(platform: Platform, items: list[tuple[Body, list[SigningKey]]]) -> list[int]:
     indexes = []
     for start in range(0, len(items), platform.log.batch_size):
-        entries = [platform.build(kind, body).signed_by(*keys)
-                   for kind, body, keys in items[start:start + platform.log.batch_size]]
+        entries = [platform.signed(body, *keys)
+                   for body, keys in items[start:start + platform.log.batch_size]]
         for outcome in await platform.log.append_now(entries):
             if isinstance(outcome, Exception):
                 raise SystemExit(f"append failed: {outcome}")
@@ -80,22 +80,22 @@ async def bench_journey(workdir: Path, fanout: int, runs: int) -> list[dict[str,
     holder = charity
     for hop in range(3):
         taker = people[hop]
-        handed = await _append(platform, [("lot.handover", {
-            "lot": lot, "from": holder, "to": taker, "place": f"hop {hop}",
-            "evidence": _hash(hop)}, [keys[holder], keys[taker]]) for lot, _ in lots])
+        handed = await _append(platform, [(HandoverBody(
+            lot=lot, giver=holder, taker=taker, place=f"hop {hop}", evidence=_hash(hop)),
+            [keys[holder], keys[taker]]) for lot, _ in lots])
         del handed
-        split = await _append(platform, [("lot.split", {
-            "lot": lot, "by": taker, "quantity": q, "outputs": [q // fanout] * fanout,
-            "loss": 0}, [keys[taker]]) for lot, q in lots])
+        split = await _append(platform, [(SplitBody(
+            lot=lot, by=taker, quantity=q, outputs=(q // fanout,) * fanout, loss=0),
+            [keys[taker]]) for lot, q in lots])
         lots = [(f"L{index}-{n}", q // fanout) for index, (_, q) in zip(split, lots, strict=True)
                 for n in range(1, fanout + 1)]
         holder = taker
     last = people[3]
-    await _append(platform, [("lot.handover", {
-        "lot": lot, "from": holder, "to": last, "place": "last mile", "evidence": _hash(9)},
+    await _append(platform, [(HandoverBody(
+        lot=lot, giver=holder, taker=last, place="last mile", evidence=_hash(9)),
         [keys[holder], keys[last]]) for lot, _ in lots])
-    await _append(platform, [("lot.deliver", {
-        "lot": lot, "by": last, "quantity": q, "beneficiary": _hash(n), "place": "school"},
+    await _append(platform, [(DeliverBody(
+        lot=lot, by=last, quantity=q, beneficiary=_hash(n), place="school"),
         [keys[last]]) for n, (lot, q) in enumerate(lots)])
     setup_seconds = time.perf_counter() - start
 

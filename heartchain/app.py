@@ -35,7 +35,7 @@ from heartchain.gql import Context
 from heartchain.ledger.witness_client import attach
 from heartchain.limits import BodySizeLimit
 from heartchain.logs import AccessLog, log_checkpoints
-from heartchain.metrics import metrics
+from heartchain.metrics import metrics, worker_lifetime
 from heartchain.platform import Platform, build_platform, set_idempotency_key
 from heartchain.ratelimit import RateLimit, connection_token
 from heartchain.schema import schema
@@ -145,7 +145,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         private_sqlite_url(the_settings.database_url)  # a store made before it was 0600
         log_checkpoints(app.state.platform.log)
         async with RegisterTortoise(app, config=tortoise_config(the_settings.database_url),
-                                    generate_schemas=False), attach(app.state.platform):
+                                    generate_schemas=False), attach(app.state.platform), \
+                worker_lifetime():
             # A request waits at most this for a connection, then its own statement at most
             # the busy timeout: a held lock costs each request a few seconds, not a queue.
             bound_connection_waits(the_settings.db_busy_timeout_ms / 1000)
@@ -167,7 +168,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # limiter's read of the body is bounded.
     middleware = [Middleware(AccessLog), Middleware(SecurityHeaders), Middleware(BodyTimeout),
                   Middleware(BodySizeLimit),
-                  Middleware(RateLimit)]
+                  Middleware(RateLimit, redis_url=the_settings.redis_url,
+                             redis_prefix=the_settings.redis_prefix)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                      exception_handlers={ConnectionError: database_unavailable,
                                          DBConnectionError: database_unavailable,

@@ -75,6 +75,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import os
 
     from heartchain.logs import log_format_from_env, logging_config
+    from heartchain.metrics import prepare_multiprocess
     from heartchain.serving import port_in_use, settle_public_url
     from heartchain.timeouts import keep_alive_from_env
 
@@ -91,6 +92,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # middleware (path, status, duration, never the query string) replaces uvicorn's access
     # log, which prints the query string (a token, personal data).
     json_logs = log_format_from_env()
+    # Several workers: /metrics adds up every worker's values, kept in files (metrics.py).
+    prepare_multiprocess(settings.data_dir, args.workers, os.environ)
     try:
         uvicorn.run("heartchain.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level, access_log=False,

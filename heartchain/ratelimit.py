@@ -17,13 +17,18 @@ socket; nothing reaches the schema, so a refused request can never write.
 A GET that repeats `query`, `variables` or `operationName` is refused with 400: the limiter
 and the GraphQL server must never read different operations out of one request.
 
-Configuration (per process: N uvicorn workers allow N times as much):
+Configuration:
 
 | variable                      | default                                        |
 |-------------------------------|------------------------------------------------|
 | HEARTCHAIN_RATE_LIMIT         | 200 (cost units per second per key; 0 = off)   |
 | HEARTCHAIN_RATE_BURST         | 2 × the rate                                   |
 | HEARTCHAIN_MAX_REQUEST_COST   | 1000 (and at most the burst); 0 = no cap       |
+| HEARTCHAIN_REDIS_URL          | unset: buckets per process (N workers allow N  |
+|                               | times as much); set: shared in Redis           |
+| HEARTCHAIN_REDIS_PREFIX       | heartchain: (the keys' prefix in Redis)        |
+
+Where the buckets live, and what happens when Redis is down: heartchain/buckets.py.
 
 The other routes are not charged here (tiles are static and cacheable; the body size limit of
 heartchain/limits.py applies to every request).
@@ -38,12 +43,21 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from heartchain import metrics
+from heartchain.buckets import (
+    BucketStore,
+    Charges,
+    Limit,
+    LocalBuckets,
+    RedisBuckets,
+    SharedBuckets,
+    TokenBuckets,
+)
 from heartchain.cost import EXPENSIVE_FIELDS, MUTATION_COST, operation_cost
 
 __all__ = ["EXPENSIVE_FIELDS", "MUTATION_COST", "RateLimit", "TokenBuckets", "graphql_cost",
@@ -55,7 +69,6 @@ ENV_MAX_COST = "HEARTCHAIN_MAX_REQUEST_COST"
 DEFAULT_RATE = 200.0
 DEFAULT_MAX_COST = 1000
 ADDRESS_FACTOR = 10  # token traffic from one address may use ten tokens' worth
-MAX_KEYS = 50_000  # buckets kept; the least recently used (long since refilled) go first
 TOKEN_CACHE_SECONDS = 10.0  # how long a token's validity is trusted without asking again
 TOKEN_CACHE_SIZE = 10_000
 GET_PARAMETERS = ("query", "variables", "operationName")
@@ -63,46 +76,6 @@ GET_PARAMETERS = ("query", "variables", "operationName")
 graphql_cost = operation_cost
 
 Authenticate = Callable[[Scope, str], Awaitable[object | None]]
-
-
-@dataclass
-class Bucket:
-    tokens: float
-    updated: float
-
-
-class TokenBuckets:
-    """Token buckets by key, each refilling at `rate` up to `burst`; bounded in memory."""
-
-    def __init__(self, rate: float, burst: float, *,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = MAX_KEYS) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be > 0 and burst >= 1")
-        self.rate, self.burst, self.clock, self.max_keys = rate, burst, clock, max_keys
-        self._buckets: OrderedDict[str, Bucket] = OrderedDict()
-
-    def _refilled(self, key: str, now: float) -> Bucket:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = Bucket(self.burst, now)
-            self._buckets[key] = bucket
-            while len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
-        else:
-            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
-            bucket.updated = now
-            self._buckets.move_to_end(key)
-        return bucket
-
-    def wait(self, key: str, cost: float) -> float:
-        """Seconds until `key` can spend `cost` (0: now). Costs above the burst count as it."""
-        bucket = self._refilled(key, self.clock())
-        short = min(cost, self.burst) - bucket.tokens
-        return max(0.0, short / self.rate)
-
-    def spend(self, key: str, cost: float) -> None:
-        bucket = self._refilled(key, self.clock())
-        bucket.tokens -= min(cost, self.burst)
 
 
 class AmbiguousRequest(ValueError):
@@ -208,21 +181,20 @@ class TokenCheck:
         return valid
 
 
-Charges = list[tuple["TokenBuckets", str]]
-
-
 class RateLimit:
     """Pure ASGI middleware: price each /graphql operation, charge it to its caller's bucket,
     or refuse it.
 
         app = RateLimit(app)                       # configured from the environment
         app = RateLimit(app, rate=5, burst=10)     # explicit (tests)
+        app = RateLimit(app, redis_url=url)        # buckets shared by every worker
     """
 
     def __init__(self, app: ASGIApp, *, rate: float | None = None, burst: float | None = None,
                  max_cost: int | None = None, paths: Iterable[str] = ("/graphql",),
-                 clock: Callable[[], float] = time.monotonic,
-                 authenticate: Authenticate = _authenticate) -> None:
+                 clock: Callable[[], float] | None = None,
+                 authenticate: Authenticate = _authenticate,
+                 redis_url: str = "", redis_prefix: str = "heartchain:") -> None:
         env_rate, env_burst = rate_from_env()
         self.app = app
         self.rate = env_rate if rate is None else rate
@@ -234,13 +206,23 @@ class RateLimit:
         # An operation costing more than the burst could never be afforded: refuse it as such.
         limits = [c for c in (cap or None, burst if self.enabled else None) if c is not None]
         self.max_cost: float | None = min(limits) if limits else None
-        self.tokens = TokenCheck(authenticate, clock)
-        if self.enabled:
-            self.keys = TokenBuckets(self.rate, burst, clock=clock)
-            self.hosts = TokenBuckets(self.rate * ADDRESS_FACTOR, burst * ADDRESS_FACTOR,
-                                      clock=clock)
+        self.tokens = TokenCheck(authenticate, clock or time.monotonic)
+        self.keys = Limit("key", self.rate, burst)
+        self.hosts = Limit("host", self.rate * ADDRESS_FACTOR, burst * ADDRESS_FACTOR)
+        local = LocalBuckets(clock or time.monotonic)
+        self.store: BucketStore = local
+        if self.enabled and redis_url:
+            self.store = SharedBuckets(
+                RedisBuckets.from_url(redis_url, redis_prefix, clock or time.time), local)
+
+    async def aclose(self) -> None:
+        """Close the shared store's connections (done at lifespan shutdown)."""
+        await self.store.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._closing_at_shutdown(send))
+            return
         if scope["type"] == "websocket" and scope["path"] in self.paths:
             await self.app(scope, self._socket_receive(scope, receive, send), send)
             return
@@ -256,23 +238,31 @@ class RateLimit:
                 return
         charges = await self._charges(scope, _bearer(scope))
         # A caller with an empty bucket is refused before its body is even read.
-        wait = self._wait(charges, 1)
+        wait = await self.store.wait(charges, 1)
         if wait > 0:
             await _too_many(send, wait)
             return
         body, replay = await _read_body(receive)
         cost = request_cost(scope["method"], body, scope.get("query_string", b""))
         if self.max_cost is not None and cost > self.max_cost:
-            self._spend(charges, 1)  # pricing it was work too
+            await self.store.spend(charges, 1)  # pricing it was work too
+            metrics.RATE_LIMITED.labels("cost").inc()
             await _answer(send, 400, _too_expensive(cost, self.max_cost), "QUERY_TOO_EXPENSIVE",
                           cost=cost, limit=self.max_cost)
             return
-        wait = self._wait(charges, cost)
+        wait = await self.store.take(charges, cost)
         if wait > 0:
             await _too_many(send, wait)
             return
-        self._spend(charges, cost)
         await self.app(scope, replay, send)
+
+    def _closing_at_shutdown(self, send: Send) -> Send:
+        async def closing(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await self.aclose()
+            await send(message)
+
+        return closing
 
     def _socket_receive(self, scope: Scope, receive: Receive, send: Send) -> Receive:
         """The socket's receive, pricing each `subscribe` message; a refused one is answered
@@ -309,17 +299,18 @@ class RateLimit:
     async def _price_subscribe(self, charges: Charges, payload: object
                                ) -> dict[str, Any] | None:
         """None if the operation may run (and is charged), else the GraphQL error to send."""
-        wait = self._wait(charges, 1)
+        wait = await self.store.wait(charges, 1)
         if wait == 0:
             cost = _payload_cost(payload)
             if self.max_cost is not None and cost > self.max_cost:
-                self._spend(charges, 1)
+                await self.store.spend(charges, 1)
+                metrics.RATE_LIMITED.labels("cost").inc()
                 return {"message": _too_expensive(cost, self.max_cost), "extensions": {
                     "code": "QUERY_TOO_EXPENSIVE", "cost": cost, "limit": self.max_cost}}
-            wait = self._wait(charges, cost)
+            wait = await self.store.take(charges, cost)
             if wait == 0:
-                self._spend(charges, cost)
                 return None
+        metrics.RATE_LIMITED.labels("rate").inc()
         seconds = max(1, math.ceil(wait))
         return {"message": f"rate limit exceeded: retry after {seconds} s",
                 "extensions": {"code": "RATE_LIMITED", "retryAfter": seconds}}
@@ -336,15 +327,6 @@ class RateLimit:
             if await self.tokens.valid(scope, token, digest):
                 return [(self.keys, f"token:{digest}"), (self.hosts, f"host:{host}")]
         return [(self.keys, f"address:{host}")]
-
-    @staticmethod
-    def _wait(charges: Charges, cost: float) -> float:
-        return max((buckets.wait(key, cost) for buckets, key in charges), default=0.0)
-
-    @staticmethod
-    def _spend(charges: Charges, cost: float) -> None:
-        for buckets, key in charges:
-            buckets.spend(key, cost)
 
 
 def _too_expensive(cost: int, limit: float) -> str:
@@ -412,6 +394,7 @@ async def _answer(send: Send, status: int, message: str, code: str,
 
 
 async def _too_many(send: Send, wait: float) -> None:
+    metrics.RATE_LIMITED.labels("rate").inc()
     seconds = max(1, math.ceil(wait))
     await _answer(send, 429, f"rate limit exceeded: retry after {seconds} s", "RATE_LIMITED",
                   [(b"retry-after", str(seconds).encode())], retryAfter=seconds)

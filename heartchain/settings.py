@@ -14,6 +14,8 @@
 | HEARTCHAIN_WITNESSES          | (unset: no witnesses) name=url|key,...      |
 | HEARTCHAIN_WITNESS_POLICY     | (unset: all of them) how many must cosign   |
 | HEARTCHAIN_WITNESS_TIMEOUT    | 10 (seconds per request to a witness)       |
+| HEARTCHAIN_REDIS_URL          | (unset: rate limits per worker process)     |
+| HEARTCHAIN_REDIS_PREFIX       | heartchain: (keys in that Redis start so)   |
 
 The two timeouts bound every wait on the database: past them the request gets 503 with
 Retry-After (heartchain/unavailable.py) instead of hanging behind a held lock.
@@ -42,6 +44,8 @@ class Settings:
     witnesses: str = ""
     witness_policy: int | None = None  # None: every configured witness must cosign
     witness_timeout_s: float = 10.0
+    redis_url: str = field(default="", repr=False)  # it may carry a password
+    redis_prefix: str = "heartchain:"
 
     @property
     def database_url(self) -> str:
@@ -73,6 +77,8 @@ class Settings:
             if env.get("HEARTCHAIN_WITNESS_POLICY", "").strip() else None,
             witness_timeout_s=float(env.get("HEARTCHAIN_WITNESS_TIMEOUT")
                                     or cls.witness_timeout_s),
+            redis_url=env.get("HEARTCHAIN_REDIS_URL", ""),
+            redis_prefix=env.get("HEARTCHAIN_REDIS_PREFIX", cls.redis_prefix),
         )
 
 

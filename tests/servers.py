@@ -48,6 +48,7 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_level: str = "warning"
+    workers: int = 1
 
     @property
     def url(self) -> str:
@@ -59,8 +60,8 @@ class Server:
         with self.log.open("ab") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "heartchain.cli", "serve", "--port", str(self.port),
-                 "--log-level", self.log_level], env=self.env, stdout=subprocess.DEVNULL,
-                stderr=stderr)
+                 "--log-level", self.log_level, "--workers", str(self.workers)],
+                env=self.env, stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:

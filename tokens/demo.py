@@ -7,10 +7,12 @@ import json
 from datetime import timedelta
 
 from heartchain.demo import DemoState, seeder, write_many
-from heartchain.keys import SigningKey, address_of
+from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger.entries import format_time
 from tokens import services
 from tokens.attest import attestation_key, did_key
+from tokens.consent_entries import GrantBody
+from tokens.entries import DonationKind, RecordBody, ReverseBody
 
 FOOD_BANK = "Sunrise Food Bank 朝阳食物银行"
 TREES = "Green Ridge Tree Planting 青山植树"
@@ -40,13 +42,11 @@ async def seed_hearts(state: DemoState) -> None:
     featured = state.members[0]
     donors = [*state.members[1:], *(d.address for d in by_phone)]
 
-    def gift(charity: str, kind: str, quantity: int, campaign: str, donor: str | None = None
-             ) -> tuple[str, dict[str, object], list[SigningKey]]:
-        body: dict[str, object] = {"charity": charity, "donor": donor or rng.choice(donors),
-                                   "kind": kind, "quantity": quantity, "campaign": campaign}
-        if rng.random() < 0.3:
-            body["receipt"] = f"{rng.getrandbits(256):064x}"
-        return "donation.record", body, [keys[charity]]
+    def gift(charity: Address, kind: DonationKind, quantity: int, campaign: str,
+             donor: Address | None = None) -> tuple[RecordBody, SigningKey]:
+        receipt = f"{rng.getrandbits(256):064x}" if rng.random() < 0.3 else None
+        return RecordBody(charity=charity, donor=donor or rng.choice(donors), kind=kind,
+                          quantity=quantity, campaign=campaign, receipt=receipt), keys[charity]
 
     def cash() -> int:
         return rng.choice((1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000))
@@ -59,9 +59,8 @@ async def seed_hearts(state: DemoState) -> None:
                                         (food_bank, "winter-meals-2026"),
                                         (trees, "spring-saplings-2026")))
         items.append(gift(charity, "cash", cash(), campaign))
-    items.extend(("donation.record", {"charity": medical, "donor": by_phone[0].address,
-                                      "kind": "cash", "quantity": 100_000,
-                                      "campaign": "surgery-fund-2026"}, [keys[medical]])
+    items.extend((RecordBody(charity=medical, donor=by_phone[0].address, kind="cash",
+                             quantity=100_000, campaign="surgery-fund-2026"), keys[medical])
                  for _ in range(3))
     rng.shuffle(items)
     items[:0] = [gift(food_bank, "food", 12_500, "winter-meals-2026", featured),
@@ -78,16 +77,16 @@ async def seed_hearts(state: DemoState) -> None:
 
     refunds = rng.sample(range(3, len(given)), len(given) // 100)  # never a featured gift
     await write_many(state, "refunds", [
-        ("donation.reverse", {"charity": items[i][1]["charity"], "donation": given[i].index,
-                              "reason": rng.choice(("refund", "chargeback"))},
-         [keys[str(items[i][1]["charity"])]]) for i in refunds])
+        (ReverseBody(charity=items[i][0].charity, donation=given[i].index,
+                     reason=rng.choice(("refund", "chargeback"))), keys[items[i][0].charity])
+        for i in refunds])
 
     consenting = rng.sample(state.members, 60)
     expires = platform.clock.now() + timedelta(days=365)
     handles = [await services.consent_handle(platform, m, partner) for m in consenting]
     await write_many(state, "consents", [
-        ("consent.grant", {"handle": address_of(h), "partner": partner,
-                           "scope": "hearts.threshold", "expires": format_time(expires)}, [h])
+        (GrantBody(handle=address_of(h), partner=partner, scope="hearts.threshold",
+                   expires=format_time(expires)), h)
         for h in handles])
     # Checks answer as of the newest checkpoint before the hour began: let the gifts reach one.
     platform.clock.advance(timedelta(hours=1))

@@ -1,4 +1,5 @@
-"""Entry kinds of heart points: rate tables, donations and reversals, consents and partner checks.
+"""Entry kinds of heart points: rate tables, donations and reversals (consents and partner
+checks are in tokens.consent_entries).
 
 - `heart.rates` (operator): the next version of the rate table, one integer ratio per donation
   kind; it applies to donations after its log position, never before. Version 0 — 1 heart per
@@ -6,13 +7,6 @@
 - `donation.record` (the receiving charity): mints `quantity * hearts // per` hearts (rounded
   down, integers only) to the donor at the rate in force.
 - `donation.reverse` (the same charity): burns exactly the hearts the original minted, once.
-- `consent.grant` / `consent.revoke` (the member, under a per-partner *handle*: a key of its own
-  that signs nothing else, so the log never links the member to the partner): lets the partner
-  check "hearts >= N" until expiry.
-- `consent.check`: a check for a partner, signed by the partner under the handle's active consent
-  (the rule checks it), or signed by the handle itself when the member presents a credential.
-  Who was checked, the threshold, the checkpoint and the answer are only in a salted commitment
-  (`check_commitment`) that the member can open; no entry names the member.
 
 The hot path (`donation.record`) reads roles and the rate table through `ctx.memo`, so a batch of
 donations costs two writes each and a score read per new donor.
@@ -20,47 +14,52 @@ donations costs two writes each and a score read per new donor.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import rfc8785
+import msgspec
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from heartchain.accounts.entries import require_role, role_of
+from heartchain.accounts.entries import require_role
 from heartchain.errors import ValidationError
-from heartchain.keys import Address
-from heartchain.ledger.entries import format_time, parse_time
-from heartchain.ledger.fields import MAX_QUANTITY, BodyReader
-from heartchain.ledger.kinds import ApplyContext
-from heartchain.ledger.legacy_kinds import EntryKind, register
+from heartchain.ledger.body import (
+    MAX_QUANTITY,
+    Address,
+    Body,
+    Hex32,
+    Index,
+    Quantity,
+    Slug,
+    literal_values,
+)
+from heartchain.ledger.entries import format_time
+from heartchain.ledger.kinds import ApplyContext, projects, rules
 from heartchain.ledger.store import execute, fetch
+from tokens import consent_entries  # noqa: F401  (heartchain.db loads this module: the consent kinds)
 from tokens.errors import (
     AlreadyReversed,
-    ConsentAlreadyRevoked,
     HeartsOverflow,
-    NoActiveConsent,
-    NotYourConsent,
     NotYourDonation,
     RateVersionConflict,
-    UnknownConsent,
     UnknownDonation,
 )
-from tokens.models import KINDS, HeartCheck, HeartConsent, HeartRateVersion
+from tokens.models import KINDS, HeartRateVersion
 
 MAX_RATE_TERM = 10**9
-REVERSAL_REASONS = ("refund", "chargeback", "error")
-SCOPES = ("hearts.threshold",)
+DonationKind = Literal["cash", "food", "tree"]
+ReversalReason = Literal["refund", "chargeback", "error"]
+REVERSAL_REASONS: tuple[str, ...] = literal_values(ReversalReason)
+assert literal_values(DonationKind) == KINDS  # the projection's columns follow the kinds
 
 # -- rate tables ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Rate:
-    hearts: int
-    per: int
+class Rate(Body):
+    """Hearts minted per unit of one kind: `quantity * hearts // per`."""
+
+    hearts: Annotated[int, msgspec.Meta(ge=0, le=MAX_RATE_TERM)]
+    per: Annotated[int, msgspec.Meta(ge=1, le=MAX_RATE_TERM)]
 
     def apply(self, quantity: int) -> int:
         return quantity * self.hearts // self.per
@@ -76,14 +75,14 @@ class RateTable:
         return self.rates[kind].apply(quantity)
 
 
-DEFAULT_RATES = RateTable(0, None, {kind: Rate(1, 1) for kind in KINDS})
+DEFAULT_RATES = RateTable(0, None, {kind: Rate(hearts=1, per=1) for kind in KINDS})
 
 
 def rate_table_of(row: HeartRateVersion) -> RateTable:
     return RateTable(row.version, row.idx, {
-        "cash": Rate(row.cash_hearts, row.cash_per),
-        "food": Rate(row.food_hearts, row.food_per),
-        "tree": Rate(row.tree_hearts, row.tree_per)})
+        "cash": Rate(hearts=row.cash_hearts, per=row.cash_per),
+        "food": Rate(hearts=row.food_hearts, per=row.food_per),
+        "tree": Rate(hearts=row.tree_hearts, per=row.tree_per)})
 
 
 async def latest_rates(conn: BaseDBAsyncClient | None = None) -> RateTable:
@@ -92,44 +91,45 @@ async def latest_rates(conn: BaseDBAsyncClient | None = None) -> RateTable:
     return rate_table_of(row) if row is not None else DEFAULT_RATES
 
 
-async def rates_in_force(ctx: ApplyContext) -> RateTable:
-    key = ("heart.rates",)
-    if key not in ctx.memo:
-        ctx.memo[key] = await latest_rates(ctx.conn)
-    table: RateTable = ctx.memo[key]
-    return table
+class RateTerms(Body):
+    """One rate per donation kind; every kind needs one (checked here, to name the missing)."""
 
+    cash: Rate | None = None
+    food: Rate | None = None
+    tree: Rate | None = None
 
-@dataclass(frozen=True)
-class RatesBody:
-    operator: Address
-    version: int
-    rates: Mapping[str, Rate]
-
-    @classmethod
-    def parse(cls, body: Mapping[str, Any]) -> RatesBody:
-        reader = BodyReader(body, "heart.rates")
-        operator = reader.address("operator")
-        version = reader.integer("version", minimum=1, maximum=2**31 - 1)
-        table = reader.raw("rates")
-        reader.finish()
-        if not isinstance(table, Mapping):
-            raise ValidationError("heart.rates: rates: must be an object", field="rates")
-        missing = [k for k in KINDS if k not in table]
+    def __post_init__(self) -> None:
+        missing = [k for k in KINDS if getattr(self, k) is None]
         if missing:
             raise ValidationError(f"heart.rates: rates: every kind needs a rate; missing "
                                   f"{', '.join(missing)}", field="rates")
-        rates: dict[str, Rate] = {}
-        for kind in table:
-            if kind not in KINDS:
-                raise ValidationError(f"heart.rates: rates: unknown kind {kind!r}", field="rates")
-            term = BodyReader(table[kind], f"heart.rates: rates.{kind}")
-            rates[kind] = Rate(term.integer("hearts", minimum=0, maximum=MAX_RATE_TERM),
-                               term.integer("per", minimum=1, maximum=MAX_RATE_TERM))
-            term.finish()
-        return cls(operator, version, rates)
+
+    def by_kind(self) -> dict[str, Rate]:
+        return {kind: getattr(self, kind) for kind in KINDS}
 
 
+class RatesBody(Body):
+    """Set the next version of the hearts-per-unit rate table."""
+
+    KIND = "heart.rates"
+    SIGNERS = ("operator",)
+
+    operator: Address
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+    rates: RateTerms
+
+
+_RATES_MEMO = (RatesBody.KIND,)
+
+
+async def rates_in_force(ctx: ApplyContext) -> RateTable:
+    if _RATES_MEMO not in ctx.memo:
+        ctx.memo[_RATES_MEMO] = await latest_rates(ctx.conn)
+    table: RateTable = ctx.memo[_RATES_MEMO]
+    return table
+
+
+@rules(RatesBody)
 async def _check_rates(ctx: ApplyContext, body: RatesBody) -> None:
     await require_role(ctx, body.operator, "operator")
     current = await rates_in_force(ctx)
@@ -138,20 +138,16 @@ async def _check_rates(ctx: ApplyContext, body: RatesBody) -> None:
                                   f"(the table in force is version {current.version})")
 
 
+@projects(RatesBody)
 async def _project_rates(ctx: ApplyContext, body: RatesBody) -> None:
-    r = body.rates
+    r = body.rates.by_kind()
     await HeartRateVersion.create(
         using_db=ctx.conn, version=body.version, idx=ctx.index, set_by=body.operator,
         cash_hearts=r["cash"].hearts, cash_per=r["cash"].per,
         food_hearts=r["food"].hearts, food_per=r["food"].per,
         tree_hearts=r["tree"].hearts, tree_per=r["tree"].per)
-    ctx.memo[("heart.rates",)] = RateTable(body.version, ctx.index, dict(r))
+    ctx.memo[_RATES_MEMO] = RateTable(body.version, ctx.index, r)
 
-
-HEART_RATES = register(EntryKind(
-    name="heart.rates", parse=RatesBody.parse, signers=lambda b: [b.operator],
-    check=_check_rates, project=_project_rates,
-    summary="set the next version of the hearts-per-unit rate table"))
 
 # -- scores ----------------------------------------------------------------------------------
 
@@ -197,25 +193,21 @@ async def score_at(conn: BaseDBAsyncClient, address: str, size: int) -> int:
 # -- donations -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RecordBody:
+class RecordBody(Body):
+    """A charity records a gift; mints hearts to the donor at the rate in force."""
+
+    KIND = "donation.record"
+    SIGNERS = ("charity",)
+
     charity: Address
     donor: Address
-    kind: str
-    quantity: int
-    campaign: str
-    receipt: str | None
-
-    @classmethod
-    def parse(cls, body: Mapping[str, Any]) -> RecordBody:
-        reader = BodyReader(body, "donation.record")
-        parsed = cls(reader.address("charity"), reader.address("donor"),
-                     reader.choice("kind", KINDS), reader.integer("quantity", minimum=1),
-                     reader.slug("campaign"), reader.optional_hash_hex("receipt"))
-        reader.finish()
-        return parsed
+    kind: DonationKind
+    quantity: Quantity
+    campaign: Slug
+    receipt: Hex32 | None = None
 
 
+@rules(RecordBody)
 async def _check_record(ctx: ApplyContext, body: RecordBody) -> None:
     await require_role(ctx, body.charity, "charity")
     await require_role(ctx, body.donor, "member")
@@ -228,6 +220,7 @@ async def _check_record(ctx: ApplyContext, body: RecordBody) -> None:
                              f"{MAX_QUANTITY} hearts", field="quantity")
 
 
+@projects(RecordBody)
 async def _project_record(ctx: ApplyContext, body: RecordBody) -> None:
     rates = await rates_in_force(ctx)
     hearts = rates.hearts(body.kind, body.quantity)
@@ -239,25 +232,15 @@ async def _project_record(ctx: ApplyContext, body: RecordBody) -> None:
     await _move_score(ctx, body.donor, body.kind, hearts, burn=False)
 
 
-DONATION_RECORD = register(EntryKind(
-    name="donation.record", parse=RecordBody.parse, signers=lambda b: [b.charity],
-    check=_check_record, project=_project_record,
-    summary="a charity records a gift; mints hearts to the donor at the rate in force"))
+class ReverseBody(Body):
+    """A refund or chargeback: burns exactly the original donation's hearts, once."""
 
+    KIND = "donation.reverse"
+    SIGNERS = ("charity",)
 
-@dataclass(frozen=True)
-class ReverseBody:
     charity: Address
-    donation: int
-    reason: str
-
-    @classmethod
-    def parse(cls, body: Mapping[str, Any]) -> ReverseBody:
-        reader = BodyReader(body, "donation.reverse")
-        parsed = cls(reader.address("charity"), reader.integer("donation", minimum=0),
-                     reader.choice("reason", REVERSAL_REASONS))
-        reader.finish()
-        return parsed
+    donation: Index
+    reason: ReversalReason
 
 
 async def _original(ctx: ApplyContext, body: ReverseBody) -> dict[str, Any]:
@@ -268,6 +251,7 @@ async def _original(ctx: ApplyContext, body: ReverseBody) -> dict[str, Any]:
     return rows[0]
 
 
+@rules(ReverseBody)
 async def _check_reverse(ctx: ApplyContext, body: ReverseBody) -> None:
     await require_role(ctx, body.charity, "charity")
     original = await _original(ctx, body)
@@ -279,179 +263,10 @@ async def _check_reverse(ctx: ApplyContext, body: ReverseBody) -> None:
                               f"reversed by entry {original['reversed_idx']}")
 
 
+@projects(ReverseBody)
 async def _project_reverse(ctx: ApplyContext, body: ReverseBody) -> None:
     original = await _original(ctx, body)
     await execute(ctx.conn, "UPDATE heart_donation SET reversed_idx = ?, reversal_reason = ? "
                   "WHERE idx = ?", [ctx.index, body.reason, body.donation])
     await _move_score(ctx, str(original["donor"]), str(original["kind"]),
                       int(original["hearts"]), burn=True)
-
-
-DONATION_REVERSE = register(EntryKind(
-    name="donation.reverse", parse=ReverseBody.parse, signers=lambda b: [b.charity],
-    check=_check_reverse, project=_project_reverse,
-    summary="a refund or chargeback: burns exactly the original donation's hearts, once"))
-
-# -- consent ---------------------------------------------------------------------------------
-
-
-def _time_field(reader: BodyReader, name: str, kind: str) -> str:
-    text = reader.text(name, min_length=24, max_length=24)
-    try:
-        parse_time(text)
-    except ValidationError:
-        raise ValidationError(f"{kind}: {name}: expected YYYY-MM-DDTHH:MM:SS.mmmZ, got {text!r}",
-                              field=name) from None
-    return text
-
-
-@dataclass(frozen=True)
-class GrantBody:
-    handle: Address
-    partner: Address
-    scope: str
-    expires: str
-
-    @classmethod
-    def parse(cls, body: Mapping[str, Any]) -> GrantBody:
-        reader = BodyReader(body, "consent.grant")
-        parsed = cls(reader.address("handle"), reader.address("partner"),
-                     reader.choice("scope", SCOPES),
-                     _time_field(reader, "expires", "consent.grant"))
-        reader.finish()
-        return parsed
-
-
-async def _require_handle(ctx: ApplyContext, handle: str, kind: str) -> None:
-    # A member's own address here would name them: a handle is a key used for nothing else.
-    if await role_of(ctx, handle) is not None:
-        raise ValidationError(f"{kind}: handle: {handle} is a registered account, not a "
-                              "pseudonymous consent handle", field="handle")
-
-
-async def _check_grant(ctx: ApplyContext, body: GrantBody) -> None:
-    await _require_handle(ctx, body.handle, "consent.grant")
-    await require_role(ctx, body.partner, "partner")
-    if parse_time(body.expires) <= ctx.now:
-        raise ValidationError(f"consent.grant: expires: {body.expires} is already past",
-                              field="expires")
-
-
-async def _project_grant(ctx: ApplyContext, body: GrantBody) -> None:
-    await HeartConsent.create(using_db=ctx.conn, idx=ctx.index, handle=body.handle,
-                              partner=body.partner, scope=body.scope, expires_at=body.expires,
-                              granted_at=format_time(ctx.now))
-
-
-CONSENT_GRANT = register(EntryKind(
-    name="consent.grant", parse=GrantBody.parse, signers=lambda b: [b.handle],
-    check=_check_grant, project=_project_grant,
-    summary="a member, under a pseudonymous per-partner handle, lets a partner check their "
-            "hearts against a threshold, until expiry"))
-
-
-@dataclass(frozen=True)
-class RevokeBody:
-    handle: Address
-    consent: int
-
-    @classmethod
-    def parse(cls, body: Mapping[str, Any]) -> RevokeBody:
-        reader = BodyReader(body, "consent.revoke")
-        parsed = cls(reader.address("handle"), reader.integer("consent", minimum=0))
-        reader.finish()
-        return parsed
-
-
-async def _consent(ctx: ApplyContext, index: int) -> HeartConsent:
-    row = await HeartConsent.filter(idx=index).using_db(ctx.conn).first()
-    if row is None:
-        raise UnknownConsent(f"entry {index} is not a consent")
-    return row
-
-
-async def _check_revoke(ctx: ApplyContext, body: RevokeBody) -> None:
-    consent = await _consent(ctx, body.consent)
-    if consent.handle != body.handle:
-        raise NotYourConsent(f"consent.revoke: consent {body.consent} was granted under "
-                             "another handle")
-    if consent.revoked_idx is not None:
-        raise ConsentAlreadyRevoked(f"consent.revoke: consent {body.consent} was already "
-                                    f"revoked by entry {consent.revoked_idx}")
-
-
-async def _project_revoke(ctx: ApplyContext, body: RevokeBody) -> None:
-    await HeartConsent.filter(idx=body.consent).using_db(ctx.conn).update(revoked_idx=ctx.index)
-
-
-CONSENT_REVOKE = register(EntryKind(
-    name="consent.revoke", parse=RevokeBody.parse, signers=lambda b: [b.handle],
-    check=_check_revoke, project=_project_revoke,
-    summary="a member withdraws a consent (signed by its handle); later checks under it are "
-            "refused"))
-
-
-def consent_is_active(consent: HeartConsent, now: datetime) -> bool:
-    return consent.revoked_idx is None and parse_time(consent.expires_at) > now
-
-
-CHECK_COMMITMENT_DOMAIN = b"heartchain/consent-check/v1\n"
-
-
-def check_commitment(*, member: str, partner: str, handle: str, threshold: int,
-                     checkpoint: int, result: bool, salt: bytes) -> str:
-    """What a `consent.check` entry holds instead of who was checked and the answer: hex
-    SHA-256 of a domain tag and the JCS of the opening. The member (who holds the salt) can open
-    it; without the salt it reveals nothing."""
-    opening: dict[str, Any] = {"checkpoint": checkpoint, "handle": handle, "member": member,
-               "partner": partner, "result": result, "salt": salt.hex(),
-               "threshold": threshold}
-    return hashlib.sha256(CHECK_COMMITMENT_DOMAIN + rfc8785.dumps(opening)).hexdigest()
-
-
-@dataclass(frozen=True)
-class CheckBody:
-    partner: Address
-    handle: Address
-    consent: int | None  # None: presented by the member, who signs with the handle
-    commitment: str
-
-    @classmethod
-    def parse(cls, body: Mapping[str, Any]) -> CheckBody:
-        reader = BodyReader(body, "consent.check")
-        parsed = cls(reader.address("partner"), reader.address("handle"),
-                     reader.optional_integer("consent", minimum=0),
-                     reader.hash_hex("commitment"))
-        reader.finish()
-        return parsed
-
-    def signers(self) -> list[Address]:
-        return [self.partner] if self.consent is not None else [self.handle]
-
-
-async def _check_check(ctx: ApplyContext, body: CheckBody) -> None:
-    await require_role(ctx, body.partner, "partner")
-    if body.consent is None:  # member-presented: the handle's own signature is the consent
-        await _require_handle(ctx, body.handle, "consent.check")
-        return
-    consent = await _consent(ctx, body.consent)
-    if (consent.handle, consent.partner) != (body.handle, body.partner):
-        raise NoActiveConsent(f"consent.check: consent {body.consent} is not {body.handle}'s "
-                              f"consent to {body.partner}")
-    if not consent_is_active(consent, ctx.now):
-        state = "revoked" if consent.revoked_idx is not None else "expired"
-        raise NoActiveConsent(f"consent.check: consent {body.consent} was {state}")
-
-
-async def _project_check(ctx: ApplyContext, body: CheckBody) -> None:
-    await HeartCheck.create(using_db=ctx.conn, idx=ctx.index, handle=body.handle,
-                            partner=body.partner, consent_idx=body.consent,
-                            commitment=body.commitment, checked_at=format_time(ctx.now))
-
-
-CONSENT_CHECK = register(EntryKind(
-    name="consent.check", parse=CheckBody.parse, signers=CheckBody.signers,
-    check=_check_check, project=_project_check,
-    summary="a recorded check of 'hearts >= N' for a partner, under the consent of a "
-            "pseudonymous handle (signed by the partner) or presented by the member (signed by "
-            "the handle); who and what are in a salted commitment only the member can open"))

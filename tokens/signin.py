@@ -31,9 +31,9 @@ from heartchain.keys import Address
 from heartchain.ledger.entries import format_time, parse_time
 from heartchain.platform import Platform
 from heartchain.privacy import keyed_hash
-from tokens import services
+from tokens import donors
+from tokens.donors import normalise_contact
 from tokens.models import MemberSession, SignInCode
-from tokens.services import normalise_contact
 
 CODE_LIFETIME = timedelta(minutes=10)
 CODE_ATTEMPTS = 5
@@ -78,7 +78,7 @@ async def addresses_for_contact(platform: Platform, contact: str) -> list[Addres
     """Every donor address known for a phone or e-mail, across charities. Sign-in asks only to
     decide whether to send a code (its answer is the same either way) and after the code proved
     the person holds the contact."""
-    return await services.addresses_for_contact(platform, contact)
+    return await donors.addresses_for_contact(platform, contact)
 
 
 def _code_hash(platform: Platform, contact_hash: str, code: str) -> str:

@@ -1,46 +1,54 @@
-"""GraphQL types of heart points: thin resolvers over `tokens.services`.
+"""GraphQL types of heart points: thin resolvers over `tokens.services` (the consent and check
+types are in tokens.consent_types).
 
 Who may call what: `recordDonation` / `reverseDonation` need a charity's token, `setHeartRates`
 the operator's, `grantConsent` / `revokeConsent` / `presentHearts` a member's, `checkHearts` a
-partner's. Scores
-and donations are public facts of the log; a member's consents and the checks made on them are
-shown to that member's token only (the log holds them under pseudonymous handles).
+partner's. Scores and donations are public facts of the log; a member's consents and the checks
+made on them are shown to that member's token only (the log holds them under pseudonymous
+handles).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import strawberry
 
 from heartchain.accounts.models import Account as AccountRow
-from heartchain.errors import HeartchainError, NotFound, ValidationError
+from heartchain.errors import NotFound, ValidationError
 from heartchain.gql import (
     JSON,
+    Connection,
     ErrorResult,
     Info,
     Int64,
-    PageInfo,
+    connection,
     decode_cursor,
     encode_cursor,
-    error_result,
+    mutation,
     page_size,
 )
 from heartchain.keys import Address, is_address
-from heartchain.ledger.entries import parse_time
 from heartchain.ledger.types import FromEntry, LogEntry, load_entry
 from tokens import services
 from tokens.attest import attestation_key, did_key, public_key_b64, verify_attestation
+from tokens.consent_types import (
+    AttestationKey,
+    AttestationVerdict,
+    CheckHeartsResult,
+    Consent,
+    ConsentGranted,
+    ConsentRevoked,
+    GrantConsentResult,
+    PartnerCheck,
+    RevokeConsentResult,
+    expiry,
+    hearts_checked,
+    label_of,
+)
 from tokens.entries import DEFAULT_RATES, RateTable, rate_table_of
 from tokens.errors import AttestationInvalid
 from tokens.models import KINDS, UNITS, HeartConsent, HeartDonation
-
-
-async def _label(address: str) -> str | None:
-    row = await AccountRow.get_or_none(address=address)
-    return row.label if row else None
-
 
 # -- rates -----------------------------------------------------------------------------------
 
@@ -111,7 +119,7 @@ class Donation(FromEntry):
 
     @strawberry.field
     async def charity_label(self) -> str | None:
-        return await _label(self.charity)
+        return await label_of(self.charity)
 
 
     @strawberry.field(description="The donation.reverse entry that burned these hearts, if any.")
@@ -119,18 +127,6 @@ class Donation(FromEntry):
         if self.reversed_index is None:
             return None
         return await load_entry(info, self.reversed_index)
-
-
-@strawberry.type
-class DonationEdge:
-    cursor: str
-    node: Donation
-
-
-@strawberry.type
-class DonationConnection:
-    edges: list[DonationEdge]
-    page_info: PageInfo
 
 
 @strawberry.type(description="One donation kind's part of a score (reversed gifts excluded).")
@@ -148,77 +144,6 @@ class ScorePoint:
                                                           "the change")
     total: Int64
     change: Int64
-
-
-@strawberry.type(description="A member's consent for a partner to check their hearts. On the "
-                             "log it is granted by `handle`, a pseudonymous key for this member "
-                             "and partner only.")
-class Consent(FromEntry):
-    index: Int64
-    member: str
-    handle: str
-    partner: str
-    scope: str
-    expires_at: str
-    granted_at: str
-    revoked_index: Int64 | None
-
-    @classmethod
-    def of(cls, consent: services.MemberConsent) -> Consent:
-        row = consent.row
-        return cls(index=Int64(row.idx), member=consent.member, handle=row.handle,
-                   partner=row.partner, scope=row.scope, expires_at=row.expires_at,
-                   granted_at=row.granted_at,
-                   revoked_index=Int64(row.revoked_idx) if row.revoked_idx is not None
-                   else None)
-
-    @strawberry.field(description="Not revoked and not expired, by the log's clock now.")
-    def active(self, info: Info) -> bool:
-        return self.revoked_index is None and parse_time(self.expires_at) > \
-            info.context.platform.clock.now()
-
-    @strawberry.field
-    async def partner_label(self) -> str | None:
-        return await _label(self.partner)
-
-
-@strawberry.type(description="A recorded check of 'hearts ≥ threshold' for a partner, as its "
-                             "member sees it: the log holds only the handle and a commitment "
-                             "to these fields, opened here from the member's sealed salt.")
-class PartnerCheck(FromEntry):
-    index: Int64
-    partner: str
-    consent_index: Int64 | None = strawberry.field(
-        description="The consent it was made under; null when the member presented it.")
-    presented: bool
-    threshold: Int64
-    checkpoint_size: Int64
-    result: bool
-    checked_at: str
-
-    @classmethod
-    def of(cls, check: services.CheckOpening) -> PartnerCheck:
-        return cls(index=Int64(check.index), partner=check.partner,
-                   consent_index=Int64(check.consent) if check.consent is not None else None,
-                   presented=check.consent is None, threshold=Int64(check.threshold),
-                   checkpoint_size=Int64(check.checkpoint_size), result=check.result,
-                   checked_at=check.checked_at)
-
-    @strawberry.field
-    async def partner_label(self) -> str | None:
-        return await _label(self.partner)
-
-
-@strawberry.type
-class PartnerCheckEdge:
-    cursor: str
-    node: PartnerCheck
-
-
-@strawberry.type
-class PartnerCheckConnection:
-    edges: list[PartnerCheckEdge]
-    page_info: PageInfo
 
 
 @strawberry.type(description="A member's hearts: minted by donations, burned by reversals.")
@@ -246,15 +171,12 @@ class MemberHearts:
 
     @strawberry.field(description="Every gift under this address, newest first.")
     async def donations(self, first: int = 20, after: str | None = None,
-                        kind: str | None = None) -> DonationConnection:
+                        kind: str | None = None) -> Connection[Donation]:
         limit = page_size(first)
-        before = decode_cursor("donation", after)
-        rows = await services.donations_of(self.address, first=limit + 1, before=before,
-                                           kind=kind)
-        edges = [DonationEdge(cursor=encode_cursor("donation", r.idx), node=Donation.of(r))
-                 for r in rows[:limit]]
-        return DonationConnection(edges=edges, page_info=PageInfo(
-            has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None))
+        rows = await services.donations_of(self.address, first=limit + 1,
+                                           before=decode_cursor("donation", after), kind=kind)
+        return connection(rows, limit, cursor=lambda r: encode_cursor("donation", r.idx),
+                          node=Donation.of)
 
     @strawberry.field(description="Consents this member granted, newest first: only this "
                                   "member's token may read them.")
@@ -265,29 +187,13 @@ class MemberHearts:
     @strawberry.field(description="Checks partners made on this member: only this member's "
                                   "token may read them.")
     async def checks(self, info: Info, first: int = 20, after: str | None = None
-                     ) -> PartnerCheckConnection | None:
+                     ) -> Connection[PartnerCheck] | None:
         limit = page_size(first)
         rows = await services.checks_on(info.context.platform, self.address,
                                         viewer=info.context.account, first=limit + 1,
                                         before=decode_cursor("check", after))
-        edges = [PartnerCheckEdge(cursor=encode_cursor("check", r.index), node=PartnerCheck.of(r))
-                 for r in rows[:limit]]
-        return PartnerCheckConnection(edges=edges, page_info=PageInfo(
-            has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None))
-
-
-@strawberry.type(description="The key that signs heart-score attestations; verify offline with "
-                             "it (`heartchain attest verify FILE --key PUBLIC_KEY`).")
-class AttestationKey:
-    public_key: str = strawberry.field(description="base64 Ed25519 public key")
-    issuer: str = strawberry.field(description="did:key of the public key")
-    verification_method: str
-
-
-@strawberry.type
-class AttestationVerdict:
-    valid: bool
-    reason: str | None
+        return connection(rows, limit, cursor=lambda r: encode_cursor("check", r.index),
+                          node=PartnerCheck.of)
 
 
 # -- mutation results ------------------------------------------------------------------------
@@ -313,65 +219,16 @@ class HeartRatesSet:
     entry: LogEntry
 
 
-@strawberry.type
-class ConsentGranted:
-    consent: Consent
-    entry: LogEntry
-
-
-@strawberry.type
-class ConsentRevoked:
-    consent: Consent
-    entry: LogEntry
-
-
-@strawberry.type(description="The answer, its signed attestation, and the recorded check.")
-class HeartsChecked:
-    at_least: bool
-    threshold: Int64
-    checkpoint_size: Int64
-    attestation: JSON = strawberry.field(description="W3C VC 2.0 credential, eddsa-jcs-2022")
-    entry: LogEntry
-
-
 RecordDonationResult = Annotated[DonationRecorded | ErrorResult,
                                  strawberry.union("RecordDonationResult")]
 ReverseDonationResult = Annotated[DonationReversed | ErrorResult,
                                   strawberry.union("ReverseDonationResult")]
 SetHeartRatesResult = Annotated[HeartRatesSet | ErrorResult,
                                 strawberry.union("SetHeartRatesResult")]
-GrantConsentResult = Annotated[ConsentGranted | ErrorResult,
-                               strawberry.union("GrantConsentResult")]
-RevokeConsentResult = Annotated[ConsentRevoked | ErrorResult,
-                                strawberry.union("RevokeConsentResult")]
-CheckHeartsResult = Annotated[HeartsChecked | ErrorResult, strawberry.union("CheckHeartsResult")]
-
-
 async def member_hearts(address: str) -> MemberHearts:
     score = await services.score(address)
     return MemberHearts(address=address, score=Int64(score.total), minted=Int64(score.minted),
                         burned=Int64(score.burned), gifts=score.gifts, reversals=score.reversals)
-
-
-MAX_CONSENT_DAYS = 36_500
-
-
-def _expiry(expires_at: str | None, days: int | None, now: datetime) -> datetime:
-    if expires_at is not None and days is not None:
-        raise ValidationError("give expiresAt or days, not both", field="expiresAt")
-    if days is not None and not 1 <= days <= MAX_CONSENT_DAYS:
-        # Checked before the arithmetic: a billion days overflows datetime.
-        raise ValidationError(f"days: must be 1..{MAX_CONSENT_DAYS}", field="days")
-    if expires_at is None:
-        return now + timedelta(days=365 if days is None else days)
-    try:
-        moment = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(f"expiresAt: not an ISO 8601 time: {expires_at!r}",
-                              field="expiresAt") from None
-    if moment.tzinfo is None:
-        raise ValidationError("expiresAt: needs a time zone (e.g. Z)", field="expiresAt")
-    return moment
 
 
 @strawberry.type
@@ -429,127 +286,95 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Charity only: record a gift for a donor address, or for a "
-                                     "phone/e-mail (a custodial donor address is created on "
-                                     "first use; the contact stays off the log).")
+    @mutation(roles=["charity"], description="Charity only: record a gift for a donor address, "
+                                             "or for a phone/e-mail (a custodial donor address "
+                                             "is created on first use; the contact stays off "
+                                             "the log).")
     async def record_donation(self, info: Info, kind: str, quantity: Int64, campaign: str,
                               donor: str | None = None, contact: str | None = None,
                               receipt: str | None = None) -> RecordDonationResult:
-        try:
-            charity = info.context.require_account("charity")
-            platform = info.context.platform
-            if (donor is None) == (contact is None):
-                raise ValidationError("give exactly one of donor (an address) or contact",
-                                      field="donor")
-            new_donor = False
-            if contact is not None:
-                found, appended = await services.record_donation_for_contact(
-                    platform, charity=charity.address, contact=contact, kind=kind,
-                    quantity=quantity, campaign=campaign, receipt=receipt)
-                new_donor = found.created
-            else:
-                appended = await services.record_donation(
-                    platform, charity=charity.address, donor=str(donor), kind=kind,
-                    quantity=quantity, campaign=campaign, receipt=receipt)
-            row = await services.get_donation(appended.index)
-        except HeartchainError as exc:
-            return error_result(exc)
+        platform, charity = info.context.platform, info.context.caller.address
+        if (donor is None) == (contact is None):
+            raise ValidationError("give exactly one of donor (an address) or contact",
+                                  field="donor")
+        new_donor = False
+        if contact is not None:
+            found, appended = await services.record_donation_for_contact(
+                platform, charity=charity, contact=contact, kind=kind, quantity=quantity,
+                campaign=campaign, receipt=receipt)
+            new_donor = found.created
+        else:
+            appended = await services.record_donation(
+                platform, charity=charity, donor=str(donor), kind=kind, quantity=quantity,
+                campaign=campaign, receipt=receipt)
+        row = await services.get_donation(appended.index)
         return DonationRecorded(donation=Donation.of(row), new_donor=new_donor,
                                 entry=await load_entry(info, appended.index))
 
-    @strawberry.mutation(description="Charity only: reverse one of its donations (refund, "
-                                     "chargeback, error); burns exactly its hearts.")
+    @mutation(roles=["charity"], description="Charity only: reverse one of its donations "
+                                             "(refund, chargeback, error); burns exactly its "
+                                             "hearts.")
     async def reverse_donation(self, info: Info, donation: Int64, reason: str = "refund"
                                ) -> ReverseDonationResult:
-        try:
-            charity = info.context.require_account("charity")
-            appended = await services.reverse_donation(
-                info.context.platform, charity=charity.address, donation=donation, reason=reason)
-            row = await services.get_donation(donation)
-        except HeartchainError as exc:
-            return error_result(exc)
-        return DonationReversed(donation=Donation.of(row),
+        appended = await services.reverse_donation(
+            info.context.platform, charity=info.context.caller.address, donation=donation,
+            reason=reason)
+        return DonationReversed(donation=Donation.of(await services.get_donation(donation)),
                                 entry=await load_entry(info, appended.index))
 
-    @strawberry.mutation(description="Operator only: the next rate table (every kind).")
+    @mutation(roles=["operator"], description="Operator only: the next rate table (every kind).")
     async def set_heart_rates(self, info: Info, rates: list[HeartRateInput]
                               ) -> SetHeartRatesResult:
-        try:
-            operator = info.context.require_account("operator")
-            table = {r.kind: (int(r.hearts), int(r.per)) for r in rates}
-            if len(table) != len(rates):
-                raise ValidationError("rates: a kind appears twice", field="rates")
-            appended = await services.set_heart_rates(info.context.platform, operator.address,
-                                                      table)
-            current = await services.current_rates()
-        except HeartchainError as exc:
-            return error_result(exc)
-        return HeartRatesSet(rates=HeartRateTable.of(current),
+        table = {r.kind: (int(r.hearts), int(r.per)) for r in rates}
+        if len(table) != len(rates):
+            raise ValidationError("rates: a kind appears twice", field="rates")
+        appended = await services.set_heart_rates(info.context.platform,
+                                                  info.context.caller.address, table)
+        return HeartRatesSet(rates=HeartRateTable.of(await services.current_rates()),
                              entry=await load_entry(info, appended.index))
 
-    @strawberry.mutation(description="Member only: let a partner check 'hearts ≥ N' until "
-                                     "expiresAt (ISO 8601) or for `days` (default 365).")
+    @mutation(roles=["member"], description="Member only: let a partner check 'hearts ≥ N' "
+                                            "until expiresAt (ISO 8601) or for `days` "
+                                            "(default 365).")
     async def grant_consent(self, info: Info, partner: str, expires_at: str | None = None,
                             days: int | None = None, scope: str = "hearts.threshold"
                             ) -> GrantConsentResult:
-        try:
-            member = info.context.require_account("member")
-            platform = info.context.platform
-            appended = await services.grant_consent(
-                platform, member=member.address, partner=partner,
-                expires=_expiry(expires_at, days, platform.clock.now()), scope=scope)
-            row = await HeartConsent.get(idx=appended.index)
-        except HeartchainError as exc:
-            return error_result(exc)
-        mine = services.MemberConsent(row, Address(member.address))
+        platform, member = info.context.platform, info.context.caller.address
+        appended = await services.grant_consent(
+            platform, member=member, partner=partner,
+            expires=expiry(expires_at, days, platform.clock.now()), scope=scope)
+        mine = services.MemberConsent(await HeartConsent.get(idx=appended.index), Address(member))
         return ConsentGranted(consent=Consent.of(mine),
                               entry=await load_entry(info, appended.index))
 
-    @strawberry.mutation(description="Member only: withdraw a consent.")
+    @mutation(roles=["member"], description="Member only: withdraw a consent.")
     async def revoke_consent(self, info: Info, consent: Int64) -> RevokeConsentResult:
-        try:
-            member = info.context.require_account("member")
-            appended = await services.revoke_consent(info.context.platform,
-                                                     member=member.address, consent=consent)
-            row = await HeartConsent.get(idx=consent)
-        except HeartchainError as exc:
-            return error_result(exc)
-        mine = services.MemberConsent(row, Address(member.address))
+        member = info.context.caller.address
+        appended = await services.revoke_consent(info.context.platform, member=member,
+                                                 consent=consent)
+        mine = services.MemberConsent(await HeartConsent.get(idx=consent), Address(member))
         return ConsentRevoked(consent=Consent.of(mine),
                               entry=await load_entry(info, appended.index))
 
-    @strawberry.mutation(description="Member only: a credential 'hearts ≥ threshold' to show "
-                                     "`partner` yourself (QR code or link); the partner needs "
-                                     "neither your address nor a consent. Recorded as a check "
-                                     "that names neither you nor the answer.")
+    @mutation(roles=["member"], description="Member only: a credential 'hearts ≥ threshold' "
+                                            "to show `partner` yourself (QR code or link); the "
+                                            "partner needs neither your address nor a consent. "
+                                            "Recorded as a check that names neither you nor "
+                                            "the answer.")
     async def present_hearts(self, info: Info, partner: str, threshold: Int64
                              ) -> CheckHeartsResult:
-        try:
-            member = info.context.require_account("member")
-            checked = await services.present_hearts(info.context.platform,
-                                                    member=member.address, partner=partner,
-                                                    threshold=threshold)
-        except HeartchainError as exc:
-            return error_result(exc)
-        return HeartsChecked(at_least=checked.result, threshold=threshold,
-                             checkpoint_size=Int64(checked.checkpoint_size),
-                             attestation=JSON(checked.attestation),
-                             entry=await load_entry(info, checked.index))
+        checked = await services.present_hearts(info.context.platform,
+                                                member=info.context.caller.address,
+                                                partner=partner, threshold=threshold)
+        return await hearts_checked(info, checked, threshold)
 
-    @strawberry.mutation(description="Partner only: does `member` hold at least `threshold` "
-                                     "hearts? Needs the member's active consent; the check is "
-                                     "recorded (naming neither member nor answer) for the "
-                                     "member to see.")
+    @mutation(roles=["partner"], description="Partner only: does `member` hold at least "
+                                             "`threshold` hearts? Needs the member's active "
+                                             "consent; the check is recorded (naming neither "
+                                             "member nor answer) for the member to see.")
     async def check_hearts(self, info: Info, member: str, threshold: Int64
                            ) -> CheckHeartsResult:
-        try:
-            partner = info.context.require_account("partner")
-            checked = await services.check_hearts(info.context.platform, partner=partner.address,
-                                                  member=member, threshold=threshold)
-        except HeartchainError as exc:
-            return error_result(exc)
-        return HeartsChecked(at_least=checked.result, threshold=threshold,
-                             checkpoint_size=Int64(checked.checkpoint_size),
-                             attestation=JSON(checked.attestation),
-                             entry=await load_entry(info, checked.index))
-
+        checked = await services.check_hearts(info.context.platform,
+                                              partner=info.context.caller.address,
+                                              member=member, threshold=threshold)
+        return await hearts_checked(info, checked, threshold)

@@ -22,9 +22,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from heartchain.ledger.body import Body, body_class, decode
 from heartchain.ledger.entries import format_time
 from heartchain.platform import Platform
 from tracing import services
+from tracing.entries import (
+    CreateBody,
+    DeliverBody,
+    HandoverBody,
+    LossBody,
+    MergeBody,
+    SplitBody,
+)
 from tracing.models import Lot, LotEvent, OriginFlow
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
@@ -69,7 +78,8 @@ async def lot_document(platform: Platform, lot_id: str) -> dict[str, Any]:
             "eventTimeZoneOffset": "+00:00",
             "hc:entryIndex": index,
         }
-        event = _event(parsed.kind, parsed.body, by_index[index], lots, base)
+        body = decode(body_class(parsed.kind), parsed.body)
+        event = _event(body, by_index[index], lots, base)
         if event is not None:
             document_events.append({k: v for k, v in {**event, **common}.items()
                                     if v is not None})
@@ -87,31 +97,30 @@ def _quantity(base: str, lot: Lot, quantity: int) -> dict[str, Any]:
     return {"epcClass": f"{base}/lots/{lot.id}", "quantity": quantity, "uom": UOM[lot.unit]}
 
 
-def _event(kind: str, body: Any, steps: list[LotEvent], lots: dict[str, Lot], base: str
+def _event(body: Body, steps: list[LotEvent], lots: dict[str, Lot], base: str
            ) -> dict[str, Any] | None:
     first = steps[0]
     lot = lots.get(first.lot_id)
     if lot is None:
         return None
     place = {"hc:place": first.place} if first.place else {}
-    if kind == "lot.create":
+    if isinstance(body, CreateBody):
         return {"type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
                 "disposition": "active", "quantityList": [_quantity(base, lot, first.moved)],
                 "destinationList": [{"type": "possessing_party",
                                      "destination": party(first.custodian)}], **place}
-    if kind == "lot.handover":
+    if isinstance(body, HandoverBody):
         return {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "receiving",
                 "disposition": "in_progress", "quantityList": [_quantity(base, lot, first.moved)],
-                "sourceList": [{"type": "possessing_party", "source": party(str(body["from"]))}],
+                "sourceList": [{"type": "possessing_party", "source": party(body.giver)}],
                 "destinationList": [{"type": "possessing_party",
-                                     "destination": party(str(body["to"]))}],
+                                     "destination": party(body.taker)}],
                 "hc:evidence": first.evidence, **place}
-    if kind in ("lot.split", "lot.merge"):
+    if isinstance(body, SplitBody | MergeBody):
         inputs = [s for s in steps if s.action in ("split", "merge")]
         outputs = [s for s in steps if s.action in ("split_from", "merge_from")]
-        body_inputs = ([{"lot": body["lot"], "quantity": body["quantity"]}] if kind == "lot.split"
-                       else list(body["inputs"]))
-        declared = {str(i["lot"]): int(i["quantity"]) for i in body_inputs}
+        declared = ({body.lot: body.quantity} if isinstance(body, SplitBody)
+                    else {i.lot: i.quantity for i in body.inputs})
         event: dict[str, Any] = {
             "type": "TransformationEvent", "bizStep": "repackaging",
             "disposition": "in_progress",
@@ -119,18 +128,18 @@ def _event(kind: str, body: Any, steps: list[LotEvent], lots: dict[str, Lot], ba
                                   for s in inputs if s.lot_id in lots],
             "outputQuantityList": [_quantity(base, lots[s.lot_id], s.moved)
                                    for s in outputs if s.lot_id in lots],
-            "hc:loss": int(body.get("loss", 0)),
+            "hc:loss": body.loss,
         }
         if not event["inputQuantityList"] or not event["outputQuantityList"]:
             # A document about one branch still names both sides: the lot ids come from the body.
             event["transformationID"] = f"{base}/transformations/{first.idx}"
         return {**event, **place}
-    if kind == "lot.loss":
+    if isinstance(body, LossBody):
         return {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "removing",
-                "disposition": LOSS_DISPOSITION.get(str(body["reason"]), "unknown"),
+                "disposition": LOSS_DISPOSITION.get(body.reason, "unknown"),
                 "quantityList": [_quantity(base, lot, first.moved)],
                 "hc:reason": first.reason, **place}
-    if kind == "lot.deliver":
+    if isinstance(body, DeliverBody):
         return {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "dispensing",
                 "disposition": "dispensed" if first.quantity == 0 else "partially_dispensed",
                 "quantityList": [_quantity(base, lot, first.moved)],

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from tracing.models import Allocation, Disbursement, Lot, LotEvent, OriginFlow, TracedDonation
-from tracing.services import Journey, JourneyLot, _add_link_list, _in_chunks
+from tracing.queries import Journey, JourneyLot, _add_link_list, _in_chunks
 
 
 async def donation_journeys(indexes: Sequence[int]) -> dict[int, Journey]:

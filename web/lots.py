@@ -18,6 +18,7 @@ from starlette.routing import Route
 from heartchain.errors import HeartchainError
 from heartchain.platform import Platform
 from tracing import labels, services
+from tracing.entries import CreateBody, MergeBody
 from tracing.errors import LabelMismatch, LotNotFound
 from tracing.models import Lot, LotEvent
 from web import explorer, hooks
@@ -170,7 +171,7 @@ async def _find_lot(platform: Platform, query: str) -> str | None:
 @hooks.entry_links
 def _lot_links(entry: explorer.EntryView, t: Any) -> list[hooks.Link]:
     body = entry.body
-    if entry.kind == "lot.create":
+    if entry.kind == CreateBody.KIND:
         return [hooks.Link(f"/lots/L{entry.index}", t("lot_title", id=f"L{entry.index}"))]
     lots: list[str] = []
     if isinstance(body.get("lot"), str):
@@ -178,7 +179,7 @@ def _lot_links(entry: explorer.EntryView, t: Any) -> list[hooks.Link]:
     for item in body.get("inputs", []) if isinstance(body.get("inputs"), list) else []:
         if isinstance(item, dict) and isinstance(item.get("lot"), str):
             lots.append(item["lot"])
-    if entry.kind == "lot.merge":
+    if entry.kind == MergeBody.KIND:
         lots.append(f"L{entry.index}")
     return [hooks.Link(f"/lots/{lot}", t("lot_title", id=lot)) for lot in lots
             if _LOT_ID.fullmatch(lot)]

@@ -76,7 +76,7 @@ class Body(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
 
     KIND: ClassVar[str] = ""
     SIGNERS: ClassVar[tuple[str, ...]] = ()
-    _ADDRESS_FIELDS: ClassVar[tuple[tuple[str, bool], ...] | None] = None
+    _ADDRESS_FIELDS: ClassVar[tuple[tuple[str, str, bool], ...] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -107,9 +107,18 @@ def body_classes() -> dict[str, type[Body]]:
 
 
 def wire(body: Body) -> dict[str, Any]:
-    """The body as the entry carries it (wire names, None-valued optional fields left out)."""
-    built: dict[str, Any] = msgspec.to_builtins(body)
+    """The body as the entry carries it (wire names, None-valued optional fields left out, tuples
+    as lists: equal to the same body read back from the log)."""
+    built: dict[str, Any] = _lists(msgspec.to_builtins(body))
     return built
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    return value
 
 
 def decode(cls: type[B], raw: Any) -> B:
@@ -121,19 +130,19 @@ def decode(cls: type[B], raw: Any) -> B:
         body = msgspec.convert(raw, cls)
     except msgspec.ValidationError as exc:
         raise _translate(cls, kind, raw, str(exc)) from None
-    for name, many in _address_fields(cls):
+    for name, shown, many in _address_fields(cls):
         value = getattr(body, name)
         for address in (value if many else (value,)):
             if address is not None:
                 try:
                     verify_key_of(address)
                 except ValidationError as exc:
-                    raise ValidationError(f"{kind}: {name}: {exc}", field=name) from None
+                    raise ValidationError(f"{kind}: {shown}: {exc}", field=shown) from None
     return body
 
 
-def _address_fields(cls: type[Body]) -> tuple[tuple[str, bool], ...]:
-    """(field, is-a-sequence) for every field typed `Address`, `Address | None` or a list."""
+def _address_fields(cls: type[Body]) -> tuple[tuple[str, str, bool], ...]:
+    """(attribute, wire name, is-a-sequence) for fields typed `Address`, `Address | None`, lists."""
     found = cls.__dict__.get("_ADDRESS_FIELDS")
     if found is None:
         hints = msgspec.structs.fields(cls)
@@ -142,9 +151,9 @@ def _address_fields(cls: type[Body]) -> tuple[tuple[str, bool], ...]:
         for f in hints:
             hint = annotations[f.name]
             if _is_address(hint):
-                listed.append((f.name, False))
+                listed.append((f.name, f.encode_name, False))
             elif get_origin(hint) in (list, tuple) and any(_is_address(a) for a in get_args(hint)):
-                listed.append((f.name, True))
+                listed.append((f.name, f.encode_name, True))
         found = tuple(listed)
         cls._ADDRESS_FIELDS = found
     return found
@@ -177,14 +186,14 @@ def _translate(cls: type[Body], kind: str, raw: Mapping[str, Any], message: str
     if (match := _MISSING.match(text)) is not None:
         return _error(kind, [*names, match.group(1)], "is required")
     if (match := _UNKNOWN.match(text)) is not None:
-        where = ".".join(names)
+        where = ".".join(names).replace(".[", "[")
         prefix = f"{where}: " if where else ""
         return ValidationError(f"{kind}: {prefix}unknown field(s) {match.group(1)}",
                                field=names[0] if names else match.group(1))
     if len(names) == 1:
         value = raw.get(names[0])
-        field_type = _field_type(cls, names[0])
-        better = _describe(field_type, value)
+        field_type, hint = _field_type(cls, names[0])
+        better = _describe(field_type, value, _choices(hint))
         if better is not None:
             return _error(kind, names, better)
     return _error(kind, names, text[0].lower() + text[1:] if text else "is invalid")
@@ -196,14 +205,26 @@ def _error(kind: str, names: list[str], message: str) -> ValidationError:
                            field=names[0] if names else None)
 
 
-def _field_type(cls: type[Body], name: str) -> Any:
+def _field_type(cls: type[Body], name: str) -> tuple[Any, Any]:
+    """msgspec's view of the field named `name` on the wire, and its annotation."""
     for f in mi.type_info(cls).fields:  # type: ignore[union-attr]
         if f.encode_name == name:
-            return f.type
+            return f.type, _type_hints(cls).get(f.name)
+    return None, None
+
+
+def _choices(hint: Any) -> tuple[Any, ...] | None:
+    """A Literal's values in their declared order (msgspec's own are a set)."""
+    if get_origin(hint) is Literal:
+        return get_args(hint)
+    for arg in get_args(hint):
+        found = _choices(arg)
+        if found is not None:
+            return found
     return None
 
 
-def _describe(field_type: Any, value: Any) -> str | None:
+def _describe(field_type: Any, value: Any, choices: tuple[Any, ...] | None) -> str | None:
     """The old readers' wording for the common refusals (tests and clients match on them)."""
     if isinstance(field_type, mi.UnionType):
         inner = [t for t in field_type.types if not isinstance(t, mi.NoneType)]
@@ -215,7 +236,7 @@ def _describe(field_type: Any, value: Any) -> str | None:
         high = field_type.le if field_type.le is not None else "…"
         return f"{value} is outside {low}..{high}"
     if isinstance(field_type, mi.LiteralType):
-        return f"{value!r} is not one of {', '.join(map(str, field_type.values))}"
+        return f"{value!r} is not one of {', '.join(map(str, choices or field_type.values))}"
     if isinstance(field_type, mi.StrType):
         if not isinstance(value, str):
             return "must be a string"

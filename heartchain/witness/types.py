@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 
 import strawberry
 
-from heartchain.gql import Info, Int64, PageInfo, decode_cursor, encode_cursor, page_size
+from heartchain.gql import (
+    Connection,
+    Info,
+    Int64,
+    connection,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
 from heartchain.ledger import witness_client, witnessed
 from heartchain.ledger.store import fetch
 from heartchain.ledger.types import Checkpoint
@@ -74,29 +82,11 @@ class WitnessRefusal:
     body: str
     at: str
 
-
-@strawberry.type
-class CosignedCheckpointEdge:
-    cursor: str
-    node: CosignedCheckpoint
-
-
-@strawberry.type
-class CosignedCheckpointConnection:
-    edges: list[CosignedCheckpointEdge]
-    page_info: PageInfo
-
-
-@strawberry.type
-class WitnessRefusalEdge:
-    cursor: str
-    node: WitnessRefusal
-
-
-@strawberry.type
-class WitnessRefusalConnection:
-    edges: list[WitnessRefusalEdge]
-    page_info: PageInfo
+    @classmethod
+    def of(cls, row: RefusalRow) -> WitnessRefusal:
+        return cls(id=Int64(row.id), witness=row.witness, size=Int64(row.size),
+                   old_size=Int64(row.old_size), status=row.status, body=row.body,
+                   at=row.at.isoformat())
 
 
 @strawberry.type
@@ -133,13 +123,12 @@ class Query:
     @strawberry.field(description="Checkpoints that have at least one cosignature, newest "
                                   "first.")
     async def cosigned_checkpoints(self, info: Info, first: int = 20, after: str | None = None
-                                   ) -> CosignedCheckpointConnection:
+                                   ) -> Connection[CosignedCheckpoint]:
         limit = page_size(first)
         position = decode_cursor("cosigned", after)
         log = info.context.platform.log
         policy = witness_client.policy_for(log)
-        edges: list[CosignedCheckpointEdge] = []
-        has_next = False
+        sizes: list[int] = []
         if policy.witnesses:
             names = [w.name for w in policy.witnesses]
             where = f"witness IN ({', '.join('?' * len(names))})"
@@ -151,32 +140,22 @@ class Query:
                                f"witness_cosignature WHERE {where} ORDER BY size DESC "
                                f"LIMIT {limit + 1}", values)
             sizes = [int(r["size"]) for r in rows]
-            has_next = len(sizes) > limit
-            for size in sizes[:limit]:
-                found = await witnessed.cosigned(log, policy, await log.checkpoint_at(size))
-                edges.append(CosignedCheckpointEdge(cursor=encode_cursor("cosigned", size),
-                                                    node=CosignedCheckpoint.of(found)))
-        return CosignedCheckpointConnection(edges=edges, page_info=PageInfo(
-            has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None))
+        found = {size: await witnessed.cosigned(log, policy, await log.checkpoint_at(size))
+                 for size in sizes[:limit]}
+        return connection(sizes, limit, cursor=lambda size: encode_cursor("cosigned", size),
+                          node=lambda size: CosignedCheckpoint.of(found[size]))
 
     @strawberry.field(description="Refusals by the witnesses, newest first: the evidence a "
                                   "rewritten or forked log leaves.")
     async def witness_refusals(self, info: Info, first: int = 20, after: str | None = None,
-                               witness: str | None = None) -> WitnessRefusalConnection:
+                               witness: str | None = None) -> Connection[WitnessRefusal]:
         limit = page_size(first)
         position = decode_cursor("refusal", after)
-        query = RefusalRow.all()
-        if witness is not None:
-            if not can_match(RefusalRow, witness=witness):
-                return WitnessRefusalConnection(edges=[], page_info=PageInfo(
-                    has_next_page=False, end_cursor=None))
-            query = query.filter(witness=witness)
-        if position is not None:
-            query = query.filter(id__lt=int(position))
-        rows = await query.order_by("-id").limit(limit + 1)
-        edges = [WitnessRefusalEdge(cursor=encode_cursor("refusal", row.id), node=WitnessRefusal(
-            id=Int64(row.id), witness=row.witness, size=Int64(row.size),
-            old_size=Int64(row.old_size), status=row.status, body=row.body,
-            at=row.at.isoformat())) for row in rows[:limit]]
-        return WitnessRefusalConnection(edges=edges, page_info=PageInfo(
-            has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None))
+        rows: list[RefusalRow] = []
+        if witness is None or can_match(RefusalRow, witness=witness):
+            query = RefusalRow.all() if witness is None else RefusalRow.filter(witness=witness)
+            if position is not None:
+                query = query.filter(id__lt=int(position))
+            rows = await query.order_by("-id").limit(limit + 1)
+        return connection(rows, limit, cursor=lambda row: encode_cursor("refusal", row.id),
+                          node=WitnessRefusal.of)

@@ -1,11 +1,13 @@
 """heartchain/ratelimit.py: costs read from the document, 429 + Retry-After, nothing written;
-and the request body size limit of heartchain/limits.py."""
+and the request body size limit of heartchain/limits.py. The limiter's tests run against both
+bucket stores: this process's memory, and Redis (HEARTCHAIN_TEST_REDIS; skipped when unset)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +26,7 @@ from heartchain.ratelimit import (
     request_cost,
 )
 from tests.conftest import Ledger
+from tests.redis_keys import private_prefix, redis_url
 
 ME = "{ me { address } }"
 REGISTER = 'mutation { registerAccount(role: "member") { __typename } }'
@@ -37,13 +40,27 @@ class FakeClock:
         return self.now
 
 
+Store = dict[str, Any]  # RateLimit's store arguments: {} (this process) or redis_url/_prefix
+
+
+@pytest.fixture(params=["local", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    if request.param == "local":
+        yield {}
+        return
+    url = redis_url()
+    async with private_prefix(url) as prefix:
+        yield {"redis_url": url, "redis_prefix": prefix}
+
+
 @asynccontextmanager
 async def limited(ledger: Ledger, *, rate: float, burst: float, clock: Callable[[], float],
-                  host: str = "10.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
+                  host: str = "10.0.0.1", store: Store | None = None
+                  ) -> AsyncIterator[httpx.AsyncClient]:
     """The app wrapped in the limiter, as app.py wraps it; requests come from `host`."""
     app = create_app(ledger.settings)
     app.state.platform = ledger.platform
-    wrapped = RateLimit(app, rate=rate, burst=burst, clock=clock)
+    wrapped = RateLimit(app, rate=rate, burst=burst, clock=clock, **(store or {}))
 
     async def in_starlette(scope: Scope, receive: Receive, send: Send) -> None:
         # Inside Starlette's middleware stack (as app.py places it) the scope names the app,
@@ -51,8 +68,11 @@ async def limited(ledger: Ledger, *, rate: float, burst: float, clock: Callable[
         await wrapped({**scope, "app": app}, receive, send)
 
     transport = httpx.ASGITransport(app=in_starlette, client=(host, 4321))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield http
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield http
+    finally:
+        await wrapped.aclose()
 
 
 async def post(http: httpx.AsyncClient, query: str, token: str | None = None,
@@ -128,9 +148,10 @@ def test_costs_grow_with_the_items_a_list_may_return() -> None:
     assert graphql_cost("{ ...F0 } " + levels + " fragment F10 on Query { me { address } }") >= 1
 
 
-async def test_the_thirty_alias_proof_query_is_refused_before_it_runs(ledger: Ledger) -> None:
+async def test_the_thirty_alias_proof_query_is_refused_before_it_runs(
+        ledger: Ledger, store: Store) -> None:
     clock = FakeClock()
-    async with limited(ledger, rate=200, burst=400, clock=clock) as http:
+    async with limited(ledger, rate=200, burst=400, clock=clock, store=store) as http:
         refused = await post(http, PROOFS)
         assert refused.status_code == 400
         error = refused.json()["errors"][0]
@@ -153,11 +174,11 @@ async def test_the_cap_holds_with_the_limiter_off(ledger: Ledger) -> None:
         assert (await post(http, ME)).status_code == 200
 
 
-async def test_a_get_that_repeats_a_parameter_is_refused(ledger: Ledger) -> None:
+async def test_a_get_that_repeats_a_parameter_is_refused(ledger: Ledger, store: Store) -> None:
     clock = FakeClock()
     cheap = "{ me { address } }"
     costly = "{ donationJourney(index: 1) { lost } }"
-    async with limited(ledger, rate=1, burst=40, clock=clock) as http:
+    async with limited(ledger, rate=1, burst=40, clock=clock, store=store) as http:
         for name, values in (("query", [cheap, costly]), ("variables", ["{}", "{}"]),
                              ("operationName", ["A", "B"])):
             params = [("query", cheap)] if name != "query" else []
@@ -196,10 +217,11 @@ def test_configuration_from_the_environment() -> None:
         rate_from_env({"HEARTCHAIN_RATE_LIMIT": "-1"})
 
 
-async def test_a_token_over_its_budget_gets_429_and_writes_nothing(ledger: Ledger) -> None:
+async def test_a_token_over_its_budget_gets_429_and_writes_nothing(
+        ledger: Ledger, store: Store) -> None:
     clock = FakeClock()
     log = ledger.platform.log
-    async with limited(ledger, rate=2, burst=6, clock=clock) as http:
+    async with limited(ledger, rate=2, burst=6, clock=clock, store=store) as http:
         # Each registration costs 3: two fit in the burst, the third is refused.
         for _ in range(2):
             response = await post(http, REGISTER, ledger.operator_token)
@@ -224,26 +246,28 @@ async def test_a_token_over_its_budget_gets_429_and_writes_nothing(ledger: Ledge
         assert await log.size() == size + 2  # the member registered above, and this one
 
 
-async def test_expensive_queries_run_out_first(ledger: Ledger) -> None:
+async def test_expensive_queries_run_out_first(ledger: Ledger, store: Store) -> None:
     clock = FakeClock()
     journey = "{ donationJourney(index: 1, first: 10) { dispatched } }"
-    async with limited(ledger, rate=1, burst=30, clock=clock) as http:
+    async with limited(ledger, rate=1, burst=30, clock=clock, store=store) as http:
         statuses = [(await post(http, journey)).status_code for _ in range(3)]
         assert statuses == [200, 200, 429]  # 11 units each (10 + 10 lots x 1/50, rounded up)
         assert (await post(http, ME)).status_code == 200  # 8 units left: a cheap query fits
 
 
-async def test_anonymous_callers_are_keyed_by_address(ledger: Ledger) -> None:
+async def test_anonymous_callers_are_keyed_by_address(ledger: Ledger, store: Store) -> None:
     clock = FakeClock()
-    async with limited(ledger, rate=1, burst=2, clock=clock, host="10.0.0.1") as first, \
-            limited(ledger, rate=1, burst=2, clock=clock, host="10.0.0.2") as second:
+    async with limited(ledger, rate=1, burst=2, clock=clock, host="10.0.0.1",
+                       store=store) as first, \
+            limited(ledger, rate=1, burst=2, clock=clock, host="10.0.0.2",
+                    store=store) as second:
         assert [(await post(first, ME)).status_code for _ in range(3)] == [200, 200, 429]
         assert (await post(second, ME)).status_code == 200  # another app, another address
 
 
-async def test_made_up_tokens_do_not_buy_a_fresh_budget(ledger: Ledger) -> None:
+async def test_made_up_tokens_do_not_buy_a_fresh_budget(ledger: Ledger, store: Store) -> None:
     clock = FakeClock()
-    async with limited(ledger, rate=1, burst=2, clock=clock) as http:
+    async with limited(ledger, rate=1, burst=2, clock=clock, store=store) as http:
         # A token that does not authenticate gets no bucket of its own: every made-up one
         # (with or without the token prefix) spends the address's bucket of 2.
         statuses = [(await post(http, ME, f"{prefix}made-up-{n}")).status_code
@@ -254,9 +278,9 @@ async def test_made_up_tokens_do_not_buy_a_fresh_budget(ledger: Ledger) -> None:
         assert (await post(http, ME, ledger.operator_token)).status_code == 200
 
 
-async def test_a_flood_is_refused_before_its_body_is_read(ledger: Ledger) -> None:
+async def test_a_flood_is_refused_before_its_body_is_read(ledger: Ledger, store: Store) -> None:
     clock = FakeClock()
-    async with limited(ledger, rate=1, burst=1, clock=clock) as http:
+    async with limited(ledger, rate=1, burst=1, clock=clock, store=store) as http:
         assert (await post(http, ME)).status_code == 200
         refused = await http.post("/graphql", content=b"x" * 1000,
                                   headers={"content-type": "application/json"})

@@ -6,13 +6,14 @@ import pytest
 
 from heartchain.errors import HeartchainError, PermissionDenied, ValidationError
 from heartchain.keys import new_signing_key
+from heartchain.ledger.body import decode
 from heartchain.ledger.entries import EntryFormatError
 from heartchain.ledger.verify import verify_log
 from tests.conftest import Ledger
 from tests.factories import entry
 from tests.tokens import factories as f
 from tokens import services
-from tokens.entries import DEFAULT_RATES
+from tokens.entries import DEFAULT_RATES, RatesBody
 from tokens.errors import (
     AlreadyReversed,
     HeartsOverflow,
@@ -83,7 +84,7 @@ async def test_only_the_operator_sets_rates(ledger: Ledger) -> None:
     charity = await f.charity(ledger)
     size = await ledger.platform.log.size()
     with pytest.raises(PermissionDenied):
-        await ledger.platform.write("heart.rates", f.rates(charity, 1), [charity])
+        await ledger.platform.write(decode(RatesBody, f.rates(charity, 1)))
     assert await ledger.platform.log.size() == size
 
 
@@ -131,8 +132,9 @@ async def expect_refused(ledger: Ledger, kind: str, body: dict[str, Any], signer
                          error: type[HeartchainError]) -> HeartchainError:
     log = ledger.platform.log
     size = await log.size()
-    with pytest.raises(error) as refused:
-        await ledger.platform.write(kind, body, [signer])
+    key = await ledger.platform.custodial_key(signer)
+    with pytest.raises(error) as refused:  # sent as a client would: the body as it is
+        await log.append(ledger.platform.build(kind, body).signed_by(key))
     assert await log.size() == size
     return refused.value
 

@@ -11,7 +11,7 @@ from heartchain.platform import idempotent
 from tests.conftest import Ledger
 from tests.retrying import retrying_client
 from tests.tokens.factories import charity, member, token
-from tokens import services
+from tokens import donors, services
 
 RECORD = """mutation($donor: String!, $q: Int64!) {
   recordDonation(donor: $donor, kind: "cash", quantity: $q, campaign: "winter") {
@@ -81,14 +81,16 @@ async def test_retry_completes_what_a_crashed_first_attempt_left(
     but the gift not written), the retry writes each missing entry once and nothing twice."""
     platform = ledger.platform
     giver = await charity(ledger)
-    target = "self_register_member" if crash == "after_mapping" else "record_donation"
-    real = getattr(services, target)
+    # Registration is the donor module's step; recording the gift the services'.
+    module, target = ((donors, "self_register_member") if crash == "after_mapping"
+                      else (services, "record_donation"))
+    real = getattr(module, target)
 
     async def crash_once(*args: object, **kwargs: object) -> object:
-        monkeypatch.setattr(services, target, real)
+        monkeypatch.setattr(module, target, real)
         raise ConnectionError("the server died here")
 
-    monkeypatch.setattr(services, target, crash_once)
+    monkeypatch.setattr(module, target, crash_once)
     before = await _registrations_and_gifts(ledger)
 
     async def attempt() -> tuple[services.Donor, int]:

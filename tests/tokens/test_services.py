@@ -10,6 +10,7 @@ from tortoise import connections
 
 from heartchain.errors import NotFound, PermissionDenied, ValidationError
 from heartchain.keys import SigningKey, address_of
+from heartchain.ledger.body import decode
 from heartchain.ledger.store import fetch
 from heartchain.ledger.verify import verify_log
 from heartchain.privacy import SealedSubject, SealedValue, read_personal
@@ -18,6 +19,7 @@ from tests.factories import entry
 from tests.tokens import factories as f
 from tokens import services
 from tokens.attest import attestation_key, public_key_b64, verify_attestation
+from tokens.consent_entries import CheckBody, GrantBody
 from tokens.entries import score_at
 from tokens.errors import (
     AttestationInvalid,
@@ -207,7 +209,7 @@ async def test_no_check_without_consent(ledger: Ledger) -> None:
     handle = address_of(await handle_of(ledger, member, partner))
     body = {"partner": other, "handle": handle, "consent": grant, "commitment": COMMITMENT}
     with pytest.raises(NoActiveConsent):
-        await p.write("consent.check", body, [other])
+        await p.write(decode(CheckBody, body))
     # nor may a partner record a consent-less ("presented") check: only the handle signs those
     with pytest.raises(PermissionDenied):
         await p.log.append(entry(ledger, "consent.check",
@@ -225,8 +227,8 @@ async def test_no_check_after_revocation(ledger: Ledger) -> None:
     with pytest.raises(NoActiveConsent):
         await services.check_hearts(p, partner=partner, member=member, threshold=1)
     with pytest.raises(NoActiveConsent, match="revoked"):
-        await p.write("consent.check", {"partner": partner, "handle": handle, "consent": grant,
-                                        "commitment": COMMITMENT}, [partner])
+        await p.write(decode(CheckBody, {"partner": partner, "handle": handle, "consent": grant,
+                                         "commitment": COMMITMENT}))
     with pytest.raises(ConsentAlreadyRevoked):
         await services.revoke_consent(p, member=member, consent=grant)
     assert await p.log.size() == size
@@ -242,8 +244,8 @@ async def test_no_check_after_expiry(ledger: Ledger) -> None:
     with pytest.raises(NoActiveConsent):
         await services.check_hearts(p, partner=partner, member=member, threshold=1)
     with pytest.raises(NoActiveConsent, match="expired"):
-        await p.write("consent.check", {"partner": partner, "handle": handle, "consent": grant,
-                                        "commitment": COMMITMENT}, [partner])
+        await p.write(decode(CheckBody, {"partner": partner, "handle": handle, "consent": grant,
+                                         "commitment": COMMITMENT}))
     assert await p.log.size() == size
 
 
@@ -259,7 +261,7 @@ async def test_consent_signed_by_someone_else(ledger: Ledger) -> None:
         with pytest.raises(PermissionDenied):
             await p.log.append(entry(ledger, "consent.grant", body,
                                      await p.custodial_key(signer)))
-    grant = await p.write("consent.grant", body, [handle])
+    grant = await p.write(decode(GrantBody, body), handle)
     size = await p.log.size()
     with pytest.raises(PermissionDenied):
         await p.log.append(entry(ledger, "consent.revoke", {"handle": address_of(handle),
@@ -283,10 +285,10 @@ async def test_bad_consents(ledger: Ledger) -> None:
                         ({**good, "scope": "everything"}, ValidationError),
                         ({**good, "partner": charity}, PermissionDenied)):
         with pytest.raises(error):
-            await p.write("consent.grant", body, [handle])
+            await p.log.append(p.build("consent.grant", body).signed_by(handle))
     # a registered account is never a handle: the grant would name the member
     with pytest.raises(ValidationError, match="handle"):
-        await p.write("consent.grant", {**good, "handle": member}, [member])
+        await p.write(decode(GrantBody, {**good, "handle": member}))
     assert await p.log.size() == size
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 
 from heartchain.accounts.services import register_account
 from heartchain.keys import Address
 from heartchain.ledger.kinds import kind_names
+from heartchain.ledger.log import Appended
 from tests.conftest import Ledger
 from tracing import services
 from tracing.models import Lot
@@ -28,6 +30,15 @@ async def account(ledger: Ledger, role: str = "member", label: str | None = None
     registered = await register_account(ledger.platform, role=role, registrar=ledger.operator,
                                         label=label)
     return registered.address
+
+
+async def append_raw(ledger: Ledger, kind: str, body: dict[str, Any], *signers: str
+                     ) -> Appended:
+    """Sign and append a body as given, even a malformed one (which a Body would refuse to
+    build), to see the log refuse it."""
+    platform = ledger.platform
+    keys = [await platform.custodial_key(signer) for signer in signers]
+    return await platform.log.append(platform.build(kind, body).signed_by(*keys))
 
 
 async def donate(ledger: Ledger, charity: str, donor: str, kind: str, quantity: int,

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from heartchain.errors import HeartchainError, PermissionDenied, ValidationError
+from heartchain.ledger.body import wire
+from heartchain.ledger.kinds import ApplyContext
 from tests.conftest import Ledger
 from tests.tracing import factories as f
 from tests.tracing.conftest import Cast, needs_donations
+from tokens.entries import ReverseBody
 from tracing import errors, services
+from tracing.entries import CreateBody, HandoverBody, MergeBody, SplitBody, reversal_target
+from tracing.models import Campaign, TracedDonation
 
 
 async def refused(ledger: Ledger, error: type[HeartchainError], action: Awaitable[Any],
@@ -39,7 +45,8 @@ async def test_handover_moves_custody_and_needs_both_signatures(ledger: Ledger,
     lot = await f.purchased_lot(ledger, cast.charity)
     body = services.handover_body(lot.id, cast.charity, cast.driver, "warehouse", f.digest())
     await refused(ledger, PermissionDenied,
-                  platform.write("lot.handover", body, [cast.charity]), "missing signature")
+                  f.append_raw(ledger, HandoverBody.KIND, wire(body), cast.charity),
+                  "missing signature")
     await services.hand_over(platform, lot=lot.id, giver=cast.charity, taker=cast.driver,
                              place="warehouse 仓库", evidence=f.digest())
     moved = await services.get_lot(lot.id)
@@ -89,9 +96,8 @@ async def test_split_must_conserve(ledger: Ledger, cast: Cast) -> None:
     await refused(ledger, errors.NotCustodian, services.split_lot(
         platform, by=cast.driver, lot=lot.id, outputs=[500, 500]))
     # A split declaring a stale quantity is refused by the rule, not only by the service.
-    await refused(ledger, errors.StaleQuantity, platform.write("lot.split", {
-        "lot": lot.id, "by": cast.charity, "quantity": 900, "outputs": [900], "loss": 0},
-        [cast.charity]))
+    await refused(ledger, errors.StaleQuantity, platform.write(SplitBody(
+        lot=lot.id, by=cast.charity, quantity=900, outputs=(900,), loss=0)))
     children = await services.split_lot(platform, by=cast.charity, lot=lot.id,
                                         outputs=[500, 450], loss=50, reason="torn sack")
     assert [(c.id, c.quantity, c.custodian) for c in children] == [
@@ -112,14 +118,14 @@ async def test_merge_conserves_one_unit_one_custodian(ledger: Ledger, cast: Cast
         platform, by=cast.charity, lots=[a.id, seedlings.id]))
     await refused(ledger, errors.NotCustodian, services.merge_lots(
         platform, by=cast.charity, lots=[a.id, elsewhere.id]))
-    await refused(ledger, errors.NotConserved, platform.write("lot.merge", {
+    await refused(ledger, errors.NotConserved, f.append_raw(ledger, MergeBody.KIND, {
         "by": cast.charity, "inputs": [{"lot": a.id, "quantity": 300},
                                        {"lot": b.id, "quantity": 200}],
-        "quantity": 510, "loss": 0, "goods": "rice"}, [cast.charity]))
-    await refused(ledger, ValidationError, platform.write("lot.merge", {
+        "quantity": 510, "loss": 0, "goods": "rice"}, cast.charity))
+    await refused(ledger, ValidationError, f.append_raw(ledger, MergeBody.KIND, {
         "by": cast.charity, "inputs": [{"lot": a.id, "quantity": 300},
                                        {"lot": a.id, "quantity": 300}],
-        "quantity": 600, "loss": 0, "goods": "rice"}, [cast.charity]), "twice")
+        "quantity": 600, "loss": 0, "goods": "rice"}, cast.charity), "twice")
     merged = await services.merge_lots(platform, by=cast.charity, lots=[a.id, b.id], loss=10,
                                        reason="spilled")
     assert (merged.quantity, merged.unit, merged.origin) == (490, "grams", "merge")
@@ -170,9 +176,9 @@ async def test_only_charities_create_lots_and_units_are_known(ledger: Ledger, ca
     await refused(ledger, ValidationError, services.create_lot(
         platform, charity=cast.charity, goods="rice", quantity=5, unit="kilograms",
         custodian=cast.charity, receipt=f.digest()), "unit")
-    await refused(ledger, ValidationError, platform.write("lot.create", {
+    await refused(ledger, ValidationError, f.append_raw(ledger, CreateBody.KIND, {
         "charity": cast.charity, "source": "purchase", "goods": "rice", "quantity": 5,
-        "unit": "grams", "custodian": cast.charity}, [cast.charity]), "receipt")
+        "unit": "grams", "custodian": cast.charity}, cast.charity), "receipt")
 
 
 async def test_a_label_code_that_does_not_match_its_lot(ledger: Ledger, cast: Cast) -> None:
@@ -205,3 +211,28 @@ async def test_lots_from_donations(ledger: Ledger, cast: Cast) -> None:
     await refused(ledger, errors.DonationExhausted, create(quantity=1))
     # Dispatched goods cannot be reversed: the lots already exist.
     await refused(ledger, errors.AlreadySpent, f.reverse(ledger, cast.charity, rice))
+
+
+@needs_donations
+async def test_a_reversal_takes_back_what_is_left_of_the_donation(ledger: Ledger,
+                                                                 cast: Cast) -> None:
+    """donation.reverse names a donation, not an amount (its body forbids `quantity`): tracing
+    takes the amount from the donation it recorded, and reads the typed body only."""
+    gift = await f.donate(ledger, cast.charity, cast.donor, "cash", 5_000, "reversals")
+    other = await f.donate(ledger, cast.charity, cast.donor, "cash", 700, "reversals")
+    await refused(ledger, ValidationError, f.append_raw(ledger, "donation.reverse", {
+        "charity": cast.charity, "donation": gift, "reason": "refund", "quantity": 1},
+        cast.charity), "unknown field")
+    # The entry's raw body is not consulted: only the typed body says which donation.
+    ctx = ApplyContext(conn=Campaign._meta.db, index=0, now=datetime.now(UTC),
+                       entry=ledger.platform.build("donation.reverse", {"donation": other,
+                                                                         "quantity": 1}))
+    donation, amount = await reversal_target(
+        ctx, ReverseBody(charity=cast.charity, donation=gift, reason="refund"))
+    assert (donation.idx, amount) == (gift, 5_000)
+    await f.reverse(ledger, cast.charity, gift)
+    reversed_gift = await TracedDonation.get(idx=gift)
+    assert (reversed_gift.reversed, reversed_gift.used) == (5_000, 0)
+    campaign = await services.find_campaign("reversals")
+    assert (campaign.donated, campaign.reversed, campaign.balance) == (5_700, 5_000, 700)
+    assert (await TracedDonation.get(idx=other)).reversed == 0

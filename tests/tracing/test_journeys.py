@@ -16,7 +16,7 @@ from heartchain.demo import DemoState
 from tests.conftest import Ledger
 from tests.tracing import factories as f
 from tests.tracing.conftest import needs_donations
-from tracing import demo, services
+from tracing import demo, queries, services
 from tracing.journeys import donation_journeys
 from tracing.models import (
     Allocation,
@@ -79,8 +79,8 @@ async def _one_journey(index: int) -> services.Journey:
             elif flow.action == "loss":
                 source.lost += flow.quantity
             elif flow.to_lot:
-                services._add_link_list(source.children, flow.to_lot, flow.quantity, flow.idx)
-                services._add_link_list(nodes[flow.to_lot].parents, flow.from_lot,
+                queries._add_link_list(source.children, flow.to_lot, flow.quantity, flow.idx)
+                queries._add_link_list(nodes[flow.to_lot].parents, flow.from_lot,
                                         flow.quantity, flow.idx)
     for node in nodes.values():
         node.steps = await LotEvent.filter(lot_id=node.lot.id).order_by("idx")

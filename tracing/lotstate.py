@@ -1,0 +1,124 @@
+"""What the lot kinds share: the lot id form, units, the held-lot rule and the projection writer.
+
+Lot ids come from the creating entry: ``L<index>`` (create, merge) and ``L<index>-<n>`` (the n-th
+output of a split).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from heartchain.accounts.entries import role_of
+from heartchain.accounts.errors import UnknownAccount
+from heartchain.ledger import merkle
+from heartchain.ledger.body import literal_values
+from heartchain.ledger.kinds import ApplyContext
+from heartchain.ledger.store import fetch
+from tracing import fifo
+from tracing.errors import LotClosed, LotNotFound, NotCustodian
+from tracing.labels import label_code
+from tracing.models import Lot, LotEvent, LotShare, OriginFlow
+
+Unit = Literal["grams", "items", "trees"]
+UNITS: tuple[str, ...] = literal_values(Unit)
+LOT_ID = re.compile(r"L[0-9]{1,16}(-[0-9]{1,4})?")
+LotId = Annotated[str, msgspec.Meta(max_length=24, pattern=rf"\A{LOT_ID.pattern}\Z")]
+HELD = "held"
+
+
+async def held_lot(ctx: ApplyContext, lot_id: str, custodian: str) -> Lot:
+    lot = await Lot.get_or_none(id=lot_id).using_db(ctx.conn)
+    if lot is None:
+        raise LotNotFound(f"lot {lot_id} does not exist")
+    if lot.status != HELD:
+        raise LotClosed(f"lot {lot_id} was {lot.status}; nothing more can happen to it")
+    if lot.custodian != custodian:
+        raise NotCustodian(f"{custodian} is not the custodian of lot {lot_id}")
+    return lot
+
+
+async def registered(ctx: ApplyContext, address: str, what: str) -> None:
+    if await role_of(ctx, address) is None:
+        raise UnknownAccount(f"{what}: {address} is not a registered account")
+
+
+class Writer:
+    """Collects one entry's projection rows and writes each table in one bulk insert."""
+
+    def __init__(self, ctx: ApplyContext) -> None:
+        self.ctx = ctx
+        self.lots: list[Lot] = []
+        self.shares: list[LotShare] = []
+        self.events: list[LotEvent] = []
+        self.flows: list[OriginFlow] = []
+
+    def flow(self, origin: int, action: str, quantity: int, *, source: str | None = None,
+             target: str | None = None) -> None:
+        n = len(self.flows)
+        self.flows.append(OriginFlow(id=f"{self.ctx.index}|{n}", idx=self.ctx.index,
+                                     origin_idx=origin, action=action, from_lot=source,
+                                     to_lot=target, quantity=quantity))
+
+    def event(self, lot: Lot, action: str, moved: int, **extra: Any) -> None:
+        self.events.append(LotEvent(id=f"{self.ctx.index}|{lot.id}", idx=self.ctx.index,
+                                    lot_id=lot.id, action=action, quantity=lot.quantity,
+                                    moved=moved, custodian=lot.custodian, at=self.ctx.entry.at,
+                                    **extra))
+
+    def new_lot(self, lot_id: str, *, origin: str, goods: str, unit: str, quantity: int,
+                charity: str, custodian: str, place: str | None,
+                shares: Sequence[tuple[int, int]], **extra: Any) -> Lot:
+        lot = Lot(id=lot_id, code=label_code(merkle.leaf_hash(self.ctx.entry.leaf_data), lot_id),
+                  created_idx=self.ctx.index, origin=origin, goods=goods, unit=unit,
+                  initial_quantity=quantity, quantity=quantity, charity=charity,
+                  custodian=custodian, status=HELD, place=place, updated_idx=self.ctx.index,
+                  **extra)
+        self.lots.append(lot)
+        merged: dict[int, int] = {}
+        for origin_idx, units in shares:
+            merged[origin_idx] = merged.get(origin_idx, 0) + units
+        self.shares.extend(LotShare(id=f"{lot_id}|{o}", lot_id=lot_id, origin_idx=o, quantity=q)
+                           for o, q in sorted(merged.items()))
+        return lot
+
+    async def save(self) -> None:
+        conn = self.ctx.conn
+        for model, rows in ((Lot, self.lots), (LotShare, self.shares), (LotEvent, self.events),
+                            (OriginFlow, self.flows)):
+            if rows:
+                await model.bulk_create(rows, using_db=conn)  # type: ignore[attr-defined]
+
+
+async def pool(ctx: ApplyContext, lot_id: str) -> list[list[int]]:
+    """The lot's units per origin donation, oldest first: [[origin index, units], …]."""
+    rows = await fetch(ctx.conn, "SELECT origin_idx, quantity FROM tracing_lot_share "
+                       "WHERE lot_id = ? AND quantity > 0 ORDER BY origin_idx", [lot_id])
+    return [[int(r["origin_idx"]), int(r["quantity"])] for r in rows]
+
+
+async def save_pool(ctx: ApplyContext, lot_id: str, before: list[list[int]],
+                    after: list[list[int]]) -> None:
+    for (origin, old), (_, new) in zip(before, after, strict=True):
+        if old != new:
+            await LotShare.filter(id=f"{lot_id}|{origin}").using_db(ctx.conn).update(quantity=new)
+
+
+async def take_out(ctx: ApplyContext, writer: Writer, lot: Lot, quantity: int,
+                   action: str) -> None:
+    """Remove `quantity` units from a held lot (loss or delivery), oldest origin first."""
+    shares = await pool(ctx, lot.id)
+    before = [row.copy() for row in shares]
+    for origin, units in fifo.take(shares, quantity):
+        writer.flow(origin, action, units, source=lot.id)
+    await save_pool(ctx, lot.id, before, shares)
+
+
+async def update_lot(ctx: ApplyContext, lot: Lot, **changes: Any) -> None:
+    for name, value in changes.items():
+        setattr(lot, name, value)
+    lot.updated_idx = ctx.index
+    await Lot.filter(id=lot.id).using_db(ctx.conn).update(updated_idx=ctx.index, **changes)
