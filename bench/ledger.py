@@ -34,9 +34,9 @@ from heartchain.accounts.services import initialise
 from heartchain.clock import Clock
 from heartchain.db import init_db
 from heartchain.keys import address_of, verify_key_of
-from heartchain.ledger import merkle, tiles
+from heartchain.ledger import merkle
 from heartchain.ledger.entries import Entry, new_entry
-from heartchain.ledger.store import execute, execute_many
+from heartchain.ledger.integrate import write_bare_tree
 from heartchain.ledger.verify import verify_log
 from heartchain.platform import Platform, build_platform
 from heartchain.settings import Settings, sqlite_url
@@ -155,19 +155,9 @@ async def bench_proofs(size: int, workdir: Path, samples: int = 200) -> list[dic
                         db_url=sqlite_url(workdir / "proofs.sqlite3"))
     platform = build_platform(settings, clock=Clock(), create_keys=True)
     await init_db(settings.database_url)
-    frontier = merkle.CompactRange()
-    tile_data: dict[tuple[int, int], bytearray] = {}
-    for i in range(size):
-        leaf = hashlib.sha256(i.to_bytes(8, "big")).digest()
-        for (level, index), digest in frontier.append(leaf):
-            if level % tiles.TILE_HEIGHT == 0:
-                key = (level // tiles.TILE_HEIGHT, index // tiles.TILE_WIDTH)
-                tile_data.setdefault(key, bytearray()).extend(digest)
-    conn = platform.log._conn()
-    await execute_many(conn, "INSERT INTO log_tile (level, idx, data) VALUES (?, ?, ?)",
-                       [[lvl, idx, bytes(data)] for (lvl, idx), data in tile_data.items()])
-    await execute(conn, "INSERT INTO log_head (id, size, root_hash) VALUES (1, ?, ?)",
-                  [size, frontier.root()])
+    frontier = await write_bare_tree(
+        platform.log.reader.connection(),
+        (hashlib.sha256(i.to_bytes(8, "big")).digest() for i in range(size)))
     rng = random.Random(1)
     inclusion, consistency = [], []
     root = frontier.root()

@@ -80,7 +80,7 @@ async def run(n: int, tmp: Path) -> dict[str, float | int]:
                              birth_date=platform.clock.now().date() - timedelta(days=30 * 365),
                              prepay_fen=10_000)
     joined = format_time(platform.clock.now())
-    conn = platform.log._conn()
+    conn = platform.log.reader.connection()
     for start in range(1, n, CHUNK):
         rows = []
         for i in range(start, min(n, start + CHUNK)):

@@ -33,6 +33,7 @@ from heartchain.clock import Clock
 from heartchain.db import import_domain_modules, load_entry_kinds, tortoise_config
 from heartchain.files import private_sqlite_url
 from heartchain.gql import Context
+from heartchain.ledger.witness_client import attach
 from heartchain.limits import BodySizeLimit
 from heartchain.logs import AccessLog, log_checkpoints
 from heartchain.metrics import metrics, worker_lifetime
@@ -44,7 +45,6 @@ from heartchain.security_headers import SecurityHeaders
 from heartchain.settings import Settings
 from heartchain.timeouts import BodyTimeout
 from heartchain.unavailable import DatabaseBusy, bound_connection_waits, is_unavailable
-from heartchain.witness.client import attach
 
 
 class HeartchainGraphQL(GraphQL[Context, None]):

@@ -183,9 +183,9 @@ def cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     from heartchain.db import init_db
     from heartchain.ledger.verify import VerifyFailed, verify_log
+    from heartchain.ledger.witness_policy import WitnessPolicy
     from heartchain.platform import build_platform
     from heartchain.progress import ProgressBar
-    from heartchain.witness.client import WitnessPolicy
     from heartchain.witness.records import RecordSeal, verify_witness_records
 
     async def main() -> int:
@@ -340,8 +340,8 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 def _audit_witnesses(args: argparse.Namespace, settings: Settings) -> int:
     from heartchain.db import init_db
+    from heartchain.ledger.witness_policy import WitnessPolicy
     from heartchain.platform import build_platform
-    from heartchain.witness.client import WitnessPolicy
     from heartchain.witness.rollback import ask_witnesses, judge
 
     async def main() -> int:

@@ -8,7 +8,7 @@
     GET /log/witnesses                  witnesses, policy, cosigned sizes and refusals (JSON)
 
 With no witness configured /log/checkpoint is simply the latest checkpoint; with witnesses, see
-heartchain/witness/client.py for which checkpoint is served and why. Its header
+heartchain/ledger/witnessed.py for which checkpoint is served and why. Its header
 `Heartchain-Witness-Policy: met | unmet | none` says whether the served checkpoint meets the
 witness policy (`unmet`: none does yet, so the newest is served with what cosignatures it has).
 """
@@ -21,8 +21,8 @@ from starlette.routing import Route
 
 from heartchain.errors import NotFound
 from heartchain.ledger.tiles import TilePathError, parse_tile_path
+from heartchain.ledger.witness_client import policy_for, served_checkpoint, witnesses_report
 from heartchain.platform import Platform
-from heartchain.witness.client import policy_for, served_checkpoint, witnesses_report
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=5"

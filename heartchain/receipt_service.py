@@ -12,23 +12,23 @@ from __future__ import annotations
 import re
 
 from heartchain.errors import NotFound, ValidationError
+from heartchain.ledger import witness_client, witnessed
 from heartchain.ledger.log import Log
 from heartchain.ledger.receipts import Receipt, SharePath
 from heartchain.platform import Platform
-from heartchain.witness import client
 
 
 async def _proved(log: Log, index: int, size: int | None) -> tuple[str, tuple[bytes, ...]]:
-    policy = client.policy_for(log)
+    policy = witness_client.policy_for(log)
     if size is not None:
         if index >= size:
             raise ValidationError(f"entry {index} is not in the tree of size {size}",
                                   field="size")
-        found = await client.cosigned(log, policy, await log.checkpoint_at(size))
+        found = await witnessed.cosigned(log, policy, await log.checkpoint_at(size))
     else:
-        found = await client.served_checkpoint(log, policy)
+        found = await witness_client.served_checkpoint(log, policy)
         if found.signed.size <= index:
-            found = await client.cosigned(log, policy, await log.latest_checkpoint())
+            found = await witnessed.cosigned(log, policy, await log.latest_checkpoint())
     if found.signed.size <= index:
         raise NotFound(f"entry {index} is in no signed checkpoint yet")
     hashes = await log.inclusion_proof(index, found.signed.size)

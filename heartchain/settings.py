@@ -11,6 +11,9 @@
 | HEARTCHAIN_PUBLIC_URL         | http://127.0.0.1:8000 (serve: the served origin) |
 | HEARTCHAIN_DB_BUSY_TIMEOUT_MS | 5000 (SQLite: how long to wait for a lock)  |
 | HEARTCHAIN_WRITE_TIMEOUT_MS   | 10000 (how long an entry may wait queued)   |
+| HEARTCHAIN_WITNESSES          | (unset: no witnesses) name=url|key,...      |
+| HEARTCHAIN_WITNESS_POLICY     | (unset: all of them) how many must cosign   |
+| HEARTCHAIN_WITNESS_TIMEOUT    | 10 (seconds per request to a witness)       |
 | HEARTCHAIN_REDIS_URL          | (unset: rate limits per worker process)     |
 | HEARTCHAIN_REDIS_PREFIX       | heartchain: (keys in that Redis start so)   |
 
@@ -37,6 +40,10 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     db_busy_timeout_ms: int = 5000
     write_timeout_ms: int = 10000
+    # The log's witnesses (heartchain/ledger/witness_policy.py parses them).
+    witnesses: str = ""
+    witness_policy: int | None = None  # None: every configured witness must cosign
+    witness_timeout_s: float = 10.0
     redis_url: str = field(default="", repr=False)  # it may carry a password
     redis_prefix: str = "heartchain:"
 
@@ -65,6 +72,11 @@ class Settings:
             db_busy_timeout_ms=int(env.get("HEARTCHAIN_DB_BUSY_TIMEOUT_MS",
                                            cls.db_busy_timeout_ms)),
             write_timeout_ms=int(env.get("HEARTCHAIN_WRITE_TIMEOUT_MS", cls.write_timeout_ms)),
+            witnesses=env.get("HEARTCHAIN_WITNESSES", ""),
+            witness_policy=int(env["HEARTCHAIN_WITNESS_POLICY"])
+            if env.get("HEARTCHAIN_WITNESS_POLICY", "").strip() else None,
+            witness_timeout_s=float(env.get("HEARTCHAIN_WITNESS_TIMEOUT")
+                                    or cls.witness_timeout_s),
             redis_url=env.get("HEARTCHAIN_REDIS_URL", ""),
             redis_prefix=env.get("HEARTCHAIN_REDIS_PREFIX", cls.redis_prefix),
         )

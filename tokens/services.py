@@ -25,7 +25,7 @@ from heartchain.errors import Conflict, NotFound, ValidationError
 from heartchain.keys import Address, SigningKey, address_of, verify_key_of
 from heartchain.ledger.body import decode, wire
 from heartchain.ledger.entries import format_time
-from heartchain.ledger.log import Appended
+from heartchain.ledger.log import Appended, LogReader
 from heartchain.ledger.store import fetch
 from heartchain.lookups import can_match
 from heartchain.platform import Platform
@@ -230,21 +230,24 @@ class ScorePoint:
 async def score_history(address: str, *, first: int = 50, after: int = 0) -> list[ScorePoint]:
     """The score at each checkpoint where it changed, oldest first, after checkpoint `after`."""
     rows = await fetch(_db(), """
-        SELECT cp, SUM(delta) AS delta FROM (
-          SELECT (SELECT MIN(size) FROM log_checkpoint WHERE size > ch.idx) AS cp, ch.delta
-          FROM (SELECT idx, hearts AS delta FROM heart_donation WHERE donor = ?
-                UNION ALL
-                SELECT reversed_idx AS idx, -hearts AS delta FROM heart_donation
-                WHERE donor = ? AND reversed_idx IS NOT NULL) ch
-          WHERE ch.idx >= ?) g
-        GROUP BY cp ORDER BY cp LIMIT ?""",
-                       [address, address, after, first])
+        SELECT idx, SUM(delta) AS delta FROM (
+          SELECT idx, hearts AS delta FROM heart_donation WHERE donor = ? AND idx >= ?
+          UNION ALL
+          SELECT reversed_idx AS idx, -hearts AS delta FROM heart_donation
+          WHERE donor = ? AND reversed_idx IS NOT NULL AND reversed_idx >= ?) ch
+        GROUP BY idx ORDER BY idx""", [address, after, address, after])
+    covering = await LogReader().checkpoint_sizes_covering([int(r["idx"]) for r in rows])
+    changes: dict[int, int] = {}  # checkpoint size -> the change it brought, oldest first
+    for row in rows:
+        size = covering.get(int(row["idx"]))
+        if size is None or (size not in changes and len(changes) == first):
+            break
+        changes[size] = changes.get(size, 0) + int(row["delta"])
     total = await score_at(_db(), address, after) if after else 0
     points = []
-    for row in rows:
-        change = int(row["delta"])
+    for size, change in changes.items():
         total += change
-        points.append(ScorePoint(int(row["cp"]), total, change))
+        points.append(ScorePoint(size, total, change))
     return points
 
 
@@ -338,14 +341,8 @@ async def as_of_checkpoint(platform: Platform, now: datetime) -> int:
     of the hour (else the first after it), so every check in that hour shares it and none can be
     told apart by it."""
     start = format_time(_bucket(now))
-    # Sizes and signing times grow together: walking back from the newest checkpoint by its
-    # key stops within the last hour's checkpoints.
-    rows = await fetch(_db(), "SELECT size FROM log_checkpoint WHERE signed_at <= ? "
-                       "ORDER BY size DESC LIMIT 1", [start])
-    if rows:
-        return int(rows[0]["size"])
-    rows = await fetch(_db(), "SELECT MIN(size) AS size FROM log_checkpoint", [])
-    return int(rows[0]["size"])
+    found = await platform.log.reader.last_checkpoint_size_signed_by(start)
+    return found if found is not None else await platform.log.reader.first_checkpoint_size()
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from heartchain.accounts.models import Account
-from heartchain.ledger.store import fetch
 from heartchain.lookups import can_match
 from web import explorer
 from web.i18n import choose_language, translator
@@ -16,9 +15,8 @@ from web.render import not_found, platform_of, render
 async def signed_entries(request: Request, address: str, limit: int = 50
                          ) -> list[explorer.EntryView]:
     log = platform_of(request).log
-    rows = await fetch(log._conn(), "SELECT idx FROM log_entry_signer WHERE address = ? "
-                       f"ORDER BY idx DESC LIMIT {int(limit)}", [address])
-    return await explorer.entry_views(log, [int(r["idx"]) for r in rows])
+    indexes = await log.reader.entry_indexes(signer=address, limit=limit)
+    return await explorer.entry_views(log, indexes)
 
 
 async def account_page(request: Request) -> Response:

@@ -14,7 +14,6 @@ from typing import Any
 from heartchain.accounts.models import Account
 from heartchain.errors import NotFound
 from heartchain.ledger.log import Log, SignedCheckpoint, StoredEntry
-from heartchain.ledger.store import fetch
 
 PAGE = 25
 
@@ -131,11 +130,7 @@ class Page:
 
 async def checkpoints_page(log: Log, before: int | None, limit: int = PAGE) -> Page:
     """Checkpoints, newest first, each with the size of the one signed before it."""
-    conn = log._conn()
-    condition, values = ("WHERE size < ?", [before]) if before is not None else ("", [])
-    rows = await fetch(conn, f"SELECT size FROM log_checkpoint {condition} ORDER BY size DESC "
-                       f"LIMIT {limit + 1}", values)
-    sizes = [int(r["size"]) for r in rows]
+    sizes = await log.reader.checkpoint_sizes(upper=before, limit=limit + 1)
     shown = sizes[:limit]
     views = []
     for position, size in enumerate(shown):
@@ -148,10 +143,8 @@ async def checkpoints_page(log: Log, before: int | None, limit: int = PAGE) -> P
         views.append(CheckpointView.of(signed, previous))
     newer = None
     if before is not None:
-        rows = await fetch(conn, f"SELECT size FROM log_checkpoint WHERE size >= ? ORDER BY size "
-                           f"LIMIT {limit + 1}", [before])
-        if rows:
-            up = [int(r["size"]) for r in rows]
+        up = await log.reader.checkpoint_sizes(lower=before, limit=limit + 1, oldest_first=True)
+        if up:
             newer = up[limit] if len(up) > limit else -1  # -1: the first page
     older = shown[-1] if len(sizes) > limit else None
     return Page(views, newer, older)
@@ -160,39 +153,20 @@ async def checkpoints_page(log: Log, before: int | None, limit: int = PAGE) -> P
 async def entries_page(log: Log, *, kind: str | None, before: int | None,
                        limit: int = PAGE) -> Page:
     """Entries newest first, optionally of one kind; `before` is an exclusive upper index."""
-    conditions: list[str] = []
-    values: list[Any] = []
-    if kind:
-        conditions.append("kind = ?")
-        values.append(kind)
-    if before is not None:
-        conditions.append("idx < ?")
-        values.append(before)
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    rows = await fetch(log._conn(), f"SELECT idx FROM log_entry {where} ORDER BY idx DESC "
-                       f"LIMIT {limit + 1}", values)
-    indexes = [int(r["idx"]) for r in rows]
+    indexes = await log.reader.entry_indexes(kind=kind or None, upper=before, limit=limit + 1)
     shown = indexes[:limit]
     older = shown[-1] if len(indexes) > limit else None
     newer = None
     if before is not None:
-        up_conditions = ["idx >= ?"]
-        up_values: list[Any] = [before]
-        if kind:
-            up_conditions.append("kind = ?")
-            up_values.append(kind)
-        rows = await fetch(log._conn(), f"SELECT idx FROM log_entry WHERE "
-                           f"{' AND '.join(up_conditions)} ORDER BY idx LIMIT {limit + 1}",
-                           up_values)
-        if rows:
-            up = [int(r["idx"]) for r in rows]
+        up = await log.reader.entry_indexes(kind=kind or None, lower=before, limit=limit + 1,
+                                            oldest_first=True)
+        if up:
             newer = up[limit] if len(up) > limit else -1
     return Page(await entry_views(log, shown), newer, older)
 
 
 async def kinds_in_log(log: Log) -> list[str]:
-    rows = await fetch(log._conn(), "SELECT DISTINCT kind FROM log_entry ORDER BY kind")
-    return [str(r["kind"]) for r in rows]
+    return await log.reader.kinds()
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from heartchain.errors import NotFound, ValidationError
+from heartchain.ledger import witness_client
 from heartchain.receipt_service import entry_receipt, receipt_filename, share_receipt
-from heartchain.witness import client
 from web.i18n import add_messages
 from web.render import platform_of, render
 
@@ -152,7 +152,7 @@ async def share_receipt_file(request: Request) -> Response:
 
 async def receipt_page(request: Request) -> Response:
     platform = platform_of(request)
-    policy = client.policy_for(platform.log)
+    policy = witness_client.policy_for(platform.log)
     # The keys this site says it uses, offered for pinning; receipt.js says where keys came from.
     site_keys = {"log": platform.verifier_key, "required": policy.required,
                  "witnesses": [{"name": w.name, "label": w.label,

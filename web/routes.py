@@ -195,8 +195,8 @@ DOMAIN_PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("web.cases", ("heartchain.mutualaid.services",)),
     ("web.console", ("tokens.services", "tracing.services")),
     ("web.members", ("tokens.signin",)),
-    ("web.witness", ("heartchain.witness.client",)),
-    ("web.receipts", ("heartchain.witness.client",)),
+    ("web.witness", ("heartchain.ledger.witness_client",)),
+    ("web.receipts", ("heartchain.ledger.witness_client",)),
 ]
 
 

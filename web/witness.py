@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from heartchain.errors import NotFound
+from heartchain.ledger import witness_client, witnessed
 from heartchain.platform import Platform
-from heartchain.witness import client
 from web import hooks
 
 
@@ -21,8 +21,8 @@ async def _cosignatures(platform: Platform, size: int) -> list[hooks.Cosignature
         signed = await log.checkpoint_at(size)
     except NotFound:
         return []
-    policy = client.policy_for(log)
-    found = await client.cosigned(log, policy, signed)
+    policy = witness_client.policy_for(log)
+    found = await witnessed.cosigned(log, policy, signed)
     shown = []
     for c in found.cosignatures:
         endpoint = policy.endpoint(c.witness)

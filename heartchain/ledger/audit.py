@@ -122,7 +122,7 @@ def _cosignature(note_text: str, checkpoint_text: str, key: str) -> tuple[str, i
 
 async def _root_from_entries(log: Log, size: int) -> bytes:
     frontier = merkle.CompactRange()
-    conn = log._conn()
+    conn = log.reader.connection()
     for start in range(0, size, _CHUNK):
         rows = await fetch(conn, "SELECT idx, data FROM log_entry WHERE idx >= ? AND idx < ? "
                            "ORDER BY idx", [start, min(start + _CHUNK, size)])

@@ -17,15 +17,15 @@ of width 1:
     >>> node_location(3, 33)  # the root of leaves 264..271: hash it from tile 0/001
     (TileRef(level=0, index=1, width=16), 8, 8)
 
-Storage asks `node_location` which tile holds a node, reads that tile, and folds the slice with
-`subtree_hash`; nothing here touches storage.
+Storage asks `tiles_holding` which tiles a proof's nodes lie in, reads those, and `fold_nodes`
+hashes each node from its slice; nothing here touches storage.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -35,16 +35,19 @@ __all__ = [
     "MAX_TILE_LEVEL",
     "TILE_HEIGHT",
     "TILE_WIDTH",
+    "NodeNotStored",
     "TilePathError",
     "TileRef",
     "decode_entry_bundle",
     "encode_entry_bundle",
     "entry_bundles_for_size",
+    "fold_nodes",
     "index_path",
     "node_location",
     "parse_tile_path",
     "subtree_hash",
     "tiles_for_size",
+    "tiles_holding",
 ]
 
 TILE_HEIGHT: Final = 8
@@ -70,6 +73,10 @@ _LAST_GROUP_RE: Final = re.compile(r"[0-9]{3}")
 
 class TilePathError(ValueError):
     """A tile path is malformed or not in its one canonical form."""
+
+
+class NodeNotStored(LookupError):
+    """A node's tile is missing, or too short to hold it."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +228,31 @@ def subtree_hash(hashes: Sequence[bytes]) -> bytes:
             for i in range(0, len(level), 2)
         ]
     return bytes(level[0])
+
+
+def tiles_holding(ids: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The (level, index) of every tile that `fold_nodes` needs for nodes `ids`, once each."""
+    return sorted({(ref.level, ref.index) for ref, _, _ in
+                   (node_location(level, index) for level, index in ids)})
+
+
+def fold_nodes(ids: Sequence[tuple[int, int]], tile_data: Mapping[tuple[int, int], bytes]
+               ) -> list[bytes]:
+    """Hashes of Merkle nodes `ids`, each read or folded from the tile slice that holds it.
+
+    `tile_data` maps (level, index) to a stored tile's bytes; any tile at least as wide as
+    `node_location` asks for will do. Raises NodeNotStored naming the first node it lacks.
+    """
+    hashes: list[bytes] = []
+    for level, index in ids:
+        ref, start, count = node_location(level, index)
+        chunk = tile_data.get((ref.level, ref.index), b"")[start * HASH_SIZE:
+                                                           (start + count) * HASH_SIZE]
+        if len(chunk) != count * HASH_SIZE:
+            raise NodeNotStored(f"tree node {(level, index)} is not stored")
+        hashes.append(chunk if count == 1 else subtree_hash(
+            [chunk[i:i + HASH_SIZE] for i in range(0, len(chunk), HASH_SIZE)]))
+    return hashes
 
 
 def encode_entry_bundle(entries: Sequence[bytes]) -> bytes:

@@ -24,7 +24,6 @@ from heartchain.gql import (
 )
 from heartchain.ledger.entries import ReplayError, parse_entry
 from heartchain.ledger.log import Log, SignedCheckpoint, StoredEntry
-from heartchain.ledger.store import fetch
 
 
 @strawberry.type(description="A C2SP signed checkpoint: the log's size and root, signed.")
@@ -156,22 +155,11 @@ class LedgerQuery:
                       oldest_first: bool = False) -> Connection[LogEntry]:
         limit = page_size(first)
         position = decode_cursor("entry", after)
-        conditions, values = [], []
-        if kind is not None:
-            conditions.append("e.kind = ?")
-            values.append(kind)
-        if signer is not None:
-            conditions.append("e.idx IN (SELECT idx FROM log_entry_signer WHERE address = ?)")
-            values.append(signer)
-        if position is not None:
-            conditions.append("e.idx > ?" if oldest_first else "e.idx < ?")
-            values.append(int(position))
-        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        order = "ASC" if oldest_first else "DESC"
-        rows = await fetch(info.context.platform.log._conn(),
-                           f"SELECT e.idx FROM log_entry e {where} ORDER BY e.idx {order} "
-                           f"LIMIT {limit + 1}", values)
-        indexes = [int(r["idx"]) for r in rows]
+        bound = None if position is None else int(position)
+        indexes = await info.context.platform.log.reader.entry_indexes(
+            kind=kind, signer=signer, limit=limit + 1, oldest_first=oldest_first,
+            lower=bound + 1 if bound is not None and oldest_first else None,
+            upper=bound if bound is not None and not oldest_first else None)
         found = await info.context.platform.log.get_entries(indexes[:limit])
         return connection(indexes, limit, cursor=lambda i: encode_cursor("entry", i),
                           node=lambda i: LogEntry.of(found[i]))

@@ -120,7 +120,7 @@ async def verify_log(live: Log, *, progress: Progress | None = None,
 
 async def _verify(live: Log, scratch_conn: BaseDBAsyncClient,
                   progress: Progress | None) -> VerifyReport:
-    live_conn = live._conn()
+    live_conn = live.reader.connection()
     report = VerifyReport()
     head = await fetch(live_conn, "SELECT size, root_hash FROM log_head WHERE id = 1")
     if not head:
@@ -249,7 +249,7 @@ async def _replay(live: Log, live_conn: BaseDBAsyncClient, replay: Log, clock: F
                                           f"missing (next stored is {following})"))
         if batch:
             clock._moment = parse_time(line.integrated_at)
-            outcomes = await replay._integrate_batch(batch, clock.now())
+            outcomes = await replay.integrator.integrate_batch(batch, clock.now())
             for position, outcome in enumerate(outcomes):
                 if isinstance(outcome, HeartchainError):
                     raise VerifyFailed(Difference(

@@ -145,24 +145,9 @@ class ShareTree:
         return out
 
 
-def nodes_from_tiles(ids: Sequence[merkle.NodeID], tile_data: dict[tuple[int, int], bytes]
-                     ) -> list[bytes]:
-    """Hashes of proof nodes, folded from stored tiles (as the log does for its own tree)."""
-    hashes: list[bytes] = []
-    for level, index in ids:
-        ref, start, count = tiles.node_location(level, index)
-        data = tile_data.get((ref.level, ref.index), b"")
-        chunk = data[start * tiles.HASH_SIZE:(start + count) * tiles.HASH_SIZE]
-        if len(chunk) != count * tiles.HASH_SIZE:
-            raise LookupError(f"share tree node {(level, index)} is not stored")
-        hashes.append(chunk if count == 1 else tiles.subtree_hash(
-            [chunk[i:i + tiles.HASH_SIZE] for i in range(0, len(chunk), tiles.HASH_SIZE)]))
-    return hashes
-
-
-def tiles_needed(ids: Sequence[merkle.NodeID]) -> list[tuple[int, int]]:
-    return sorted({(ref.level, ref.index) for ref, _, _ in
-                   (tiles.node_location(lv, i) for lv, i in ids)})
+# Share trees are stored in the log's tile layout, so their proof nodes fold the same way.
+nodes_from_tiles = tiles.fold_nodes
+tiles_needed = tiles.tiles_holding
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ def _keys(*signers: Signer) -> list[SigningKey]:
 
 
 def _conn(platform: Platform) -> BaseDBAsyncClient:
-    return platform.log._conn()
+    return platform.log.reader.connection()
 
 
 def mask_name(name: str) -> str:

@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 
 from heartchain.demo import DemoState, seeder
+from heartchain.ledger.witness_client import WitnessClient
+from heartchain.ledger.witness_policy import ENV_WITNESSES, WitnessPolicy
 from heartchain.settings import Settings
-from heartchain.witness.client import ENV_WITNESSES, WitnessClient, WitnessPolicy
 from heartchain.witness.config import WitnessConfig, init_witness
 from heartchain.witness.records import RecordSeal
 from heartchain.witness.server import create_app

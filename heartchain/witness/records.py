@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from heartchain.errors import HeartchainError
 from heartchain.keys import Vault
@@ -33,9 +33,10 @@ from heartchain.ledger.notes import Note, NoteSignature
 from heartchain.ledger.verify import Difference, VerifyFailed, _rows
 
 if TYPE_CHECKING:
-    from heartchain.witness.client import WitnessPolicy
+    from heartchain.ledger.witness_policy import WitnessPolicy
 
 _PURPOSE = "witness-records/v1"
+_NOTES_CHUNK = 500
 
 
 class RecordSeal:
@@ -74,13 +75,12 @@ def _as_datetime(value: object) -> datetime:
 async def verify_witness_records(log: Log, policy: WitnessPolicy, seal: RecordSeal
                                  ) -> WitnessRecords:
     """Raise VerifyFailed naming the first bad witness row; say what was checked otherwise."""
-    conn = log._conn()
+    conn = log.reader.connection()
     head = await log.size()
     report = WitnessRecords()
-    # log_checkpoint has no `id` column, so the keyset on `id` is the cosignature's.
-    async for row in _rows(conn, "SELECT id, c.size, witness, line, timestamp, received_at, mac, "
-                           "k.note FROM witness_cosignature c LEFT JOIN log_checkpoint k "
-                           "ON k.size = c.size", ("id",)):
+    cosignatures = _rows(conn, "SELECT id, size, witness, line, timestamp, received_at, mac "
+                         "FROM witness_cosignature", ("id",))
+    async for row in _with_notes(log, cosignatures):
         size, witness = int(row["size"]), str(row["witness"])
         key = f"size={size}, witness={witness}"
         expected = seal.cosignature(size=size, witness=witness, line=str(row["line"]),
@@ -133,6 +133,26 @@ async def verify_witness_records(log: Log, policy: WitnessPolicy, seal: RecordSe
                                               f"{size}: the store was rolled back"))
         report.refusals += 1
     return report
+
+
+async def _with_notes(log: Log, rows: AsyncIterator[dict[str, Any]]
+                      ) -> AsyncIterator[dict[str, Any]]:
+    """`rows` with the `note` of the checkpoint at each one's size (None if there is none),
+    asked of the log a chunk of rows at a time."""
+    chunk: list[dict[str, Any]] = []
+    async for row in rows:
+        chunk.append(row)
+        if len(chunk) == _NOTES_CHUNK:
+            for with_note in await _add_notes(log, chunk):
+                yield with_note
+            chunk = []
+    for with_note in await _add_notes(log, chunk):
+        yield with_note
+
+
+async def _add_notes(log: Log, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    notes = await log.reader.checkpoint_notes([int(row["size"]) for row in chunk])
+    return [{**row, "note": notes.get(int(row["size"]))} for row in chunk]
 
 
 def _sizes_seen(size: int, old_size: int) -> Iterator[tuple[str, int]]:

@@ -22,7 +22,7 @@ import httpx
 from heartchain.errors import HeartchainError
 from heartchain.ledger.audit import Audited, check_against
 from heartchain.ledger.log import Log
-from heartchain.witness.client import WitnessEndpoint, WitnessPolicy
+from heartchain.ledger.witness_policy import WitnessEndpoint, WitnessPolicy
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from heartchain.gql import (
     encode_cursor,
     page_size,
 )
+from heartchain.ledger import witness_client, witnessed
 from heartchain.ledger.store import fetch
 from heartchain.ledger.types import Checkpoint
+from heartchain.ledger.witnessed import CosignedCheckpoint as Cosigned
 from heartchain.lookups import can_match
-from heartchain.witness import client
 from heartchain.witness.models import WitnessCosignature
 from heartchain.witness.models import WitnessRefusal as RefusalRow
 
@@ -60,7 +61,8 @@ class CosignedCheckpoint:
                                              "/log/checkpoint serves it")
 
     @classmethod
-    def of(cls, found: client.CosignedCheckpoint) -> CosignedCheckpoint:
+    # `Cosigned`, not `witnessed.CosignedCheckpoint`: the `witnessed` field hides the module here.
+    def of(cls, found: Cosigned) -> CosignedCheckpoint:
         return cls(
             checkpoint=Checkpoint.of(found.signed), witnessed=found.witnessed, note=found.note,
             cosignatures=[Cosignature(
@@ -91,7 +93,7 @@ class WitnessRefusal:
 class Query:
     @strawberry.field(description="The witnesses and the policy (k of n).")
     async def witness_policy(self, info: Info) -> WitnessPolicy:
-        policy = client.policy_for(info.context.platform.log)
+        policy = witness_client.policy_for(info.context.platform.log)
         witnesses = []
         for endpoint in policy.witnesses:
             row = await WitnessCosignature.filter(witness=endpoint.name).order_by("-size").first()
@@ -106,7 +108,7 @@ class Query:
                                   "/log/checkpoint serves. Null if none is witnessed yet.")
     async def witnessed_checkpoint(self, info: Info) -> CosignedCheckpoint | None:
         log = info.context.platform.log
-        found = await client.witnessed_checkpoint(log, client.policy_for(log))
+        found = await witnessed.witnessed_checkpoint(log, witness_client.policy_for(log))
         return CosignedCheckpoint.of(found) if found is not None else None
 
     @strawberry.field(description="The checkpoint at `size` (default: the latest) with its "
@@ -115,7 +117,8 @@ class Query:
                                   ) -> CosignedCheckpoint:
         log = info.context.platform.log
         signed = await (log.latest_checkpoint() if size is None else log.checkpoint_at(size))
-        return CosignedCheckpoint.of(await client.cosigned(log, client.policy_for(log), signed))
+        policy = witness_client.policy_for(log)
+        return CosignedCheckpoint.of(await witnessed.cosigned(log, policy, signed))
 
     @strawberry.field(description="Checkpoints that have at least one cosignature, newest "
                                   "first.")
@@ -124,7 +127,7 @@ class Query:
         limit = page_size(first)
         position = decode_cursor("cosigned", after)
         log = info.context.platform.log
-        policy = client.policy_for(log)
+        policy = witness_client.policy_for(log)
         sizes: list[int] = []
         if policy.witnesses:
             names = [w.name for w in policy.witnesses]
@@ -133,10 +136,11 @@ class Query:
             if position is not None:
                 where += " AND size < ?"
                 values.append(int(position))
-            rows = await fetch(log._conn(), f"SELECT DISTINCT size FROM witness_cosignature "
-                               f"WHERE {where} ORDER BY size DESC LIMIT {limit + 1}", values)
+            rows = await fetch(log.reader.connection(), "SELECT DISTINCT size FROM "
+                               f"witness_cosignature WHERE {where} ORDER BY size DESC "
+                               f"LIMIT {limit + 1}", values)
             sizes = [int(r["size"]) for r in rows]
-        found = {size: await client.cosigned(log, policy, await log.checkpoint_at(size))
+        found = {size: await witnessed.cosigned(log, policy, await log.checkpoint_at(size))
                  for size in sizes[:limit]}
         return connection(sizes, limit, cursor=lambda size: encode_cursor("cosigned", size),
                           node=lambda size: CosignedCheckpoint.of(found[size]))

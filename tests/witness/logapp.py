@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 
 from heartchain.app import create_app as create_log_app
-from heartchain.witness.client import attach
+from heartchain.ledger.witness_client import attach
 
 
 def create_app() -> Starlette:

@@ -86,7 +86,7 @@ def witness_process(data_dir: Path, name: str, log_key: str) -> Process:
 
 def app_attaches_witnesses() -> bool:
     """Whether heartchain/app.py's lifespan has the `attach` hook line yet."""
-    return "witness.client import attach" in (ROOT / "heartchain" / "app.py").read_text("utf-8")
+    return "witness_client import attach" in (ROOT / "heartchain" / "app.py").read_text("utf-8")
 
 
 def log_process(env: dict[str, str]) -> Process:

@@ -15,8 +15,9 @@ from heartchain.ledger import merkle
 from heartchain.ledger.notes import CosignatureVerifier, Note, NoteVerifier, open_note
 from heartchain.ledger.store import execute, fetch
 from heartchain.ledger.verify import verify_log
+from heartchain.ledger.witness_client import WitnessClient, attach
+from heartchain.ledger.witness_policy import WitnessPolicy
 from heartchain.platform import build_platform
-from heartchain.witness.client import WitnessClient, WitnessPolicy, attach
 from heartchain.witness.config import init_witness
 from heartchain.witness.models import WitnessCosignature, WitnessRefusal
 from heartchain.witness.server import create_app as create_witness_app

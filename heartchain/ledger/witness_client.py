@@ -1,34 +1,22 @@
 """The log's side of C2SP tlog-witness: submit each new checkpoint, keep the cosignatures.
 
-Configuration (environment of `heartchain serve`):
+Which witnesses, how many must cosign and how long a request may take come from `Settings`
+(`witness_policy.py`). `attach(platform)` registers a checkpoint listener. Each witness has one
+background worker that submits the newest checkpoint it has not yet sent (checkpoints that pile
+up while a request is in flight are coalesced: only the latest goes), with the consistency proof
+from the size that witness last cosigned. A 409 `text/x.tlog.size` answer is retried once from
+the witness's own size; any other refusal is recorded as a `WitnessRefusal`, and an unreachable
+witness is retried with back-off. Cosignatures are verified before they are stored.
 
-    HEARTCHAIN_WITNESSES="w1=http://127.0.0.1:8101|<cosignature verifier key>,w2=..."
-    HEARTCHAIN_WITNESS_POLICY=2        # k of the n witnesses; default: all of them
-    HEARTCHAIN_WITNESS_TIMEOUT=10      # seconds per request
-
-`attach(platform)` registers a checkpoint listener. Each witness has one background worker that
-submits the newest checkpoint it has not yet sent (checkpoints that pile up while a request is
-in flight are coalesced: only the latest goes), with the consistency proof from the size that
-witness last cosigned. A 409 `text/x.tlog.size` answer is retried once from the witness's own
-size; any other refusal is recorded as a `WitnessRefusal`, and an unreachable witness is
-retried with back-off. Cosignatures are verified before they are stored.
-
-What `/log/checkpoint` serves: the newest checkpoint that k of the n witnesses cosigned, with
-every cosignature it has. That is what a tlog client enforcing a witness policy expects (the
-way Sigsum and Sunlight publish only witnessed tree heads): under load the newest checkpoint is
-usually a batch ahead of its cosignatures, and a policy client would reject it. Tiles for the
-smaller size stay servable, so nothing is lost. Until some checkpoint meets the policy (a new
-log, witnesses down or refusing), the newest checkpoint is served with whatever cosignatures it
-has, and `/log/witnesses` says why.
+`served_checkpoint` is what `/log/checkpoint` serves (see `witnessed.py`), `witnesses_report`
+what `/log/witnesses` shows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import weakref
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -37,11 +25,17 @@ import httpx
 
 from heartchain import metrics
 from heartchain.clock import Clock
-from heartchain.errors import HeartchainError, NotFound, VerificationError
+from heartchain.errors import HeartchainError, VerificationError
 from heartchain.ledger.entries import parse_time
 from heartchain.ledger.log import Log, SignedCheckpoint
-from heartchain.ledger.notes import CosignatureVerifier, Note, NoteSignature
-from heartchain.ledger.store import fetch
+from heartchain.ledger.notes import NoteSignature
+from heartchain.ledger.witness_policy import WitnessEndpoint, WitnessPolicy
+from heartchain.ledger.witnessed import (
+    CosignedCheckpoint,
+    cosigned,
+    note_text,
+    witnessed_checkpoint,
+)
 from heartchain.witness.models import WitnessCosignature, WitnessRefusal
 from heartchain.witness.protocol import SIZE_CONTENT_TYPE, format_request, parse_size
 from heartchain.witness.records import RecordSeal
@@ -51,211 +45,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ENV_WITNESSES = "HEARTCHAIN_WITNESSES"
-ENV_POLICY = "HEARTCHAIN_WITNESS_POLICY"
-ENV_TIMEOUT = "HEARTCHAIN_WITNESS_TIMEOUT"
 _BODY_LIMIT = 2000  # characters of a refusal's body kept as evidence
 
-
-@dataclass(frozen=True)
-class WitnessEndpoint:
-    label: str
-    url: str  # the submission prefix: POST <url>/add-checkpoint
-    verifier: CosignatureVerifier
-
-    @property
-    def name(self) -> str:
-        """The witness's key name: how its cosignature lines and our rows name it."""
-        return self.verifier.name
-
-    @property
-    def submit_url(self) -> str:
-        return self.url.rstrip("/") + "/add-checkpoint"
-
-
-@dataclass(frozen=True)
-class WitnessPolicy:
-    """The configured witnesses and how many must cosign for a checkpoint to count."""
-
-    witnesses: tuple[WitnessEndpoint, ...] = ()
-    required: int = 0
-    timeout: float = 10.0
-
-    def __post_init__(self) -> None:
-        names = [w.name for w in self.witnesses]
-        if len(set(names)) != len(names):
-            raise ValueError(f"{ENV_WITNESSES}: two witnesses share a key name")
-        if self.witnesses and not 1 <= self.required <= len(self.witnesses):
-            raise ValueError(f"{ENV_POLICY}: must be 1..{len(self.witnesses)}, "
-                             f"got {self.required}")
-
-    @property
-    def description(self) -> str:
-        return f"{self.required} of {len(self.witnesses)}"
-
-    def endpoint(self, name: str) -> WitnessEndpoint | None:
-        return next((w for w in self.witnesses if w.name == name), None)
-
-    @classmethod
-    def parse(cls, witnesses: str, required: str | None = None,
-              timeout: str | None = None) -> WitnessPolicy:
-        """Parse `label=url|verifier key` items separated by commas (or newlines)."""
-        endpoints = []
-        for item in witnesses.replace("\n", ",").split(","):
-            item = item.strip()
-            if not item:
-                continue
-            label, equals, rest = item.partition("=")
-            url, bar, key = rest.partition("|")
-            if not equals or not bar or not label.strip() or not url.strip():
-                raise ValueError(f"{ENV_WITNESSES}: expected label=url|verifier-key, "
-                                 f"got {item!r}")
-            if not url.strip().startswith(("http://", "https://")):
-                raise ValueError(f"{ENV_WITNESSES}: {url.strip()!r} is not an http(s) URL")
-            try:
-                verifier = CosignatureVerifier.from_verifier_key(key.strip())
-            except VerificationError as exc:
-                raise ValueError(f"{ENV_WITNESSES}: {label.strip()}: {exc}") from exc
-            endpoints.append(WitnessEndpoint(label.strip(), url.strip(), verifier))
-        k = len(endpoints) if required in (None, "") else int(required)
-        return cls(tuple(endpoints), k, float(timeout) if timeout else 10.0)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> WitnessPolicy:
-        env = os.environ if environ is None else environ
-        return _policy_from_strings(env.get(ENV_WITNESSES, ""), env.get(ENV_POLICY),
-                                    env.get(ENV_TIMEOUT))
-
-
-_env_policies: dict[tuple[str, str | None, str | None], WitnessPolicy] = {}
-
-
-def _policy_from_strings(witnesses: str, required: str | None, timeout: str | None
-                         ) -> WitnessPolicy:
-    key = (witnesses, required, timeout)
-    if key not in _env_policies:
-        _env_policies[key] = WitnessPolicy.parse(witnesses, required, timeout)
-    return _env_policies[key]
-
-
-# -- reading: which checkpoint is witnessed, with which cosignatures --------------------------
-
-@dataclass(frozen=True)
-class Cosignature:
-    witness: str
-    line: str
-    timestamp: int
-    received_at: Any  # datetime
-
-
-@dataclass(frozen=True)
-class CosignedCheckpoint:
-    signed: SignedCheckpoint
-    cosignatures: tuple[Cosignature, ...]
-    witnessed: bool  # enough cosignatures for the policy
-
-    @property
-    def note(self) -> str:
-        """The log's signed note with the witnesses' cosignature lines appended."""
-        return self.signed.note + "".join(c.line for c in self.cosignatures)
-
-
-# Verified (witness, line, note text) triples: /log/checkpoint is polled, signatures are not
-# re-checked on every request. Bounded; cleared when full.
-_verified: dict[tuple[str, str, str], int] = {}
-_VERIFIED_LIMIT = 4096
-
-
-def _verify_line(endpoint: WitnessEndpoint, line: str, text: str) -> int:
-    key = (endpoint.verifier.verifier_key, line, text)
-    found = _verified.get(key)
-    if found is None:
-        found = endpoint.verifier.verify(text, NoteSignature.from_line(line))
-        if len(_verified) >= _VERIFIED_LIMIT:
-            _verified.clear()
-        _verified[key] = found
-    return found
-
-
-def _note_text(signed: SignedCheckpoint) -> str:
-    return Note.from_text(signed.note).text
-
-
-async def cosignatures_of(policy: WitnessPolicy, signed: SignedCheckpoint
-                          ) -> tuple[Cosignature, ...]:
-    """The stored cosignatures of `signed` by configured witnesses that verify over its note
-    as stored now (a row that no longer verifies, after a database edit, is left out: one bad
-    signature from a known key makes a client reject the whole note)."""
-    if not policy.witnesses:
-        return ()
-    rows = await WitnessCosignature.filter(
-        size=signed.size, witness__in=[w.name for w in policy.witnesses])
-    by_name = {row.witness: row for row in rows}
-    text = _note_text(signed)
-    found = []
-    for endpoint in policy.witnesses:
-        row = by_name.get(endpoint.name)
-        if row is None:
-            continue
-        try:
-            timestamp = _verify_line(endpoint, row.line, text)
-        except VerificationError:
-            logger.warning("stored cosignature by %s for size %d does not verify",
-                           endpoint.name, signed.size)
-            continue
-        found.append(Cosignature(endpoint.name, row.line, timestamp, row.received_at))
-    return tuple(found)
-
-
-async def cosigned(log: Log, policy: WitnessPolicy, signed: SignedCheckpoint
-                   ) -> CosignedCheckpoint:
-    found = await cosignatures_of(policy, signed)
-    return CosignedCheckpoint(signed, found, len(found) >= policy.required)
-
-
-async def witnessed_checkpoint(log: Log, policy: WitnessPolicy) -> CosignedCheckpoint | None:
-    """The newest checkpoint that meets the policy, with all its cosignatures."""
-    if not policy.witnesses:
-        return await cosigned(log, policy, await log.latest_checkpoint())
-    conn = log._conn()
-    # Fast path, n short index reads however long the history: the witnesses' recent sizes.
-    # It can only err towards an older witnessed checkpoint (a witness 64 checkpoints ahead
-    # of the others on its own), never towards one the policy is not met for.
-    counts: dict[int, int] = {}
-    for endpoint in policy.witnesses:
-        for row in await fetch(conn, "SELECT size FROM witness_cosignature WHERE witness = ? "
-                               "ORDER BY size DESC LIMIT 64", [endpoint.name]):
-            counts[int(row["size"])] = counts.get(int(row["size"]), 0) + 1
-    sizes = sorted((size for size, count in counts.items() if count >= policy.required),
-                   reverse=True)
-    if not sizes:  # the witnesses cosigned no common recent checkpoint: search the history
-        names = [w.name for w in policy.witnesses]
-        rows = await fetch(conn, f"SELECT size FROM witness_cosignature WHERE witness IN "
-                           f"({', '.join('?' * len(names))}) GROUP BY size HAVING COUNT(*) >= ?"
-                           f" ORDER BY size DESC LIMIT 16", [*names, policy.required])
-        sizes = [int(row["size"]) for row in rows]
-    for size in sizes[:16]:
-        try:
-            signed = await log.checkpoint_at(size)
-        except NotFound:
-            continue
-        candidate = await cosigned(log, policy, signed)
-        if candidate.witnessed:
-            return candidate
-    return None
-
-
-async def served_checkpoint(log: Log, policy: WitnessPolicy | None = None
-                            ) -> CosignedCheckpoint:
-    """What `GET /log/checkpoint` serves (see the module docstring)."""
-    the_policy = policy or policy_for(log)
-    found = await witnessed_checkpoint(log, the_policy)
-    if found is not None:
-        return found
-    return await cosigned(log, the_policy, await log.latest_checkpoint())
-
-
-# -- writing: submitting checkpoints -----------------------------------------------------------
 
 class Outcome(Enum):
     COSIGNED = "cosigned"
@@ -413,7 +204,7 @@ class WitnessClient:
 
     async def _cosigned(self, endpoint: WitnessEndpoint, signed: SignedCheckpoint, old: int,
                         body: str) -> Outcome:
-        text = _note_text(signed)
+        text = note_text(signed)
         verified: tuple[str, int] | None = None
         for line in body.splitlines(keepends=True):
             try:
@@ -501,7 +292,7 @@ def attach(platform: Platform, policy: WitnessPolicy | None = None, *,
     existing = _attached.get(log)
     if existing is not None:
         return existing
-    client = WitnessClient(log, policy or WitnessPolicy.from_env(),
+    client = WitnessClient(log, policy or WitnessPolicy.from_settings(platform.settings),
                            seal=RecordSeal(platform.vault), clock=platform.clock, http=http)
     _attached[log] = client
     if client.policy.witnesses:
@@ -532,9 +323,20 @@ def attached(log: Log) -> WitnessClient | None:
 
 
 def policy_for(log: Log) -> WitnessPolicy:
-    """The policy of the client attached to `log`, else the one in the environment."""
+    """The policy of the client attached to `log`, else the one `Settings.from_env()` gives
+    (command-line tools and tests that attach no client)."""
     client = _attached.get(log)
     return client.policy if client is not None else WitnessPolicy.from_env()
+
+
+async def served_checkpoint(log: Log, policy: WitnessPolicy | None = None
+                            ) -> CosignedCheckpoint:
+    """What `GET /log/checkpoint` serves (see witnessed.py)."""
+    the_policy = policy or policy_for(log)
+    found = await witnessed_checkpoint(log, the_policy)
+    if found is not None:
+        return found
+    return await cosigned(log, the_policy, await log.latest_checkpoint())
 
 
 async def witnesses_report(log: Log, *, refusals: int = 50) -> dict[str, Any]:

@@ -1,0 +1,71 @@
+"""The live feed: who hears of the log's growth, and how (DESIGN §3).
+
+Two kinds of listener: checkpoint listeners (the witness client) get every checkpoint this
+process signs, after its commit, in the background; `sizes()` iterators (the live pages) get the
+log's size whenever it grows, at once for this process's appends and by polling for appends
+made by other processes sharing the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
+
+from heartchain.ledger.reader import SignedCheckpoint
+
+logger = logging.getLogger(__name__)
+
+CheckpointListener = Callable[[SignedCheckpoint], Coroutine[Any, Any, None]]
+
+
+class Feed:
+    def __init__(self, size: Callable[[], Awaitable[int]]) -> None:
+        self._size = size  # reads the stored head
+        self._listeners: set[asyncio.Queue[int]] = set()
+        self._checkpoint_listeners: list[CheckpointListener] = []
+        self._background: set[asyncio.Task[None]] = set()
+
+    def add_checkpoint_listener(self, listener: CheckpointListener) -> None:
+        """Call `listener` with every checkpoint this process signs, after its commit, in the
+        background: a slow listener (a witness far away) never delays an append."""
+        self._checkpoint_listeners.append(listener)
+
+    def committed(self, signed: SignedCheckpoint) -> None:
+        """A batch committed with checkpoint `signed`: wake the size iterators, tell the
+        checkpoint listeners."""
+        for queue in list(self._listeners):
+            queue.put_nowait(signed.size)
+        for listener in self._checkpoint_listeners:
+            self.in_background(listener(signed))
+
+    def in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` without awaiting it; keep a reference so it is not collected, log its
+        failure."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("background task failed", exc_info=task.exception())
+
+    async def sizes(self, poll: float = 1.0) -> AsyncIterator[int]:
+        """Yield the log size whenever it grows: at once for this process's appends, and by
+        polling for appends made by other processes sharing the database."""
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        self._listeners.add(queue)
+        last = await self._size()
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(queue.get(), poll)
+                current = await self._size()
+                if current > last:
+                    last = current
+                    yield current
+        finally:
+            self._listeners.discard(queue)

@@ -1,0 +1,241 @@
+"""Integrating a batch of entries into the log, in one transaction (DESIGN §3).
+
+For each entry in order the integrator checks the clock, the nonce and its kind's rules against
+the projections, applies the projector and stores it; then it writes the tiles, signs a
+checkpoint and moves the head. A rejected entry leaves no trace and the rest of the batch goes
+on.
+
+The first statement of every integration updates the single head row, which takes PostgreSQL's row
+lock (or SQLite's write lock): processes sharing one database take turns, so the log never forks
+and never has gaps.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from heartchain import metrics
+from heartchain.clock import Clock
+from heartchain.errors import HeartchainError
+from heartchain.ledger import merkle, tiles
+from heartchain.ledger.batches import BatchLine, batch_checkpoint
+from heartchain.ledger.entries import ReplayError, check_clock, format_time, parse_time
+from heartchain.ledger.kinds import ApplyContext, PreparedEntry, check_all, project_all
+from heartchain.ledger.notes import NoteSigner, sign_note
+from heartchain.ledger.reader import Appended, LogReader, SignedCheckpoint
+from heartchain.ledger.store import execute, execute_many, fetch
+
+logger = logging.getLogger(__name__)
+
+Outcomes = list[Appended | HeartchainError]
+_Rows = list[list[object]]
+_Nodes = list[tuple[merkle.NodeID, bytes]]
+
+
+class ProjectorFailed(Exception):
+    """A projector raised after its checks passed: a bug, or a race the checks did not see."""
+
+
+class Integrator:
+    def __init__(self, *, origin: str, signer: NoteSigner, clock: Clock, connection: str,
+                 reader: LogReader, committed: Callable[[SignedCheckpoint], None]) -> None:
+        self.origin = origin
+        self.signer = signer
+        self.clock = clock
+        self.connection = connection
+        self.reader = reader
+        self._committed = committed  # told of each checkpoint once its batch has committed
+        self._frontier: merkle.CompactRange | None = None
+
+    async def integrate(self, batch: list[PreparedEntry]) -> Outcomes:
+        """Integrate `batch`, recording metrics; each entry's outcome in order."""
+        started = time.perf_counter()
+        outcomes = await self._integrate_isolating(batch)
+        metrics.INTEGRATION_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.observe(len(batch))
+        appended = 0
+        for item, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Appended):
+                appended += 1
+                metrics.APPENDED.labels(item.entry.kind).inc()
+            else:
+                metrics.REJECTED.labels(item.entry.kind, type(outcome).__name__).inc()
+                logger.info("entry rejected", extra={"kind": item.entry.kind,
+                                                     "reason": type(outcome).__name__})
+        logger.debug("integrated %d of %d entries", appended, len(batch), extra={
+            "batch": len(batch), "appended": appended, "rejected": len(batch) - appended,
+            "seconds": round(time.perf_counter() - started, 4)})
+        return outcomes
+
+    async def _integrate_isolating(self, batch: list[PreparedEntry]) -> Outcomes:
+        now = self.clock.now()
+        try:
+            return await self.integrate_batch(batch, now)
+        except ProjectorFailed:
+            logger.exception("a projector failed; integrating the batch one entry at a time")
+        outcomes: Outcomes = []
+        for item in batch:
+            try:
+                outcomes.extend(await self.integrate_batch([item], now))
+            except ProjectorFailed as exc:
+                outcomes.append(HeartchainError(f"{item.entry.kind}: could not be applied: "
+                                                f"{exc.__cause__!r}"))
+        return outcomes
+
+    async def integrate_batch(self, batch: list[PreparedEntry], now: datetime) -> Outcomes:
+        """One transaction at the log's time `now` (verify replays batches through this)."""
+        try:
+            async with in_transaction(self.connection) as conn:
+                # Updating the head first takes the write lock before anything is read.
+                if await execute(conn, "UPDATE log_head SET size = size WHERE id = 1") != 1:
+                    raise RuntimeError("log_head is missing: run `heartchain init`")
+                head = (await fetch(conn, "SELECT size FROM log_head WHERE id = 1"))[0]
+                size = int(head["size"])
+                # Batch times never go back (verify requires it): another process sharing the
+                # database may have read its clock later and taken the lock first.
+                before = await fetch(conn, "SELECT signed_at FROM log_checkpoint WHERE size = ?",
+                                     [size])
+                if before and parse_time(str(before[0]["signed_at"])) > now:
+                    now = parse_time(str(before[0]["signed_at"]))
+                integrated_at = format_time(now)
+                frontier = (await self._frontier_at(conn, size)).copy()
+                outcomes, rows, signer_rows, nodes = await self._apply_all(
+                    conn, batch, now, frontier)
+                if not rows:
+                    return outcomes
+                for row in rows:
+                    row.append(integrated_at)
+                await execute_many(conn, "INSERT INTO log_entry (idx, leaf_hash, data, kind, at, "
+                                   "integrated_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+                await execute_many(conn, "INSERT INTO log_entry_signer (address, nonce, idx) "
+                                   "VALUES (?, ?, ?)", signer_rows)
+                await self._write_tiles(conn, nodes)
+                checkpoint = batch_checkpoint(self.origin, frontier.size, frontier.root(),
+                                              BatchLine(size, integrated_at))
+                note = sign_note(checkpoint.to_text(), self.signer)
+                await execute(conn, "INSERT INTO log_checkpoint (size, root_hash, note, signed_at)"
+                              " VALUES (?, ?, ?, ?)",
+                              [frontier.size, checkpoint.root_hash, note, integrated_at])
+                await execute(conn, "UPDATE log_head SET size = ?, root_hash = ? WHERE id = 1",
+                              [frontier.size, checkpoint.root_hash])
+        except BaseException:
+            self._frontier = None  # the cached border may be ahead of what committed
+            raise
+        self._frontier = frontier
+        metrics.record_checkpoint(frontier.size)
+        self._committed(SignedCheckpoint(checkpoint, note, integrated_at))
+        return outcomes
+
+    async def _apply_all(self, conn: BaseDBAsyncClient, batch: list[PreparedEntry],
+                         now: datetime, frontier: merkle.CompactRange
+                         ) -> tuple[Outcomes, _Rows, _Rows, _Nodes]:
+        outcomes: Outcomes = []
+        rows: _Rows = []
+        signer_rows: _Rows = []
+        nodes: _Nodes = []
+        used = await self._used_nonces(conn, batch)
+        memo: dict[object, object] = {}
+        for item in batch:
+            entry = item.entry
+            index = frontier.size
+            context = ApplyContext(conn, index, entry, now, memo)
+            try:
+                check_clock(entry, now)
+                for signer in entry.signers:
+                    if (signer, entry.nonce) in used:
+                        raise ReplayError(f"nonce: {entry.nonce} was already used by {signer}")
+                await check_all(context, item)
+            except HeartchainError as exc:
+                outcomes.append(exc)
+                continue
+            try:
+                await project_all(context, item)
+            except Exception as exc:
+                raise ProjectorFailed(entry.kind) from exc
+            used.update((signer, entry.nonce) for signer in entry.signers)
+            leaf = merkle.leaf_hash(entry.leaf_data)
+            nodes.extend(frontier.append(leaf))
+            rows.append([index, leaf, entry.leaf_data, entry.kind, entry.at])
+            signer_rows.extend([signer, entry.nonce, index] for signer in entry.signers)
+            outcomes.append(Appended(index, leaf, 0))
+        final = frontier.size
+        return ([Appended(o.index, o.leaf_hash, final) if isinstance(o, Appended) else o
+                 for o in outcomes], rows, signer_rows, nodes)
+
+    async def _used_nonces(self, conn: BaseDBAsyncClient, batch: list[PreparedEntry]
+                           ) -> set[tuple[str, str]]:
+        nonces = sorted({item.entry.nonce for item in batch})
+        used: set[tuple[str, str]] = set()
+        for start in range(0, len(nonces), 500):
+            chunk = nonces[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found = await fetch(conn, f"SELECT address, nonce FROM log_entry_signer "
+                                f"WHERE nonce IN ({marks})", list(chunk))
+            used.update((row["address"], row["nonce"]) for row in found)
+        return used
+
+    async def _write_tiles(self, conn: BaseDBAsyncClient, nodes: _Nodes) -> None:
+        grown: dict[tuple[int, int], list[tuple[int, bytes]]] = {}
+        for (level, index), digest in nodes:
+            if level % tiles.TILE_HEIGHT:
+                continue
+            tile_level = level // tiles.TILE_HEIGHT
+            grown.setdefault((tile_level, index // tiles.TILE_WIDTH), []).append(
+                (index % tiles.TILE_WIDTH, digest))
+        existing = await self.reader.fetch_tiles(conn, list(grown), cache=False)
+        upserts: _Rows = []
+        for (tile_level, tile_index), additions in grown.items():
+            data = existing.get((tile_level, tile_index), b"")
+            for offset, digest in additions:
+                if offset * tiles.HASH_SIZE != len(data):
+                    raise RuntimeError(
+                        f"tile {tile_level}/{tile_index}: hash {offset} out of order")
+                data += digest
+            upserts.append([tile_level, tile_index, data])
+        await execute_many(conn, "INSERT INTO log_tile (level, idx, data) VALUES (?, ?, ?) "
+                           "ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data", upserts)
+
+    async def _frontier_at(self, conn: BaseDBAsyncClient, size: int) -> merkle.CompactRange:
+        if self._frontier is not None and self._frontier.size == size:
+            return self._frontier
+        hashes = await self.reader.read_nodes(merkle.range_nodes(size), conn)
+        self._frontier = merkle.CompactRange(size, hashes)
+        return self._frontier
+
+
+async def create_head(conn: BaseDBAsyncClient, origin: str, signer: NoteSigner,
+                      now: datetime) -> None:
+    """Create the empty log: the head row and the signed checkpoint of size 0."""
+    if await fetch(conn, "SELECT id FROM log_head WHERE id = 1"):
+        return
+    created_at = format_time(now)
+    checkpoint = batch_checkpoint(origin, 0, merkle.EMPTY_ROOT, BatchLine(0, created_at))
+    await execute(conn, "INSERT INTO log_head (id, size, root_hash) VALUES (1, 0, ?)",
+                  [merkle.EMPTY_ROOT])
+    await execute(conn, "INSERT INTO log_checkpoint (size, root_hash, note, signed_at) "
+                  "VALUES (0, ?, ?, ?)", [merkle.EMPTY_ROOT,
+                                          sign_note(checkpoint.to_text(), signer), created_at])
+
+
+async def write_bare_tree(conn: BaseDBAsyncClient, leaf_hashes: Iterable[bytes]
+                          ) -> merkle.CompactRange:
+    """Store only the tiles and head of a tree of `leaf_hashes` in an empty log: no entries and
+    no checkpoints. For benchmarks of proofs over a large tree, which read nothing else."""
+    frontier = merkle.CompactRange()
+    tile_data: dict[tuple[int, int], bytearray] = {}
+    for leaf in leaf_hashes:
+        for (level, index), digest in frontier.append(leaf):
+            if level % tiles.TILE_HEIGHT == 0:
+                key = (level // tiles.TILE_HEIGHT, index // tiles.TILE_WIDTH)
+                tile_data.setdefault(key, bytearray()).extend(digest)
+    await execute_many(conn, "INSERT INTO log_tile (level, idx, data) VALUES (?, ?, ?)",
+                       [[level, index, bytes(data)] for (level, index), data in tile_data.items()])
+    await execute(conn, "INSERT INTO log_head (id, size, root_hash) VALUES (1, ?, ?)",
+                  [frontier.size, frontier.root()])
+    return frontier
