@@ -93,14 +93,14 @@ class Platform:
         for each write.
         """
         raw = wire(body)
-        decode(type(body), raw)  # built in code, a body is checked only when decoded
+        checked = decode(type(body), raw)  # built in code, a body is checked only when decoded
         given = {address_of(key): key for key in keys}
         signing = [given.get(address) or await self.custodial_key(address)
                    for address in body.signers()]
         nonce = idempotent_nonce(body.KIND, address_of(signing[0]), purpose)
         entry = self.build(body.KIND, raw, nonce).signed_by(*signing)
         try:
-            appended = await self.log.append(entry)
+            appended = await self.log.append_signed(entry, checked)
         except ReplayError:
             if nonce is None:
                 raise

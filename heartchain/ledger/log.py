@@ -23,6 +23,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from heartchain.clock import Clock
 from heartchain.errors import HeartchainError
 from heartchain.ledger import merkle, tiles
+from heartchain.ledger.body import Body
 from heartchain.ledger.entries import Entry
 from heartchain.ledger.feed import CheckpointListener, Feed
 from heartchain.ledger.integrate import Integrator, ProjectorFailed, create_head
@@ -76,6 +77,12 @@ class Log:
     async def append(self, entry: Entry | bytes | str) -> Appended:
         """Queue one entry for the next batch; return once it is committed, or raise why not."""
         return await self.sequencer.append(prepare_entry(entry))
+
+    async def append_signed(self, entry: Entry, body: Body) -> Appended:
+        """`append` for an entry this process just built from `body`, already decoded, and signed
+        with its signers' keys (Platform.write; `signed_by` enforced the size limit): its shape
+        and signatures are not checked again. `verify` re-checks every entry from its bytes."""
+        return await self.sequencer.append(PreparedEntry(entry, body))
 
     async def append_now(self, entries: Sequence[Entry | bytes | str]
                          ) -> list[Appended | HeartchainError]:
