@@ -2,7 +2,9 @@
 
     GET /log/checkpoint                 the newest checkpoint the witness policy is met for,
                                         with its cosignatures (text/plain; no caching)
-    GET /log/tile/<L>/<N>[.p/<W>]       hash tiles; full tiles are immutable
+    GET /log/tile/<L>/<N>[.p/<W>]       hash tiles; full tiles are immutable (and read from
+                                        HEARTCHAIN_STATIC_TILES_DIR when it is set: see
+                                        heartchain/ledger/static_tiles.py)
     GET /log/tile/entries/<N>[.p/<W>]   entry bundles (uint16 length-prefixed leaf data)
     GET /log/verifier-key               the log's C2SP verifier key
     GET /log/witnesses                  witnesses, policy, cosigned sizes and refusals (JSON)
