@@ -127,6 +127,24 @@ async def test_a_rolled_back_batch_writes_nothing(ledger: Ledger, tmp_path: Path
     assert published_files(directory) == ["tile/0/000", "tile/entries/000"]
 
 
+async def test_a_failed_write_is_retried_with_the_next_batch(
+        ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = tmp_path / "public-tiles"
+    published = attach_static_tiles(ledger.platform.log, directory)
+    assert published is not None
+    write_once = StaticTiles._write_once
+
+    def disk_full(self: StaticTiles, ref: TileRef, data: bytes) -> bool:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(StaticTiles, "_write_once", disk_full)
+    await grow(ledger, 300)  # tile 0 completes, its write fails (logged by the feed)
+    assert published_files(directory) == []
+    monkeypatch.setattr(StaticTiles, "_write_once", write_once)
+    await grow(ledger, 1)  # completes no tile, but retries the one that failed
+    assert published_files(directory) == ["tile/0/000", "tile/entries/000"]
+
+
 async def test_rejected_entries_do_not_fill_a_tile(ledger: Ledger, tmp_path: Path) -> None:
     directory = tmp_path / "public-tiles"
     attach_static_tiles(ledger.platform.log, directory)
