@@ -33,6 +33,7 @@ from heartchain.clock import Clock
 from heartchain.db import import_domain_modules, load_entry_kinds, tortoise_config
 from heartchain.files import private_sqlite_url
 from heartchain.gql import Context
+from heartchain.ledger.static_tiles import publishing
 from heartchain.ledger.witness_client import attach
 from heartchain.limits import BodySizeLimit
 from heartchain.logs import AccessLog, log_checkpoints
@@ -155,7 +156,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             # A request waits at most this for a connection, then its own statement at most
             # the busy timeout: a held lock costs each request a few seconds, not a queue.
             bound_connection_waits(the_settings.db_busy_timeout_ms / 1000)
-            yield
+            async with publishing(app.state.platform.log, the_settings.static_tiles_dir):
+                yield
 
     origin = urlsplit(the_settings.public_url)
     graphql_app = HeartchainGraphQL(

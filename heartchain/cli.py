@@ -1,4 +1,4 @@
-"""heartchain: init | migrate | serve | demo | verify | audit | token | keygen | attest |
+"""heartchain: init | migrate | serve | demo | verify | tiles | audit | token | keygen | attest |
 receipt | witness."""
 
 from __future__ import annotations
@@ -178,6 +178,30 @@ def cmd_keygen(args: argparse.Namespace, settings: Settings) -> int:
         print(f"address: {address_of(key)}")
     print(f"secret key written to {out} (mode 0600)")
     return 0
+
+
+def cmd_tiles(args: argparse.Namespace, settings: Settings) -> int:
+    from heartchain.db import init_db
+    from heartchain.ledger.static_tiles import StaticTiles
+    from heartchain.platform import build_platform
+
+    directory = args.dir or settings.static_tiles_dir
+    if not directory:
+        print("heartchain tiles publish: set HEARTCHAIN_STATIC_TILES_DIR or pass --dir",
+              file=sys.stderr)
+        return 2
+
+    async def main() -> int:
+        platform = build_platform(settings)
+        await init_db(settings.database_url, create_schema=False)
+        published = StaticTiles(Path(directory), platform.log.reader)
+        written = await published.publish_missing()
+        size = await platform.log.size()
+        print(f"wrote {written:,} missing full tiles and entry bundles for {size:,} entries "
+              f"under {Path(directory).resolve()}")
+        return 0
+
+    return _run(main)
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -391,6 +415,13 @@ def build_parser() -> argparse.ArgumentParser:
     keygen.add_argument("--out", required=True, help="file for the secret key (created 0600)")
     keygen.add_argument("--note", metavar="NAME", help="make a C2SP note signer key named NAME")
     sub.add_parser("verify", help="replay the whole log and compare every stored row")
+    tiles = sub.add_parser("tiles", help="static tiles: tiles publish [--dir DIR]")
+    tiles_sub = tiles.add_subparsers(dest="tiles_command", required=True)
+    tiles_publish = tiles_sub.add_parser(
+        "publish", help="write every full tile and entry bundle missing from the static tiles "
+                        "directory (HEARTCHAIN_STATIC_TILES_DIR)")
+    tiles_publish.add_argument("--dir", help="the directory (default: "
+                                             "HEARTCHAIN_STATIC_TILES_DIR)")
     demo = sub.add_parser("demo", help="init, seed demo data, print what to open")
     demo.add_argument("--serve", action="store_true", help="then serve, with two witnesses")
     serve_options(demo)
@@ -424,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"init": cmd_init, "migrate": cmd_migrate, "serve": cmd_serve, "keygen": cmd_keygen,
-            "verify": cmd_verify, "demo": cmd_demo, "audit": cmd_audit, "token": cmd_token}
+            "verify": cmd_verify, "tiles": cmd_tiles, "demo": cmd_demo, "audit": cmd_audit,
+            "token": cmd_token}
 
 
 def main(argv: list[str] | None = None) -> int:

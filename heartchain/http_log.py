@@ -2,7 +2,9 @@
 
     GET /log/checkpoint                 the newest checkpoint the witness policy is met for,
                                         with its cosignatures (text/plain; no caching)
-    GET /log/tile/<L>/<N>[.p/<W>]       hash tiles; full tiles are immutable
+    GET /log/tile/<L>/<N>[.p/<W>]       hash tiles; full tiles are immutable (and read from
+                                        HEARTCHAIN_STATIC_TILES_DIR when it is set: see
+                                        heartchain/ledger/static_tiles.py)
     GET /log/tile/entries/<N>[.p/<W>]   entry bundles (uint16 length-prefixed leaf data)
     GET /log/verifier-key               the log's C2SP verifier key
     GET /log/witnesses                  witnesses, policy, cosigned sizes and refusals (JSON)
@@ -20,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from heartchain.errors import NotFound
+from heartchain.ledger.static_tiles import static_tiles_of
 from heartchain.ledger.tiles import TilePathError, parse_tile_path
 from heartchain.ledger.witness_client import policy_for, served_checkpoint, witnesses_report
 from heartchain.platform import Platform
@@ -54,10 +57,16 @@ async def tile(request: Request) -> Response:
         ref = parse_tile_path(path)
     except TilePathError as exc:
         return PlainTextResponse(f"bad tile path: {exc}\n", status_code=400)
-    try:
-        data = await _platform(request).log.read_tile(ref)
-    except NotFound as exc:
-        return PlainTextResponse(f"{exc}\n", status_code=404)
+    log = _platform(request).log
+    published = static_tiles_of(log)
+    # A full tile's file is its final bytes: no database read. Missing (not yet written, or
+    # never for partial tiles): the database answers.
+    data = published.read(ref) if published is not None else None
+    if data is None:
+        try:
+            data = await log.read_tile(ref)
+        except NotFound as exc:
+            return PlainTextResponse(f"{exc}\n", status_code=404)
     return Response(data, media_type="application/octet-stream",
                     headers={"Cache-Control": IMMUTABLE if ref.is_full else SHORT})
 

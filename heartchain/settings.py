@@ -16,6 +16,7 @@
 | HEARTCHAIN_WITNESS_TIMEOUT    | 10 (seconds per request to a witness)       |
 | HEARTCHAIN_REDIS_URL          | (unset: rate limits per worker process)     |
 | HEARTCHAIN_REDIS_PREFIX       | heartchain: (keys in that Redis start so)   |
+| HEARTCHAIN_STATIC_TILES_DIR   | (unset: off) full tiles written there as files |
 
 The two timeouts bound every wait on the database: past them the request gets 503 with
 Retry-After (heartchain/unavailable.py) instead of hanging behind a held lock.
@@ -46,6 +47,8 @@ class Settings:
     witness_timeout_s: float = 10.0
     redis_url: str = field(default="", repr=False)  # it may carry a password
     redis_prefix: str = "heartchain:"
+    # Where full tiles and entry bundles are published as files (ledger/static_tiles.py).
+    static_tiles_dir: str = ""
 
     @property
     def database_url(self) -> str:
@@ -79,6 +82,7 @@ class Settings:
                                     or cls.witness_timeout_s),
             redis_url=env.get("HEARTCHAIN_REDIS_URL", ""),
             redis_prefix=env.get("HEARTCHAIN_REDIS_PREFIX", cls.redis_prefix),
+            static_tiles_dir=env.get("HEARTCHAIN_STATIC_TILES_DIR", "").strip(),
         )
 
 

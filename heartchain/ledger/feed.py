@@ -48,6 +48,11 @@ class Feed:
         self._background.add(task)
         task.add_done_callback(self._background_done)
 
+    async def settled(self) -> None:
+        """Wait for the background work running now (listeners, settling) to finish."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
     def _background_done(self, task: asyncio.Task[None]) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
