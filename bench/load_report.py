@@ -98,34 +98,28 @@ def cores_used(before: CpuMark, server_pid: int, witness_pids: list[int],
 
 
 async def integration_stats(port: int, workers: int) -> dict[str, float]:
-    """Batches, entries per batch and seconds per integration, summed over the workers' /metrics
-    (each worker keeps its own counters: fresh connections land on different workers)."""
-    seen: dict[tuple[float, float], tuple[float, float]] = {}
-    for _ in range(8 * workers):
-        conn = Connection(port)
-        try:
-            text = (await conn.get("/metrics")).decode()
-        except (HTTPError, OSError):
-            return {}
-        finally:
-            await conn.close()
-        values = {}
-        for line in text.splitlines():
-            name, _, value = line.partition(" ")
-            if name in ("heartchain_batch_entries_sum", "heartchain_batch_entries_count",
-                        "heartchain_integration_seconds_sum"):
-                values[name] = float(value)
-        key = (values.get("heartchain_batch_entries_count", 0.0),
-               values.get("heartchain_batch_entries_sum", 0.0))
-        seen[key] = (key[0], values.get("heartchain_integration_seconds_sum", 0.0))
-        if len(seen) == workers:
-            break
-    batches = sum(k[0] for k in seen)
-    entries = sum(k[1] for k in seen)
-    seconds = sum(v[1] for v in seen.values())
+    """Batches, entries per batch and seconds per integration from the server's /metrics: one
+    read, since with several workers `/metrics` is already the sum over all of them (Prometheus
+    multiprocess mode, `heartchain serve --workers N`)."""
+    conn = Connection(port)
+    try:
+        text = (await conn.get("/metrics")).decode()
+    except (HTTPError, OSError):
+        return {}
+    finally:
+        await conn.close()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("heartchain_batch_entries_sum", "heartchain_batch_entries_count",
+                    "heartchain_integration_seconds_sum"):
+            values[name] = float(value)
+    batches = values.get("heartchain_batch_entries_count", 0.0)
+    entries = values.get("heartchain_batch_entries_sum", 0.0)
+    seconds = values.get("heartchain_integration_seconds_sum", 0.0)
     return {"batches": batches, "entries_per_batch": entries / batches if batches else 0.0,
             "ms_per_batch": seconds / batches * 1000 if batches else 0.0,
-            "workers_seen": float(len(seen))}
+            "workers": float(workers)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,8 +161,7 @@ def print_phase(workers: int, clients: int, tally: Tally) -> None:
         i = tally.integration
         print(f"  integration (this server since start): {i['batches']:.0f} "
               f"batches, {i['entries_per_batch']:.1f} entries and "
-              f"{i['ms_per_batch']:.1f} ms each ({i['workers_seen']:.0f} "
-              f"worker(s) seen)")
+              f"{i['ms_per_batch']:.1f} ms each (all {i['workers']:.0f} worker(s))")
     for message in tally.messages:
         print(f"    error: {message}")
 
