@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from tortoise import Tortoise
 
 from heartchain.clock import Clock
+from heartchain.demo_cli import cmd_demo, port_pair
 from heartchain.errors import HeartchainError
 from heartchain.keys import address_of, new_signing_key, write_secret_file
-from heartchain.ledger.entries import parse_time
 from heartchain.ledger.notes import NoteSigner
 from heartchain.settings import Settings
 from heartchain.token_cli import cmd_token
@@ -243,96 +243,6 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     return _run(main)
 
 
-def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    import os
-
-    from heartchain import demo
-    from heartchain.demo_links import demo_pages
-    from heartchain.serving import port_in_use, settle_public_url
-
-    witness_ports = demo_witness_ports(args)
-    if args.serve:
-        for host, port in [(args.host, args.port),
-                           *(("127.0.0.1", p) for p in witness_ports)]:
-            busy = port_in_use(host, port)
-            if busy:
-                print(f"heartchain demo: {busy}", file=sys.stderr)
-                return 1
-    warning = settle_public_url(os.environ, args.host, args.port)
-    if warning:
-        print(warning, file=sys.stderr)
-    settings = settings.with_(public_url=os.environ["HEARTCHAIN_PUBLIC_URL"].rstrip("/"))
-
-    async def main() -> int:
-        # The demo's history (waiting periods, notice windows) is simulated over the months
-        # before today, so the log's clock never runs ahead of the wall clock; its witnesses
-        # cosign at seeding time, which is what bounds when the demo data really appeared.
-        clock = Clock(-demo.HISTORY)
-        platform, genesis = await _init(settings, clock)
-        latest = await platform.log.latest_checkpoint()
-        if parse_time(latest.signed_at) > clock.now():
-            clock.advance(parse_time(latest.signed_at) - clock.now())
-        state = None
-        if await demo.already_seeded():
-            print("demo data is already in this log; nothing seeded")
-        else:
-            state = await demo.run_demo(platform, genesis.operator, witness_ports=witness_ports)
-            print("seeded:")
-            for note in state.notes:
-                print(f"  {note}")
-        print(f"\nlog size {await platform.log.size()}.")
-        print("tokens (shown once; a lost one: heartchain token issue --account ADDRESS):")
-        if genesis.token:
-            print(f"  operator: {genesis.operator}  token {genesis.token}")
-        if state is not None:
-            for label, token in state.tokens.items():
-                print(f"  {label}: {state.organisations[label]}  token {token}")
-        else:
-            print("  (issued when the demo was first seeded)")
-        print("open:")
-        for what, url in await demo_pages(platform):
-            print(f"  {url}\n      {what}")
-        console_as = demo.ORGANISATIONS[0][1]
-        if state is not None and console_as in state.tokens:
-            print(f"  {settings.public_url}/console\n      the charity console: sign in as "
-                  f"{console_as} with\n      {state.tokens[console_as]}")
-        else:
-            print(f"  {settings.public_url}/console\n      the charity console (sign in with "
-                  "a charity's token)")
-        if state is not None and state.commands:
-            print("try:")
-            for what, command in state.commands:
-                print(f"  {command}\n      {what}")
-        return 0
-
-    code = _run(main)
-    if code == 0 and args.serve:
-        from heartchain.platform import load_log_signer
-        from heartchain.witness.demo import demo_witnesses
-
-        # The two demo witnesses run beside the server, which submits checkpoints to them.
-        with demo_witnesses(settings, load_log_signer(settings).verifier_key, witness_ports):
-            return cmd_serve(args, settings)
-    return code
-
-
-def demo_witness_ports(args: argparse.Namespace) -> tuple[int, int]:
-    """--witness-ports A,B, else the served port + 101 and + 102 (8101, 8102 beside 8000)."""
-    if args.witness_ports:
-        first, _, second = args.witness_ports.partition(",")
-        return int(first), int(second)
-    return args.port + 101, args.port + 102
-
-
-def _port_pair(text: str) -> str:
-    parts = text.split(",")
-    if len(parts) != 2 or not all(p.strip().isdigit() and 0 < int(p) < 65536 for p in parts):
-        raise argparse.ArgumentTypeError("two ports, as A,B")
-    if parts[0].strip() == parts[1].strip():
-        raise argparse.ArgumentTypeError("the two witnesses need two different ports")
-    return ",".join(p.strip() for p in parts)
-
-
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from heartchain.db import init_db
     from heartchain.errors import VerificationError
@@ -425,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="init, seed demo data, print what to open")
     demo.add_argument("--serve", action="store_true", help="then serve, with two witnesses")
     serve_options(demo)
-    demo.add_argument("--witness-ports", type=_port_pair, metavar="A,B",
+    demo.add_argument("--witness-ports", type=port_pair, metavar="A,B",
                       help="ports of the two demo witnesses (default: --port + 101, + 102)")
     audit = sub.add_parser("audit", help="check a published checkpoint note against this store "
                                          "(after a restore): signature, root, consistency")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from heartchain.cli import build_parser, demo_witness_ports
+from heartchain.cli import build_parser
+from heartchain.demo_cli import demo_witness_ports
 from heartchain.progress import ProgressBar
 from heartchain.serving import ENV_PUBLIC_URL, port_in_use, served_origin, settle_public_url
 from heartchain.settings import sqlite_url
