@@ -50,7 +50,8 @@ MAX_RATE_TERM = 10**9
 DonationKind = Literal["cash", "food", "tree"]
 ReversalReason = Literal["refund", "chargeback", "error"]
 REVERSAL_REASONS: tuple[str, ...] = literal_values(ReversalReason)
-assert literal_values(DonationKind) == KINDS  # the projection's columns follow the kinds
+if literal_values(DonationKind) != KINDS:  # the projection's columns follow the kinds
+    raise RuntimeError(f"DonationKind {literal_values(DonationKind)} differs from {KINDS}")
 
 # -- rate tables ----------------------------------------------------------------------------
 

@@ -133,7 +133,8 @@ async def check_all(ctx: ApplyContext, prepared: PreparedEntry) -> None:
 
 async def project_all(ctx: ApplyContext, prepared: PreparedEntry) -> None:
     steps = _STEPS[type(prepared.body)]
-    assert steps.projector is not None  # prepare() refuses kinds without one
+    if steps.projector is None:  # prepare() and prepared_signed() refuse such kinds
+        raise RuntimeError(f"{prepared.entry.kind} has no projector")
     await steps.projector(ctx, prepared.body)
     for step in steps.observer_projectors:
         await step(ctx, prepared.body)
@@ -160,11 +161,22 @@ def _applied(cls: type[Body]) -> bool:
     return steps is not None and steps.projector is not None
 
 
+def _require_applied(cls: type[Body]) -> None:
+    if not _applied(cls):
+        raise ValidationError(f"kind: no loaded domain applies {cls.KIND!r}", field="kind")
+
+
 def prepare(entry: Entry) -> PreparedEntry:
     """Stateless checks: the kind exists, the body is well-formed, exactly its signers signed."""
     cls = body_class(entry.kind)
-    if not _applied(cls):
-        raise ValidationError(f"kind: no loaded domain applies {entry.kind!r}", field="kind")
+    _require_applied(cls)
     body = decode(cls, entry.body)
     verify_signatures(entry, body.signers())
+    return PreparedEntry(entry, body)
+
+
+def prepared_signed(entry: Entry, body: Body) -> PreparedEntry:
+    """`entry` as built from `body`, already decoded, and signed by its signers' keys
+    (Platform.write): only the check that needs no re-reading, that a domain applies the kind."""
+    _require_applied(type(body))
     return PreparedEntry(entry, body)

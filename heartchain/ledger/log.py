@@ -27,7 +27,7 @@ from heartchain.ledger.body import Body
 from heartchain.ledger.entries import Entry
 from heartchain.ledger.feed import CheckpointListener, Feed
 from heartchain.ledger.integrate import Integrator, ProjectorFailed, create_head
-from heartchain.ledger.kinds import PreparedEntry
+from heartchain.ledger.kinds import PreparedEntry, prepared_signed
 from heartchain.ledger.notes import NoteSigner
 from heartchain.ledger.reader import Appended, LogReader, SignedCheckpoint, StoredEntry
 from heartchain.ledger.sequencer import Sequencer, prepare_entry
@@ -82,7 +82,7 @@ class Log:
         """`append` for an entry this process just built from `body`, already decoded, and signed
         with its signers' keys (Platform.write; `signed_by` enforced the size limit): its shape
         and signatures are not checked again. `verify` re-checks every entry from its bytes."""
-        return await self.sequencer.append(PreparedEntry(entry, body))
+        return await self.sequencer.append(prepared_signed(entry, body))
 
     async def append_now(self, entries: Sequence[Entry | bytes | str]
                          ) -> list[Appended | HeartchainError]:

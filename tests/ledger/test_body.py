@@ -21,6 +21,7 @@ from heartchain.ledger.body import (
     decode,
     wire,
 )
+from tests.conftest import Ledger
 
 GOOD = address_of(new_signing_key())
 # The same address with its last character changed: the pattern passes, the checksum does not.
@@ -113,3 +114,15 @@ def test_wire_uses_wire_names_leaves_out_none_and_reads_back_equal() -> None:
                        "shares": [{"part": 1, "to": GOOD}], "from": GOOD}
     assert decode(Sample, carried) == body
     assert "note" not in wire(body) and "origin" not in carried
+
+
+async def test_a_declared_kind_no_domain_applies_is_refused_on_the_write_path(
+        ledger: Ledger) -> None:
+    key = new_signing_key()
+    size = await ledger.platform.log.size()
+    body = Sample(by=address_of(key), quantity=1, colour="red", campaign="c")
+    with pytest.raises(ValidationError, match=r"no loaded domain applies 'test\.sample'"):
+        await ledger.platform.write(body, key)
+    with pytest.raises(ValidationError, match="no loaded domain applies"):
+        await ledger.platform.log.append(ledger.platform.signed(body, key))
+    assert await ledger.platform.log.size() == size
