@@ -10,7 +10,6 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from heartchain.accounts.entries import RegisterBody
@@ -85,7 +84,7 @@ async def authenticate(platform: Platform, token: str) -> Account | None:
         return None
     # One raw query, not two through the ORM: every authenticated request pays for this.
     lookup = token_id(platform, token)
-    rows = await fetch(connections.get(platform.log.connection),
+    rows = await fetch(platform.log.reader.connection(),
                        "SELECT a.address, a.role, a.label, a.registrar, a.registered_idx "
                        "FROM api_token t JOIN account a ON a.address = t.address "
                        "WHERE t.token_hash = ? AND t.revoked = ?", [lookup, False])

@@ -18,7 +18,6 @@ from datetime import date
 from typing import Any
 
 import rfc8785
-from tortoise.backends.base.client import BaseDBAsyncClient
 
 from heartchain.errors import Conflict, HeartchainError, ValidationError
 from heartchain.idempotency import current_idempotency_key
@@ -106,10 +105,6 @@ def _address(signer: Signer) -> Address:
 def _keys(*signers: Signer) -> list[SigningKey]:
     """The keys passed in (self-custody); an address alone signs with its custodial key."""
     return [s for s in signers if isinstance(s, SigningKey)]
-
-
-def _conn(platform: Platform) -> BaseDBAsyncClient:
-    return platform.log.reader.connection()
 
 
 def mask_name(name: str) -> str:
@@ -262,7 +257,7 @@ async def open_case(platform: Platform, *, plan: str, member: str, opener: Signe
     case_id = case or new_case_id(opener_address)
     masked = mask_name(patient_name)
     now = format_time(platform.clock.now())
-    m = await get_membership(_conn(platform), plan, member)
+    m = await get_membership(platform.log.reader.connection(), plan, member)
     subject = case_subject(case_id)
     existed = await find_case(case_id) is not None
     details = details_document(patient_name, description)
@@ -361,7 +356,7 @@ async def approved_cases(plan: str) -> list[str]:
 async def apportion_body(platform: Platform, *, plan: str, operator: str,
                          cases: Sequence[str] | None = None) -> PeriodApportion:
     """The next period.apportion body, computed from the projections as of the log clock now."""
-    conn = _conn(platform)
+    conn = platform.log.reader.connection()
     row = await get_plan(conn, plan)
     case_ids = sorted(set(cases)) if cases is not None else await approved_cases(plan)
     if not case_ids:
