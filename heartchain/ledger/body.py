@@ -23,7 +23,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args, get_origin
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Literal,
+    TypeVar,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 import msgspec
 import msgspec.inspect as mi
@@ -76,7 +85,7 @@ class Body(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
 
     KIND: ClassVar[str] = ""
     SIGNERS: ClassVar[tuple[str, ...]] = ()
-    _ADDRESS_FIELDS: ClassVar[tuple[tuple[str, str, bool], ...] | None] = None
+    _ADDRESS_FIELDS: ClassVar[tuple[tuple[str, str, str], ...] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -123,51 +132,76 @@ def _lists(value: Any) -> Any:
 
 def decode(cls: type[B], raw: Any) -> B:
     """`raw` (a JSON object) as a `cls`, or a ValidationError naming the field at fault."""
-    kind = getattr(cls, "KIND", cls.__name__)
+    kind = cls.KIND or cls.__name__
     if not isinstance(raw, Mapping):
         raise ValidationError(f"{kind}: body must be an object", field="body")
     try:
         body = msgspec.convert(raw, cls)
     except msgspec.ValidationError as exc:
         raise _translate(cls, kind, raw, str(exc)) from None
-    for name, shown, many in _address_fields(cls):
-        value = getattr(body, name)
-        for address in (value if many else (value,)):
-            if address is not None:
-                try:
-                    verify_key_of(address)
-                except ValidationError as exc:
-                    raise ValidationError(f"{kind}: {shown}: {exc}", field=shown) from None
+    _check_addresses(body, kind, "")
     return body
 
 
-def _address_fields(cls: type[Body]) -> tuple[tuple[str, str, bool], ...]:
-    """(attribute, wire name, is-a-sequence) for fields typed `Address`, `Address | None`, lists."""
+# How a field holds addresses: one (or None), a list of them, or inside nested bodies.
+_ONE, _MANY, _NESTED = "one", "many", "nested"
+
+
+def _check_addresses(body: Body, kind: str, prefix: str) -> None:
+    """The bech32m checksum of every address in `body`, nested bodies included (a pattern
+    checks only the characters)."""
+    for name, shown, holds in _address_fields(type(body)):
+        value = getattr(body, name)
+        if value is None:
+            continue
+        where = f"{prefix}{shown}"
+        if holds == _NESTED:
+            for position, inner in enumerate(value if isinstance(value, (list, tuple))
+                                             else (value,)):
+                step = f"[{position}]" if isinstance(value, (list, tuple)) else ""
+                _check_addresses(inner, kind, f"{where}{step}.")
+            continue
+        for address in (value if holds == _MANY else (value,)):
+            try:
+                verify_key_of(address)
+            except ValidationError as exc:
+                top = prefix.split(".")[0].split("[")[0] if prefix else shown
+                raise ValidationError(f"{kind}: {where}: {exc}", field=top) from None
+
+
+def _address_fields(cls: type[Body]) -> tuple[tuple[str, str, str], ...]:
+    """(attribute, wire name, how it holds addresses) for each field that holds any."""
     found = cls.__dict__.get("_ADDRESS_FIELDS")
     if found is None:
-        hints = msgspec.structs.fields(cls)
         annotations = _type_hints(cls)
         listed = []
-        for f in hints:
-            hint = annotations[f.name]
-            if _is_address(hint):
-                listed.append((f.name, f.encode_name, False))
-            elif get_origin(hint) in (list, tuple) and any(_is_address(a) for a in get_args(hint)):
-                listed.append((f.name, f.encode_name, True))
+        for f in msgspec.structs.fields(cls):
+            holds = _holds(annotations[f.name])
+            if holds is not None:
+                listed.append((f.name, f.encode_name, holds))
         found = tuple(listed)
         cls._ADDRESS_FIELDS = found
     return found
 
 
+def _holds(hint: Any) -> str | None:
+    origin = get_origin(hint)
+    if origin is Annotated:
+        return _ONE if IS_ADDRESS in hint.__metadata__ else None
+    if isinstance(hint, type) and issubclass(hint, Body):
+        return _NESTED if _address_fields(hint) else None
+    if origin in (list, tuple):
+        inner = {_holds(arg) for arg in get_args(hint) if arg is not Ellipsis}
+        if _ONE in inner:
+            return _MANY
+        return _NESTED if _NESTED in inner else None
+    # `X | None`: what X holds
+    found = {_holds(arg) for arg in get_args(hint) if arg is not type(None)} - {None}
+    return found.pop() if len(found) == 1 else None
+
+
 def _type_hints(cls: type) -> dict[str, Any]:
-    import typing
-    return typing.get_type_hints(cls, include_extras=True)
-
-
-def _is_address(hint: Any) -> bool:
-    if get_origin(hint) is Annotated:
-        return IS_ADDRESS in hint.__metadata__
-    return any(_is_address(arg) for arg in get_args(hint))  # Address | None
+    return get_type_hints(cls, include_extras=True)
 
 
 _PATH = re.compile(r" - at `\$((?:\.[^.\[`]+|\[\d+\])*)`$")

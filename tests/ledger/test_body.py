@@ -102,6 +102,25 @@ def test_nested_refusals_give_their_path() -> None:
     assert error.field == "shares" and "shares[0].to: is required" in str(error)
 
 
+class Crowd(Body):
+    members: list[Address]
+    shares: tuple[Share, ...] = ()
+    lead: Share | None = None
+
+
+def test_addresses_in_lists_and_nested_bodies_have_their_checksum_checked() -> None:
+    decode(Crowd, {"members": [GOOD, GOOD], "shares": [{"part": 0, "to": GOOD}],
+                   "lead": {"part": 1, "to": GOOD}})
+    for body, field, where in (
+            ({"members": [GOOD, TYPO]}, "members", "members"),
+            ({"members": [], "shares": [{"part": 0, "to": GOOD}, {"part": 1, "to": TYPO}]},
+             "shares", "shares[1].to"),
+            ({"members": [], "lead": {"part": 1, "to": TYPO}}, "lead", "lead.to")):
+        with pytest.raises(ValidationError, match="checksum") as caught:
+            decode(Crowd, body)
+        assert caught.value.field == field and f"Crowd: {where}: " in str(caught.value)
+
+
 def test_not_an_object() -> None:
     assert refusal(["x"]).field == "body"  # type: ignore[arg-type]
 
