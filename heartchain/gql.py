@@ -261,8 +261,3 @@ def mutation(*, roles: Sequence[str] = (), signed_in: bool = False,
     """`strawberry.mutation` for a field returning `Success | ErrorResult`: `roles` (any one
     of them) or `signed_in` is checked first; a HeartchainError becomes its error member."""
     return strawberry.mutation(extensions=[Guarded(roles, signed_in=signed_in)], **kwargs)
-
-
-def guarded_field(*, roles: Sequence[str] = (), signed_in: bool = False, **kwargs: Any) -> Any:
-    """`strawberry.field` with the same guard, for queries whose answer is a union with errors."""
-    return strawberry.field(extensions=[Guarded(roles, signed_in=signed_in)], **kwargs)
