@@ -5,6 +5,11 @@ the projections, applies the projector and stores it; then it writes the tiles, 
 checkpoint and moves the head. A rejected entry leaves no trace and the rest of the batch goes
 on.
 
+Set-based kinds (heartchain.ledger.kinds) are checked against state their prefetch hooks load
+once for the whole batch, and their projection rows are buffered and written with one
+`executemany` per statement; the buffer is flushed before any entry of a kind still applied one
+entry at a time, and before the log rows.
+
 The first statement of every integration updates the single head row, which takes PostgreSQL's row
 lock (or SQLite's write lock): processes sharing one database take turns, so the log never forks
 and never has gaps.
@@ -26,10 +31,18 @@ from heartchain.errors import HeartchainError
 from heartchain.ledger import merkle, tiles
 from heartchain.ledger.batches import BatchLine, batch_checkpoint
 from heartchain.ledger.entries import ReplayError, check_clock, format_time, parse_time
-from heartchain.ledger.kinds import ApplyContext, PreparedEntry, check_all, project_all
+from heartchain.ledger.kinds import (
+    ApplyContext,
+    PreparedEntry,
+    check_all,
+    is_set_based,
+    prefetch_all,
+    project_all,
+)
 from heartchain.ledger.notes import NoteSigner, sign_note
 from heartchain.ledger.reader import Appended, LogReader, SignedCheckpoint
 from heartchain.ledger.store import execute, execute_many, fetch
+from heartchain.ledger.writes import WriteBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -141,10 +154,17 @@ class Integrator:
         nodes: _Nodes = []
         used = await self._used_nonces(conn, batch)
         memo: dict[object, object] = {}
+        writes = WriteBuffer()
+        if batch:
+            await prefetch_all(ApplyContext(conn, frontier.size, batch[0].entry, now, memo,
+                                            writes), batch)
         for item in batch:
             entry = item.entry
             index = frontier.size
-            context = ApplyContext(conn, index, entry, now, memo)
+            batched = is_set_based(type(item.body))
+            if not batched:
+                await _flush(conn, writes)  # its steps may read what is buffered
+            context = ApplyContext(conn, index, entry, now, memo, writes, batched)
             try:
                 check_clock(entry, now)
                 for signer in entry.signers:
@@ -164,6 +184,7 @@ class Integrator:
             rows.append([index, leaf, entry.leaf_data, entry.kind, entry.at])
             signer_rows.extend([signer, entry.nonce, index] for signer in entry.signers)
             outcomes.append(Appended(index, leaf, 0))
+        await _flush(conn, writes)
         final = frontier.size
         return ([Appended(o.index, o.leaf_hash, final) if isinstance(o, Appended) else o
                  for o in outcomes], rows, signer_rows, nodes)
@@ -207,6 +228,15 @@ class Integrator:
         hashes = await self.reader.read_nodes(merkle.range_nodes(size), conn)
         self._frontier = merkle.CompactRange(size, hashes)
         return self._frontier
+
+
+async def _flush(conn: BaseDBAsyncClient, writes: WriteBuffer) -> None:
+    if not writes.pending():
+        return
+    try:
+        await writes.flush(conn)
+    except Exception as exc:  # as a projector's own failure: the batch is redone one by one
+        raise ProjectorFailed("buffered projection writes") from exc
 
 
 async def create_head(conn: BaseDBAsyncClient, origin: str, signer: NoteSigner,
