@@ -7,12 +7,6 @@ steps may read what is buffered), and before the log rows. Each statement's rows
 order, so upserts on one key apply in log order; statements are not interleaved, so a batched
 kind's statements must not depend on one another's order (different tables, or upserts whose
 result does not depend on the order of different statements).
-
-    >>> buffer = WriteBuffer()
-    >>> buffer.add("INSERT INTO t (a) VALUES (?)", [1])
-    >>> buffer.add("INSERT INTO t (a) VALUES (?)", [2])
-    >>> buffer.pending()
-    2
 """
 
 from __future__ import annotations
