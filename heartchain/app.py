@@ -30,7 +30,7 @@ from graphql import GraphQLError
 from heartchain import http_log, unavailable
 from heartchain.accounts.services import authenticate
 from heartchain.clock import Clock
-from heartchain.db import import_domain_modules, load_entry_kinds, tortoise_config
+from heartchain.db import import_domain_modules, load_entry_kinds, skip_pool_reset, tortoise_config
 from heartchain.files import private_sqlite_url
 from heartchain.gql import Context
 from heartchain.ledger.static_tiles import publishing
@@ -156,6 +156,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             # A request waits at most this for a connection, then its own statement at most
             # the busy timeout: a held lock costs each request a few seconds, not a queue.
             bound_connection_waits(the_settings.db_busy_timeout_ms / 1000)
+            skip_pool_reset()
             async with publishing(app.state.platform.log, the_settings.static_tiles_dir):
                 yield
 

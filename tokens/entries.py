@@ -221,6 +221,10 @@ class RecordBody(Body):
     receipt: Hex32 | None = None
 
 
+_DONATION_COLUMNS = ("idx", "charity", "donor", "kind", "quantity", "campaign", "receipt",
+                     "hearts", "rate_version", "recorded_at")
+
+
 @prefetches(RecordBody)
 async def _prefetch_record(ctx: ApplyContext, bodies: list[RecordBody]) -> None:
     await load_roles(ctx, [a for body in bodies for a in (body.charity, body.donor)])
@@ -245,11 +249,11 @@ async def _check_record(ctx: ApplyContext, body: RecordBody) -> None:
 async def _project_record(ctx: ApplyContext, body: RecordBody) -> None:
     rates = await rates_in_force(ctx)
     hearts = rates.hearts(body.kind, body.quantity)
-    await ctx.write("INSERT INTO heart_donation (idx, charity, donor, kind, quantity, "
-                    "campaign, receipt, hearts, rate_version, recorded_at) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [ctx.index, body.charity, body.donor, body.kind, body.quantity,
-                     body.campaign, body.receipt, hearts, rates.version, format_time(ctx.now)])
+    values = [ctx.index, body.charity, body.donor, body.kind, body.quantity, body.campaign,
+              body.receipt, hearts, rates.version, format_time(ctx.now)]
+    await ctx.write(f"INSERT INTO heart_donation ({', '.join(_DONATION_COLUMNS)}) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+    ctx.answer = dict(zip(_DONATION_COLUMNS, values, strict=True))  # tokens.services reads it
     await _move_score(ctx, body.donor, body.kind, hearts, burn=False)
 
 

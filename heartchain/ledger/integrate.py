@@ -40,7 +40,14 @@ from heartchain.ledger.kinds import (
     project_all,
 )
 from heartchain.ledger.notes import NoteSigner, sign_note
-from heartchain.ledger.reader import Appended, LogReader, SignedCheckpoint
+from heartchain.ledger.reader import (
+    Appended,
+    BatchProofs,
+    LogReader,
+    SignedCheckpoint,
+    StoredEntry,
+    Written,
+)
 from heartchain.ledger.store import execute, execute_many, fetch
 from heartchain.ledger.writes import WriteBuffer
 
@@ -118,7 +125,8 @@ class Integrator:
                     now = parse_time(str(before[0]["signed_at"]))
                 integrated_at = format_time(now)
                 frontier = (await self._frontier_at(conn, size)).copy()
-                outcomes, rows, signer_rows, nodes = await self._apply_all(
+                border = dict(zip(merkle.range_nodes(size), frontier.hashes, strict=True))
+                outcomes, rows, signer_rows, nodes, answers = await self._apply_all(
                     conn, batch, now, frontier)
                 if not rows:
                     return outcomes
@@ -142,13 +150,20 @@ class Integrator:
             raise
         self._frontier = frontier
         metrics.record_checkpoint(frontier.size)
-        self._committed(SignedCheckpoint(checkpoint, note, integrated_at))
-        return outcomes
+        signed = SignedCheckpoint(checkpoint, note, integrated_at)
+        self._committed(signed)
+        proofs = BatchProofs(signed, {**border, **dict(nodes)})
+        written = {int(row[0]): row for row in rows}
+        return [Appended(o.index, o.leaf_hash, frontier.size, Written(
+                    StoredEntry(o.index, o.leaf_hash, *written[o.index][2:6]),
+                    answers[o.index], proofs))
+                if isinstance(o, Appended) else o for o in outcomes]
 
     async def _apply_all(self, conn: BaseDBAsyncClient, batch: list[PreparedEntry],
                          now: datetime, frontier: merkle.CompactRange
-                         ) -> tuple[Outcomes, _Rows, _Rows, _Nodes]:
+                         ) -> tuple[Outcomes, _Rows, _Rows, _Nodes, dict[int, object]]:
         outcomes: Outcomes = []
+        answers: dict[int, object] = {}
         rows: _Rows = []
         signer_rows: _Rows = []
         nodes: _Nodes = []
@@ -182,12 +197,11 @@ class Integrator:
             leaf = merkle.leaf_hash(entry.leaf_data)
             nodes.extend(frontier.append(leaf))
             rows.append([index, leaf, entry.leaf_data, entry.kind, entry.at])
+            answers[index] = context.answer
             signer_rows.extend([signer, entry.nonce, index] for signer in entry.signers)
             outcomes.append(Appended(index, leaf, 0))
         await _flush(conn, writes)
-        final = frontier.size
-        return ([Appended(o.index, o.leaf_hash, final) if isinstance(o, Appended) else o
-                 for o in outcomes], rows, signer_rows, nodes)
+        return outcomes, rows, signer_rows, nodes, answers
 
     async def _used_nonces(self, conn: BaseDBAsyncClient, batch: list[PreparedEntry]
                            ) -> set[tuple[str, str]]:

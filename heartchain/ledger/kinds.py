@@ -68,6 +68,9 @@ class ApplyContext:
     # The batch's write buffer, used while a set-based kind's entry is applied (`write`).
     writes: WriteBuffer | None = None
     batched: bool = False
+    # What the owning projector hands back to the writer (Appended.written.answer), so that a
+    # resolver need not read back the row it just wrote (tokens: the donation's columns).
+    answer: Any = None
 
     async def write(self, query: str, values: list[Any]) -> None:
         """Run `query` (`?` placeholders): buffered for the batch's executemany when this entry's
