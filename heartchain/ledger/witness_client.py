@@ -3,7 +3,9 @@
 Which witnesses, how many must cosign and how long a request may take come from `Settings`
 (`witness_policy.py`). `attach(platform)` registers a checkpoint listener. Each witness has one
 background worker that submits the newest checkpoint it has not yet sent (checkpoints that pile
-up while a request is in flight are coalesced: only the latest goes), with the consistency proof
+up while a request is in flight, or within `min_interval` of the last submission, are coalesced:
+only the latest goes, so the call rate stays bounded however fast batches commit), with the
+consistency proof
 from the size that witness last cosigned. A 409 `text/x.tlog.size` answer is retried once from
 the witness's own size; any other refusal is recorded as a `WitnessRefusal`, and an unreachable
 witness is retried with back-off. Cosignatures are verified before they are stored.
@@ -65,6 +67,7 @@ class _Worker:
     retry: asyncio.TimerHandle | None = None
     delay: float = 1.0
     unreachable: bool = False  # the last attempt failed in transport: record one row, not many
+    sent_at: float = float("-inf")  # the loop's time of the last submission
 
 
 class WitnessClient:
@@ -72,7 +75,7 @@ class WitnessClient:
 
     def __init__(self, log: Log, policy: WitnessPolicy, *, seal: RecordSeal,
                  clock: Clock | None = None, http: httpx.AsyncClient | None = None,
-                 max_delay: float = 60.0) -> None:
+                 max_delay: float = 60.0, min_interval: float = 0.0) -> None:
         self.log = log
         self.policy = policy
         self.seal = seal  # MACs the rows it stores, so verify can tell them from forged ones
@@ -80,6 +83,7 @@ class WitnessClient:
         self._http = http
         self._own_http = http is None
         self._max_delay = max_delay
+        self._min_interval = min_interval
         self._workers = {w.name: _Worker(w) for w in policy.witnesses}
         self._sizes: dict[str, int] = {}  # the size each witness last cosigned, as we know it
         self._closed = False
@@ -111,9 +115,14 @@ class WitnessClient:
         while not self._closed:
             await worker.wake.wait()
             worker.wake.clear()
+            loop = asyncio.get_running_loop()
+            early = worker.sent_at + self._min_interval - loop.time()
+            if early > 0 and worker.pending is not None:
+                await asyncio.sleep(early)  # what is signed meanwhile replaces `pending`
             signed, worker.pending, worker.retry = worker.pending, None, None
             if signed is None:
                 continue
+            worker.sent_at = loop.time()
             worker.busy = True
             try:
                 outcome = await self.submit(worker.endpoint, signed)
@@ -293,7 +302,8 @@ def attach(platform: Platform, policy: WitnessPolicy | None = None, *,
     if existing is not None:
         return existing
     client = WitnessClient(log, policy or WitnessPolicy.from_settings(platform.settings),
-                           seal=RecordSeal(platform.vault), clock=platform.clock, http=http)
+                           seal=RecordSeal(platform.vault), clock=platform.clock, http=http,
+                           min_interval=platform.settings.witness_interval_ms / 1000)
     _attached[log] = client
     if client.policy.witnesses:
         log.add_checkpoint_listener(client.on_checkpoint)
