@@ -48,6 +48,16 @@ from heartchain.timeouts import BodyTimeout
 from heartchain.unavailable import DatabaseBusy, bound_connection_waits, is_unavailable
 
 
+class _SubResponse(Response):
+    """The response resolvers may add to (status, headers): strawberry builds a full Response and
+    then deletes its content-length header for every request; this starts empty."""
+
+    def __init__(self) -> None:
+        self.status_code = None  # type: ignore[assignment]  # strawberry: None keeps 200
+        self.background = None
+        self.raw_headers = []
+
+
 class HeartchainGraphQL(GraphQL[Context, None]):
     async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any,
                              context: Context, root_value: None, request_data: Any
@@ -64,6 +74,9 @@ class HeartchainGraphQL(GraphQL[Context, None]):
             sub_response.status_code = 503
             sub_response.headers["Retry-After"] = str(unavailable.RETRY_AFTER_SECONDS)
         return result
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        return _SubResponse()
+
     def decode_json(self, data: str | bytes) -> object:
         """strawberry answers a JSONDecodeError with 400 (HTTP) or closes the socket (ws); an
         integer past Python's 4,300-digit limit is a plain ValueError, and was a 500."""
