@@ -252,11 +252,16 @@ def _require_applied(cls: type[Body]) -> None:
         raise ValidationError(f"kind: no loaded domain applies {cls.KIND!r}", field="kind")
 
 
+def applied_class(kind: str) -> type[Body]:
+    """The body class of `kind`, if a loaded domain applies it; a ValidationError otherwise."""
+    cls = body_class(kind)
+    _require_applied(cls)
+    return cls
+
+
 def prepare(entry: Entry) -> PreparedEntry:
     """Stateless checks: the kind exists, the body is well-formed, exactly its signers signed."""
-    cls = body_class(entry.kind)
-    _require_applied(cls)
-    body = decode(cls, entry.body)
+    body = decode(applied_class(entry.kind), entry.body)
     verify_signatures(entry, body.signers())
     return PreparedEntry(entry, body)
 

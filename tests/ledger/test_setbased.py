@@ -14,9 +14,9 @@ from tortoise.transactions import in_transaction
 from heartchain.accounts.entries import RegisterBody
 from heartchain.errors import HeartchainError
 from heartchain.keys import SigningKey, address_of
-from heartchain.ledger import integrate, kinds
+from heartchain.ledger import integrate, kinds, sequencer
 from heartchain.ledger.body import MAX_QUANTITY
-from heartchain.ledger.entries import Entry, new_entry
+from heartchain.ledger.entries import Entry, Signature, new_entry
 from heartchain.ledger.log import Log, create_head
 from heartchain.ledger.notes import NoteSigner
 from heartchain.ledger.reader import Appended
@@ -198,3 +198,31 @@ def test_a_kind_with_a_per_entry_step_is_not_set_based() -> None:
     steps.observer_projectors.append(observe)  # as observes() registers it
     kinds._mark(steps, observe, batched=False)
     assert not steps.set_based()
+
+
+def test_entries_prepared_together_are_refused_as_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """prepare_entries checks signatures on threads: each entry gets the outcome, and the very
+    error, that prepare_entry gives it alone."""
+    monkeypatch.setattr(sequencer, "_VERIFIERS", 3)
+    keys = [SigningKey.generate() for _ in range(120)]
+    entries: list[Entry | bytes] = [_register(k) for k in keys]
+    forged = _register(keys[0])
+    entries[7] = Entry(forged.kind, forged.at, forged.nonce, forged.body,
+                       (Signature(forged.sigs[0].by, bytes(64)),))  # a signature that fails
+    entries[50] = _entry("account.register", {"address": address_of(keys[1]), "role": "member",
+                                              "registrar": address_of(keys[1])}, keys[2])
+    entries[90] = b'{"v":1}'
+    entries[100] = _entry("account.register", {"address": "hc1nope", "role": "member",
+                                               "registrar": address_of(keys[3])}, keys[3])
+
+    def alone(entry: Entry | bytes) -> object:
+        try:
+            return sequencer.prepare_entry(entry).entry.leaf_data
+        except HeartchainError as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    prepared = sequencer.prepare_entries(entries)
+    together = [item.entry.leaf_data if isinstance(item, kinds.PreparedEntry)
+                else f"{type(item).__name__}: {item}" for item in prepared]
+    assert together == [alone(e) for e in entries]
+    assert sum(isinstance(t, str) for t in together) == 4
