@@ -62,6 +62,16 @@ class ProjectorFailed(Exception):
     """A projector raised after its checks passed: a bug, or a race the checks did not see."""
 
 
+class BatchNotCommitted(Exception):
+    """The batch's transaction failed before its COMMIT was sent (the database unreachable, a
+    statement refused): none of it is in the log, so its writers can be answered at once with
+    `cause` instead of waiting to find out (settle.py, for a failure during the COMMIT)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 class Integrator:
     def __init__(self, *, origin: str, signer: NoteSigner, clock: Clock, connection: str,
                  reader: LogReader, committed: Callable[[SignedCheckpoint], None]) -> None:
@@ -106,10 +116,15 @@ class Integrator:
             except ProjectorFailed as exc:
                 outcomes.append(HeartchainError(f"{item.entry.kind}: could not be applied: "
                                                 f"{exc.__cause__!r}"))
+            except BatchNotCommitted as exc:
+                if outcomes:  # the entries before it did commit: settle.py finds which
+                    raise exc.cause from None
+                raise
         return outcomes
 
     async def integrate_batch(self, batch: list[PreparedEntry], now: datetime) -> Outcomes:
         """One transaction at the log's time `now` (verify replays batches through this)."""
+        committing = False
         try:
             async with in_transaction(self.connection) as conn:
                 # Updating the head first takes the write lock before anything is read.
@@ -145,8 +160,17 @@ class Integrator:
                               [frontier.size, checkpoint.root_hash, note, integrated_at])
                 await execute(conn, "UPDATE log_head SET size = ?, root_hash = ? WHERE id = 1",
                               [frontier.size, checkpoint.root_hash])
-        except BaseException:
+                committing = True  # leaving the block sends COMMIT: a failure now is in doubt
+        except ProjectorFailed:
+            self._frontier = None
+            raise
+        except Exception as exc:
             self._frontier = None  # the cached border may be ahead of what committed
+            if committing:
+                raise
+            raise BatchNotCommitted(exc) from exc
+        except BaseException:
+            self._frontier = None
             raise
         self._frontier = frontier
         metrics.record_checkpoint(frontier.size)

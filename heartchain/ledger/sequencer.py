@@ -24,6 +24,7 @@ from typing import Any
 from heartchain.errors import HeartchainError, ValidationError
 from heartchain.ledger.body import decode
 from heartchain.ledger.entries import MAX_ENTRY_BYTES, Entry, parse_entry, verify_signatures
+from heartchain.ledger.integrate import BatchNotCommitted
 from heartchain.ledger.kinds import PreparedEntry, applied_class, prepare
 from heartchain.ledger.reader import Appended
 from heartchain.unavailable import DatabaseBusy
@@ -141,7 +142,10 @@ class Sequencer:
         for start in range(0, len(entries), self.batch_size):
             prepared = prepare_entries(entries[start:start + self.batch_size])
             ready = [p for p in prepared if isinstance(p, PreparedEntry)]
-            outcome = iter(await self._integrate(ready) if ready else [])
+            try:
+                outcome = iter(await self._integrate(ready) if ready else [])
+            except BatchNotCommitted as exc:
+                raise exc.cause from None
             results.extend(p if isinstance(p, HeartchainError) else next(outcome)
                            for p in prepared)
         return results
@@ -159,7 +163,11 @@ class Sequencer:
                 continue
             try:
                 outcomes = await self._integrate([w.prepared for w in live])
-            except Exception as exc:  # the database went away, say
+            except BatchNotCommitted as exc:  # certainly not in the log: say so at once
+                logger.error("integration failed before its commit: %r", exc.cause)
+                _resolve(live, [exc.cause] * len(live))
+                continue
+            except Exception as exc:  # the database went away during the commit, say
                 logger.exception("integration failed")
                 # Settled aside, so the next batches need not wait for the answer.
                 self._in_background(self._settle(live, exc))
