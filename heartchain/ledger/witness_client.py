@@ -3,10 +3,12 @@
 Which witnesses, how many must cosign and how long a request may take come from `Settings`
 (`witness_policy.py`). `attach(platform)` registers a checkpoint listener. Each witness has one
 background worker that submits the newest checkpoint it has not yet sent (checkpoints that pile
-up while a request is in flight are coalesced: only the latest goes), with the consistency proof
-from the size that witness last cosigned. A 409 `text/x.tlog.size` answer is retried once from
-the witness's own size; any other refusal is recorded as a `WitnessRefusal`, and an unreachable
-witness is retried with back-off. Cosignatures are verified before they are stored.
+up while a request is in flight, or within the interval after the last submission, are
+coalesced: only the latest goes, so the call rate stays bounded however fast batches commit),
+with the consistency proof from the size that witness last cosigned. A 409 `text/x.tlog.size`
+answer is retried once from the witness's own size; any other refusal is recorded as a
+`WitnessRefusal`, and an unreachable witness is retried with back-off. Cosignatures are verified
+before they are stored.
 
 The call rate is declared and bounded: a worker sends at most one checkpoint per
 `HEARTCHAIN_WITNESS_INTERVAL` seconds to its witness (what arrives meanwhile is coalesced), and
