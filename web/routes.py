@@ -194,6 +194,7 @@ DOMAIN_PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("web.donors", ("tokens.services",)),
     ("web.lots", ("tracing.services",)),
     ("web.campaign_ledger", ("tracing.services",)),
+    ("web.disclosure", ("tracing.services",)),
     ("web.cases", ("heartchain.mutualaid.services",)),
     ("web.console", ("tokens.services", "tracing.services")),
     ("web.members", ("tokens.signin",)),
