@@ -195,6 +195,7 @@ DOMAIN_PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("web.lots", ("tracing.services",)),
     ("web.campaign_ledger", ("tracing.services",)),
     ("web.disclosure", ("tracing.services",)),
+    ("web.statements", ("tokens.services", "tracing.services")),
     ("web.cases", ("heartchain.mutualaid.services",)),
     ("web.console", ("tokens.services", "tracing.services")),
     ("web.members", ("tokens.signin",)),
