@@ -7,7 +7,7 @@ import httpx
 from heartchain.corrections.services import correct
 from tests.conftest import Ledger
 from tests.web.factories import food_story
-from tracing.models import Disbursement
+from tracing.models import Disbursement, LotEvent
 
 
 async def test_pages_show_the_original_struck_through(ledger: Ledger,
@@ -41,3 +41,14 @@ async def test_pages_show_the_original_struck_through(ledger: Ledger,
     assert f'href="/entries/{renamed.index}"' in page
     assert "Donated ¥40.00 · reversed ¥0.00 · disbursed ¥30.00 · balance ¥10.00" in page
     assert (await client.get("/campaigns/no-such/ledger")).status_code == 404
+
+
+async def test_lot_page_shows_a_corrected_handover(ledger: Ledger,
+                                                   client: httpx.AsyncClient) -> None:
+    story = await food_story(ledger)
+    handover = await LotEvent.get(lot_id=story.lot, action="handover")
+    await correct(ledger.platform, entry=handover.idx, values={"place": "Depot north gate"},
+                  reason="wrong_place")
+    page = (await client.get(f"/lots/{story.lot}?lang=en")).text
+    assert ('<del class="corrected-was">Depot gate</del> '
+            '<ins class="corrected-now">Depot north gate</ins>') in page
