@@ -1,10 +1,11 @@
 """A donor's year-end statement: every gift of a fiscal year with its status.
 
 The fiscal year starts on any date (`fiscal_year(date(2026, 4, 1))`: 2026-04-01 to 2027-04-01,
-China Standard Time, UTC+8) and a gift counts in the year of its signed time. A gift's statuses,
-in order: `recorded`; `corrected` (by which entries; the original values kept); `reversed` (by
-which entry, and why); for cash, `disbursed` — to whom, for what and how much of it, by which
-disbursement (first in, first out); for goods, `dispatched` into lots and `delivered`.
+China Standard Time, UTC+8) and a gift counts in the year the log recorded it (the time the
+donor page shows). A gift's statuses, in order: `recorded`; `corrected` (by which entries; the
+original values kept); `reversed` (by which entry, and why); for cash, `disbursed` — to whom,
+for what and how much of it, by which disbursement (first in, first out); for goods,
+`dispatched` into lots and `delivered`.
 """
 
 from __future__ import annotations
