@@ -136,11 +136,12 @@ async def receipt_pdf(request: Request) -> Response:
     context = await _receipt_context(request)
     if isinstance(context, Response):
         return context
-    from weasyprint import HTML  # imported when asked: it loads Pango
+    from weasyprint import CSS, HTML  # imported when asked: it loads Pango
 
-    page = render(request, "donation_receipt.html", {
-        **context, "for_pdf": True, "inline_css": Markup((STATIC_DIR / "style.css").read_text())})
-    document = HTML(string=bytes(page.body).decode()).write_pdf()
+    page = render(request, "donation_receipt.html", {**context, "for_pdf": True})
+    # The page's own stylesheet, print rules included (the PDF is what a printer would get).
+    document = HTML(string=bytes(page.body).decode()).write_pdf(
+        stylesheets=[CSS(filename=str(STATIC_DIR / "style.css"))])
     index = request.path_params["index"]
     return Response(document, media_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="heartchain-donation-{index}.pdf"',
