@@ -24,6 +24,7 @@ DOMAINS = [
     "tracing",
     "heartchain.mutualaid",
     "heartchain.witness",
+    "heartchain.finance",
 ]
 
 
