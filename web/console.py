@@ -129,8 +129,9 @@ add_messages({
     "console_import_link": ("批量导入渠道明细、财务导出…", "Bulk import a provider export, "
                             "accounting exports…"),
     "import_title": ("批量导入与财务导出", "Bulk import and accounting exports"),
-    "import_intro": ("上传支付宝、微信支付等渠道导出的捐赠明细（CSV 或 XLSX）。先检查：每一行都会校验，"
-                     "问题行列在下方，此时不写入任何内容；再导入其余行。每笔渠道交易只记录一次，"
+    "import_intro": ("上传支付宝、微信支付等渠道导出的捐赠明细（CSV 或 XLSX）。"
+                     "先检查：每一行都会校验，问题行列在下方，此时不写入任何内容；"
+                     "再导入其余行。每笔渠道交易只记录一次，"
                      "重新上传不会重复写入。付款人手机号/账号不上链。",
                      "Upload a payment provider's export (CSV or XLSX, e.g. from Alipay or WeChat "
                      "Pay). Check it first: every row is validated and the bad ones listed below, "
