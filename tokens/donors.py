@@ -153,8 +153,8 @@ async def donors_for_contacts(platform: Platform, contacts: Iterable[str], *,
     earlier = sorted({a for a in addresses.values() if a not in fresh})
     for start in range(0, len(earlier), 500):
         chunk = earlier[start:start + 500]
-        registered = set(await Account.filter(address__in=chunk).values_list("address",
-                                                                            flat=True))
+        registered = {str(a) for a in await Account.filter(address__in=chunk).values_list(
+            "address", flat=True)}
         waiting.update(a for a in chunk if a not in registered)
     unregistered = [fresh.get(a) or await platform.custodial_key(a) for a in sorted(waiting)]
     return BulkDonors(addresses, unregistered, len(new))

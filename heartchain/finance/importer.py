@@ -144,7 +144,7 @@ async def check_file(platform: Platform, charity: str, data: bytes, *,
 async def _recorded(charity: str, references: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(references), 500):
-        found.update(await HeartDonationReference.filter(
+        found.update(str(r) for r in await HeartDonationReference.filter(
             charity=charity, reference__in=references[start:start + 500]
         ).values_list("reference", flat=True))
     return found
@@ -178,7 +178,7 @@ async def import_file(platform: Platform, charity: str, data: bytes, *,
                                            charity=charity)
         signed: list[tuple[Entry, Body]] = []
         row_of: dict[int, str] = {}
-        first_row = {}
+        first_row: dict[str, int] = {}
         for gift, _ in part:
             first_row.setdefault(donors.addresses[gift.contact], gift.row)
         for key in donors.unregistered:
