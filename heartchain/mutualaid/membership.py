@@ -24,7 +24,7 @@ from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.kinds import ApplyContext, projects, rules
 from heartchain.lookups import can_match
 from heartchain.mutualaid.errors import AlreadyJoined, NotAMember, NotCovered, RuleBroken
-from heartchain.mutualaid.models import Membership, Payment
+from heartchain.mutualaid.models import Membership, Payment, PeriodNotice
 from heartchain.mutualaid.plans import YEAR_DAYS, get_plan
 
 
@@ -103,6 +103,11 @@ async def _check_join(ctx: ApplyContext, b: PlanJoin) -> None:
     existing = await Membership.get_or_none(id=membership_id(b.plan, b.member)).using_db(ctx.conn)
     if existing is not None and existing.status != "left":
         raise AlreadyJoined(f"{b.member} is already a member of plan {b.plan}")
+    if existing is not None and existing.counted_idx is not None and await PeriodNotice.filter(
+            idx=existing.counted_idx, apportioned_idx=None).using_db(ctx.conn).exists():
+        # A rejoin would move them in the join order the open notice's member set follows.
+        raise RuleBroken(f"plan.join: {b.member} is counted in plan {b.plan}'s open period "
+                         "notice; join again once that period is apportioned", field="member")
     if b.age_days < plan.min_age_days or b.age_years > plan.max_age_years:
         raise RuleBroken(f"plan.join: age outside plan {b.plan}'s range ({plan.min_age_days} "
                          f"days to {plan.max_age_years} years)", field="age_years")
