@@ -16,7 +16,10 @@ ALTER TABLE "ma_period" ADD COLUMN "notice_idx" BIGINT;
 ALTER TABLE "ma_period" ADD COLUMN "cap_cut_fen" BIGINT;
 ALTER TABLE "ma_period" ADD COLUMN "year_capped" INT;
 ALTER TABLE "ma_period" ADD COLUMN "year_cut_fen" BIGINT;
-UPDATE "ma_period" SET "cap_cut_fen" = 0, "year_capped" = 0, "year_cut_fen" = 0;
+-- What the per-case cap cut off each period, as period.apportion's projector now records it.
+UPDATE "ma_period" SET "year_capped" = 0, "year_cut_fen" = 0,
+    "cap_cut_fen" = CASE WHEN "members" > 0 THEN "members" * (("payouts_fen" + "fee_fen"
+        + "carry_in_fen") / "members" - "share_fen") ELSE 0 END;
 CREATE TABLE "ma_period_notice" (
     "idx" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "plan" VARCHAR(64) NOT NULL,

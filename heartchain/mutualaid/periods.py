@@ -301,12 +301,15 @@ async def _project_apportion(ctx: ApplyContext, b: PeriodApportion) -> None:
     # balance and lapse; then those the per-year cap limits pay their room; then everyone else
     # in the set pays the share. Each statement leaves the next only the rows still to debit
     # (the lapsed are no longer active; the capped have no room left); the common one leaves
-    # indexed columns alone, and the others are skipped when the check counted nobody.
+    # indexed columns alone, and the others are skipped when the check counted nobody. A
+    # member's shares in the plan year are tracked while a per-year cap is in force (a cap
+    # a new rules version brings counts from then on).
     active = f"{where} AND status = 'active'"
     if b.lapsed:
+        yearly = f"year_shared_fen = {so_far} + balance_fen, share_year = {year}, " if cap \
+            else ""
         await execute(conn, f"UPDATE ma_membership SET shared_fen = shared_fen + balance_fen, "
-                            f"year_shared_fen = {so_far} + balance_fen, share_year = {year}, "
-                            f"balance_fen = 0, status = 'lapsed', lapsed_idx = ? "
+                            f"{yearly}balance_fen = 0, status = 'lapsed', lapsed_idx = ? "
                             f"WHERE {active} AND balance_fen <= {limit}", [index, *values])
     room = year_room(year, cap)
     if cap and b.year_capped:
@@ -315,10 +318,10 @@ async def _project_apportion(ctx: ApplyContext, b: PeriodApportion) -> None:
                             f"share_year = {year} WHERE {active} AND {room} < {share}", values)
     if share:
         roomy = f" AND {room} >= {share}" if cap else ""
+        yearly = f", year_shared_fen = {so_far} + {share}, share_year = {year}" if cap else ""
         await execute(conn, f"UPDATE ma_membership SET shared_fen = shared_fen + ?, "
-                            f"balance_fen = balance_fen - ?, "
-                            f"year_shared_fen = {so_far} + ?, share_year = {year} "
-                            f"WHERE {active}{roomy}", [share, share, share, *values])
+                            f"balance_fen = balance_fen - ?{yearly} "
+                            f"WHERE {active}{roomy}", [share, share, *values])
     marks = ", ".join("?" * len(b.cases))
     await execute(conn, f"UPDATE ma_case SET status = 'paid', period_idx = ? WHERE id IN ({marks})",
                   [index, *b.cases])
