@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import msgspec
 import pytest
 import rfc8785
@@ -28,7 +29,7 @@ from heartchain.mutualaid.errors import (
 )
 from heartchain.mutualaid.models import Membership, Period, PeriodNotice
 from heartchain.mutualaid.notices import member_leaf
-from tests.conftest import Ledger
+from tests.conftest import Ledger, gql
 from tests.mutualaid.factories import (
     RULES,
     advance,
@@ -292,3 +293,26 @@ async def test_the_per_year_cap_cuts_carries_and_resets_by_plan_year(ledger: Led
     for m in await Membership.filter(plan=plan):
         assert (m.share_year, m.year_shared_fen, m.shared_fen) == (year + 1, 300, 800)
     await verify_log(platform.log)
+
+
+async def test_the_options_through_graphql(ledger: Ledger, client: httpx.AsyncClient) -> None:
+    rules_in = {"minAgeDays": 30, "maxAgeYears": 59, "waitingDays": 90, "capFen": 30_000_000,
+                "seniorAge": 151, "seniorCapFen": 30_000_000, "feeBp": 800,
+                "memberCaseCapFen": 300, "minPrepayFen": 1_000, "conditions": ["cancer"],
+                "timeZone": ZONE, "noticeDays": [7, 21], "deductionDays": [14, 28],
+                "yearCapFen": 18_800, "ageBands": [{"toYears": 39, "capFen": 30_000_000},
+                                                  {"toYears": 59, "capFen": 10_000_000}]}
+    made = (await gql(client, """mutation($r: MutualAidRulesInput!) {
+      createPlan(id: "xhb", name: "相互宝", rules: $r) { __typename
+        ... on MutualAidPlanSaved { plan { rules { timeZone noticeDays deductionDays yearCapFen
+                                               ageBands { toYears capFen } } } }
+        ... on ValidationError { message field } } }""", {"r": rules_in},
+                      token=ledger.operator_token))["data"]["createPlan"]
+    shown = made["plan"]["rules"]
+    assert shown == {k: rules_in[k] for k in shown}
+    rules_in["deductionDays"] = [6, 28]
+    bad = (await gql(client, """mutation($r: MutualAidRulesInput!) {
+      createPlan(id: "xhb2", name: "bad", rules: $r) { __typename
+        ... on ValidationError { message field } } }""", {"r": rules_in},
+                     token=ledger.operator_token))["data"]["createPlan"]
+    assert (bad["__typename"], bad["field"]) == ("ValidationError", "deduction_days")
