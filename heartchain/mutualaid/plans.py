@@ -73,8 +73,14 @@ def midnight(day: date, time_zone: str) -> str:
     return format_time(datetime(day.year, day.month, day.day, tzinfo=zone(time_zone)))
 
 
-def next_day(day: date) -> date:
-    return day + timedelta(days=1)
+def next_day_of(moment: datetime, days: tuple[int, ...], time_zone: str, hour: int = 10
+                ) -> datetime:
+    """`hour`:00 plan time on the first day after `moment` whose day of the month is in `days`
+    (for schedulers and the demo: the next notice or deduction day)."""
+    day = moment.astimezone(zone(time_zone)).date() + timedelta(days=1)
+    while days and day.day not in days:
+        day += timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=zone(time_zone))
 
 
 # Positional, unlike the kinds: the GraphQL input builds it field by field in this order.
