@@ -8,7 +8,6 @@ ALTER TABLE "ma_plan" ADD COLUMN "year_cap_fen" BIGINT;
 ALTER TABLE "ma_plan" ADD COLUMN "age_bands" TEXT;
 UPDATE "ma_plan" SET "time_zone" = 'UTC', "notice_days" = '[]', "deduction_days" = '[]',
     "year_cap_fen" = 0, "age_bands" = '[]';
-ALTER TABLE "ma_membership" ADD COLUMN "counted_idx" BIGINT;
 ALTER TABLE "ma_membership" ADD COLUMN "share_year" INT;
 ALTER TABLE "ma_membership" ADD COLUMN "year_shared_fen" BIGINT;
 UPDATE "ma_membership" SET "share_year" = 0, "year_shared_fen" = 0;

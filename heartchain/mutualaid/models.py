@@ -79,8 +79,6 @@ class Membership(Model):
     lapsed_idx = fields.BigIntField(null=True)
     left_idx = fields.BigIntField(null=True)
     refund_fen = fields.BigIntField(default=0)
-    # The period.notice whose member set counted this membership (the latest one).
-    counted_idx = fields.BigIntField(null=True)
     share_year = fields.IntField(default=0, null=True)  # plan year (plan time) of year_shared_fen
     year_shared_fen = fields.BigIntField(default=0, null=True)  # shares paid in that year
 

@@ -5,10 +5,13 @@ period by then, balance > 0) and still holding that membership when the notice o
 on that same day. The entry carries its count and the root of a Merkle tree (RFC 9162) whose
 leaf ``i`` is the canonical JSON ``{"member": <address>, "period": <number>}`` of the i-th member
 in join order; the rules recompute both from the projections, so anyone replaying the log can.
-The projector marks those memberships (`counted_idx`): `period.apportion` divides by exactly
-that set, so joining, leaving or topping up afterwards changes nobody's share (a member who left
-pays nothing; their part is carried). A member counted in an open notice cannot rejoin until
-the period is apportioned (a rejoin would move them in the join order the tree follows).
+`period.apportion` divides by exactly that set (`readers.COUNTED` finds it again without any
+row marked: covered at the snapshot, joined before the notice, still active or left since), so
+joining, leaving or topping up afterwards changes nobody's share (a member who left pays
+nothing; their part is carried). Nothing else moves a member in or out before the deduction:
+only an apportionment lapses members, a lapsed member's top-up restarts coverage after the
+snapshot, and a counted member who left cannot rejoin until the period is apportioned (a rejoin
+would move them in the join order the tree follows).
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from heartchain.accounts.entries import require_role
 from heartchain.errors import ValidationError
 from heartchain.ledger.body import Address, Body, Hex32, Index, Quantity, Slug
 from heartchain.ledger.kinds import ApplyContext, projects, rules
-from heartchain.ledger.store import execute
 from heartchain.mutualaid import apportion
 from heartchain.mutualaid.errors import PeriodExists, PeriodMismatch, RuleBroken
 from heartchain.mutualaid.membership import log_time
@@ -111,8 +113,6 @@ async def _project_notice(ctx: ApplyContext, b: PeriodNoticeOpen) -> None:
     await NoticeRow.create(using_db=ctx.conn, idx=ctx.index, plan=b.plan, number=b.period,
                            day=b.day, snapshot_at=snapshot, members=b.members,
                            member_root=b.member_root)
-    await execute(ctx.conn, f"UPDATE ma_membership SET counted_idx = ? WHERE {COVERED}",
-                  [ctx.index, b.plan, snapshot])
 
 
 async def notice_body(conn: BaseDBAsyncClient, plan: str, operator: str, day: date

@@ -148,7 +148,7 @@ def sharing_set(plan: Plan, notice: NoticeRow | None, now: str) -> tuple[str, li
     """The WHERE clause and values selecting the members who share: the notice's set, else
     those covered now."""
     if notice is not None:
-        return COUNTED, [plan.id, notice.idx]
+        return COUNTED, [plan.id, notice.snapshot_at, notice.idx, notice.idx]
     return COVERED, [plan.id, now]
 
 

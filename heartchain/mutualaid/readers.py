@@ -20,7 +20,12 @@ from heartchain.mutualaid.models import MEMBERSHIP_JOIN_ORDER
 
 ACTIVE = "plan = ? AND status = 'active' AND covered_from <= ?"
 COVERED = f"{ACTIVE} AND balance_fen > 0"
-COUNTED = "plan = ? AND counted_idx = ?"  # the member set a period.notice committed
+# The member set a period.notice committed, as it stands later: covered at the snapshot, joined
+# before the notice, and still active or left since (they pay 0). Nothing else can enter or leave
+# it before the deduction (notices.py), so no row needs marking: values plan, snapshot_at,
+# notice idx, notice idx.
+COUNTED = ("plan = ? AND covered_from <= ? AND joined_idx < ? AND (status = 'active' "
+           "OR (status = 'left' AND left_idx > ?))")
 CHUNK = 65_536  # a multiple of the 256-leaf page
 
 
