@@ -68,6 +68,7 @@ objectCase             .       .       .         .          Y      .        .
 reviewCase             Y       .       .         Y          .      .        .
 decideCase             Y       .       .         .          .      .        .
 apportionPeriod        Y       .       .         .          .      .        .
+openPeriodNotice       Y       .       .         .          .      .        .
 leavePlan              .       .       .         .          Y      .        .
 """
 
@@ -246,6 +247,7 @@ def operation(field: str, world: World, caller: str) -> tuple[str, dict[str, Any
         "decideCase": ("$case: String!, $decision: String!, $amountFen: Int64",
                        {"case": cases["decide"], "decision": "approve", "amountFen": 100_000}),
         "apportionPeriod": ("$plan: String!", {"plan": "basic"}),
+        "openPeriodNotice": ("$plan: String!", {"plan": "basic"}),
     }
     params, variables = calls[field]
     return params, variables
