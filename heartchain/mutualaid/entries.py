@@ -12,6 +12,8 @@ clock:
   ``case.review`` -> ``case.decide``.
 - `periods.py`: ``period.apportion`` (operator), with the covered set streamed by `readers.py`
   and the arithmetic in `apportion.py`.
+- `closing.py`: ``plan.close``, ``plan.refund`` (operator), the wind-down; it refuses joins (and
+  late top-ups, cases, notices, periods) in a plan being closed.
 
 The names below are re-exported for the services, GraphQL types, tests and benches that import
 them from here.
@@ -19,7 +21,7 @@ them from here.
 
 from __future__ import annotations
 
-from heartchain.mutualaid import cases, hospitals, membership, periods, plans, proxies
+from heartchain.mutualaid import cases, closing, hospitals, membership, periods, plans, proxies
 from heartchain.mutualaid.cases import (
     MASKED_NAME,
     CaseAttest,
@@ -47,7 +49,7 @@ from heartchain.mutualaid.plans import PlanCreate, Rules, get_plan, rules_of
 from heartchain.mutualaid.proxies import PlanProxy
 from heartchain.mutualaid.readers import covered_count
 
-KIND_MODULES = (plans, membership, hospitals, proxies, cases, periods)
+KIND_MODULES = (plans, membership, hospitals, proxies, cases, periods, closing)
 
 __all__ = [
     "KIND_MODULES", "MASKED_NAME", "CaseAttest", "CaseDecide", "CaseNotice", "CaseObject",
