@@ -68,6 +68,8 @@ reviewCase             Y       .       .         Y          .      .        .
 decideCase             Y       .       .         .          .      .        .
 apportionPeriod        Y       .       .         .          .      .        .
 leavePlan              .       .       .         .          Y      .        .
+closePlan              Y       .       .         .          .      .        .
+refundPlan             r       .       .         .          .      .        .
 """
 
 
@@ -241,6 +243,9 @@ def operation(field: str, world: World, caller: str) -> tuple[str, dict[str, Any
         "decideCase": ("$case: String!, $decision: String!, $amountFen: Int64",
                        {"case": cases["decide"], "decision": "approve", "amountFen": 100_000}),
         "apportionPeriod": ("$plan: String!", {"plan": "basic"}),
+        "closePlan": ("$plan: String!, $lastNotice: String!",
+                      {"plan": "second", "lastNotice": t["today"]}),
+        "refundPlan": ("$plan: String!", {"plan": "second"}),  # the claims window is open
     }
     params, variables = calls[field]
     return params, variables
