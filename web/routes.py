@@ -193,6 +193,8 @@ DOMAIN_PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("web.donors", ("tokens.services",)),
     ("web.lots", ("tracing.services",)),
     ("web.cases", ("heartchain.mutualaid.services",)),
+    ("web.plans", ("heartchain.mutualaid.services",)),
+    ("web.coverage", ("heartchain.mutualaid.services", "tokens.signin")),
     ("web.console", ("tokens.services", "tracing.services")),
     ("web.members", ("tokens.signin",)),
     ("web.witness", ("heartchain.ledger.witness_client",)),
@@ -227,3 +229,6 @@ routes.append(Route("/members/{address}", account_page, name="account"))
 templates.env.globals["console_available"] = any(
     getattr(r, "path", "") == "/console" for r in routes)
 templates.env.globals["me_available"] = any(getattr(r, "path", "") == "/me" for r in routes)
+templates.env.globals["coverage_available"] = any(
+    getattr(r, "path", "") == "/me/plans" for r in routes)
+templates.env.globals["plans_available"] = any(getattr(r, "path", "") == "/plans" for r in routes)

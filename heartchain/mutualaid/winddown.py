@@ -21,7 +21,7 @@ from heartchain.mutualaid.closing import (
     closing_of,
     holders,
 )
-from heartchain.mutualaid.models import Period, PlanClosing
+from heartchain.mutualaid.models import Period, PlanClosing, PlanRefund
 from heartchain.platform import Platform
 
 Signer = str | SigningKey
@@ -124,3 +124,7 @@ async def closing_report(platform: Platform, plan: str) -> ClosingReport:
         fee_fen=fee, collected_fen=collected, carried_fen=last.carry_fen if last else 0,
         left_refunds_fen=left, refunded_fen=refunded, refunded_members=refunded_members,
         held_fen=held, holders=holding)
+
+
+async def refunds_of(plan: str) -> list[PlanRefund]:
+    return await PlanRefund.filter(plan=plan).order_by("idx", "member")
