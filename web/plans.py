@@ -108,12 +108,21 @@ class RuleRow:
     value: str
 
 
+RULE_ORDER = ("min_age_days", "max_age_years", "waiting_days", "min_prepay_fen", "cap_fen",
+              "senior_age", "senior_cap_fen", "fee_bp", "member_case_cap_fen", "conditions")
+
+
+def _rule_order(key: str) -> tuple[int, str]:
+    return (RULE_ORDER.index(key) if key in RULE_ORDER else len(RULE_ORDER), key)
+
+
 def rule_rows(rules: dict[str, Any], language: str) -> list[RuleRow]:
     """A version's rules as label and value, whatever fields the rules carry (a field added to
     the rules later shows under its own name until it gets a label)."""
     t = translator(language)
     rows = []
-    for key, value in rules.items():
+    for key in sorted(rules, key=_rule_order):
+        value = rules[key]
         if isinstance(value, list):
             shown = "、".join(CONDITIONS[c].text(language) if c in CONDITIONS else str(c)
                              for c in value) if language == "zh" else \
