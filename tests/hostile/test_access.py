@@ -70,6 +70,8 @@ decideCase             Y       .       .         .          .      .        .
 apportionPeriod        Y       .       .         .          .      .        .
 openPeriodNotice       Y       .       .         .          .      .        .
 leavePlan              .       .       .         .          Y      .        .
+closePlan              Y       .       .         .          .      .        .
+refundPlan             r       .       .         .          .      .        .
 """
 
 
@@ -248,6 +250,9 @@ def operation(field: str, world: World, caller: str) -> tuple[str, dict[str, Any
                        {"case": cases["decide"], "decision": "approve", "amountFen": 100_000}),
         "apportionPeriod": ("$plan: String!", {"plan": "basic"}),
         "openPeriodNotice": ("$plan: String!", {"plan": "basic"}),
+        "closePlan": ("$plan: String!, $lastNotice: String!",
+                      {"plan": "second", "lastNotice": t["today"]}),
+        "refundPlan": ("$plan: String!", {"plan": "second"}),  # the claims window is open
     }
     params, variables = calls[field]
     return params, variables
