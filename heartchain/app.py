@@ -161,7 +161,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         private_sqlite_url(the_settings.database_url)  # a store made before it was 0600
         log_checkpoints(app.state.platform.log)
         async with RegisterTortoise(app, config=tortoise_config(the_settings.database_url),
-                                    generate_schemas=False), attach(app.state.platform), \
+                                    generate_schemas=False), \
+                attach(app.state.platform, exclusive=True), \
                 worker_lifetime():
             # `heartchain serve` says so before starting; this covers any other way of running
             # the app: a store behind the code is never served, nor migrated silently.

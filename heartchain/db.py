@@ -20,6 +20,7 @@ from heartchain.files import private_sqlite_url
 
 DOMAINS = [
     "heartchain.accounts",
+    "heartchain.corrections",
     "tokens",
     "tracing",
     "heartchain.mutualaid",
@@ -52,8 +53,10 @@ def model_modules() -> list[str]:
 
 
 def load_entry_kinds() -> None:
-    """Import every domain's entries module so its kinds are registered."""
+    """Import every domain's entries module so its kinds are registered, then its corrections
+    module (what its projections do when one of its entries is corrected)."""
     import_domain_modules("entries")
+    import_domain_modules("corrections")
 
 
 def tortoise_config(db_url: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
