@@ -183,13 +183,23 @@ async def test_an_older_unversioned_store_gets_the_tables_it_lacks(empty_url: st
     conn = connections.get("default")
     await conn.execute_script(f'DROP TABLE "{migrate.VERSION_TABLE}"')
     await conn.execute_script('DROP TABLE "log_entry_signer"')
+    # Such a store predates every later migration too: without the tables they add.
+    first = migrate.available()[0]
+    baseline = {migrate._table_of(s) for s in first.statements(conn.capabilities.dialect)}
+    added = []
+    for later in migrate.available()[1:]:
+        for statement in later.statements(conn.capabilities.dialect):
+            table = migrate._table_of(statement)
+            if statement.startswith("CREATE TABLE") and table not in baseline:
+                await conn.execute_script(f'DROP TABLE "{table}"')
+                added.append(table)
     done = await migrate.migrate(conn)
-    assert done == ["recorded 0001_initial as this store's baseline: its tables were made "
-                    "before migrations and match it (created the tables it lacked: "
-                    "log_entry_signer)"]
+    assert done[0] == ("recorded 0001_initial as this store's baseline: its tables were made "
+                       "before migrations and match it (created the tables it lacked: "
+                       "log_entry_signer)")
     assert (await migrate.status(conn)).current
     found = await migrate.compare_baseline(conn)
-    assert (found.problems, found.missing, found.extra) == ([], [], [])
+    assert (found.problems, found.missing, found.extra) == ([], [], sorted(added))
     await Tortoise.close_connections()
 
 
@@ -238,7 +248,7 @@ async def test_a_store_made_by_the_previous_release_upgrades(backend: str, tmp_p
         verified = run_cli(env, "verify")
         assert verified.returncode == 0, verified.stderr
         assert f"verified {PREVIOUS_ENTRIES} entries" in verified.stdout
-        assert "1,302 projection rows in 26 tables" in verified.stdout
+        assert "1,302 projection rows in 28 tables" in verified.stdout
 
         server = Server(env)
         await server.start()

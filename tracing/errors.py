@@ -20,7 +20,27 @@ class DonationNotFound(NotFound):
 
 
 class CampaignNotFound(NotFound):
-    """No donations were recorded for this campaign."""
+    """No such campaign: never declared by this charity (or, for its cash, no donations yet)."""
+
+
+class UnknownCampaign(CampaignNotFound):
+    """A donation or disbursement names a campaign no campaign.create declared."""
+
+
+class ForeignCampaign(PermissionDenied):
+    """The campaign was declared by another charity; a charity records only into its own."""
+
+
+class CampaignClosed(Conflict):
+    """The entry's time is outside the campaign's window (before it starts or after it ends)."""
+
+
+class CampaignExists(Conflict):
+    """campaign.create for a slug this charity already declared (use campaign.update)."""
+
+
+class SpendNotAllowed(ValidationError):
+    """A disbursement on goods or a payee kind the campaign did not declare it may spend on."""
 
 
 class OfferNotFound(NotFound):

@@ -114,11 +114,13 @@ add_messages({
 
 
 async def _campaigns_by_charity() -> dict[str, list[str]]:
-    """Each charity's campaigns (public on the log), for the console's campaign picker."""
-    from tracing.models import Campaign
+    """Each charity's declared campaigns (public on the log), for the console's campaign
+    picker: a donation may name only one of these."""
+    from tracing.campaign_models import DeclaredCampaign
 
     found: dict[str, list[str]] = {}
-    for charity, slug in await Campaign.all().order_by("slug").values_list("charity", "slug"):
+    for charity, slug in await DeclaredCampaign.all().order_by("slug").values_list("charity",
+                                                                                    "slug"):
         found.setdefault(str(charity), []).append(str(slug))
     return found
 
