@@ -248,7 +248,7 @@ async def test_a_store_made_by_the_previous_release_upgrades(backend: str, tmp_p
         verified = run_cli(env, "verify")
         assert verified.returncode == 0, verified.stderr
         assert f"verified {PREVIOUS_ENTRIES} entries" in verified.stdout
-        assert "1,302 projection rows in 28 tables" in verified.stdout
+        assert "1,302 projection rows in 30 tables" in verified.stdout
 
         server = Server(env)
         await server.start()

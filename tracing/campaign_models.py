@@ -51,4 +51,34 @@ class DisbursementKind(Model):
         table = "tracing_disbursement_kind"
 
 
-register_projection(DeclaredCampaign, DisbursementKind)
+class CampaignEscrow(Model):
+    """Pay for success: what the validator released (outcome.attest) and what was refunded."""
+
+    key = fields.CharField(max_length=150, primary_key=True)  # "<slug>@<charity>"
+    released = fields.BigIntField(default=0)  # fen released so far (ignored once all is)
+    released_all = fields.BooleanField(default=False)
+    attestations = fields.IntField(default=0)
+    last_attest_idx = fields.BigIntField(null=True)
+    refund_idx = fields.BigIntField(null=True)  # the campaign.refund entry, once
+    refunded = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "tracing_campaign_escrow"
+
+
+class CampaignRefund(Model):
+    """One cash gift's pro-rata share of a pay-for-success refund (tracing.escrow)."""
+
+    id = fields.CharField(max_length=48, primary_key=True)  # "<refund>|<donation>"
+    refund_idx = fields.BigIntField(db_index=True)
+    donation_idx = fields.BigIntField(db_index=True)
+    campaign_key = fields.CharField(max_length=150, db_index=True)
+    donor = fields.CharField(max_length=80, db_index=True)
+    amount = fields.BigIntField()
+    at = fields.CharField(max_length=24)
+
+    class Meta:
+        table = "tracing_campaign_refund"
+
+
+register_projection(DeclaredCampaign, DisbursementKind, CampaignEscrow, CampaignRefund)

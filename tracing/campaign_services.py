@@ -55,8 +55,7 @@ async def update_campaign(platform: Platform, *, charity: Signer, slug: str,
         if value is not None:
             raw[name] = list(value) if isinstance(value, (list, tuple)) else value
     body = decode(CampaignUpdateBody, raw)
-    appended: Appended = await platform.write(body, *_keys(charity))
-    del appended
+    await platform.write(body, *_keys(charity))
     return await DeclaredCampaign.get(key=campaign_key(slug, body.charity))
 
 
@@ -82,3 +81,24 @@ async def campaigns_of(charity: str) -> list[DeclaredCampaign]:
     return await DeclaredCampaign.filter(charity=charity).order_by("-created_idx")
 
 
+
+
+async def attest_outcome(platform: Platform, *, validator: Signer, charity: str, slug: str,
+                         evidence: str, amount: int | None = None) -> Appended:
+    """Pay for success: the validator releases `amount` fen (all, when None) on evidence."""
+    from tracing.escrow import OutcomeAttestBody
+
+    raw: dict[str, Any] = {"validator": _address(validator), "charity": charity,
+                           "campaign": slug, "evidence": evidence}
+    if amount is not None:
+        raw["amount"] = amount
+    return await platform.write(decode(OutcomeAttestBody, raw), *_keys(validator))
+
+
+async def refund_campaign(platform: Platform, *, by: Signer, charity: str,
+                          slug: str) -> Appended:
+    """Pay for success, after the deadline without the outcome: refund the rest pro rata."""
+    from tracing.escrow import RefundBody
+
+    body = decode(RefundBody, {"by": _address(by), "charity": charity, "campaign": slug})
+    return await platform.write(body, *_keys(by))

@@ -89,3 +89,12 @@ class OfferExpired(Conflict):
 
 class LabelMismatch(VerificationError):
     """A scanned label's code does not belong to the lot it names: a copied or forged label."""
+
+
+class NotReleased(Conflict):
+    """Pay for success: a disbursement beyond what the validator has released."""
+
+
+class OutcomeClosed(Conflict):
+    """Pay for success: an attestation after the deadline or the refund, or a refund before the
+    deadline, after everything was released, or twice."""

@@ -15,7 +15,7 @@ from heartchain.ledger.body import Address, Body, Fen, Hex32, Label, Slug, Text
 from heartchain.ledger.kinds import ApplyContext, observes, projects, rules
 from heartchain.ledger.store import execute, fetch
 from tokens.entries import RecordBody, ReverseBody
-from tracing import fifo
+from tracing import escrow, fifo
 from tracing.campaign_models import DisbursementKind
 from tracing.campaigns import GoodsKind, PayeeKind, campaign_key, check_spend, open_campaign
 from tracing.errors import AlreadySpent, CampaignNotFound, DonationNotFound, InsufficientFunds
@@ -45,6 +45,7 @@ async def _check_disburse(ctx: ApplyContext, body: DisburseBody) -> None:
     await require_role(ctx, body.charity, "charity")
     declared = await open_campaign(ctx, body.campaign, body.charity, body.KIND, donation=False)
     check_spend(declared, body.goods, body.payee_kind)
+    await escrow.check_release(ctx, declared, body.amount)
     campaign = await Campaign.get_or_none(
         key=campaign_key(body.campaign, body.charity)).using_db(ctx.conn)
     if campaign is None:

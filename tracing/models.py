@@ -18,6 +18,8 @@ from tortoise.models import Model
 
 from heartchain.ledger.kinds import register_projection
 from tracing.campaign_models import (  # noqa: F401  (Tortoise finds the models here)
+    CampaignEscrow,
+    CampaignRefund,
     DeclaredCampaign,
     DisbursementKind,
 )

@@ -192,6 +192,7 @@ core_routes: list[BaseRoute] = [
 DOMAIN_PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("web.donors", ("tokens.services",)),
     ("web.lots", ("tracing.services",)),
+    ("web.campaigns", ("tracing.campaign_services",)),
     ("web.cases", ("heartchain.mutualaid.services",)),
     ("web.console", ("tokens.services", "tracing.services")),
     ("web.members", ("tokens.signin",)),
