@@ -10,6 +10,8 @@ clock:
 - `proxies.py`: ``plan.proxy`` (the member), family authorised to open cases for them.
 - `cases.py`: ``case.open`` -> ``case.attest`` -> ``case.notice`` -> ``case.object`` ->
   ``case.review`` -> ``case.decide``.
+- `jurors.py`: ``plan.jury``, ``juror.volunteer``, ``juror.qualify``, ``member.link``; `jury.py`:
+  ``jury.draw`` -> ``jury.commit`` -> ``jury.reveal`` (the member jury of objected cases).
 - `periods.py`: ``period.apportion`` (operator), with the covered set streamed by `readers.py`
   and the arithmetic in `apportion.py`.
 
@@ -19,7 +21,16 @@ them from here.
 
 from __future__ import annotations
 
-from heartchain.mutualaid import cases, hospitals, membership, periods, plans, proxies
+from heartchain.mutualaid import (
+    cases,
+    hospitals,
+    jurors,
+    jury,
+    membership,
+    periods,
+    plans,
+    proxies,
+)
 from heartchain.mutualaid.cases import (
     MASKED_NAME,
     CaseAttest,
@@ -47,7 +58,7 @@ from heartchain.mutualaid.plans import PlanCreate, Rules, get_plan, rules_of
 from heartchain.mutualaid.proxies import PlanProxy
 from heartchain.mutualaid.readers import covered_count
 
-KIND_MODULES = (plans, membership, hospitals, proxies, cases, periods)
+KIND_MODULES = (plans, membership, hospitals, proxies, cases, periods, jurors, jury)
 
 __all__ = [
     "KIND_MODULES", "MASKED_NAME", "CaseAttest", "CaseDecide", "CaseNotice", "CaseObject",

@@ -235,3 +235,13 @@ class CaseProxy(Model):
 
 register_projection(Plan, PlanVersion, Membership, Payment, Case, Objection, Review, Period,
                     SharePage, ShareTile, Hospital, CaseProxy)
+
+# The member jury's tables, in their own module (jury_models.py); imported here so Tortoise,
+# which reads this module, finds them.
+from heartchain.mutualaid.jury_models import (  # noqa: E402, F401
+    Juror,
+    Jury,
+    JuryRules,
+    JurySeat,
+    MemberLink,
+)
