@@ -183,7 +183,8 @@ async def test_an_older_unversioned_store_gets_the_tables_it_lacks(empty_url: st
     conn = connections.get("default")
     await conn.execute_script(f'DROP TABLE "{migrate.VERSION_TABLE}"')
     await conn.execute_script('DROP TABLE "log_entry_signer"')
-    for table in (await migrate.compare_baseline(conn)).extra:  # later migrations' tables
+    later = (await migrate.compare_baseline(conn)).extra  # later migrations' tables
+    for table in later:
         await conn.execute_script(f'DROP TABLE "{table}"')
     done = await migrate.migrate(conn)
     assert done[0] == ("recorded 0001_initial as this store's baseline: its tables were made "
@@ -192,7 +193,7 @@ async def test_an_older_unversioned_store_gets_the_tables_it_lacks(empty_url: st
     assert all(line.startswith("applied 0") for line in done[1:])  # then the later ones
     assert (await migrate.status(conn)).current
     found = await migrate.compare_baseline(conn)
-    assert (found.problems, found.missing, found.extra) == ([], [], [])
+    assert (found.problems, found.missing, found.extra) == ([], [], later)
     await Tortoise.close_connections()
 
 
