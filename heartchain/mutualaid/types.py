@@ -13,6 +13,7 @@ from heartchain.gql import Info
 from heartchain.mutualaid import services
 from heartchain.mutualaid.case_types import CaseMutation, CaseType, LabelType
 from heartchain.mutualaid.codes import CONDITIONS, DECISION_REASONS, OBJECTION_REASONS
+from heartchain.mutualaid.jury_types import JuryMutation
 from heartchain.mutualaid.period_types import PeriodMutation, PeriodType
 from heartchain.mutualaid.plan_types import HospitalType, MembershipType, PlanMutation, PlanType
 
@@ -61,4 +62,4 @@ class Query:
 
 
 # In this order, so the schema lists the mutations as it always has: plans, cases, periods.
-Mutation = merge_types("Mutation", (PlanMutation, CaseMutation, PeriodMutation))
+Mutation = merge_types("Mutation", (PlanMutation, CaseMutation, PeriodMutation, JuryMutation))
