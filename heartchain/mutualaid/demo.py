@@ -19,7 +19,7 @@ from heartchain.accounts.entries import RegisterBody
 from heartchain.accounts.services import self_register_member
 from heartchain.demo import DemoState, seeder, write_many
 from heartchain.keys import SigningKey, address_of
-from heartchain.mutualaid import services
+from heartchain.mutualaid import jury_demo, services
 from heartchain.mutualaid.entries import PlanJoin, Rules
 
 PLAN = "xianghu-basic"
@@ -111,6 +111,8 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
     await period(4, reject=3, objected=0, by_proxy=True)
     platform.clock.advance(timedelta(days=30))
     await period(4, reject=1, objected=2)
+    await jury_demo.seed_jury(state, PLAN, keys, investigator, HOSPITALS[0][0],
+                              RULES.conditions[0], rng)
     first = await services.find_period(PLAN, 1)
     second = await services.find_period(PLAN, 2)
     sample = address_of(keys[0])
