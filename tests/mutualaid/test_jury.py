@@ -3,6 +3,7 @@ decision that must follow the verdict; rejections with a sealed reason."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -234,3 +235,44 @@ async def test_jurors_volunteer_while_covered_and_links_are_declared_once(
                                   active=False)
     good = await jury_services.draw_body(platform, operator=ledger.operator, case=scene.case)
     assert good.eligible == 5 and address_of(scene.eligible[1]) not in good.jurors
+
+
+async def test_an_objectors_links_are_excluded_too(ledger: Ledger) -> None:
+    platform = ledger.platform
+    scene = await objected_case(ledger)
+    friend = scene.eligible[2]
+    await jury_services.declare_link(platform, member=friend, other=address_of(scene.objector),
+                                     relation="work")
+    good = await jury_services.draw_body(platform, operator=ledger.operator, case=scene.case)
+    assert good.eligible == 5 and address_of(friend) not in good.jurors
+
+
+async def test_without_a_quorum_a_review_decides(ledger: Ledger) -> None:
+    platform = ledger.platform
+    scene = await objected_case(ledger)
+    await jury_services.draw_jury(platform, operator=ledger.operator, case=scene.case)
+    await vote_all(ledger, scene, ["approve"])  # one vote revealed; the quorum is two
+    advance(ledger, 2)
+    await refused(ledger, WrongStage, services.decide_case(
+        platform, case=scene.case, operator=ledger.operator, decision="approve",
+        amount_fen=20_000), "record a review")
+    await services.review_case(platform, case=scene.case, reviewer=ledger.operator,
+                               findings="records checked", outcome="dismissed")
+    await services.decide_case(platform, case=scene.case, operator=ledger.operator,
+                               decision="approve", amount_fen=20_000)
+
+
+async def test_a_tie_approves_and_a_supermajority_plan_needs_more(ledger: Ledger) -> None:
+    platform = ledger.platform
+    scene = await objected_case(ledger, size=4, quorum=4)
+    await jury_services.set_jury_rules(platform, operator=ledger.operator, plan=scene.plan,
+                                       size=4, quorum=4, majority_bp=6_000)
+    await jury_services.draw_jury(platform, operator=ledger.operator, case=scene.case)
+    await vote_all(ledger, scene, ["reject", "reject", "reject", "approve"])
+    advance(ledger, 2)
+    view = await jury_services.jury_of(platform, scene.case)
+    assert view is not None and view.tally.verdict == "reject"  # 75 % > 60 %
+    tie = dataclasses.replace(view.tally, reject=2, approve=2)
+    assert tie.verdict == "approve"  # the objection must carry the jury
+    short = dataclasses.replace(view.tally, reject=2, approve=1)
+    assert short.verdict is None  # three revealed, quorum four
