@@ -45,7 +45,7 @@ async def seed_jury(state: DemoState, plan: str, keys: list[SigningKey], investi
                                     record="juror briefing and quiz passed; no conflicts")
     await jury_services.draw_jury(platform, operator=operator, case=case)
     view = await jury_services.jury_of(platform, case)
-    by_address = {address_of(k): k for k in volunteers}
+    by_address: dict[str, SigningKey] = {address_of(k): k for k in volunteers}
     salts = []
     for seat in view.seats if view else []:
         vote = "reject" if rng.random() < 0.75 else "approve"
