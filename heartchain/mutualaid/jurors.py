@@ -69,7 +69,10 @@ async def _check_plan_jury(ctx: ApplyContext, b: PlanJury) -> None:
 async def _project_plan_jury(ctx: ApplyContext, b: PlanJury) -> None:
     values = {"size": b.size, "quorum": b.quorum, "majority_bp": b.majority_bp,
               "commit_days": b.commit_days, "reveal_days": b.reveal_days, "idx": ctx.index}
-    await JuryRules.update_or_create(using_db=ctx.conn, plan=b.plan, defaults=values)
+    # Not update_or_create: its SELECT ... FOR UPDATE breaks verify's SQLite replay of a
+    # PostgreSQL log (and the write lock is held already).
+    if await JuryRules.filter(plan=b.plan).using_db(ctx.conn).update(**values) == 0:
+        await JuryRules.create(using_db=ctx.conn, plan=b.plan, **values)
 
 
 class JurorVolunteer(Body):
