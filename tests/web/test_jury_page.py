@@ -68,3 +68,24 @@ async def test_jury_section_and_pool(ledger: Ledger, client: httpx.AsyncClient) 
     assert jury["entry"]["kind"] == "jury.draw"
     operator = (await gql(client, query, {"id": scene.case}, token=ledger.operator_token))
     assert operator["data"]["case"]["sealedReason"] == "诊断早于加入"
+
+
+async def test_jury_mutations_over_graphql(ledger: Ledger, client: httpx.AsyncClient) -> None:
+    from tests.mutualaid.factories import make_plan
+
+    plan = await make_plan(ledger)
+    mutation = """mutation($plan: String!, $size: Int!, $quorum: Int!) {
+      setPlanJury(plan: $plan, size: $size, quorum: $quorum) {
+        __typename ... on MutualAidJuryEntry { entry { kind } } } }"""
+    token = ledger.operator_token
+    bad = await gql(client, mutation, {"plan": plan, "size": 3, "quorum": 5}, token=token)
+    assert bad["data"]["setPlanJury"]["__typename"] == "ValidationError"
+    good = await gql(client, mutation, {"plan": plan, "size": 5, "quorum": 3}, token=token)
+    assert good["data"]["setPlanJury"]["entry"]["kind"] == "plan.jury"
+    rules = await jury_services.jury_rules(plan)
+    assert rules is not None and (rules.size, rules.quorum, rules.majority_bp) == (5, 3, 5_000)
+    anonymous = await gql(client, mutation, {"plan": plan, "size": 5, "quorum": 3})
+    assert anonymous["data"]["setPlanJury"]["__typename"] == "PermissionDenied"
+    draw_jury = await gql(client, """mutation { drawJury(case: "case-ffffff") {
+      __typename } }""", token=token)
+    assert draw_jury["data"]["drawJury"]["__typename"] == "NotFound"
