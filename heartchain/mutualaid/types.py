@@ -12,6 +12,7 @@ from strawberry.tools import merge_types
 from heartchain.gql import Info
 from heartchain.mutualaid import services
 from heartchain.mutualaid.case_types import CaseMutation, CaseType, LabelType
+from heartchain.mutualaid.closing_types import ClosingMutation
 from heartchain.mutualaid.codes import CONDITIONS, DECISION_REASONS, OBJECTION_REASONS
 from heartchain.mutualaid.jury_types import JuryMutation
 from heartchain.mutualaid.period_types import PeriodMutation, PeriodType
@@ -61,5 +62,7 @@ class Query:
         return PeriodType.of(row) if row else None
 
 
-# In this order, so the schema lists the mutations as it always has: plans, cases, periods.
-Mutation = merge_types("Mutation", (PlanMutation, CaseMutation, PeriodMutation, JuryMutation))
+# In this order, so the schema lists the mutations as it always has: plans, cases, periods;
+# then the wind-down, then the member jury.
+Mutation = merge_types("Mutation", (PlanMutation, CaseMutation, PeriodMutation,
+                                    ClosingMutation, JuryMutation))

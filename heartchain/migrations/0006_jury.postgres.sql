@@ -1,4 +1,4 @@
--- 0002 jury (postgres): the member jury's tables (heartchain/mutualaid/jury_models.py).
+-- 0006 jury (postgres): the member jury's tables (heartchain/mutualaid/jury_models.py).
 CREATE TABLE "ma_juror" (
     "id" VARCHAR(150) NOT NULL PRIMARY KEY,
     "plan" VARCHAR(64) NOT NULL,
