@@ -24,8 +24,9 @@ async def seed_jury(state: DemoState, plan: str, keys: list[SigningKey], investi
                and services.coverage(m, now) == "covered"]
     claimant, objector, *rest = covered
     volunteers = rest[:VOLUNTEERS]
+    # Short windows: the demo's simulated history must end before the wall clock's today.
     await jury_services.set_jury_rules(platform, operator=operator, plan=plan, size=5,
-                                       quorum=3, commit_days=3, reveal_days=2)
+                                       quorum=3, commit_days=1, reveal_days=1)
     case, _ = await services.open_case(
         platform, plan=plan, member=address_of(claimant), opener=claimant,
         condition=condition, asked_fen=1_200_000, hospital=hospital, patient_name="周敏",
@@ -33,10 +34,10 @@ async def seed_jury(state: DemoState, plan: str, keys: list[SigningKey], investi
     await services.attest_case(platform, case=case, investigator=investigator,
                                findings=f"investigation report for {case}",
                                recommendation="approve", amount_fen=1_200_000)
-    await services.notice_case(platform, case=case, operator=operator, days=7)
+    await services.notice_case(platform, case=case, operator=operator, days=1)
     await services.object_case(platform, case=case, member=objector, reason="pre-existing",
                                note="treated for it before joining, I believe")
-    platform.clock.advance(timedelta(days=8))
+    platform.clock.advance(timedelta(days=1, minutes=1))
     # Volunteering after the window closed also gives the checkpoint the draw is seeded from.
     for key in volunteers:
         await jury_services.volunteer(platform, plan=plan, member=key)
@@ -52,11 +53,11 @@ async def seed_jury(state: DemoState, plan: str, keys: list[SigningKey], investi
         salt, _ = await jury_services.commit_vote(platform, case=case,
                                                   juror=by_address[seat.juror], vote=vote)
         salts.append((seat.juror, vote, salt))
-    platform.clock.advance(timedelta(days=3))
+    platform.clock.advance(timedelta(days=1))
     for juror, vote, salt in salts:
         await jury_services.reveal_vote(platform, case=case, juror=by_address[juror],
                                         vote=vote, salt=salt)
-    platform.clock.advance(timedelta(days=2))
+    platform.clock.advance(timedelta(days=1))
     view = await jury_services.jury_of(platform, case)
     verdict = view.tally.verdict if view else None
     if verdict == "reject":
