@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from heartchain.errors import NotFound, ValidationError
 from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger import witness_client
+from heartchain.ledger.body import decode
 from heartchain.ledger.entries import format_time
 from heartchain.ledger.log import Appended
 from heartchain.ledger.witnessed import Cosignature, cosignatures_of, witnessed_checkpoint
@@ -72,6 +73,9 @@ async def qualify(platform: Platform, *, operator: Signer, plan: str, member: st
     member, the entry carries its salted commitment."""
     if not record or len(record) > MAX_RECORD:
         raise ValidationError(f"record: 1..{MAX_RECORD} characters", field="record")
+    # Checked as the entry will be before a salt is made for `member` (a bad address: typed).
+    decode(JurorQualify, {"plan": plan, "member": member, "operator": _address(operator),
+                          "passed": passed, "record_hash": "0" * 64})
     subject = f"mutualaid:{member}"
     salted = commitment(await subject_salt(platform, subject), record)
     appended = await platform.write(JurorQualify(
