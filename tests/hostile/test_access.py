@@ -71,6 +71,13 @@ reviewCase             Y       .       .         Y          .      .        .
 decideCase             Y       .       .         .          .      .        .
 apportionPeriod        Y       .       .         .          .      .        .
 openPeriodNotice       Y       .       .         .          .      .        .
+setPlanJury            Y       .       .         .          .      .        .
+volunteerAsJuror       .       .       .         .          Y      .        .
+qualifyJuror           Y       .       .         .          .      .        .
+declareMemberLink      .       .       .         .          Y      .        .
+drawJury               r       .       .         .          .      .        .
+commitJuryVote         .       .       .         .          r      .        .
+revealJuryVote         .       .       .         .          r      .        .
 leavePlan              .       .       .         .          Y      .        .
 closePlan              Y       .       .         .          .      .        .
 refundPlan             r       .       .         .          .      .        .
@@ -259,6 +266,20 @@ def operation(field: str, world: World, caller: str) -> tuple[str, dict[str, Any
                        {"case": cases["decide"], "decision": "approve", "amountFen": 100_000}),
         "apportionPeriod": ("$plan: String!", {"plan": "basic"}),
         "openPeriodNotice": ("$plan: String!", {"plan": "basic"}),
+        "setPlanJury": ("$plan: String!, $size: Int!, $quorum: Int!",
+                        {"plan": "basic", "size": 3, "quorum": 1}),
+        "volunteerAsJuror": ("$plan: String!", {"plan": "basic"}),
+        "qualifyJuror": ("$plan: String!, $member: String!, $passed: Boolean!, "
+                         "$record: String!", {"plan": "basic", "member": a["member"],
+                                              "passed": True, "record": "quiz passed"}),
+        "declareMemberLink": ("$other: String!, $relation: String!",
+                              {"other": t["family"], "relation": "family"}),
+        # no jury for these: the decided case is past its draw, the objected one has none yet
+        "drawJury": ("$case: String!", {"case": cases["decide"]}),
+        "commitJuryVote": ("$case: String!, $vote: String!",
+                           {"case": cases["review"], "vote": "approve"}),
+        "revealJuryVote": ("$case: String!, $vote: String!, $salt: String!",
+                           {"case": cases["review"], "vote": "approve", "salt": "00" * 32}),
         "closePlan": ("$plan: String!, $lastNotice: String!",
                       {"plan": "second", "lastNotice": t["today"]}),
         "refundPlan": ("$plan: String!", {"plan": "second"}),  # the claims window is open
