@@ -47,6 +47,17 @@ HOSPITALS = (("pumch", "北京协和医院", "Peking Union Medical College Hospi
              ("zhongshan", "复旦大学附属中山医院", "Zhongshan Hospital, Fudan University"))
 
 
+async def _demo_contact_member(state: DemoState) -> str | None:
+    """The custodial donor of tokens/demo.py's DEMO_CONTACT, if the hearts demo made one."""
+    try:
+        from tokens.demo import DEMO_CONTACT
+        from tokens.donors import addresses_for_contact
+    except ImportError:
+        return None
+    found = await addresses_for_contact(state.platform, DEMO_CONTACT)
+    return found[0] if found else None
+
+
 @seeder
 async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
     started = time.perf_counter()
@@ -71,6 +82,12 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
             birth_commitment=hashlib.sha256(rng.randbytes(32)).hexdigest(),
             prepay_fen=prepay), k))
     await write_many(state, "mutual-aid joins", joins)
+    # The donor known by phone (tokens/demo.py) joins too, so /me/plans shows their coverage,
+    # shares with receipts and an objection after they sign in with the one-time code.
+    signed_in = await _demo_contact_member(state)
+    if signed_in is not None:
+        await services.join_plan(platform, plan=PLAN, member=signed_in,
+                                 birth_date=date(1988, 3, 14), prepay_fen=10_000)
     platform.clock.advance(timedelta(days=RULES.waiting_days + 1))
 
     # One patient's daughter opens their cases for them, as the proxy they authorised.
@@ -105,7 +122,10 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
             await services.notice_case(platform, case=case, operator=operator, days=7)
             cases.append((case, asked, verdict))
         case, _, _ = cases[objected]
-        await services.object_case(platform, case=case, member=rng.choice(keys),
+        objector: str | SigningKey = rng.choice(keys)
+        if by_proxy and signed_in is not None:
+            objector = signed_in
+        await services.object_case(platform, case=case, member=objector,
                                    reason="pre-existing",
                                    note="I believe this condition predates joining")
         platform.clock.advance(timedelta(days=8))
@@ -138,5 +158,8 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
                        f"shareFen cases {{ maskedName status }} }} }}")
     state.notes.append(f"  a member's shares with proofs: {{ membership(address: \"{sample}\") "
                        f"{{ balanceFen shares {{ period shareFen hashes shareRoot }} }} }}")
+    if signed_in is not None:
+        state.notes.append(f"  the donor known by phone is a member too ({signed_in}): their "
+                           "coverage, shares and receipts at /me/plans after signing in")
     state.notes.append(f"  the demo's simulated history ends on {platform.clock.now().date()} "
                        f"(today is {date.today()})")

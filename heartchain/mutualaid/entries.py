@@ -13,6 +13,8 @@ clock:
 - `notices.py`: ``period.notice`` (operator), the member set counted on the notice day.
 - `periods.py`: ``period.apportion`` (operator), with the covered set streamed by `readers.py`
   and the arithmetic in `apportion.py`.
+- `closing.py`: ``plan.close``, ``plan.refund`` (operator), the wind-down; it refuses joins (and
+  late top-ups, cases, notices, periods) in a plan being closed.
 
 The names below are re-exported for the services, GraphQL types, tests and benches that import
 them from here.
@@ -20,7 +22,16 @@ them from here.
 
 from __future__ import annotations
 
-from heartchain.mutualaid import cases, hospitals, membership, notices, periods, plans, proxies
+from heartchain.mutualaid import (
+    cases,
+    closing,
+    hospitals,
+    membership,
+    notices,
+    periods,
+    plans,
+    proxies,
+)
 from heartchain.mutualaid.cases import (
     MASKED_NAME,
     CaseAttest,
@@ -49,7 +60,7 @@ from heartchain.mutualaid.plans import AgeBand, PlanCreate, Rules, get_plan, rul
 from heartchain.mutualaid.proxies import PlanProxy
 from heartchain.mutualaid.readers import covered_count
 
-KIND_MODULES = (plans, membership, hospitals, proxies, cases, notices, periods)
+KIND_MODULES = (plans, membership, hospitals, proxies, cases, notices, periods, closing)
 
 __all__ = [
     "KIND_MODULES", "MASKED_NAME", "AgeBand", "CaseAttest", "CaseDecide", "CaseNotice",

@@ -45,6 +45,8 @@ class Plan(Model):
     deduction_days = fields.CharField(max_length=32, default="[]", null=True)
     year_cap_fen = fields.BigIntField(default=0, null=True)  # 0: no per-year cap
     age_bands = fields.TextField(default="[]", null=True)  # JSON [[to_years, cap_fen], ...]
+    # The licensed insurer or closed group the plan operates under (plan.create, closing.py).
+    operates_under = fields.CharField(max_length=100, null=True)
 
     class Meta:
         table = "ma_plan"
@@ -269,3 +271,40 @@ class CaseProxy(Model):
 
 register_projection(Plan, PlanVersion, Membership, Payment, Case, Objection, Review, Period,
                     PeriodNotice, SharePage, ShareTile, Hospital, CaseProxy)
+
+
+# -- wind-down (closing.py) -----------------------------------------------------------------
+
+class PlanClosing(Model):
+    """A plan being wound down (`plan.close`) and, once refunded (`plan.refund`), closed."""
+
+    plan = fields.CharField(max_length=64, primary_key=True)
+    close_idx = fields.BigIntField()
+    announced_at = fields.CharField(max_length=24)
+    last_notice = fields.CharField(max_length=24)  # the last moment a case may go on notice
+    claims_days = fields.IntField()
+    claims_until = fields.CharField(max_length=24)  # announced_at + claims_days
+    refund_from = fields.CharField(max_length=24)  # the later of the two
+    batches = fields.IntField(default=0)
+    refunded_fen = fields.BigIntField(default=0)
+    refunded_members = fields.IntField(default=0)
+    closed_idx = fields.BigIntField(null=True)  # the final plan.refund batch
+
+    class Meta:
+        table = "ma_plan_closing"
+
+
+class PlanRefund(Model):
+    """One member's refund at the end of a wind-down (a line of a `plan.refund` batch)."""
+
+    id = fields.CharField(max_length=150, primary_key=True)  # "<plan>:<member>"
+    plan = fields.CharField(max_length=64, db_index=True)
+    member = fields.CharField(max_length=80)
+    idx = fields.BigIntField()
+    amount_fen = fields.BigIntField()
+
+    class Meta:
+        table = "ma_plan_refund"
+
+
+register_projection(PlanClosing, PlanRefund)

@@ -13,6 +13,7 @@ from heartchain.gql import ErrorResult, Info, Int64, mutation
 from heartchain.ledger.types import FromEntry, LogEntry, load_entry
 from heartchain.mutualaid import services
 from heartchain.mutualaid.case_types import iso_date
+from heartchain.mutualaid.closing_types import ClosingType, closing_of
 from heartchain.mutualaid.entries import AgeBand, Rules
 from heartchain.mutualaid.models import CaseProxy as ProxyRow
 from heartchain.mutualaid.models import Hospital as HospitalRow
@@ -159,6 +160,8 @@ class PlanType:
     carry_fen: Int64 = strawberry.field(description="owed by past periods; added to the next")
     period_count: int
     created_index: Int64
+    operates_under: str | None = strawberry.field(
+        default=None, description="the licensed insurer or closed group it operates under")
 
     @classmethod
     def of(cls, row: PlanRow) -> PlanType:
@@ -166,7 +169,12 @@ class PlanType:
 
         return cls(id=row.id, name=row.name, version=row.version,
                    rules=RulesType.of(rules_of(row)), carry_fen=Int64(row.carry_fen),
-                   period_count=row.periods, created_index=Int64(row.created_idx))
+                   period_count=row.periods, created_index=Int64(row.created_idx),
+                   operates_under=row.operates_under)
+
+    @strawberry.field(description="Its wind-down, once announced (plan.close).")
+    async def closing(self, info: Info) -> ClosingType | None:
+        return await closing_of(info, self.id)
 
     @strawberry.field
     async def entry(self, info: Info) -> LogEntry:
@@ -281,11 +289,12 @@ class PlanMutation:
     @mutation(roles=["operator"],
               description="Operator: create a plan, or publish its next rules version (applies "
                           "from its log position on).")
-    async def create_plan(self, info: Info, id: str, name: str, rules: RulesInput
-                          ) -> PlanResult:
+    async def create_plan(self, info: Info, id: str, name: str, rules: RulesInput,
+                          operates_under: str | None = None) -> PlanResult:
         appended = await services.create_plan(info.context.platform,
                                               operator=info.context.caller.address, plan=id,
-                                              name=name, rules=rules.to_rules())
+                                              name=name, rules=rules.to_rules(),
+                                              operates_under=operates_under)
         return PlanSaved(plan=PlanType.of(await PlanRow.get(id=id)),
                          entry=await load_entry(info, appended.index))
 

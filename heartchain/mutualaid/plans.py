@@ -190,6 +190,9 @@ class PlanCreate(Body):
     name: PublicName
     operator: Address
     rules: Rules
+    # The licensed insurer or closed group it operates under; kept from the version before when
+    # a later version leaves it out (projected by closing.py).
+    operates_under: PublicName | None = None
 
 
 async def get_plan(conn: BaseDBAsyncClient, plan_id: str) -> Plan:

@@ -134,7 +134,8 @@ def rules_body(rules: Rules) -> dict[str, Any]:
 
 
 async def create_plan(platform: Platform, *, operator: Signer, plan: str, name: str,
-                      rules: Rules, version: int | None = None) -> Appended:
+                      rules: Rules, version: int | None = None,
+                      operates_under: str | None = None) -> Appended:
     """Create `plan`, or publish its next rules version (applies from that log position on).
     A retry (same Idempotency-Key) answers the version the first attempt published."""
     earlier = await platform.written_before(PlanCreate, operator)
@@ -148,7 +149,8 @@ async def create_plan(platform: Platform, *, operator: Signer, plan: str, name: 
         row = await Plan.get_or_none(id=plan) if can_match(Plan, id=plan) else None
         version = row.version + 1 if row else 1
     return await platform.write(PlanCreate(plan=plan, version=version, name=name,
-                                           operator=_address(operator), rules=rules),
+                                           operator=_address(operator), rules=rules,
+                                           operates_under=operates_under),
                                 *_keys(operator))
 
 
