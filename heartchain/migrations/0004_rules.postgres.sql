@@ -30,8 +30,3 @@ CREATE TABLE "ma_period_notice" (
     "apportioned_idx" BIGINT,
     CONSTRAINT "uid_ma_period_n_plan_122ea9" UNIQUE ("plan", "number")
 );
--- A period's balance UPDATE rewrites every covered member's row: with room left on each page,
--- PostgreSQL keeps the new version beside the old (a HOT update: no index entries written, no
--- indexed column changes), about 8x faster at 10^6 members (bench/mutualaid.py). It applies to
--- rows written from now on; `VACUUM FULL ma_membership` repacks an existing store's.
-ALTER TABLE "ma_membership" SET (fillfactor = 50);
