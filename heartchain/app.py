@@ -46,6 +46,7 @@ from heartchain.security_headers import SecurityHeaders
 from heartchain.settings import Settings
 from heartchain.timeouts import BodyTimeout
 from heartchain.unavailable import DatabaseBusy, bound_connection_waits, is_unavailable
+from heartchain.webhooks.delivery import delivering
 
 
 class HeartchainGraphQL(GraphQL[Context, None]):
@@ -156,7 +157,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             # A request waits at most this for a connection, then its own statement at most
             # the busy timeout: a held lock costs each request a few seconds, not a queue.
             bound_connection_waits(the_settings.db_busy_timeout_ms / 1000)
-            async with publishing(app.state.platform.log, the_settings.static_tiles_dir):
+            async with publishing(app.state.platform.log, the_settings.static_tiles_dir), \
+                    delivering(app.state.platform):
                 yield
 
     origin = urlsplit(the_settings.public_url)

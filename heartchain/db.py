@@ -24,6 +24,8 @@ DOMAINS = [
     "tracing",
     "heartchain.mutualaid",
     "heartchain.witness",
+    "heartchain.webhooks",
+    "heartchain.console",
 ]
 
 

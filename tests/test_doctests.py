@@ -28,6 +28,8 @@ PURE_MODULES = [
     "heartchain.lookups",
     "heartchain.mutualaid.apportion",
     "heartchain.witness.protocol",
+    "heartchain.webhooks.delivery",
+    "heartchain.webhooks.signing",
     "tracing.fifo",
     "tracing.labels",
     "web.i18n",
