@@ -4,6 +4,10 @@ Writers hand entries to the sequencer, which integrates a batch every `batch_per
 as soon as `batch_size` entries wait). Callers get their index back only after the commit. A
 batch whose integration failed is settled aside (`settle.py`), so the batches behind it need not
 wait for the answer.
+
+Entries given many at once (`append_now`, and `verify`'s replay) have their signatures checked
+on a small thread pool before the batch takes the lock: PyNaCl releases the GIL while it
+verifies, so two cores check about 1.8 times as many per second as one.
 """
 
 from __future__ import annotations
@@ -11,13 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from heartchain.errors import HeartchainError, ValidationError
-from heartchain.ledger.entries import MAX_ENTRY_BYTES, Entry, parse_entry
-from heartchain.ledger.kinds import PreparedEntry, prepare
+from heartchain.ledger.body import decode
+from heartchain.ledger.entries import MAX_ENTRY_BYTES, Entry, parse_entry, verify_signatures
+from heartchain.ledger.integrate import BatchNotCommitted
+from heartchain.ledger.kinds import PreparedEntry, applied_class, prepare
 from heartchain.ledger.reader import Appended
 from heartchain.unavailable import DatabaseBusy
 
@@ -33,6 +41,49 @@ def prepare_entry(entry: Entry | bytes | str) -> PreparedEntry:
     if len(parsed.leaf_data) > MAX_ENTRY_BYTES:
         raise ValidationError(f"entry: exceeds the {MAX_ENTRY_BYTES}-byte limit")
     return prepare(parsed)
+
+
+Prepared = PreparedEntry | HeartchainError
+_VERIFIERS = min(4, os.cpu_count() or 1)
+_MIN_PER_THREAD = 32  # fewer entries than this are checked on the calling thread
+_pool: ThreadPoolExecutor | None = None
+
+
+def prepare_entries(entries: Sequence[Entry | bytes | str]) -> list[Prepared]:
+    """`prepare_entry` for each of `entries`, each its outcome or the error that refused it
+    (the same error as alone). Shapes are checked here; signatures on the verifying threads."""
+    shaped: list[Prepared] = []
+    for entry in entries:
+        try:
+            parsed = entry if isinstance(entry, Entry) else parse_entry(entry)
+            if len(parsed.leaf_data) > MAX_ENTRY_BYTES:
+                raise ValidationError(f"entry: exceeds the {MAX_ENTRY_BYTES}-byte limit")
+            shaped.append(PreparedEntry(parsed, decode(applied_class(parsed.kind), parsed.body)))
+        except HeartchainError as exc:
+            shaped.append(exc)
+    pending = [i for i, item in enumerate(shaped) if isinstance(item, PreparedEntry)]
+    threads = min(_VERIFIERS, len(pending) // _MIN_PER_THREAD)
+    if threads < 2:
+        return [_verified(item) for item in shaped]
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_VERIFIERS, thread_name_prefix="heartchain-verify")
+    chunks = [pending[k::threads] for k in range(threads)]
+    for chunk, checked in zip(chunks, _pool.map(
+            lambda chunk: [_verified(shaped[i]) for i in chunk], chunks), strict=True):
+        for i, item in zip(chunk, checked, strict=True):
+            shaped[i] = item
+    return shaped
+
+
+def _verified(item: Prepared) -> Prepared:
+    if isinstance(item, HeartchainError):
+        return item
+    try:
+        verify_signatures(item.entry, item.body.signers())
+    except HeartchainError as exc:
+        return exc
+    return item
 
 
 @dataclass
@@ -89,14 +140,12 @@ class Sequencer:
         """Integrate `entries` directly in batches, in order (seeding, imports, benchmarks)."""
         results: list[Appended | HeartchainError] = []
         for start in range(0, len(entries), self.batch_size):
-            prepared: list[PreparedEntry | HeartchainError] = []
-            for entry in entries[start:start + self.batch_size]:
-                try:
-                    prepared.append(prepare_entry(entry))
-                except HeartchainError as exc:
-                    prepared.append(exc)
+            prepared = prepare_entries(entries[start:start + self.batch_size])
             ready = [p for p in prepared if isinstance(p, PreparedEntry)]
-            outcome = iter(await self._integrate(ready) if ready else [])
+            try:
+                outcome = iter(await self._integrate(ready) if ready else [])
+            except BatchNotCommitted as exc:
+                raise exc.cause from None
             results.extend(p if isinstance(p, HeartchainError) else next(outcome)
                            for p in prepared)
         return results
@@ -114,7 +163,11 @@ class Sequencer:
                 continue
             try:
                 outcomes = await self._integrate([w.prepared for w in live])
-            except Exception as exc:  # the database went away, say
+            except BatchNotCommitted as exc:  # certainly not in the log: say so at once
+                logger.error("integration failed before its commit: %r", exc.cause)
+                _resolve(live, [exc.cause] * len(live))
+                continue
+            except Exception as exc:  # the database went away during the commit, say
                 logger.exception("integration failed")
                 # Settled aside, so the next batches need not wait for the answer.
                 self._in_background(self._settle(live, exc))
