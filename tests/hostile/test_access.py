@@ -69,6 +69,8 @@ reviewCase             Y       .       .         Y          .      .        .
 decideCase             Y       .       .         .          .      .        .
 apportionPeriod        Y       .       .         .          .      .        .
 leavePlan              .       .       .         .          Y      .        .
+registerWebhook        .       Y       Y         .          .      .        .
+disableWebhook         .       r       r         .          .      .        .
 """
 
 
@@ -246,6 +248,10 @@ def operation(field: str, world: World, caller: str) -> tuple[str, dict[str, Any
         "decideCase": ("$case: String!, $decision: String!, $amountFen: Int64",
                        {"case": cases["decide"], "decision": "approve", "amountFen": 100_000}),
         "apportionPeriod": ("$plan: String!", {"plan": "basic"}),
+        "registerWebhook": ("$url: String!, $kinds: [String!]",
+                            {"url": "https://hooks.example.org/heartchain",
+                             "kinds": ["donation.record"]}),
+        "disableWebhook": ("$id: String!", {"id": "wh_000000000000000000000000"}),
     }
     params, variables = calls[field]
     return params, variables
