@@ -25,6 +25,7 @@ DOMAINS = [
     "tracing",
     "heartchain.mutualaid",
     "heartchain.witness",
+    "heartchain.finance",
     "heartchain.webhooks",
     "heartchain.console",
 ]

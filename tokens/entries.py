@@ -32,6 +32,7 @@ from heartchain.ledger.body import (
     Index,
     Quantity,
     Slug,
+    Time,
     literal_values,
 )
 from heartchain.ledger.entries import format_time
@@ -219,6 +220,10 @@ class RecordBody(Body):
     quantity: Quantity
     campaign: Slug
     receipt: Hex32 | None = None
+    # Bulk import (heartchain.finance): a keyed hash of the payment provider's transaction id,
+    # recorded once per charity (tokens.references), and when the provider says the payer paid.
+    reference: Hex32 | None = None
+    paid_at: Time | None = None
 
 
 _DONATION_COLUMNS = ("idx", "charity", "donor", "kind", "quantity", "campaign", "receipt",
@@ -295,3 +300,7 @@ async def _project_reverse(ctx: ApplyContext, body: ReverseBody) -> None:
                   "WHERE idx = ?", [ctx.index, body.reason, body.donation])
     await _move_score(ctx, str(original["donor"]), str(original["kind"]),
                       int(original["hearts"]), burn=True)
+
+
+# What bulk import adds to donation.record (its rules and table) is kept apart.
+from tokens import references  # noqa: E402,F401

@@ -137,7 +137,12 @@ async def verify_code(platform: Platform, contact: str, code: str) -> Session:
     if not hmac.compare_digest(given, row.code_hash):
         raise refused
     await SignInCode.filter(contact_hash=contact_hash).delete()
-    addresses = await addresses_for_contact(platform, normal)
+    return await start_session(platform, await addresses_for_contact(platform, normal))
+
+
+async def start_session(platform: Platform, addresses: list[Address]) -> Session:
+    """A new session for `addresses`: after a code proved the contact, or an API token the
+    account (web/coverage.py signs a mutual-aid member in with their member token)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     await MemberSession.create(token_hash=keyed_hash(platform, "member-session", token),
                                csrf=csrf, addresses=list(addresses),

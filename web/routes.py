@@ -197,6 +197,8 @@ DOMAIN_PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("web.disclosure", ("tracing.services",)),
     ("web.statements", ("tokens.services", "tracing.services")),
     ("web.cases", ("heartchain.mutualaid.services",)),
+    ("web.plans", ("heartchain.mutualaid.services",)),
+    ("web.coverage", ("heartchain.mutualaid.services", "tokens.signin")),
     ("web.console", ("tokens.services", "tracing.services")),
     ("web.members", ("tokens.signin",)),
     ("web.witness", ("heartchain.ledger.witness_client",)),
@@ -231,3 +233,6 @@ routes.append(Route("/members/{address}", account_page, name="account"))
 templates.env.globals["console_available"] = any(
     getattr(r, "path", "") == "/console" for r in routes)
 templates.env.globals["me_available"] = any(getattr(r, "path", "") == "/me" for r in routes)
+templates.env.globals["coverage_available"] = any(
+    getattr(r, "path", "") == "/me/plans" for r in routes)
+templates.env.globals["plans_available"] = any(getattr(r, "path", "") == "/plans" for r in routes)

@@ -34,6 +34,7 @@ from heartchain.ledger.entries import ReplayError, check_clock, format_time, par
 from heartchain.ledger.kinds import (
     ApplyContext,
     PreparedEntry,
+    SetRefused,
     check_all,
     is_set_based,
     prefetch_all,
@@ -161,7 +162,7 @@ class Integrator:
                 await execute(conn, "UPDATE log_head SET size = ?, root_hash = ? WHERE id = 1",
                               [frontier.size, checkpoint.root_hash])
                 committing = True  # leaving the block sends COMMIT: a failure now is in doubt
-        except ProjectorFailed:
+        except (ProjectorFailed, SetRefused):  # a bug, or a refused all-or-none set: no doubt
             self._frontier = None
             raise
         except Exception as exc:
@@ -217,6 +218,10 @@ class Integrator:
                 await project_all(context, item)
             except Exception as exc:
                 raise ProjectorFailed(entry.kind) from exc
+            if not batched:
+                # Its steps wrote without the memo (a new rate table, a correction's score):
+                # later entries read afresh rather than trust what was loaded before it.
+                memo.clear()
             used.update((signer, entry.nonce) for signer in entry.signers)
             leaf = merkle.leaf_hash(entry.leaf_data)
             nodes.extend(frontier.append(leaf))

@@ -46,7 +46,7 @@ from typing import Any, TypeVar
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
-from heartchain.errors import ValidationError
+from heartchain.errors import HeartchainError, ValidationError
 from heartchain.ledger.body import Body, body_class, body_classes, decode
 from heartchain.ledger.entries import Entry, verify_signatures
 from heartchain.ledger.store import execute
@@ -106,6 +106,20 @@ class PreparedEntry:
 
     entry: Entry
     body: Body
+    # One of a set that is integrated together or not at all (Log.append_all): a rule refusing
+    # it raises SetRefused, which rolls the whole transaction back.
+    all_or_none: bool = False
+
+
+class SetRefused(Exception):
+    """A rule refused an entry of an all-or-none set (Log.append_all); nothing of the set was
+    written. Deliberately not a HeartchainError: the integrator carries on past those, and must
+    not here."""
+
+    def __init__(self, entry: Entry, error: HeartchainError) -> None:
+        self.entry = entry
+        self.error = error
+        super().__init__(f"{entry.kind}: {error}")
 
 
 _STEPS: dict[type[Body], _Steps] = {}
@@ -211,10 +225,15 @@ async def prefetch_all(ctx: ApplyContext, batch: list[PreparedEntry]) -> None:
 
 async def check_all(ctx: ApplyContext, prepared: PreparedEntry) -> None:
     steps = _STEPS[type(prepared.body)]
-    if steps.rule is not None:
-        await steps.rule(ctx, prepared.body)
-    for step in steps.observer_rules:
-        await step(ctx, prepared.body)
+    try:
+        if steps.rule is not None:
+            await steps.rule(ctx, prepared.body)
+        for step in steps.observer_rules:
+            await step(ctx, prepared.body)
+    except HeartchainError as exc:
+        if prepared.all_or_none:
+            raise SetRefused(prepared.entry, exc) from exc
+        raise
 
 
 async def project_all(ctx: ApplyContext, prepared: PreparedEntry) -> None:
@@ -266,8 +285,8 @@ def prepare(entry: Entry) -> PreparedEntry:
     return PreparedEntry(entry, body)
 
 
-def prepared_signed(entry: Entry, body: Body) -> PreparedEntry:
+def prepared_signed(entry: Entry, body: Body, *, all_or_none: bool = False) -> PreparedEntry:
     """`entry` as built from `body`, already decoded, and signed by its signers' keys
     (Platform.write): only the check that needs no re-reading, that a domain applies the kind."""
     _require_applied(type(body))
-    return PreparedEntry(entry, body)
+    return PreparedEntry(entry, body, all_or_none)

@@ -2,7 +2,8 @@
 
 Members generate their own keys in memory and self-register (custodial keys would cost a sealed
 row each); registrations and joins go in through `write_many`. The log clock is then moved
-forward through the waiting period and the notice windows, about 150 days; `heartchain demo`
+forward through the waiting period, the case notice windows and the plan's notice and
+deduction days (plan time), at most about 180 days; `heartchain demo`
 starts its clock `demo.HISTORY` (200 days) in the past, so the log's time never runs ahead of the
 wall clock.
 Birth dates of the generated members are not sealed (they are random); only commitments are on
@@ -20,15 +21,22 @@ from heartchain.accounts.services import self_register_member
 from heartchain.demo import DemoState, seeder, write_many
 from heartchain.keys import SigningKey, address_of
 from heartchain.mutualaid import services
-from heartchain.mutualaid.entries import PlanJoin, Rules
+from heartchain.mutualaid.entries import AgeBand, PlanJoin, Rules
+from heartchain.mutualaid.plans import NO_SENIOR, next_day_of
 
 PLAN = "xianghu-basic"
 MEMBERS = 10_000
 INVESTIGATOR = "Fair Claims Investigations 公正理赔调查"
-RULES = Rules(min_age_days=28, max_age_years=59, waiting_days=90, cap_fen=30_000_000,
-              senior_age=40, senior_cap_fen=10_000_000, fee_bp=800,
+# The largest scheme's rules: Beijing time; notices on the 7th and 21st, deductions on the 14th
+# and 28th; an 8% fee; at most ¥10 a member a case and ¥188 a year; 30 days to 39 years
+# covered for ¥300,000, 40 to 59 for ¥100,000; a 90-day waiting period.
+RULES = Rules(min_age_days=30, max_age_years=59, waiting_days=90, cap_fen=30_000_000,
+              senior_age=NO_SENIOR, senior_cap_fen=10_000_000, fee_bp=800,
               member_case_cap_fen=1_000, min_prepay_fen=1_000,
-              conditions=("cancer", "stroke", "heart-attack", "kidney-failure", "leukemia"))
+              conditions=("cancer", "stroke", "heart-attack", "kidney-failure", "leukemia"),
+              time_zone="Asia/Shanghai", notice_days=(7, 21), deduction_days=(14, 28),
+              year_cap_fen=18_800,
+              age_bands=(AgeBand(39, 30_000_000), AgeBand(59, 10_000_000)))
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 # The operator's vetted hospitals: code, Chinese name, English name.
 HOSPITALS = (("pumch", "北京协和医院", "Peking Union Medical College Hospital"),
@@ -37,6 +45,17 @@ HOSPITALS = (("pumch", "北京协和医院", "Peking Union Medical College Hospi
              ("renji", "上海交通大学医学院附属仁济医院",
               "Renji Hospital, Shanghai Jiao Tong University"),
              ("zhongshan", "复旦大学附属中山医院", "Zhongshan Hospital, Fudan University"))
+
+
+async def _demo_contact_member(state: DemoState) -> str | None:
+    """The custodial donor of tokens/demo.py's DEMO_CONTACT, if the hearts demo made one."""
+    try:
+        from tokens.demo import DEMO_CONTACT
+        from tokens.donors import addresses_for_contact
+    except ImportError:
+        return None
+    found = await addresses_for_contact(state.platform, DEMO_CONTACT)
+    return found[0] if found else None
 
 
 @seeder
@@ -63,12 +82,22 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
             birth_commitment=hashlib.sha256(rng.randbytes(32)).hexdigest(),
             prepay_fen=prepay), k))
     await write_many(state, "mutual-aid joins", joins)
+    # The donor known by phone (tokens/demo.py) joins too, so /me/plans shows their coverage,
+    # shares with receipts and an objection after they sign in with the one-time code.
+    signed_in = await _demo_contact_member(state)
+    if signed_in is not None:
+        await services.join_plan(platform, plan=PLAN, member=signed_in,
+                                 birth_date=date(1988, 3, 14), prepay_fen=10_000)
     platform.clock.advance(timedelta(days=RULES.waiting_days + 1))
 
     # One patient's daughter opens their cases for them, as the proxy they authorised.
     family = SigningKey.generate()
     await self_register_member(platform, family)
     await services.set_proxy(platform, plan=PLAN, member=keys[1], proxy=address_of(family))
+
+    async def until(days: tuple[int, ...]) -> None:
+        now = platform.clock.now()
+        platform.clock.advance(next_day_of(now, days, RULES.time_zone) - now)
 
     async def period(count: int, reject: int, objected: int, by_proxy: bool = False) -> None:
         patients = rng.sample(keys[2:], count)
@@ -93,7 +122,10 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
             await services.notice_case(platform, case=case, operator=operator, days=7)
             cases.append((case, asked, verdict))
         case, _, _ = cases[objected]
-        await services.object_case(platform, case=case, member=rng.choice(keys),
+        objector: str | SigningKey = rng.choice(keys)
+        if by_proxy and signed_in is not None:
+            objector = signed_in
+        await services.object_case(platform, case=case, member=objector,
                                    reason="pre-existing",
                                    note="I believe this condition predates joining")
         platform.clock.advance(timedelta(days=8))
@@ -106,6 +138,10 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
                                        decision=verdict,
                                        amount_fen=asked if verdict == "approve" else None,
                                        reason=None if verdict == "approve" else "not-evidenced")
+        # The notice day's member set, then the deduction a week later (plan time).
+        await until(RULES.notice_days)
+        await services.open_period_notice(platform, plan=PLAN, operator=operator)
+        await until(RULES.deduction_days)
         await services.apportion_period(platform, plan=PLAN, operator=operator)
 
     await period(4, reject=3, objected=0, by_proxy=True)
@@ -122,5 +158,8 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
                        f"shareFen cases {{ maskedName status }} }} }}")
     state.notes.append(f"  a member's shares with proofs: {{ membership(address: \"{sample}\") "
                        f"{{ balanceFen shares {{ period shareFen hashes shareRoot }} }} }}")
+    if signed_in is not None:
+        state.notes.append(f"  the donor known by phone is a member too ({signed_in}): their "
+                           "coverage, shares and receipts at /me/plans after signing in")
     state.notes.append(f"  the demo's simulated history ends on {platform.clock.now().date()} "
                        f"(today is {date.today()})")

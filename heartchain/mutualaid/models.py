@@ -37,6 +37,16 @@ class Plan(Model):
     conditions = fields.TextField()  # JSON list of condition slugs
     carry_fen = fields.BigIntField(default=0)  # owed by earlier periods, added to the next
     periods = fields.IntField(default=0)
+    # Rule options (plans.Rules); the defaults are a plan without them. Columns added by a
+    # migration are nullable (an ALTER TABLE needs no default then); the projectors and the
+    # migration always fill them.
+    time_zone = fields.CharField(max_length=64, default="UTC", null=True)
+    notice_days = fields.CharField(max_length=32, default="[]", null=True)  # JSON days of month
+    deduction_days = fields.CharField(max_length=32, default="[]", null=True)
+    year_cap_fen = fields.BigIntField(default=0, null=True)  # 0: no per-year cap
+    age_bands = fields.TextField(default="[]", null=True)  # JSON [[to_years, cap_fen], ...]
+    # The licensed insurer or closed group the plan operates under (plan.create, closing.py).
+    operates_under = fields.CharField(max_length=100, null=True)
 
     class Meta:
         table = "ma_plan"
@@ -71,6 +81,8 @@ class Membership(Model):
     lapsed_idx = fields.BigIntField(null=True)
     left_idx = fields.BigIntField(null=True)
     refund_fen = fields.BigIntField(default=0)
+    share_year = fields.IntField(default=0, null=True)  # plan year (plan time) of year_shared_fen
+    year_shared_fen = fields.BigIntField(default=0, null=True)  # shares paid in that year
 
     class Meta:
         table = "ma_membership"
@@ -170,9 +182,33 @@ class Period(Model):
     carry_fen = fields.BigIntField()
     lapsed = fields.IntField()
     share_root = fields.CharField(max_length=64)
+    notice_idx = fields.BigIntField(null=True)  # the period.notice whose member set shared
+    # What the caps cut off (carried, within carry_fen): the per-case cap on the share, and the
+    # per-year cap on some members' payments (year_capped members).
+    cap_cut_fen = fields.BigIntField(default=0, null=True)
+    year_capped = fields.IntField(default=0, null=True)
+    year_cut_fen = fields.BigIntField(default=0, null=True)
 
     class Meta:
         table = "ma_period"
+        unique_together = (("plan", "number"),)
+
+
+class PeriodNotice(Model):
+    """A period's notice (`period.notice`): the member set counted at 00:00 plan time on the
+    notice day, committed by its count and Merkle root; the period's share divides by it."""
+
+    idx = fields.BigIntField(primary_key=True)
+    plan = fields.CharField(max_length=64)
+    number = fields.IntField()
+    day = fields.CharField(max_length=10)  # the notice day, plan time
+    snapshot_at = fields.CharField(max_length=24)  # 00:00 plan time that day (log clock, UTC)
+    members = fields.IntField()
+    member_root = fields.CharField(max_length=64)
+    apportioned_idx = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "ma_period_notice"
         unique_together = (("plan", "number"),)
 
 
@@ -234,4 +270,41 @@ class CaseProxy(Model):
 
 
 register_projection(Plan, PlanVersion, Membership, Payment, Case, Objection, Review, Period,
-                    SharePage, ShareTile, Hospital, CaseProxy)
+                    PeriodNotice, SharePage, ShareTile, Hospital, CaseProxy)
+
+
+# -- wind-down (closing.py) -----------------------------------------------------------------
+
+class PlanClosing(Model):
+    """A plan being wound down (`plan.close`) and, once refunded (`plan.refund`), closed."""
+
+    plan = fields.CharField(max_length=64, primary_key=True)
+    close_idx = fields.BigIntField()
+    announced_at = fields.CharField(max_length=24)
+    last_notice = fields.CharField(max_length=24)  # the last moment a case may go on notice
+    claims_days = fields.IntField()
+    claims_until = fields.CharField(max_length=24)  # announced_at + claims_days
+    refund_from = fields.CharField(max_length=24)  # the later of the two
+    batches = fields.IntField(default=0)
+    refunded_fen = fields.BigIntField(default=0)
+    refunded_members = fields.IntField(default=0)
+    closed_idx = fields.BigIntField(null=True)  # the final plan.refund batch
+
+    class Meta:
+        table = "ma_plan_closing"
+
+
+class PlanRefund(Model):
+    """One member's refund at the end of a wind-down (a line of a `plan.refund` batch)."""
+
+    id = fields.CharField(max_length=150, primary_key=True)  # "<plan>:<member>"
+    plan = fields.CharField(max_length=64, db_index=True)
+    member = fields.CharField(max_length=80)
+    idx = fields.BigIntField()
+    amount_fen = fields.BigIntField()
+
+    class Meta:
+        table = "ma_plan_refund"
+
+
+register_projection(PlanClosing, PlanRefund)

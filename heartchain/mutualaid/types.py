@@ -12,6 +12,7 @@ from strawberry.tools import merge_types
 from heartchain.gql import Info
 from heartchain.mutualaid import services
 from heartchain.mutualaid.case_types import CaseMutation, CaseType, LabelType
+from heartchain.mutualaid.closing_types import ClosingMutation
 from heartchain.mutualaid.codes import CONDITIONS, DECISION_REASONS, OBJECTION_REASONS
 from heartchain.mutualaid.period_types import PeriodMutation, PeriodType
 from heartchain.mutualaid.plan_types import HospitalType, MembershipType, PlanMutation, PlanType
@@ -60,5 +61,7 @@ class Query:
         return PeriodType.of(row) if row else None
 
 
-# In this order, so the schema lists the mutations as it always has: plans, cases, periods.
-Mutation = merge_types("Mutation", (PlanMutation, CaseMutation, PeriodMutation))
+# In this order, so the schema lists the mutations as it always has: plans, cases, periods;
+# then the wind-down.
+Mutation = merge_types("Mutation", (PlanMutation, CaseMutation, PeriodMutation,
+                                    ClosingMutation))

@@ -68,7 +68,10 @@ objectCase             .       .       .         .          Y      .        .
 reviewCase             Y       .       .         Y          .      .        .
 decideCase             Y       .       .         .          .      .        .
 apportionPeriod        Y       .       .         .          .      .        .
+openPeriodNotice       Y       .       .         .          .      .        .
 leavePlan              .       .       .         .          Y      .        .
+closePlan              Y       .       .         .          .      .        .
+refundPlan             r       .       .         .          .      .        .
 registerWebhook        .       Y       Y         .          .      .        .
 disableWebhook         .       r       r         .          .      .        .
 """
@@ -248,6 +251,10 @@ def operation(field: str, world: World, caller: str) -> tuple[str, dict[str, Any
         "decideCase": ("$case: String!, $decision: String!, $amountFen: Int64",
                        {"case": cases["decide"], "decision": "approve", "amountFen": 100_000}),
         "apportionPeriod": ("$plan: String!", {"plan": "basic"}),
+        "openPeriodNotice": ("$plan: String!", {"plan": "basic"}),
+        "closePlan": ("$plan: String!, $lastNotice: String!",
+                      {"plan": "second", "lastNotice": t["today"]}),
+        "refundPlan": ("$plan: String!", {"plan": "second"}),  # the claims window is open
         "registerWebhook": ("$url: String!, $kinds: [String!]",
                             {"url": "https://hooks.example.org/heartchain",
                              "kinds": ["donation.record"]}),
