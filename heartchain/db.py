@@ -84,7 +84,8 @@ async def connect_db(db_url: str) -> BaseDBAsyncClient:
 async def _keep_session(connection: Any) -> None:
     """What a released pool connection needs beyond the rollback of an open transaction, which
     asyncpg always does first: nothing. Nothing here leaves session state behind (no LISTEN,
-    cursors, advisory locks or session SETs; `SET LOCAL` ends with its transaction)."""
+    cursors, advisory locks or session SETs on pooled connections: the witness submitter's lease
+    holds its advisory lock on a connection of its own; `SET LOCAL` ends with its transaction)."""
 
 
 def skip_pool_reset() -> None:

@@ -5,9 +5,11 @@ as soon as `batch_size` entries wait). Callers get their index back only after t
 batch whose integration failed is settled aside (`settle.py`), so the batches behind it need not
 wait for the answer.
 
-Entries given many at once (`append_now`, and `verify`'s replay) have their signatures checked
-on a small thread pool before the batch takes the lock: PyNaCl releases the GIL while it
-verifies, so two cores check about 1.8 times as many per second as one.
+Entries given many at once (`append_now`, and `verify`'s replay) are checked before the batch
+takes the lock. Not on a thread pool: PyNaCl releases the GIL while it verifies (1.7x on two idle
+cores for bare signatures), but parsing and decoding hold it and take most of the time, and on a
+busy machine (every core already running a worker) two threads checked 0.85-0.94x as many
+entries per second as one (issue 17, measured 2026-12-02).
 """
 
 from __future__ import annotations
@@ -15,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,14 +44,11 @@ def prepare_entry(entry: Entry | bytes | str) -> PreparedEntry:
 
 
 Prepared = PreparedEntry | HeartchainError
-_VERIFIERS = min(4, os.cpu_count() or 1)
-_MIN_PER_THREAD = 32  # fewer entries than this are checked on the calling thread
-_pool: ThreadPoolExecutor | None = None
 
 
 def prepare_entries(entries: Sequence[Entry | bytes | str]) -> list[Prepared]:
-    """`prepare_entry` for each of `entries`, each its outcome or the error that refused it
-    (the same error as alone). Shapes are checked here; signatures on the verifying threads."""
+    """`prepare_entry` for each of `entries`: each its outcome or the error that refused it
+    (the same error as alone), shapes first, then signatures."""
     shaped: list[Prepared] = []
     for entry in entries:
         try:
@@ -61,19 +58,7 @@ def prepare_entries(entries: Sequence[Entry | bytes | str]) -> list[Prepared]:
             shaped.append(PreparedEntry(parsed, decode(applied_class(parsed.kind), parsed.body)))
         except HeartchainError as exc:
             shaped.append(exc)
-    pending = [i for i, item in enumerate(shaped) if isinstance(item, PreparedEntry)]
-    threads = min(_VERIFIERS, len(pending) // _MIN_PER_THREAD)
-    if threads < 2:
-        return [_verified(item) for item in shaped]
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_VERIFIERS, thread_name_prefix="heartchain-verify")
-    chunks = [pending[k::threads] for k in range(threads)]
-    for chunk, checked in zip(chunks, _pool.map(
-            lambda chunk: [_verified(shaped[i]) for i in chunk], chunks), strict=True):
-        for i, item in zip(chunk, checked, strict=True):
-            shaped[i] = item
-    return shaped
+    return [_verified(item) for item in shaped]
 
 
 def _verified(item: Prepared) -> Prepared:

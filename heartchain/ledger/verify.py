@@ -241,7 +241,6 @@ async def _replay(live: Log, live_conn: BaseDBAsyncClient, replay: Log, clock: F
             datas.append(bytes(pending["data"]))
             pending = await anext(entries, None)
         batch: list[PreparedEntry] = []
-        # The batch's signatures are checked together, on the sequencer's verifying threads.
         for position, item in enumerate(prepare_entries(datas)):
             if isinstance(item, HeartchainError):
                 raise VerifyFailed(Difference("log_entry", f"idx={end + position}",

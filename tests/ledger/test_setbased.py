@@ -200,10 +200,9 @@ def test_a_kind_with_a_per_entry_step_is_not_set_based() -> None:
     assert not steps.set_based()
 
 
-def test_entries_prepared_together_are_refused_as_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    """prepare_entries checks signatures on threads: each entry gets the outcome, and the very
+def test_entries_prepared_together_are_refused_as_alone() -> None:
+    """prepare_entries checks shapes, then signatures: each entry gets the outcome, and the very
     error, that prepare_entry gives it alone."""
-    monkeypatch.setattr(sequencer, "_VERIFIERS", 3)
     keys = [SigningKey.generate() for _ in range(120)]
     entries: list[Entry | bytes] = [_register(k) for k in keys]
     forged = _register(keys[0])
