@@ -112,3 +112,46 @@ async def test_disburse_with_a_receipt_upload(page: Any, server: Server) -> None
     assert Path(await download.path()).read_bytes() == invoice
     await page.screenshot(path=str(artifacts_dir() / "console-disburse-360.png"),
                           full_page=True)
+
+
+async def test_the_operator_registers_a_depot_and_a_charity_hands_over_to_it_by_name(
+        browser: Any, server: Server) -> None:
+    operator = await browser.new_context(viewport={"width": 360, "height": 780},
+                                         base_url=server.url)
+    charity = await browser.new_context(viewport={"width": 360, "height": 780},
+                                        base_url=server.url)
+    try:
+        page = await operator.new_page()
+        page.set_default_timeout(15_000)
+        await sign_in(page, server.token_of("operator"))
+        await page.locator("#register").wait_for()
+        await page.get_by_label("Role").select_option("partner")
+        await page.get_by_label("Public name").fill("Riverside depot 河畔仓库")
+        await page.get_by_role("button", name="Sign and register").click()
+        box = await result_of(page, "register-result")
+        depot = await box.locator("[data-registered]").get_attribute("data-registered")
+        assert (await box.locator("#registered-token").inner_text()).startswith("hct_")
+        assert await page.locator("#donation").is_hidden()  # charity forms are not the operator's
+
+        phone = await charity.new_page()
+        phone.set_default_timeout(15_000)
+        await sign_in(phone, server.token_of("Sunrise"))
+        await record(phone, "food", "500", "+8613900005555")
+        await phone.get_by_label("Goods").fill("Flour 面粉")
+        await phone.locator("#l-quantity").fill("500")
+        await phone.get_by_role("button", name="Create and make the label").click()
+        lot = await (await result_of(phone, "lot-result")).locator("[data-lot]").get_attribute(
+            "data-lot")
+        await phone.goto(f"/lots/{lot}?lang=en")
+        await phone.locator("#custodian-box").wait_for()
+        option = phone.locator(f"#organisations option[value='{depot}']")
+        await option.wait_for(state="attached")
+        assert "Riverside depot" in (await option.get_attribute("label") or "")
+        assert await phone.locator("#h-to").get_attribute("list") == "organisations"
+        await phone.get_by_label("Taker's address").fill(depot)
+        await phone.locator("#h-place").fill("Depot gate")
+        await phone.get_by_role("button", name="Sign and offer").click()
+        await result_of(phone, "actions-result")
+    finally:
+        await operator.close()
+        await charity.close()
