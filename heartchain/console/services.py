@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from heartchain.accounts.entries import ROLES
 from heartchain.accounts.models import Account
 from heartchain.console.models import ReceiptFile
 from heartchain.errors import NotFound, ValidationError
@@ -72,6 +73,8 @@ async def donations_of(charity: str, found: DonationFilter, *, before: int | Non
 
 async def organisations(role: str | None, limit: int = 500) -> list[Account]:
     """Registered organisations by name (members carry no label and are never listed)."""
+    if role is not None and role not in ROLES:
+        return []  # names no role (and never reaches the column, 16 characters wide)
     query = Account.filter(label__isnull=False).exclude(role="member")
     if role is not None:
         query = query.filter(role=role)
