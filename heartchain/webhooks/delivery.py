@@ -80,8 +80,16 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """Serve every active endpoint once (concurrently); return the deliveries made."""
         endpoints = await WebhookEndpoint.filter(active=True)
-        sent = await asyncio.gather(*(self._serve(e) for e in endpoints))
+        sent = await asyncio.gather(*(self._serve_logged(e) for e in endpoints))
         return sum(sent)
+
+    async def _serve_logged(self, endpoint: WebhookEndpoint) -> int:
+        # One endpoint's trouble (a row whose secret no longer opens) never stops the others.
+        try:
+            return await self._serve(endpoint)
+        except Exception:
+            logger.exception("webhook %s: serving it failed", endpoint.id)
+            return 0
 
     async def _lease(self, endpoint: WebhookEndpoint) -> bool:
         now = self.now()

@@ -236,3 +236,21 @@ async def test_a_retried_registration_answers_the_same_endpoint(
     first, again = (a["data"]["registerWebhook"] for a in answers)
     assert first == again
     assert await WebhookEndpoint.all().count() == 1
+
+
+async def test_an_endpoint_whose_secret_does_not_open_stops_only_itself(hooks: Ledger) -> None:
+    charity = await account(hooks, "charity")
+    donor = await account(hooks)
+    broken = await endpoint(hooks, charity, kinds=["donation.record"])
+    working = await endpoint(hooks, charity, kinds=["donation.record"])
+    # A database administrator copies one endpoint's sealed secret onto another's row.
+    await WebhookEndpoint.filter(id=broken.endpoint.id).update(
+        secret_sealed=bytes(working.endpoint.secret_sealed))
+    gift = await donate(hooks, charity, donor, "cash", 100)
+    receiver = Receiver()
+    worker = worker_for(hooks, receiver)
+    assert await worker.run_once() == 1
+    assert [(r.document["endpoint"], r.document["index"]) for r in receiver.received] == [
+        (working.endpoint.id, gift)]
+    assert (await WebhookEndpoint.get(id=broken.endpoint.id)).next_index == gift
+    await worker.close()
