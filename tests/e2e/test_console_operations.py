@@ -155,3 +155,30 @@ async def test_the_operator_registers_a_depot_and_a_charity_hands_over_to_it_by_
     finally:
         await operator.close()
         await charity.close()
+
+
+async def test_a_charity_registers_a_webhook_sees_its_secret_once_and_disables_it(
+        page: Any, server: Server) -> None:
+    await sign_in(page, server.token_of("Sunrise"))
+    await page.get_by_label("Endpoint URL (https://)").fill("http://hooks.example.org/x")
+    await page.get_by_role("button", name="Add", exact=True).click()
+    await page.wait_for_function(
+        "() => ['ok', 'error'].includes(document.getElementById('webhook-result')"
+        "?.dataset.state)")
+    assert await page.locator("#webhook-result").get_attribute("data-state") == "error"
+    assert "https" in await page.locator("#webhook-result").inner_text()
+    await page.get_by_label("Endpoint URL (https://)").fill("https://hooks.example.org/sunrise")
+    await page.get_by_label("Entries to send, by type (comma-separated; optional)").fill(
+        "donation.record, fund.disburse")
+    await page.get_by_role("button", name="Add", exact=True).click()
+    box = await result_of(page, "webhook-result")
+    secret = await box.locator("#webhook-secret").inner_text()
+    assert secret.startswith("whsec_")
+    item = page.locator("#webhook-list li", has_text="https://hooks.example.org/sunrise")
+    await item.wait_for()
+    assert secret not in await page.locator("#webhook-list").inner_text()
+    await item.get_by_role("button", name="Disable").click()
+    await page.locator("#webhook-list li", has_text="(disabled)").wait_for()
+    await page.reload()
+    await page.locator("#webhook-list li", has_text="(disabled)").wait_for()
+    assert secret not in await page.content()  # shown once
