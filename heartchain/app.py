@@ -46,6 +46,7 @@ from heartchain.security_headers import SecurityHeaders
 from heartchain.settings import Settings
 from heartchain.timeouts import BodyTimeout
 from heartchain.unavailable import DatabaseBusy, bound_connection_waits, is_unavailable
+from heartchain.webhooks.delivery import delivering
 
 
 class _SubResponse(Response):
@@ -171,7 +172,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             # the busy timeout: a held lock costs each request a few seconds, not a queue.
             bound_connection_waits(the_settings.db_busy_timeout_ms / 1000)
             skip_pool_reset()
-            async with publishing(app.state.platform.log, the_settings.static_tiles_dir):
+            async with publishing(app.state.platform.log, the_settings.static_tiles_dir), \
+                    delivering(app.state.platform):
                 yield
 
     origin = urlsplit(the_settings.public_url)

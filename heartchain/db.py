@@ -26,6 +26,8 @@ DOMAINS = [
     "heartchain.mutualaid",
     "heartchain.witness",
     "heartchain.finance",
+    "heartchain.webhooks",
+    "heartchain.console",
 ]
 
 

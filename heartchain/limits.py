@@ -10,6 +10,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY_BYTES = 256 * 1024
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024  # ~300,000 rows of a provider's CSV export
 UPLOAD_PATHS = frozenset({"/console/import/check", "/console/import/run"})
+# A disbursement's receipt file (a scan or photo, kept off the log: heartchain/console).
+RECEIPT_PATH = "/console/receipts"
+MAX_RECEIPT_BYTES = 4 * 1024 * 1024
 
 
 class BodyTooLarge(Exception):
@@ -27,6 +30,9 @@ class BodySizeLimit:
             return
         if scope.get("path") in UPLOAD_PATHS and self.max_bytes < MAX_UPLOAD_BYTES:
             await BodySizeLimit(self.app, MAX_UPLOAD_BYTES)(scope, receive, send)
+            return
+        if scope.get("path") == RECEIPT_PATH and self.max_bytes < MAX_RECEIPT_BYTES:
+            await BodySizeLimit(self.app, MAX_RECEIPT_BYTES)(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if (declared is not None and declared.isascii() and declared.isdigit()

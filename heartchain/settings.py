@@ -18,6 +18,10 @@
 | HEARTCHAIN_REDIS_URL          | (unset: rate limits per worker process)     |
 | HEARTCHAIN_REDIS_PREFIX       | heartchain: (keys in that Redis start so)   |
 | HEARTCHAIN_STATIC_TILES_DIR   | (unset: off) full tiles written there as files |
+| HEARTCHAIN_WEBHOOK_RETRY_BASE_S | 5 (first retry after a failed delivery; doubles, capped) |
+| HEARTCHAIN_WEBHOOK_RETRY_CAP_S  | 3600 (the longest wait between two attempts) |
+| HEARTCHAIN_WEBHOOK_LEASE_S    | 30 (how long a worker holds an endpoint without renewing) |
+| HEARTCHAIN_WEBHOOK_ALLOW_LOOPBACK_HTTP | (unset) 1: http://127.0.0.1 endpoints (tests only) |
 
 The two timeouts bound every wait on the database: past them the request gets 503 with
 Retry-After (heartchain/unavailable.py) instead of hanging behind a held lock.
@@ -51,6 +55,11 @@ class Settings:
     redis_prefix: str = "heartchain:"
     # Where full tiles and entry bundles are published as files (ledger/static_tiles.py).
     static_tiles_dir: str = ""
+    # Webhook deliveries (heartchain/webhooks/delivery.py).
+    webhook_retry_base_s: float = 5.0
+    webhook_retry_cap_s: float = 3600.0
+    webhook_lease_s: float = 30.0
+    webhook_allow_loopback_http: bool = False
 
     @property
     def database_url(self) -> str:
@@ -87,6 +96,12 @@ class Settings:
             redis_url=env.get("HEARTCHAIN_REDIS_URL", ""),
             redis_prefix=env.get("HEARTCHAIN_REDIS_PREFIX", cls.redis_prefix),
             static_tiles_dir=env.get("HEARTCHAIN_STATIC_TILES_DIR", "").strip(),
+            webhook_retry_base_s=float(env.get("HEARTCHAIN_WEBHOOK_RETRY_BASE_S")
+                                       or cls.webhook_retry_base_s),
+            webhook_retry_cap_s=float(env.get("HEARTCHAIN_WEBHOOK_RETRY_CAP_S")
+                                      or cls.webhook_retry_cap_s),
+            webhook_lease_s=float(env.get("HEARTCHAIN_WEBHOOK_LEASE_S") or cls.webhook_lease_s),
+            webhook_allow_loopback_http=env.get("HEARTCHAIN_WEBHOOK_ALLOW_LOOPBACK_HTTP") == "1",
         )
 
 

@@ -29,6 +29,8 @@ PURE_MODULES = [
     "heartchain.money",
     "heartchain.mutualaid.apportion",
     "heartchain.witness.protocol",
+    "heartchain.webhooks.delivery",
+    "heartchain.webhooks.signing",
     "tracing.fifo",
     "tracing.labels",
     "web.i18n",

@@ -3,6 +3,9 @@ phone. The page is a shell; web/static/console.js calls the same GraphQL mutatio
 client and shows each resulting entry, verified in the browser.
 
     GET /console         sign in; record a donation; create a lot; accept handovers; my lots
+                         (merge them); donations I recorded (search, refund); disburse
+                         campaign cash with a receipt file; webhooks; register organisations
+                         (operator)
     GET /console/import  bulk import of a provider export (dry-run report, then the import
                          with its progress) and the accounting exports (heartchain/finance)
 
@@ -102,6 +105,47 @@ add_messages({
     "reason_stolen": ("被盗", "stolen"),
     "reason_expired": ("过期", "expired"),
     "reason_other": ("其他", "other"),
+    "console_recorded": ("我登记的捐赠", "Donations I recorded"),
+    "console_since": ("起始日期", "From date"),
+    "console_until": ("截止日期", "To date"),
+    "console_entry_index": ("条目序号", "Entry index"),
+    "console_search": ("查找", "Search"),
+    "console_more": ("更多", "More"),
+    "console_disburse": ("支出项目善款", "Spend campaign cash"),
+    "console_amount_yuan": ("支出金额（元）", "Amount spent (yuan)"),
+    "console_payee": ("收款方", "Payee"),
+    "console_purpose": ("用途", "Purpose"),
+    "console_receipt_file": ("收据或发票文件", "Receipt or invoice file"),
+    "console_receipt_help": ("文件只保存在平台（不公开），日志上只记录其 SHA-256。",
+                             "The file stays with the platform (not public); only its SHA-256 "
+                             "goes on the log."),
+    "console_disburse_submit": ("签名并支出", "Sign and spend"),
+    "console_merge_help": ("勾选两个或更多同单位的批次合并为一个。",
+                           "Tick two or more lots of one unit to merge them into one."),
+    "console_merge_goods": ("合并后的名称（可选）", "Name of the merged lot (optional)"),
+    "console_merge_place": ("合并地点（可选）", "Where merged (optional)"),
+    "console_by_campaign": ("按项目", "By campaign"),
+    "console_by_donor": ("按捐赠人地址", "By donor address"),
+    "console_spend_from": ("从哪个项目支出", "Campaign to spend from"),
+    "console_merge": ("合并所选批次", "Merge the ticked lots"),
+    "console_webhooks": ("Webhook 通知", "Webhooks"),
+    "console_webhooks_help": ("新条目写入日志后，平台向您的 HTTPS 地址发送签名通知（失败会重试）。",
+                              "When matching entries reach the log, the platform POSTs a signed "
+                              "notice to your HTTPS endpoint (retried until it answers)."),
+    "console_webhook_url": ("接收地址（https://）", "Endpoint URL (https://)"),
+    "console_webhook_kinds": ("发送哪些条目（逗号分隔，可选）", "Entries to send, by type "
+                              "(comma-separated; optional)"),
+    "console_webhook_campaigns": ("项目（逗号分隔，可选）", "Campaigns (comma-separated; "
+                                  "optional)"),
+    "console_webhook_add": ("添加", "Add"),
+    "console_register": ("登记机构、志愿者或仓库", "Register an organisation, volunteer or depot"),
+    "console_register_help": ("仅运营方。名称公开在日志上：请只填写机构名称，不要填写个人信息。",
+                              "Operator only. The name is public on the log: an organisation's "
+                              "name, never a person's details."),
+    "console_role": ("角色", "Role"),
+    "role_depot": ("合作方（仓库、志愿者队伍）", "Partner (depot, volunteer team)"),
+    "console_org_name": ("公开名称", "Public name"),
+    "console_register_submit": ("签名并登记", "Sign and register"),
 }, js={
     "c_signed_in": ("已登录：{who}（{role}）", "Signed in: {who} ({role})"),
     "c_offer_detail": ("{who} 向您移交 {goods}，{q}，地点：{place}。",
@@ -135,6 +179,30 @@ add_messages({
     "c_bad_number": ("请输入正确的数量。", "Enter a valid amount."),
     "c_none": ("暂无。", "None yet."),
     "c_from": ("来自 {who}", "from {who}"),
+    "c_refund": ("退款", "Refund"),
+    "c_refunded": ("已退款（条目 #{n}）", "refunded (entry #{n})"),
+    "c_refund_done": ("已退回捐赠 #{n}", "Donation #{n} reversed"),
+    "c_confirm_refund": ("确定退回捐赠 #{n}？此操作写入日志，不能撤销。",
+                         "Reverse donation #{n}? This is written to the log and cannot be "
+                         "undone."),
+    "c_no_results": ("没有符合条件的捐赠。", "No donations match."),
+    "c_merge_pick": ("请勾选至少两个批次。", "Tick at least two lots."),
+    "c_merge_done": ("已合并为批次 {id}", "Merged into lot {id}"),
+    "c_uploading": ("正在上传收据…", "Uploading the receipt…"),
+    "c_upload_failed": ("收据上传失败：{message}", "The receipt upload failed: {message}"),
+    "c_disburse_done": ("已支出 {q}，收款方 {payee}；项目余额 {left}",
+                        "Spent {q} to {payee}; the campaign now holds {left}"),
+    "c_receipt_hash": ("收据 SHA-256：{h}", "Receipt SHA-256: {h}"),
+    "c_download_receipt": ("下载收据文件", "Download the receipt file"),
+    "c_webhook_done": ("已添加。签名密钥只显示这一次，请立即保存：",
+                       "Added. The signing secret is shown this once; keep it now:"),
+    "c_webhook_disable": ("停用", "Disable"),
+    "c_webhook_state": ("{url} · 已投递 {n} · 下一条 #{next}{failing}",
+                        "{url} · {n} delivered · next #{next}{failing}"),
+    "c_webhook_failing": (" · 连续失败 {f} 次", " · {f} failures in a row"),
+    "c_webhook_off": ("（已停用）", " (disabled)"),
+    "c_registered": ("已登记 {label}（{role}）。令牌只显示这一次：",
+                     "Registered {label} ({role}). Its token is shown this once:"),
 })
 
 

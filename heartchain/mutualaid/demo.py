@@ -4,7 +4,7 @@ Members generate their own keys in memory and self-register (custodial keys woul
 row each); registrations and joins go in through `write_many`. The log clock is then moved
 forward through the waiting period, the case notice windows and the plan's notice and
 deduction days (plan time), at most about 180 days; `heartchain demo`
-starts its clock `demo.HISTORY` (240 days) in the past, so the log's time never runs ahead of the
+starts its clock `demo.HISTORY` (270 days) in the past, so the log's time never runs ahead of the
 wall clock.
 Birth dates of the generated members are not sealed (they are random); only commitments are on
 the log, as for real members.

@@ -81,6 +81,8 @@ revealJuryVote         .       .       .         .          r      .        .
 leavePlan              .       .       .         .          Y      .        .
 closePlan              Y       .       .         .          .      .        .
 refundPlan             r       .       .         .          .      .        .
+registerWebhook        .       Y       Y         .          .      .        .
+disableWebhook         .       r       r         .          .      .        .
 """
 
 
@@ -283,6 +285,10 @@ def operation(field: str, world: World, caller: str) -> tuple[str, dict[str, Any
         "closePlan": ("$plan: String!, $lastNotice: String!",
                       {"plan": "second", "lastNotice": t["today"]}),
         "refundPlan": ("$plan: String!", {"plan": "second"}),  # the claims window is open
+        "registerWebhook": ("$url: String!, $kinds: [String!]",
+                            {"url": "https://hooks.example.org/heartchain",
+                             "kinds": ["donation.record"]}),
+        "disableWebhook": ("$id: String!", {"id": "wh_000000000000000000000000"}),
     }
     params, variables = calls[field]
     return params, variables

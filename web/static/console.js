@@ -172,7 +172,7 @@ async function showConsole() {
   for (const section of document.querySelectorAll("[data-role]")) {
     section.hidden = !section.dataset.role.split(" ").includes(me.role);
   }
-  await Promise.all([loadPending(), loadMyLots()]);
+  await Promise.all([loadPending(), loadMyLots(), showOperations()]);
 }
 
 // -- pending handovers ----------------------------------------------------------------------
@@ -227,8 +227,10 @@ async function loadMyLots() {
     edges { node { id goods quantity unit } } } }`, { custodian: me.address });
   const lots = data.lotsHeld.edges.map((e) => e.node);
   list.replaceChildren(...(lots.length ? lots.map((lot) => element("li", {},
+    element("input", { type: "checkbox", value: lot.id, "data-merge": lot.unit, id: `merge-${lot.id}`, "aria-label": `${lot.goods} · ${lot.id}` }), " ",
     element("a", { href: `/lots/${lot.id}`, text: `${lot.goods} · ${lot.id}` }), ` · ${formatQuantity(lot.quantity, lot.unit)}`))
     : [element("li", { class: "muted", text: msg("c_none") })]));
+  if ($("merge-form")) $("merge-form").hidden = lots.length < 2;
 }
 
 // -- record a donation, create a lot --------------------------------------------------------
@@ -457,6 +459,12 @@ async function lotActions() {
   if (lotNode.dataset.custodian !== me.address || lotNode.dataset.status !== "held") return;
   section.hidden = false;
   $("custodian-box").hidden = false;
+  // The taker is chosen by name from the registered organisations (or typed as an address).
+  if ($("h-to") && !$("organisations")) {
+    document.body.append(element("datalist", { id: "organisations" }));
+    $("h-to").setAttribute("list", "organisations");
+    loadOrganisations();
+  }
 
   const changed = async (done) => {
     showResult(box, "ok", element("p", { text: msg("c_changed", { id: lotId }) }), entryBlock(done.entry),
@@ -524,6 +532,241 @@ async function lotActions() {
   });
 }
 
+// -- donations I recorded: search, pages, refund ---------------------------------------------
+
+let recordedAfter = null;
+
+const RECORDED_QUERY = `query Recorded($campaign: String, $since: String, $until: String, $donor: String, $index: Int64, $after: String) {
+  recordedDonations(campaign: $campaign, since: $since, until: $until, donor: $donor, index: $index, first: 20, after: $after) {
+    edges { node { index donor kind quantity campaign at reversed used reversedIndex } } pageInfo { hasNextPage endCursor } } }`;
+
+function recordedFilters() {
+  const form = $("recorded-form");
+  const text = (name) => form[name].value.trim() || null;
+  const index = text("index");
+  return { campaign: text("campaign"), since: text("since"), until: text("until"), donor: text("donor"),
+    index: index === null ? null : parseDecimal(index, 0) };
+}
+
+function recordedItem(d) {
+  const item = element("li", { class: "recorded-donation", "data-index": String(d.index) },
+    element("a", { href: `/entries/${d.index}`, text: `#${d.index}` }),
+    ` · ${d.campaign} · ${formatQuantity(d.quantity, d.kind)} · ${d.at.slice(0, 10)} · `,
+    element("a", { href: `/members/${d.donor}`, class: "mono", text: `${d.donor.slice(0, 12)}…` }), " ");
+  if (d.reversedIndex !== null && d.reversedIndex !== undefined) {
+    item.append(element("span", { class: "muted", "data-refunded": String(d.reversedIndex), text: msg("c_refunded", { n: d.reversedIndex }) }));
+    return item;
+  }
+  const button = element("button", { type: "button", class: "secondary", "data-refund": String(d.index), text: msg("c_refund") });
+  button.addEventListener("click", () => {
+    if (!window.confirm(msg("c_confirm_refund", { n: d.index }))) return;
+    act(null, $("recorded-result"), async () => {
+      const data = await gql(`mutation Reverse($donation: Int64!) { reverseDonation(donation: $donation, reason: "refund") {
+        __typename ... on DonationReversed { donation { index reversedIndex } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`, { donation: d.index });
+      const done = unwrap(data.reverseDonation, "DonationReversed");
+      showResult($("recorded-result"), "ok", element("p", { "data-reversed": String(d.index), text: msg("c_refund_done", { n: d.index }) }), entryBlock(done.entry));
+      button.replaceWith(element("span", { class: "muted", "data-refunded": String(done.entry.index), text: msg("c_refunded", { n: done.entry.index }) }));
+    });
+  });
+  item.append(button);
+  return item;
+}
+
+async function loadRecorded(more = false) {
+  if (!$("recorded-list") || !me || me.role !== "charity") return;
+  if (!more) recordedAfter = null;
+  const data = await gql(RECORDED_QUERY, { ...recordedFilters(), after: recordedAfter });
+  const page = data.recordedDonations;
+  const items = page.edges.map((edge) => recordedItem(edge.node));
+  if (more) $("recorded-list").append(...items);
+  else $("recorded-list").replaceChildren(...(items.length ? items : [element("li", { class: "muted", text: msg("c_no_results") })]));
+  recordedAfter = page.pageInfo.endCursor;
+  $("recorded-more").hidden = !page.pageInfo.hasNextPage;
+}
+
+// -- merge lots ------------------------------------------------------------------------------
+
+async function mergeLots(event) {
+  event.preventDefault();
+  const form = event.target;
+  const box = $("merge-result");
+  await act(form, box, async () => {
+    const lotIds = [...document.querySelectorAll("#my-lots-list input[data-merge]:checked")].map((input) => input.value);
+    if (lotIds.length < 2) throw new ActionError(msg("c_merge_pick"));
+    const data = await gql(`mutation Merge($lotIds: [String!]!, $goods: String, $place: String) {
+      mergeLots(lotIds: $lotIds, goods: $goods, place: $place) { __typename ... on LotChanged { lot { id goods quantity unit } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`,
+    { lotIds, goods: form.goods.value.trim() || null, place: form.place.value.trim() || null });
+    const done = unwrap(data.mergeLots, "LotChanged");
+    showResult(box, "ok", element("p", { "data-merged": done.lot.id }, msg("c_merge_done", { id: "" }),
+      element("a", { href: `/lots/${done.lot.id}`, text: done.lot.id }), ` · ${formatQuantity(done.lot.quantity, done.lot.unit)}`), entryBlock(done.entry));
+    await loadMyLots();
+  });
+}
+
+// -- disbursements with a receipt file ---------------------------------------------------------
+
+async function uploadReceipt(file, sha256) {
+  const response = await fetch(`/console/receipts?name=${encodeURIComponent(file.name)}`, {
+    method: "POST", body: file,
+    headers: { authorization: `Bearer ${token()}`, "content-type": file.type || "application/octet-stream", "x-content-sha256": sha256 } });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ActionError(msg("c_upload_failed", { message: body.error || `HTTP ${response.status}` }));
+  return body;
+}
+
+async function downloadReceipt(sha256, name) {
+  const response = await fetch(`/console/receipts/${sha256}`, { headers: { authorization: `Bearer ${token()}` } });
+  if (!response.ok) throw new ActionError(`HTTP ${response.status}`);
+  const url = URL.createObjectURL(await response.blob());
+  const link = element("a", { href: url, download: name || sha256 });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+async function disburse(event) {
+  event.preventDefault();
+  const form = event.target;
+  const box = $("disburse-result");
+  await act(form, box, async () => {
+    const amount = parseDecimal(form.amount.value, 2);
+    const file = form.receipt.files[0];
+    const receipt = await fileHash(form.receipt);
+    if (!file || !receipt) throw new ActionError(msg("c_upload_failed", { message: "no file" }));
+    showResult(box, "working", element("p", { text: msg("c_uploading") }));
+    const kept = await uploadReceipt(file, receipt);
+    const data = await gql(`mutation Disburse($campaign: String!, $amount: Int64!, $payee: String!, $purpose: String!, $receipt: String!) {
+      disburseFunds(campaign: $campaign, amount: $amount, payee: $payee, purpose: $purpose, receipt: $receipt) {
+        __typename ... on FundsDisbursed { disbursement { index amount payee receipt } campaign { balance } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`,
+    { campaign: form.campaign.value, amount, payee: form.payee.value.trim(), purpose: form.purpose.value.trim(), receipt: kept.sha256 });
+    const done = unwrap(data.disburseFunds, "FundsDisbursed");
+    const download = element("button", { type: "button", class: "secondary", id: "download-receipt", text: msg("c_download_receipt") });
+    download.addEventListener("click", () => downloadReceipt(done.disbursement.receipt, kept.filename).catch(() => {}));
+    showResult(box, "ok",
+      element("p", { "data-disbursement": String(done.disbursement.index), text: msg("c_disburse_done", {
+        q: formatQuantity(done.disbursement.amount, "cash"), payee: done.disbursement.payee, left: formatQuantity(done.campaign.balance, "cash") }) }),
+      element("p", { class: "mono break small", "data-receipt": done.disbursement.receipt, text: msg("c_receipt_hash", { h: done.disbursement.receipt }) }),
+      element("p", {}, download), entryBlock(done.entry));
+    form.amount.value = "";
+    form.receipt.value = "";
+  });
+}
+
+// -- the address book: takers and payees chosen by name ----------------------------------------
+
+async function loadOrganisations() {
+  const list = $("organisations");
+  if (!list) return;
+  try {
+    const data = await gql("{ organisations { address role label } }", {}, false);
+    list.replaceChildren(...data.organisations.filter((o) => !me || o.address !== me.address)
+      .map((o) => element("option", { value: o.address, label: `${o.label} (${o.role})`, text: `${o.label} (${o.role})` })));
+  } catch { /* addresses can still be typed */ }
+}
+
+// Payees are names (a supplier need not be registered): the same list, offering labels.
+function payeeNames() {
+  const source = $("organisations");
+  const payees = element("datalist", { id: "payees" });
+  for (const option of source.querySelectorAll("option")) payees.append(element("option", { value: option.label.replace(/ \([a-z]+\)$/, "") }));
+  $("payees")?.remove();
+  document.body.append(payees);
+  if ($("f-payee")) $("f-payee").setAttribute("list", "payees");
+}
+
+// -- webhooks ----------------------------------------------------------------------------------
+
+const WEBHOOK_FIELDS = "id url kinds campaigns active nextIndex failures delivered";
+
+function webhookItem(hook) {
+  const failing = hook.failures ? msg("c_webhook_failing", { f: hook.failures }) : "";
+  const item = element("li", { "data-webhook": hook.id }, element("span", { class: "break",
+    text: msg("c_webhook_state", { url: hook.url, n: hook.delivered, next: hook.nextIndex, failing }) + (hook.active ? "" : msg("c_webhook_off")) }));
+  item.append(element("span", { class: "muted small", text: ` ${[...hook.kinds, ...hook.campaigns].join(", ")} ` }));
+  if (hook.active) {
+    const button = element("button", { type: "button", class: "secondary", text: msg("c_webhook_disable") });
+    button.addEventListener("click", () => act(null, $("webhook-result"), async () => {
+      const data = await gql(`mutation Off($id: String!) { disableWebhook(id: $id) { __typename ... on WebhookChanged { webhook { id } } ${ERROR_FIELDS} } }`, { id: hook.id });
+      unwrap(data.disableWebhook, "WebhookChanged");
+      clearResult($("webhook-result"));
+      await loadWebhooks();
+    }));
+    item.append(button);
+  }
+  return item;
+}
+
+async function loadWebhooks() {
+  if (!$("webhook-list") || !me || !["charity", "partner"].includes(me.role)) return;
+  const data = await gql(`{ webhooks { ${WEBHOOK_FIELDS} } }`);
+  $("webhook-list").replaceChildren(...data.webhooks.map(webhookItem));
+}
+
+const listOf = (text) => text.split(",").map((part) => part.trim()).filter(Boolean);
+
+async function addWebhook(event) {
+  event.preventDefault();
+  const form = event.target;
+  const box = $("webhook-result");
+  await act(form, box, async () => {
+    const data = await gql(`mutation Hook($url: String!, $kinds: [String!], $campaigns: [String!]) {
+      registerWebhook(url: $url, kinds: $kinds, campaigns: $campaigns) { __typename ... on WebhookRegistered { secret webhook { id } } ${ERROR_FIELDS} } }`,
+    { url: form.url.value.trim(), kinds: listOf(form.kinds.value), campaigns: listOf(form.campaigns.value) });
+    const done = unwrap(data.registerWebhook, "WebhookRegistered");
+    showResult(box, "ok", element("p", { text: msg("c_webhook_done") }),
+      element("p", { class: "mono break", id: "webhook-secret", text: done.secret }));
+    form.reset();
+    await loadWebhooks();
+  });
+}
+
+// -- registering organisations, volunteers and depots (operator) -------------------------------
+
+async function registerOrganisation(event) {
+  event.preventDefault();
+  const form = event.target;
+  const box = $("register-result");
+  await act(form, box, async () => {
+    const data = await gql(`mutation Register($role: String!, $label: String) { registerAccount(role: $role, label: $label) {
+      __typename ... on AccountRegistered { token account { address role label } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`,
+    { role: form.role.value, label: form.label.value.trim() });
+    const done = unwrap(data.registerAccount, "AccountRegistered");
+    showResult(box, "ok", element("p", { text: msg("c_registered", { label: done.account.label, role: done.account.role }) }),
+      element("p", { class: "mono break", id: "registered-token", text: done.token }),
+      element("p", { class: "mono break small", "data-registered": done.account.address, text: done.account.address }), entryBlock(done.entry));
+    form.label.value = "";
+    await loadOrganisations();
+  });
+}
+
+function fillDisburseCampaigns() {
+  const select = $("f-campaign");
+  if (!select || !me) return;
+  let campaigns = {};
+  try { campaigns = JSON.parse($("hc-campaigns").textContent); } catch { campaigns = {}; }
+  select.replaceChildren(...(campaigns[me.address] || []).map((slug) => element("option", { value: slug, text: slug })));
+}
+
+function startOperations() {
+  $("recorded-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(null, $("recorded-result"), async () => { await loadRecorded(); clearResult($("recorded-result")); });
+  });
+  $("recorded-more").addEventListener("click", () => act(null, $("recorded-result"), async () => { await loadRecorded(true); clearResult($("recorded-result")); }));
+  $("merge-form").addEventListener("submit", mergeLots);
+  $("disburse-form").addEventListener("submit", disburse);
+  $("webhook-form").addEventListener("submit", addWebhook);
+  $("register-form").addEventListener("submit", registerOrganisation);
+}
+
+async function showOperations() {
+  fillDisburseCampaigns();
+  await loadOrganisations();
+  payeeNames();
+  await Promise.all([loadRecorded(), loadWebhooks()]);
+}
+
 // -- start ------------------------------------------------------------------------------------
 
 async function start() {
@@ -536,6 +779,7 @@ async function start() {
     $("cc-which").addEventListener("change", editCampaign);
     $("d-kind").addEventListener("change", amountLabel);
     $("d-campaign").addEventListener("change", campaignChanged);
+    startOperations();
     campaignChanged();
     amountLabel();
     if (token()) {
