@@ -6,7 +6,8 @@
   place when the handover is still the lot's latest step.
 - ``donation.record`` (owned by tokens): a corrected amount moves the campaign's cash by the
   difference and may not go below what was already disbursed or dispatched; a corrected campaign
-  moves the whole gift to the other campaign of the same charity, only while none of it was used.
+  moves the whole gift to another campaign the same charity declared, open at the gift's time,
+  only while none of it was used.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from heartchain.corrections.errors import CorrectionRefused
 from heartchain.ledger.kinds import ApplyContext
 from heartchain.ledger.store import execute, fetch
 from tokens.entries import RecordBody
+from tracing.campaigns import declared, is_open
 from tracing.custody import HandoverBody
+from tracing.errors import CampaignClosed, UnknownCampaign
 from tracing.funds import DisburseBody, campaign_key
 from tracing.models import Disbursement, Lot, LotEvent, TracedDonation
 
@@ -79,10 +82,20 @@ async def _check_donation(ctx: ApplyContext, change: Change) -> None:
     if quantity < donation.used:
         raise CorrectionRefused(f"correction: {donation.used} of donation {donation.idx} were "
                                 f"already {what}; its amount cannot go below that")
-    if "campaign" in change.after and donation.used:
+    if "campaign" not in change.after:
+        return
+    if donation.used:
         raise CorrectionRefused(f"correction: {donation.used} of donation {donation.idx} were "
                                 f"already {what} for campaign {donation.campaign}; it cannot "
                                 "move to another campaign")
+    slug = str(change.after["campaign"])
+    row = await declared(ctx, slug, donation.charity)
+    if row is None:
+        raise UnknownCampaign(f"correction: {donation.charity} declared no campaign {slug} "
+                              "(campaign.create)")
+    if not is_open(row, donation.at, donation=True):
+        raise CampaignClosed(f"correction: campaign {slug} was not open at {donation.at}, "
+                             f"when donation {donation.idx} was made")
 
 
 @correction_apply(RecordBody)

@@ -12,11 +12,13 @@ from heartchain.errors import ValidationError
 from heartchain.keys import Address
 from heartchain.ledger.verify import verify_log
 from tests.conftest import Ledger
+from tests.factories import ensure_campaign
 from tests.tracing import factories as f
 from tests.tracing.conftest import Cast
 from tests.tracing.test_entries import refused
 from tokens.models import HeartDonation, HeartScore
 from tracing import services
+from tracing.errors import UnknownCampaign
 from tracing.models import Campaign, Disbursement, Lot, LotEvent, TracedDonation
 
 
@@ -45,6 +47,11 @@ async def test_a_corrected_amount_moves_hearts_and_campaign_cash(ledger: Ledger,
 
 async def test_a_corrected_campaign_moves_the_gift(ledger: Ledger, cast: Cast) -> None:
     gift = await f.donate(ledger, cast.charity, cast.donor, "cash", 3_000)
+    # Into a campaign the charity declared (and open when the gift was made), or not at all.
+    await refused(ledger, UnknownCampaign, correct(
+        ledger.platform, entry=gift, values={"campaign": "spring-2027"},
+        reason="wrong_campaign"), "declared no campaign spring-2027")
+    await ensure_campaign(ledger, cast.charity, "spring-2027")
     await correct(ledger.platform, entry=gift, values={"campaign": "spring-2027"},
                   reason="wrong_campaign")
     old, new = await _campaign(cast), await _campaign(cast, "spring-2027")

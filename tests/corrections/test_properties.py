@@ -14,6 +14,7 @@ from heartchain.corrections.services import correct
 from heartchain.errors import HeartchainError
 from heartchain.ledger.verify import verify_log
 from tests.conftest import Ledger
+from tests.factories import ensure_campaign
 from tests.tracing import factories as f
 from tests.tracing.conftest import Cast
 from tokens.models import HeartDonation, HeartScore
@@ -42,6 +43,8 @@ async def test_random_histories_keep_the_invariants(ledger: Ledger, cast: Cast,
                                                     seed: int) -> None:
     rng = random.Random(seed)
     platform = ledger.platform
+    for slug in CAMPAIGNS:
+        await ensure_campaign(ledger, cast.charity, slug)
     gifts: list[int] = []
     for _ in range(30):
         action = rng.choice(["give", "give", "amount", "campaign", "spend", "refund"])
