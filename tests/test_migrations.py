@@ -183,13 +183,18 @@ async def test_an_older_unversioned_store_gets_the_tables_it_lacks(empty_url: st
     conn = connections.get("default")
     await conn.execute_script(f'DROP TABLE "{migrate.VERSION_TABLE}"')
     await conn.execute_script('DROP TABLE "log_entry_signer"')
+    # Such a store predates every later migration too: without their tables.
+    later = (await migrate.compare_baseline(conn)).extra
+    for table in later:
+        await conn.execute_script(f'DROP TABLE "{table}"')
     done = await migrate.migrate(conn)
-    assert done == ["recorded 0001_initial as this store's baseline: its tables were made "
-                    "before migrations and match it (created the tables it lacked: "
-                    "log_entry_signer)"]
+    assert done[0] == ("recorded 0001_initial as this store's baseline: its tables were made "
+                       "before migrations and match it (created the tables it lacked: "
+                       "log_entry_signer)")
+    assert len(done) == len(migrate.available())
     assert (await migrate.status(conn)).current
     found = await migrate.compare_baseline(conn)
-    assert (found.problems, found.missing, found.extra) == ([], [], [])
+    assert (found.problems, found.missing, found.extra) == ([], [], sorted(later))
     await Tortoise.close_connections()
 
 
@@ -238,7 +243,7 @@ async def test_a_store_made_by_the_previous_release_upgrades(backend: str, tmp_p
         verified = run_cli(env, "verify")
         assert verified.returncode == 0, verified.stderr
         assert f"verified {PREVIOUS_ENTRIES} entries" in verified.stdout
-        assert "1,302 projection rows in 26 tables" in verified.stdout
+        assert "1,302 projection rows in 29 tables" in verified.stdout
 
         server = Server(env)
         await server.start()

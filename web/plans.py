@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from heartchain.mutualaid import services, winddown
-from heartchain.mutualaid.closing import closing_of
+from heartchain.mutualaid.closing import closing_of, operates_under
 from heartchain.mutualaid.codes import CONDITIONS
 from heartchain.mutualaid.models import Membership, Plan, PlanClosing, PlanVersion
 from heartchain.platform import Platform
@@ -158,6 +158,7 @@ def plan_status(closing: PlanClosing | None) -> str:
 async def plan_summary(platform: Platform, plan: Plan) -> dict[str, Any]:
     closing = await closing_of(platform.log.reader.connection(), plan.id)
     return {"plan": plan, "closing": closing, "status": plan_status(closing),
+            "under": await operates_under(plan.id),
             "covered": await services.covered_count(platform, plan.id)}
 
 

@@ -37,8 +37,6 @@ class Plan(Model):
     conditions = fields.TextField()  # JSON list of condition slugs
     carry_fen = fields.BigIntField(default=0)  # owed by earlier periods, added to the next
     periods = fields.IntField(default=0)
-    # The licensed insurer or closed group the plan operates under (plan.create, closing.py).
-    operates_under = fields.CharField(max_length=100, null=True)
 
     class Meta:
         table = "ma_plan"
@@ -273,4 +271,16 @@ class PlanRefund(Model):
         table = "ma_plan_refund"
 
 
-register_projection(PlanClosing, PlanRefund)
+class PlanInsurer(Model):
+    """The licensed insurer or closed group a plan operates under (its own table: ma_plan
+    stays as 0001 made it)."""
+
+    plan = fields.CharField(max_length=64, primary_key=True)
+    operates_under = fields.CharField(max_length=100)
+    idx = fields.BigIntField()  # that plan.create entry
+
+    class Meta:
+        table = "ma_plan_insurer"
+
+
+register_projection(PlanClosing, PlanRefund, PlanInsurer)
