@@ -41,6 +41,9 @@ The load generator is a minimal keep-alive HTTP/1.1 client (httpx costs more CPU
 servers it measures), but it still shares the machine's cores with the servers, PostgreSQL and
 the witnesses.
 
+Tile reads through nginx (the README's static-tiles block) beside the app are measured by
+bench/tiles.py, with wrk: this generator would be the bottleneck at nginx's rates.
+
 This file starts the processes and runs the phases; the workload (client, operations, setup,
 read-back) is bench/load_driver.py, the CPU split and the figures bench/load_report.py.
 """

@@ -30,7 +30,7 @@ from graphql import GraphQLError
 from heartchain import http_log, unavailable
 from heartchain.accounts.services import authenticate
 from heartchain.clock import Clock
-from heartchain.db import import_domain_modules, load_entry_kinds, tortoise_config
+from heartchain.db import import_domain_modules, load_entry_kinds, skip_pool_reset, tortoise_config
 from heartchain.files import private_sqlite_url
 from heartchain.gql import Context
 from heartchain.ledger.static_tiles import publishing
@@ -46,6 +46,16 @@ from heartchain.security_headers import SecurityHeaders
 from heartchain.settings import Settings
 from heartchain.timeouts import BodyTimeout
 from heartchain.unavailable import DatabaseBusy, bound_connection_waits, is_unavailable
+
+
+class _SubResponse(Response):
+    """The response resolvers may add to (status, headers): strawberry builds a full Response and
+    then deletes its content-length header for every request; this starts empty."""
+
+    def __init__(self) -> None:
+        self.status_code = None  # type: ignore[assignment]  # strawberry: None keeps 200
+        self.background = None
+        self.raw_headers = []
 
 
 class HeartchainGraphQL(GraphQL[Context, None]):
@@ -64,6 +74,9 @@ class HeartchainGraphQL(GraphQL[Context, None]):
             sub_response.status_code = 503
             sub_response.headers["Retry-After"] = str(unavailable.RETRY_AFTER_SECONDS)
         return result
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        return _SubResponse()
+
     def decode_json(self, data: str | bytes) -> object:
         """strawberry answers a JSONDecodeError with 400 (HTTP) or closes the socket (ws); an
         integer past Python's 4,300-digit limit is a plain ValueError, and was a 500."""
@@ -148,7 +161,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         private_sqlite_url(the_settings.database_url)  # a store made before it was 0600
         log_checkpoints(app.state.platform.log)
         async with RegisterTortoise(app, config=tortoise_config(the_settings.database_url),
-                                    generate_schemas=False), attach(app.state.platform), \
+                                    generate_schemas=False), \
+                attach(app.state.platform, exclusive=True), \
                 worker_lifetime():
             # `heartchain serve` says so before starting; this covers any other way of running
             # the app: a store behind the code is never served, nor migrated silently.
@@ -156,6 +170,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             # A request waits at most this for a connection, then its own statement at most
             # the busy timeout: a held lock costs each request a few seconds, not a queue.
             bound_connection_waits(the_settings.db_busy_timeout_ms / 1000)
+            skip_pool_reset()
             async with publishing(app.state.platform.log, the_settings.static_tiles_dir):
                 yield
 

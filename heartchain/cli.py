@@ -1,5 +1,5 @@
 """heartchain: init | migrate | serve | demo | verify | tiles | audit | token | keygen | attest |
-receipt | witness."""
+receipt | witness | import | export."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tortoise import Tortoise
 from heartchain.clock import Clock
 from heartchain.demo_cli import cmd_demo, port_pair
 from heartchain.errors import HeartchainError
+from heartchain.finance.cli import cmd_export, cmd_import
 from heartchain.keys import address_of, new_signing_key, write_secret_file
 from heartchain.ledger.notes import NoteSigner
 from heartchain.settings import Settings
@@ -359,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     from heartchain.token_cli import add_parser as add_token_parser
 
     add_token_parser(sub)
+    from heartchain.finance.cli import add_parsers as add_finance_parsers
+
+    add_finance_parsers(sub)
     # Listed for --help only: main() hands `witness ...` to heartchain/witness/cli.py.
     sub.add_parser("witness", help="run a cosigning witness (C2SP tlog-witness): init | serve")
     return parser
@@ -366,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"init": cmd_init, "migrate": cmd_migrate, "serve": cmd_serve, "keygen": cmd_keygen,
             "verify": cmd_verify, "tiles": cmd_tiles, "demo": cmd_demo, "audit": cmd_audit,
-            "token": cmd_token}
+            "token": cmd_token, "import": cmd_import, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:

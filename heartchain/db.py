@@ -20,10 +20,12 @@ from heartchain.files import private_sqlite_url
 
 DOMAINS = [
     "heartchain.accounts",
+    "heartchain.corrections",
     "tokens",
     "tracing",
     "heartchain.mutualaid",
     "heartchain.witness",
+    "heartchain.finance",
 ]
 
 
@@ -52,8 +54,10 @@ def model_modules() -> list[str]:
 
 
 def load_entry_kinds() -> None:
-    """Import every domain's entries module so its kinds are registered."""
+    """Import every domain's entries module so its kinds are registered, then its corrections
+    module (what its projections do when one of its entries is corrected)."""
     import_domain_modules("entries")
+    import_domain_modules("corrections")
 
 
 def tortoise_config(db_url: str, extra: dict[str, str] | None = None) -> dict[str, Any]:
@@ -70,8 +74,37 @@ async def connect_db(db_url: str) -> BaseDBAsyncClient:
     load_entry_kinds()
     private_sqlite_url(db_url)
     await Tortoise.init(config=tortoise_config(db_url))
+    skip_pool_reset()
     conn: BaseDBAsyncClient = connections.get("default")
     return conn
+
+
+async def _keep_session(connection: Any) -> None:
+    """What a released pool connection needs beyond the rollback of an open transaction, which
+    asyncpg always does first: nothing. Nothing here leaves session state behind (no LISTEN,
+    cursors, advisory locks or session SETs on pooled connections: the witness submitter's lease
+    holds its advisory lock on a connection of its own; `SET LOCAL` ends with its transaction)."""
+
+
+def skip_pool_reset() -> None:
+    """Release PostgreSQL pool connections without asyncpg's reset query (`SELECT
+    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`): Tortoise takes a pooled
+    connection per query, so that round trip followed every query of a request, half of the
+    request path's round trips (issue 17's profile). Call once the connections exist."""
+    for client in connections.all():
+        if not hasattr(client, "create_pool") or getattr(client, "_keeps_sessions", False):
+            continue
+        create_pool = client.create_pool
+
+        async def create(create_pool: Any = create_pool, **kwargs: Any) -> Any:
+            return await create_pool(reset=_keep_session, **kwargs)
+
+        client.create_pool = create
+        client._keeps_sessions = True
+        pool = getattr(client, "_pool", None)
+        pool = getattr(pool, "_pool", pool)  # under heartchain.unavailable's bounded wrapper
+        if pool is not None:
+            pool._reset = _keep_session
 
 
 async def init_db(db_url: str, *, create_schema: bool = True, upgrade: bool = True) -> None:

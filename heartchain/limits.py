@@ -1,4 +1,5 @@
-"""Request body size limit: a signed entry is at most 64 KiB, so no request needs much more."""
+"""Request body size limit: a signed entry is at most 64 KiB, so no request needs much more;
+only a charity's payment-provider export for bulk import (UPLOAD_PATHS) may be larger."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 256 * 1024
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024  # ~300,000 rows of a provider's CSV export
+UPLOAD_PATHS = frozenset({"/console/import/check", "/console/import/run"})
 
 
 class BodyTooLarge(Exception):
@@ -21,6 +24,9 @@ class BodySizeLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope.get("path") in UPLOAD_PATHS and self.max_bytes < MAX_UPLOAD_BYTES:
+            await BodySizeLimit(self.app, MAX_UPLOAD_BYTES)(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if (declared is not None and declared.isascii() and declared.isdigit()

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 import strawberry
 from strawberry.extensions import (
-    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
+    SchemaExtension,
 )
 from strawberry.extensions.field_extension import (
     AsyncExtensionResolver,
@@ -24,7 +23,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.base import get_object_definition
 
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, parse, validate
 from heartchain.db import import_domain_modules, load_entry_kinds
 from heartchain.errors import HeartchainError
 from heartchain.gql import SCALARS
@@ -86,6 +85,45 @@ def should_mask_error(error: GraphQLError) -> bool:
 _LIMIT_RULES = [*QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
                 *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules]
 
+_DOCUMENT_CACHE = 256
+_DOCUMENTS: OrderedDict[str, DocumentNode] = OrderedDict()
+_VALIDATED: OrderedDict[tuple[str, int], list[GraphQLError]] = OrderedDict()
+
+
+class PreparedDocuments(SchemaExtension):
+    """Parse (at most MAX_TOKENS tokens) and validate (with the depth and alias limits) each
+    distinct query text once. One extension where four (AddValidationRules, MaxTokensLimiter,
+    ParserCache, ValidationCache) each wrapped every request in their own hooks; the answers
+    are the same, the documents cached per process (bounded)."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        query = context.query or ""
+        document = _DOCUMENTS.get(query)
+        if document is None:
+            document = parse(query, max_tokens=MAX_TOKENS)  # a GraphQLError is not cached
+            _remember(_DOCUMENTS, query, document)
+        context.graphql_document = document
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        rules = (*context.validation_rules, *_LIMIT_RULES)
+        key = (context.query or "", len(rules))
+        errors = _VALIDATED.get(key)
+        if errors is None and context.graphql_document is not None:
+            errors = validate(context.schema._schema, context.graphql_document, rules)
+            _remember(_VALIDATED, key, errors)
+        context.pre_execution_errors = errors
+        yield
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    cache[key] = value
+    if len(cache) > _DOCUMENT_CACHE:
+        cache.popitem(last=False)
+
+
 class HeartchainSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
@@ -100,12 +138,8 @@ schema = HeartchainSchema(
     subscription=Subscription,
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
-        # Factories: a fresh extension per request; the two caches live at module level, and
-        # the limit rules are built once so the validation cache (keyed by rules) can hit.
-        lambda: AddValidationRules(_LIMIT_RULES),
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
+        # Factories: a fresh extension per request; the document caches live on the class.
+        PreparedDocuments,
         lambda: MaskErrors(should_mask_error=should_mask_error),
     ],
 )

@@ -14,6 +14,7 @@
 | HEARTCHAIN_WITNESSES          | (unset: no witnesses) name=url|key,...      |
 | HEARTCHAIN_WITNESS_POLICY     | (unset: all of them) how many must cosign   |
 | HEARTCHAIN_WITNESS_TIMEOUT    | 10 (seconds per request to a witness)       |
+| HEARTCHAIN_WITNESS_INTERVAL   | 0.25 (seconds between requests to a witness, at least) |
 | HEARTCHAIN_REDIS_URL          | (unset: rate limits per worker process)     |
 | HEARTCHAIN_REDIS_PREFIX       | heartchain: (keys in that Redis start so)   |
 | HEARTCHAIN_STATIC_TILES_DIR   | (unset: off) full tiles written there as files |
@@ -45,6 +46,7 @@ class Settings:
     witnesses: str = ""
     witness_policy: int | None = None  # None: every configured witness must cosign
     witness_timeout_s: float = 10.0
+    witness_interval_s: float = 0.25  # the call rate the log declares: 4 per witness per second
     redis_url: str = field(default="", repr=False)  # it may carry a password
     redis_prefix: str = "heartchain:"
     # Where full tiles and entry bundles are published as files (ledger/static_tiles.py).
@@ -80,6 +82,8 @@ class Settings:
             if env.get("HEARTCHAIN_WITNESS_POLICY", "").strip() else None,
             witness_timeout_s=float(env.get("HEARTCHAIN_WITNESS_TIMEOUT")
                                     or cls.witness_timeout_s),
+            witness_interval_s=float(env.get("HEARTCHAIN_WITNESS_INTERVAL", "").strip()
+                                     or cls.witness_interval_s),
             redis_url=env.get("HEARTCHAIN_REDIS_URL", ""),
             redis_prefix=env.get("HEARTCHAIN_REDIS_PREFIX", cls.redis_prefix),
             static_tiles_dir=env.get("HEARTCHAIN_STATIC_TILES_DIR", "").strip(),

@@ -26,6 +26,7 @@ PURE_MODULES = [
     "heartchain.ledger.receipts",
     "heartchain.ledger.tiles",
     "heartchain.lookups",
+    "heartchain.money",
     "heartchain.mutualaid.apportion",
     "heartchain.witness.protocol",
     "tracing.fifo",

@@ -13,18 +13,27 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from heartchain.accounts.entries import RegisterBody
 from heartchain.accounts.models import Account, CustodialKey
 from heartchain.accounts.services import self_register_member
 from heartchain.errors import HeartchainError, ValidationError, VerificationError
-from heartchain.keys import Address, address_of
+from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger.entries import format_time
 from heartchain.platform import Platform
-from heartchain.privacy import derive_key, erase_subject, keyed_hash, read_personal, seal_personal
+from heartchain.privacy import (
+    derive_key,
+    erase_subject,
+    keyed_hash,
+    read_personal,
+    seal_new_subjects,
+    seal_personal,
+)
 from tokens.models import ConsentHandle, DonorContact, HeartDonation, LegacyDonorContact
 
 CONTACT_FIELD = "contact"
@@ -98,6 +107,57 @@ async def donor_for_contact(platform: Platform, contact: str, *, charity: str) -
     if await _ensure_registered(platform, address, normal):
         created = True
     return Donor(address, created)
+
+
+@dataclass(frozen=True)
+class BulkDonors:
+    addresses: dict[str, Address]  # normalised contact -> the charity's donor
+    unregistered: list[SigningKey]  # their keys: each signs its own account.register
+    created: int
+
+
+async def donors_for_contacts(platform: Platform, contacts: Iterable[str], *,
+                              charity: str) -> BulkDonors:
+    """`donor_for_contact` for many normalised contacts at once (bulk import): the same
+    per-charity mapping, binding and sealed contact, written in bulk, off the log, before any
+    entry. Registering the donors is left to the caller, who puts each key's self-signed
+    `account.register` in the same all-or-none set as the gifts; a set that failed leaves the
+    mappings, and the next attempt registers those donors then. Legacy donors (from before
+    per-charity mappings) are not adopted here: the console's one-at-a-time path does that."""
+    index_of = {c: _index(platform, charity, c) for c in dict.fromkeys(contacts)}
+    by_index: dict[str, Address] = {}
+    indexes = list(index_of.values())
+    for start in range(0, len(indexes), 500):
+        for row in await DonorContact.filter(contact_index__in=indexes[start:start + 500]):
+            by_index[row.contact_index] = _bound_address(platform, row)
+    new = [c for c, i in index_of.items() if i not in by_index]
+    fresh: dict[str, SigningKey] = {}
+    if new:
+        now = format_time(platform.clock.now())
+        keys = {c: SigningKey.generate() for c in new}
+        async with in_transaction() as conn:  # a concurrent import of these contacts: retry
+            await CustodialKey.bulk_create(
+                [CustodialKey(address=address_of(k), sealed=platform.vault.seal_signing_key(k))
+                 for k in keys.values()], using_db=conn)
+            await seal_new_subjects(platform, [(address_of(k), CONTACT_FIELD, c)
+                                               for c, k in keys.items()], using_db=conn)
+            await DonorContact.bulk_create(
+                [DonorContact(contact_index=index_of[c], address=address_of(k),
+                              binding=_binding(platform, index_of[c], address_of(k)),
+                              created_at=now) for c, k in keys.items()], using_db=conn)
+        for contact, key in keys.items():
+            by_index[index_of[contact]] = address_of(key)
+            fresh[address_of(key)] = key
+    addresses = {c: by_index[i] for c, i in index_of.items()}
+    waiting = set(fresh)
+    earlier = sorted({a for a in addresses.values() if a not in fresh})
+    for start in range(0, len(earlier), 500):
+        chunk = earlier[start:start + 500]
+        registered = {str(a) for a in await Account.filter(address__in=chunk).values_list(
+            "address", flat=True)}
+        waiting.update(a for a in chunk if a not in registered)
+    unregistered = [fresh.get(a) or await platform.custodial_key(a) for a in sorted(waiting)]
+    return BulkDonors(addresses, unregistered, len(new))
 
 
 async def _ensure_registered(platform: Platform, address: Address, contact: str) -> bool:

@@ -27,6 +27,10 @@ class AlreadyReversed(Conflict):
     pass
 
 
+class DuplicateReference(Conflict):
+    """The charity already recorded a donation for this payment provider transaction."""
+
+
 class RateVersionConflict(Conflict):
     """A rate table must carry the next version number: someone else set rates first."""
 

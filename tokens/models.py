@@ -175,4 +175,19 @@ class MemberSession(Model):
         table = "heart_member_session"
 
 
-register_projection(HeartRateVersion, HeartDonation, HeartScore, HeartConsent, HeartCheck)
+class HeartDonationReference(Model):
+    """Where an imported `donation.record` came from: a keyed hash of the payment provider's
+    transaction id (once per charity) and when the payer paid (tokens.references)."""
+
+    idx = fields.BigIntField(primary_key=True, generated=False)
+    charity = fields.CharField(max_length=80)
+    reference = fields.CharField(max_length=64, null=True)
+    paid_at = fields.CharField(max_length=24, null=True)
+
+    class Meta:
+        table = "heart_donation_reference"
+        unique_together = (("charity", "reference"),)
+
+
+register_projection(HeartRateVersion, HeartDonation, HeartScore, HeartConsent, HeartCheck,
+                    HeartDonationReference)

@@ -159,6 +159,13 @@ async def reverse_donation(platform: Platform, *, charity: Signer, donation: int
         *_keys(charity))
 
 
+def written_donation(appended: Appended) -> HeartDonation | None:
+    """The donation row `appended` just wrote, as its projector answered it (no read back);
+    None for an entry looked up again (a retried write)."""
+    answer = appended.written.answer if appended.written is not None else None
+    return HeartDonation(**answer) if isinstance(answer, dict) else None
+
+
 async def get_donation(index: int) -> HeartDonation:
     row = await HeartDonation.get_or_none(idx=index)
     if row is None:

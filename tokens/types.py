@@ -29,7 +29,7 @@ from heartchain.gql import (
     page_size,
 )
 from heartchain.keys import Address, is_address
-from heartchain.ledger.types import FromEntry, LogEntry, load_entry
+from heartchain.ledger.types import FromEntry, LogEntry, load_entry, written_entry
 from tokens import services
 from tokens.attest import attestation_key, did_key, public_key_b64, verify_attestation
 from tokens.consent_types import (
@@ -307,9 +307,9 @@ class Mutation:
             appended = await services.record_donation(
                 platform, charity=charity, donor=str(donor), kind=kind, quantity=quantity,
                 campaign=campaign, receipt=receipt)
-        row = await services.get_donation(appended.index)
+        row = services.written_donation(appended) or await services.get_donation(appended.index)
         return DonationRecorded(donation=Donation.of(row), new_donor=new_donor,
-                                entry=await load_entry(info, appended.index))
+                                entry=await written_entry(info, appended))
 
     @mutation(roles=["charity"], description="Charity only: reverse one of its donations "
                                              "(refund, chargeback, error); burns exactly its "

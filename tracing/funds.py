@@ -13,7 +13,7 @@ from __future__ import annotations
 from heartchain.accounts.entries import require_role
 from heartchain.ledger.body import Address, Body, Fen, Hex32, Label, Slug, Text
 from heartchain.ledger.kinds import ApplyContext, observes, projects, rules
-from heartchain.ledger.store import execute, fetch
+from heartchain.ledger.store import fetch
 from tokens.entries import RecordBody, ReverseBody
 from tracing import fifo
 from tracing.errors import AlreadySpent, CampaignNotFound, DonationNotFound, InsufficientFunds
@@ -81,22 +81,23 @@ async def _project_disburse(ctx: ApplyContext, body: DisburseBody) -> None:
 # Observing tokens' donation.record and donation.reverse
 
 
-@observes(RecordBody)
+@observes(RecordBody, batched=True)
 async def _observe_record(ctx: ApplyContext, body: RecordBody) -> None:
-    # Raw SQL and one upsert: this runs for every donation, the log's hottest kind.
+    # Raw SQL and one upsert, buffered for the batch (set-based): this runs for every donation,
+    # the log's hottest kind, and reads nothing.
     key = campaign_key(body.campaign, body.charity)
-    await execute(ctx.conn, "INSERT INTO tracing_donation (idx, campaign_key, campaign, "
-                  "charity, donor, kind, quantity, reversed, used, at) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?)",
-                  [ctx.index, key, body.campaign, body.charity, body.donor, body.kind,
-                   body.quantity, ctx.entry.at])
+    await ctx.write("INSERT INTO tracing_donation (idx, campaign_key, campaign, "
+                    "charity, donor, kind, quantity, reversed, used, at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?)",
+                    [ctx.index, key, body.campaign, body.charity, body.donor, body.kind,
+                     body.quantity, ctx.entry.at])
     if body.kind != "cash":
         return
-    await execute(ctx.conn, "INSERT INTO tracing_campaign (key, slug, charity, donated, reversed, "
-                  "disbursed, balance, first_idx) VALUES (?, ?, ?, ?, 0, 0, ?, ?) "
-                  "ON CONFLICT (key) DO UPDATE SET donated = tracing_campaign.donated + "
-                  "excluded.donated, balance = tracing_campaign.balance + excluded.balance",
-                  [key, body.campaign, body.charity, body.quantity, body.quantity, ctx.index])
+    await ctx.write("INSERT INTO tracing_campaign (key, slug, charity, donated, reversed, "
+                    "disbursed, balance, first_idx) VALUES (?, ?, ?, ?, 0, 0, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET donated = tracing_campaign.donated + "
+                    "excluded.donated, balance = tracing_campaign.balance + excluded.balance",
+                    [key, body.campaign, body.charity, body.quantity, body.quantity, ctx.index])
 
 
 async def reversal_target(ctx: ApplyContext, body: ReverseBody) -> tuple[TracedDonation, int]:

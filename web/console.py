@@ -2,7 +2,9 @@
 phone. The page is a shell; web/static/console.js calls the same GraphQL mutations as any other
 client and shows each resulting entry, verified in the browser.
 
-    GET /console       sign in; record a donation; create a lot; accept handovers; my lots
+    GET /console         sign in; record a donation; create a lot; accept handovers; my lots
+    GET /console/import  bulk import of a provider export (dry-run report, then the import
+                         with its progress) and the accounting exports (heartchain/finance)
 
 The lot page (web/lots.py) carries the custodian's actions: hand over, split, deliver, loss.
 """
@@ -123,10 +125,72 @@ async def _campaigns_by_charity() -> dict[str, list[str]]:
     return found
 
 
+add_messages({
+    "console_import_link": ("批量导入渠道明细、财务导出…", "Bulk import a provider export, "
+                            "accounting exports…"),
+    "import_title": ("批量导入与财务导出", "Bulk import and accounting exports"),
+    "import_intro": ("上传支付宝、微信支付等渠道导出的捐赠明细（CSV 或 XLSX）。"
+                     "先检查：每一行都会校验，问题行列在下方，此时不写入任何内容；"
+                     "再导入其余行。每笔渠道交易只记录一次，"
+                     "重新上传不会重复写入。付款人手机号/账号不上链。",
+                     "Upload a payment provider's export (CSV or XLSX, e.g. from Alipay or WeChat "
+                     "Pay). Check it first: every row is validated and the bad ones listed below, "
+                     "and nothing is written; then import the rest. Each provider transaction is "
+                     "recorded once, so uploading a file again writes nothing twice. Payers' "
+                     "phones and ids stay off the log."),
+    "import_sign_in": ("请先在工作台用机构令牌登录。", "Sign in on the console with the charity's "
+                       "token first."),
+    "import_file": ("导出文件（CSV 或 XLSX）", "Export file (CSV or XLSX)"),
+    "import_mapping": ("列对应", "Column mapping"),
+    "import_mapping_auto": ("自动识别", "Recognise automatically"),
+    "import_mapping_alipay": ("支付宝", "Alipay"),
+    "import_mapping_wechat": ("微信支付", "WeChat Pay"),
+    "import_mapping_generic": ("通用（英文或中文列名）", "Generic (English or Chinese headers)"),
+    "import_columns": ("自定义列（可选，保存为本机构的对应）：字段=列名，用逗号分隔",
+                       "Own columns (optional; kept as this charity's mapping): field=header, "
+                       "comma-separated"),
+    "import_campaign": ("默认项目（文件无项目列时）", "Default campaign (when the file has no "
+                        "campaign column)"),
+    "import_check": ("检查（不写入）", "Check (writes nothing)"),
+    "import_run": ("导入", "Import"),
+    "import_row": ("行", "Row"),
+    "import_column": ("列", "Column"),
+    "import_reason": ("原因", "Reason"),
+    "export_title": ("财务导出", "Accounting export"),
+    "export_intro": ("捐赠、退款与支出，按项目和日期（北京时间，含结束日）；列固定，不限行数。",
+                     "Donations, reversals and disbursements per campaign and date range (China "
+                     "time, last day included); stable columns, no row cap."),
+    "export_campaign": ("项目（留空为全部）", "Campaign (empty: all)"),
+    "export_from": ("开始日期", "From"),
+    "export_to": ("结束日期", "To"),
+}, js={
+    "i_summary": ("共 {rows} 行：{valid} 行有效，{bad} 行有问题，{already} 行此前已导入，"
+                  "待导入 {todo} 行（¥{yuan}）。",
+                  "{rows} rows: {valid} good, {bad} bad, {already} imported before, {todo} to "
+                  "import (¥{yuan})."),
+    "i_mapping": ("列对应：{name}（表头在第 {row} 行）", "Mapping: {name} (header in row {row})"),
+    "i_no_problems": ("没有问题行。", "No bad rows."),
+    "i_dry_run": ("检查完成，未写入任何内容。", "Checked; nothing was written."),
+    "i_importing": ("正在导入：{done}/{total}", "Importing: {done}/{total}"),
+    "i_chunk_ok": ("第 {n} 块（第 {first}–{last} 行）已写入：条目 #{a}–#{b}",
+                   "Chunk {n} (rows {first}–{last}) landed: entries #{a}–#{b}"),
+    "i_chunk_bad": ("第 {n} 块（第 {first}–{last} 行）被拒绝，未写入：{reason}",
+                    "Chunk {n} (rows {first}–{last}) refused, nothing of it written: {reason}"),
+    "i_done": ("已导入 {n} 笔捐赠，新建捐赠人 {d} 位。", "Imported {n} gifts; {d} new donors."),
+    "i_nothing": ("没有需要导入的行。", "Nothing to import."),
+    "i_pick_file": ("请选择文件。", "Choose a file."),
+})
+
+
+async def import_page(request: Request) -> Response:
+    return render(request, "console_import.html", {})
+
+
 async def console_page(request: Request) -> Response:
     return render(request, "console.html", {
         "prefill_donation": request.query_params.get("donation", ""),
         "campaigns_json": json.dumps(await _campaigns_by_charity())})
 
 
-routes = [Route("/console", console_page, name="console")]
+routes = [Route("/console", console_page, name="console"),
+          Route("/console/import", import_page, name="console_import")]

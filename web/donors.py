@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from heartchain.accounts.models import Account
+from heartchain.corrections.queries import corrections_of
 from heartchain.lookups import can_match
 from tokens import services as hearts
 from tokens.models import HeartDonation
@@ -159,6 +160,8 @@ async def donor_page(request: Request) -> Response:
                     if donation.charity in charities else None)
         gift.journey = journeys.get(donation.idx)
         gifts.append(gift)
+    paid = [p.idx for g in gifts if g.journey is not None for _, p in g.journey.allocations]
+    corrected = await corrections_of([d.idx for d in donations] + paid)
     language = choose_language(request)[0]
     from web.i18n import translator
 
@@ -170,7 +173,7 @@ async def donor_page(request: Request) -> Response:
         "address": address, "account": account, "score": score, "history": history,
         "chart": history_chart(history, chart_label, x_title=t("chart_x"),
                                y_title=t("hearts")), "gifts": gifts,
-        "breakdown": await hearts.breakdown(address),
+        "breakdown": await hearts.breakdown(address), "corrected": corrected,
     })
 
 

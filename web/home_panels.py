@@ -18,6 +18,8 @@ add_messages({
     "home_delivered_none": ("还没有送达记录。", "Nothing delivered yet."),
     "home_campaigns_none": ("还没有募捐项目。", "No campaigns yet."),
     "home_log_h": ("公开日志", "The public log"),
+    "home_ledger": ("账目", "ledger"),
+    "home_disclosure": ("信息公开", "disclosure"),
 })
 
 

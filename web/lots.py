@@ -15,13 +15,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from heartchain.corrections.queries import corrections_of
 from heartchain.errors import HeartchainError
 from heartchain.platform import Platform
 from tracing import labels, services
 from tracing.entries import CreateBody, MergeBody
 from tracing.errors import LabelMismatch, LotNotFound
 from tracing.models import Lot, LotEvent
-from web import explorer, hooks
+from web import corrections, explorer, hooks  # noqa: F401  (corrections: its messages)
 from web.i18n import add_messages, choose_language, translator
 from web.render import not_found, platform_of, render
 
@@ -128,7 +129,9 @@ async def lot_page(request: Request) -> Response:
     steps = await steps_of(platform, await services.timeline(lot.id))
     parents, children = await services.lineage(lot.id)
     names = await _labels([lot.custodian, lot.charity])
+    corrected = await corrections_of(s.event.idx for s in steps if s.event.action == "handover")
     return render(request, "lot.html", {
+        "corrected": corrected,
         "lot": lot, "code": code, "label_ok": label_ok, "steps": steps,
         "parents": parents, "children": children,
         "custodian_label": names.get(lot.custodian), "charity_label": names.get(lot.charity),

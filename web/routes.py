@@ -21,7 +21,7 @@ from heartchain.accounts.models import Account
 from heartchain.errors import HeartchainError, NotFound
 from heartchain.gql import MAX_INT64
 from heartchain.platform import Platform
-from web import checkpoint_pages, explorer, home_panels, hooks
+from web import checkpoint_pages, corrections, explorer, home_panels, hooks
 from web.accounts import account_page
 from web.i18n import translator
 from web.render import STATIC_DIR, bad_request, not_found, platform_of, render, templates
@@ -176,6 +176,7 @@ async def entry_page(request: Request) -> Response:
         "first_checkpoint": await explorer.first_checkpoint(platform.log, index),
         "latest_size": await platform.log.size(),
         "related": hooks.links_for(entry, t),
+        **await corrections.entry_context(index),
     })
 
 
@@ -192,6 +193,9 @@ core_routes: list[BaseRoute] = [
 DOMAIN_PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("web.donors", ("tokens.services",)),
     ("web.lots", ("tracing.services",)),
+    ("web.campaign_ledger", ("tracing.services",)),
+    ("web.disclosure", ("tracing.services",)),
+    ("web.statements", ("tokens.services", "tracing.services")),
     ("web.cases", ("heartchain.mutualaid.services",)),
     ("web.plans", ("heartchain.mutualaid.services",)),
     ("web.coverage", ("heartchain.mutualaid.services", "tokens.signin")),

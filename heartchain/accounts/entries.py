@@ -3,23 +3,29 @@
 The operator registers every account, except that anyone may register their own key as a member
 (self-custody) and that the very first entry of a log registers the operator itself. Labels name
 organisations (charities, partners, witnesses); members carry no label: no personal data here.
+
+Registration is set-based (heartchain.ledger.kinds): a batch's roles are loaded in one query
+(`load_roles`, which other set-based kinds' prefetch hooks use too) and its rows written in one
+executemany.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Literal
 
 from heartchain.accounts.errors import AccountExists, RoleRequired, UnknownAccount
-from heartchain.accounts.models import Account
 from heartchain.errors import PermissionDenied, ValidationError
 from heartchain.ledger.body import Address, Body, Label, literal_values
-from heartchain.ledger.kinds import ApplyContext, projects, rules
-from heartchain.ledger.store import execute, fetch
+from heartchain.ledger.kinds import ApplyContext, prefetches, projects, rules
+from heartchain.ledger.store import fetch
 
 Role = Literal["operator", "charity", "partner", "investigator", "member", "witness"]
 ROLES: tuple[str, ...] = literal_values(Role)
 _LABEL = re.compile(r"\S(.*\S)?")
+_CHUNK = 500  # values bound in one IN (...) list
+_OPERATOR = ("role", "operator registered")
 
 
 class RegisterBody(Body):
@@ -52,6 +58,27 @@ async def role_of(ctx: ApplyContext, address: str) -> str | None:
     return role
 
 
+async def load_roles(ctx: ApplyContext, addresses: Iterable[str]) -> None:
+    """Memoize the roles of `addresses` (a miss as None) in one query a chunk, for a batch's
+    prefetch; addresses already memoized are left as they are (they may be newer)."""
+    wanted = sorted({a for a in addresses if ("role", a) not in ctx.memo})
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start:start + _CHUNK]
+        rows = await fetch(ctx.conn, f"SELECT address, role FROM account WHERE address IN "
+                           f"({', '.join('?' * len(chunk))})", chunk)
+        found = {str(row["address"]): str(row["role"]) for row in rows}
+        for address in chunk:
+            ctx.memo[("role", address)] = found.get(address)
+
+
+async def _operator_registered(ctx: ApplyContext) -> bool:
+    if _OPERATOR not in ctx.memo:
+        ctx.memo[_OPERATOR] = bool(await fetch(
+            ctx.conn, "SELECT address FROM account WHERE role = ? LIMIT 1", ["operator"]))
+    registered: bool = ctx.memo[_OPERATOR]
+    return registered
+
+
 async def require_role(ctx: ApplyContext, address: str, *roles: str) -> None:
     role = await role_of(ctx, address)
     if role is None:
@@ -60,14 +87,19 @@ async def require_role(ctx: ApplyContext, address: str, *roles: str) -> None:
         raise RoleRequired(f"{address} is a {role}; this needs a {' or '.join(roles)}")
 
 
-@rules(RegisterBody)
+@prefetches(RegisterBody)
+async def _prefetch(ctx: ApplyContext, bodies: list[RegisterBody]) -> None:
+    await load_roles(ctx, [a for body in bodies for a in (body.address, body.registrar)])
+
+
+@rules(RegisterBody, batched=True)
 async def _check(ctx: ApplyContext, body: RegisterBody) -> None:
     if await role_of(ctx, body.address) is not None:
         raise AccountExists(f"{body.address} is already registered")
     if body.role == "operator":
         if body.registrar != body.address:
             raise PermissionDenied("the operator registers itself, once, at genesis")
-        if await Account.filter(role="operator").using_db(ctx.conn).exists():
+        if await _operator_registered(ctx):
             raise PermissionDenied("this log already has its operator")
         return
     if body.registrar == body.address:
@@ -77,11 +109,13 @@ async def _check(ctx: ApplyContext, body: RegisterBody) -> None:
     await require_role(ctx, body.registrar, "operator")
 
 
-@projects(RegisterBody)
+@projects(RegisterBody, batched=True)
 async def _project(ctx: ApplyContext, body: RegisterBody) -> None:
     # Raw SQL: registration is the hottest projector (every member), and the ORM triples its cost.
-    await execute(ctx.conn, "INSERT INTO account (address, role, label, registrar, registered_idx)"
-                  " VALUES (?, ?, ?, ?, ?)",
-                  [body.address, body.role, body.label, body.registrar, ctx.index])
+    await ctx.write("INSERT INTO account (address, role, label, registrar, registered_idx)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [body.address, body.role, body.label, body.registrar, ctx.index])
     ctx.memo[("role", body.address)] = body.role
+    if body.role == "operator":
+        ctx.memo[_OPERATOR] = True
 

@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
@@ -40,6 +42,19 @@ class Registered:
 # the operator a new token (`legacy_tokens`).
 _TOKEN_NONCE_BYTES = 16
 _TOKEN_TAG_BYTES = 16
+# Every authenticated request looks its token up: a token that authenticated is remembered for
+# TOKEN_CACHE_SECONDS (bounded), so a revocation made by another process or in the database
+# takes effect within that time; `forget_tokens()` (called by revocations here) at once. Accounts
+# never change role, and a token that did not authenticate is never remembered.
+TOKEN_CACHE_SECONDS = 5.0
+_TOKEN_CACHE_SIZE = 4096
+_known: OrderedDict[tuple[int, str], tuple[float, Account]] = OrderedDict()
+_now = time.monotonic  # the cache's clock (tests move it)
+
+
+def forget_tokens() -> None:
+    """Drop every remembered token (after revoking tokens, or to read the rows again)."""
+    _known.clear()
 
 
 def _b64(data: bytes) -> str:
@@ -82,8 +97,12 @@ async def authenticate(platform: Platform, token: str) -> Account | None:
         return None
     if len(raw) != _TOKEN_NONCE_BYTES + _TOKEN_TAG_BYTES:
         return None
-    # One raw query, not two through the ORM: every authenticated request pays for this.
     lookup = token_id(platform, token)
+    key = (id(platform), lookup)
+    remembered = _known.get(key)
+    if remembered is not None and remembered[0] > _now():
+        return remembered[1]
+    # One raw query, not two through the ORM.
     rows = await fetch(platform.log.reader.connection(),
                        "SELECT a.address, a.role, a.label, a.registrar, a.registered_idx "
                        "FROM api_token t JOIN account a ON a.address = t.address "
@@ -96,8 +115,13 @@ async def authenticate(platform: Platform, token: str) -> Account | None:
         logger.warning("api_token row %s… names an address its token was not issued to",
                        lookup[:8])
         return None
-    return Account(address=row["address"], role=row["role"], label=row["label"],
-                   registrar=row["registrar"], registered_idx=int(row["registered_idx"]))
+    account = Account(address=row["address"], role=row["role"], label=row["label"],
+                      registrar=row["registrar"], registered_idx=int(row["registered_idx"]))
+    _known[key] = (_now() + TOKEN_CACHE_SECONDS, account)
+    _known.move_to_end(key)
+    if len(_known) > _TOKEN_CACHE_SIZE:
+        _known.popitem(last=False)
+    return account
 
 
 async def revoke_legacy_tokens() -> int:
@@ -106,6 +130,7 @@ async def revoke_legacy_tokens() -> int:
               if _is_legacy_token_row(row.token_hash)]
     for start in range(0, len(legacy), 500):
         await ApiToken.filter(token_hash__in=legacy[start:start + 500]).update(revoked=True)
+    forget_tokens()
     return len(legacy)
 
 

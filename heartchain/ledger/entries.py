@@ -137,11 +137,27 @@ class Entry:
         """This entry with signatures by `keys` appended, in the order given."""
         added = tuple(Signature(address_of(k), bytes(k.sign(self.signing_bytes).signature))
                       for k in keys)
-        signed = Entry(self.kind, self.at, self.nonce, self.body, self.sigs + added, self.v)
+        sigs = self.sigs + added
+        signed = Entry(self.kind, self.at, self.nonce, self.body, sigs, self.v,
+                       _with_signatures(self.signing_bytes[len(SIGNING_PREFIX):], sigs))
         if len(signed.leaf_data) > MAX_ENTRY_BYTES:
             raise EntryFormatError(
                 f"entry: {len(signed.leaf_data)} bytes exceeds the {MAX_ENTRY_BYTES}-byte limit")
         return signed
+
+
+_LAST_KEY = b',"v":1}'
+
+
+def _with_signatures(unsigned: bytes, sigs: tuple[Signature, ...]) -> bytes | None:
+    """The leaf data from the canonical unsigned bytes, without encoding the body again: JCS
+    sorts "sigs" between "nonce" and "v", the last key, and a signature's two members are ASCII
+    (bech32 and base64), so they need no escaping. None when the bytes end otherwise."""
+    if not unsigned.endswith(_LAST_KEY):
+        return None
+    listed = b",".join(b'{"by":"%s","sig":"%s"}' % (s.by.encode(), base64.b64encode(s.sig))
+                       for s in sigs)
+    return unsigned[:-len(_LAST_KEY)] + b',"sigs":[' + listed + b"]" + _LAST_KEY
 
 
 def format_time(moment: datetime) -> str:

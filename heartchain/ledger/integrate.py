@@ -5,6 +5,11 @@ the projections, applies the projector and stores it; then it writes the tiles, 
 checkpoint and moves the head. A rejected entry leaves no trace and the rest of the batch goes
 on.
 
+Set-based kinds (heartchain.ledger.kinds) are checked against state their prefetch hooks load
+once for the whole batch, and their projection rows are buffered and written with one
+`executemany` per statement; the buffer is flushed before any entry of a kind still applied one
+entry at a time, and before the log rows.
+
 The first statement of every integration updates the single head row, which takes PostgreSQL's row
 lock (or SQLite's write lock): processes sharing one database take turns, so the log never forks
 and never has gaps.
@@ -26,10 +31,26 @@ from heartchain.errors import HeartchainError
 from heartchain.ledger import merkle, tiles
 from heartchain.ledger.batches import BatchLine, batch_checkpoint
 from heartchain.ledger.entries import ReplayError, check_clock, format_time, parse_time
-from heartchain.ledger.kinds import ApplyContext, PreparedEntry, check_all, project_all
+from heartchain.ledger.kinds import (
+    ApplyContext,
+    PreparedEntry,
+    SetRefused,
+    check_all,
+    is_set_based,
+    prefetch_all,
+    project_all,
+)
 from heartchain.ledger.notes import NoteSigner, sign_note
-from heartchain.ledger.reader import Appended, LogReader, SignedCheckpoint
+from heartchain.ledger.reader import (
+    Appended,
+    BatchProofs,
+    LogReader,
+    SignedCheckpoint,
+    StoredEntry,
+    Written,
+)
 from heartchain.ledger.store import execute, execute_many, fetch
+from heartchain.ledger.writes import WriteBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +61,16 @@ _Nodes = list[tuple[merkle.NodeID, bytes]]
 
 class ProjectorFailed(Exception):
     """A projector raised after its checks passed: a bug, or a race the checks did not see."""
+
+
+class BatchNotCommitted(Exception):
+    """The batch's transaction failed before its COMMIT was sent (the database unreachable, a
+    statement refused): none of it is in the log, so its writers can be answered at once with
+    `cause` instead of waiting to find out (settle.py, for a failure during the COMMIT)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class Integrator:
@@ -86,10 +117,15 @@ class Integrator:
             except ProjectorFailed as exc:
                 outcomes.append(HeartchainError(f"{item.entry.kind}: could not be applied: "
                                                 f"{exc.__cause__!r}"))
+            except BatchNotCommitted as exc:
+                if outcomes:  # the entries before it did commit: settle.py finds which
+                    raise exc.cause from None
+                raise
         return outcomes
 
     async def integrate_batch(self, batch: list[PreparedEntry], now: datetime) -> Outcomes:
         """One transaction at the log's time `now` (verify replays batches through this)."""
+        committing = False
         try:
             async with in_transaction(self.connection) as conn:
                 # Updating the head first takes the write lock before anything is read.
@@ -105,7 +141,8 @@ class Integrator:
                     now = parse_time(str(before[0]["signed_at"]))
                 integrated_at = format_time(now)
                 frontier = (await self._frontier_at(conn, size)).copy()
-                outcomes, rows, signer_rows, nodes = await self._apply_all(
+                border = dict(zip(merkle.range_nodes(size), frontier.hashes, strict=True))
+                outcomes, rows, signer_rows, nodes, answers = await self._apply_all(
                     conn, batch, now, frontier)
                 if not rows:
                     return outcomes
@@ -124,27 +161,50 @@ class Integrator:
                               [frontier.size, checkpoint.root_hash, note, integrated_at])
                 await execute(conn, "UPDATE log_head SET size = ?, root_hash = ? WHERE id = 1",
                               [frontier.size, checkpoint.root_hash])
-        except BaseException:
+                committing = True  # leaving the block sends COMMIT: a failure now is in doubt
+        except (ProjectorFailed, SetRefused):  # a bug, or a refused all-or-none set: no doubt
+            self._frontier = None
+            raise
+        except Exception as exc:
             self._frontier = None  # the cached border may be ahead of what committed
+            if committing:
+                raise
+            raise BatchNotCommitted(exc) from exc
+        except BaseException:
+            self._frontier = None
             raise
         self._frontier = frontier
         metrics.record_checkpoint(frontier.size)
-        self._committed(SignedCheckpoint(checkpoint, note, integrated_at))
-        return outcomes
+        signed = SignedCheckpoint(checkpoint, note, integrated_at)
+        self._committed(signed)
+        proofs = BatchProofs(signed, {**border, **dict(nodes)})
+        written = {int(row[0]): row for row in rows}
+        return [Appended(o.index, o.leaf_hash, frontier.size, Written(
+                    StoredEntry(o.index, o.leaf_hash, *written[o.index][2:6]),
+                    answers[o.index], proofs))
+                if isinstance(o, Appended) else o for o in outcomes]
 
     async def _apply_all(self, conn: BaseDBAsyncClient, batch: list[PreparedEntry],
                          now: datetime, frontier: merkle.CompactRange
-                         ) -> tuple[Outcomes, _Rows, _Rows, _Nodes]:
+                         ) -> tuple[Outcomes, _Rows, _Rows, _Nodes, dict[int, object]]:
         outcomes: Outcomes = []
+        answers: dict[int, object] = {}
         rows: _Rows = []
         signer_rows: _Rows = []
         nodes: _Nodes = []
         used = await self._used_nonces(conn, batch)
         memo: dict[object, object] = {}
+        writes = WriteBuffer()
+        if batch:
+            await prefetch_all(ApplyContext(conn, frontier.size, batch[0].entry, now, memo,
+                                            writes), batch)
         for item in batch:
             entry = item.entry
             index = frontier.size
-            context = ApplyContext(conn, index, entry, now, memo)
+            batched = is_set_based(type(item.body))
+            if not batched:
+                await _flush(conn, writes)  # its steps may read what is buffered
+            context = ApplyContext(conn, index, entry, now, memo, writes, batched)
             try:
                 check_clock(entry, now)
                 for signer in entry.signers:
@@ -158,15 +218,19 @@ class Integrator:
                 await project_all(context, item)
             except Exception as exc:
                 raise ProjectorFailed(entry.kind) from exc
+            if not batched:
+                # Its steps wrote without the memo (a new rate table, a correction's score):
+                # later entries read afresh rather than trust what was loaded before it.
+                memo.clear()
             used.update((signer, entry.nonce) for signer in entry.signers)
             leaf = merkle.leaf_hash(entry.leaf_data)
             nodes.extend(frontier.append(leaf))
             rows.append([index, leaf, entry.leaf_data, entry.kind, entry.at])
+            answers[index] = context.answer
             signer_rows.extend([signer, entry.nonce, index] for signer in entry.signers)
             outcomes.append(Appended(index, leaf, 0))
-        final = frontier.size
-        return ([Appended(o.index, o.leaf_hash, final) if isinstance(o, Appended) else o
-                 for o in outcomes], rows, signer_rows, nodes)
+        await _flush(conn, writes)
+        return outcomes, rows, signer_rows, nodes, answers
 
     async def _used_nonces(self, conn: BaseDBAsyncClient, batch: list[PreparedEntry]
                            ) -> set[tuple[str, str]]:
@@ -207,6 +271,15 @@ class Integrator:
         hashes = await self.reader.read_nodes(merkle.range_nodes(size), conn)
         self._frontier = merkle.CompactRange(size, hashes)
         return self._frontier
+
+
+async def _flush(conn: BaseDBAsyncClient, writes: WriteBuffer) -> None:
+    if not writes.pending():
+        return
+    try:
+        await writes.flush(conn)
+    except Exception as exc:  # as a projector's own failure: the batch is redone one by one
+        raise ProjectorFailed("buffered projection writes") from exc
 
 
 async def create_head(conn: BaseDBAsyncClient, origin: str, signer: NoteSigner,

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from heartchain import metrics
 from heartchain.clock import Clock
 from heartchain.errors import HeartchainError
 from heartchain.ledger import merkle, tiles
@@ -27,14 +28,14 @@ from heartchain.ledger.body import Body
 from heartchain.ledger.entries import Entry
 from heartchain.ledger.feed import CheckpointListener, Feed
 from heartchain.ledger.integrate import Integrator, ProjectorFailed, create_head
-from heartchain.ledger.kinds import PreparedEntry, prepared_signed
+from heartchain.ledger.kinds import PreparedEntry, SetRefused, prepared_signed
 from heartchain.ledger.notes import NoteSigner
 from heartchain.ledger.reader import Appended, LogReader, SignedCheckpoint, StoredEntry
 from heartchain.ledger.sequencer import Sequencer, prepare_entry
 from heartchain.ledger.settle import settle_in_doubt
 
 __all__ = ["Appended", "CheckpointListener", "Log", "LogReader", "ProjectorFailed",
-           "SignedCheckpoint", "StoredEntry", "create_head"]
+           "SetRefused", "SignedCheckpoint", "StoredEntry", "create_head"]
 
 
 class Log:
@@ -88,6 +89,27 @@ class Log:
                          ) -> list[Appended | HeartchainError]:
         """Integrate `entries` directly in batches, in order (seeding, imports, benchmarks)."""
         return await self.sequencer.append_now(entries)
+
+    async def append_all(self, signed: Sequence[tuple[Entry, Body]]) -> list[Appended]:
+        """Integrate entries this process built from their bodies and signed (Platform.signed)
+        in one transaction, all of them or none (bulk import): a rule refusing any raises
+        `SetRefused` naming it, a projector failing raises ProjectorFailed (where the sequencer
+        would redo the batch entry by entry), and either way nothing was written. The clock and
+        nonce checks, which a set signed just now with fresh nonces passes, are the
+        integrator's as for any batch."""
+        batch = [prepared_signed(entry, body, all_or_none=True) for entry, body in signed]
+        if not batch:
+            return []
+        outcomes = await self.integrator.integrate_batch(batch, self.clock.now())
+        refused = [o for o in outcomes if not isinstance(o, Appended)]
+        # Committed with the rest: only a stale clock or a reused nonce gets here.
+        if refused:
+            raise RuntimeError(f"append_all: {len(refused)} entries refused outside the rules "
+                               f"(the first: {refused[0]}); the others were written")
+        metrics.BATCH_SIZE.observe(len(batch))
+        for item in batch:
+            metrics.APPENDED.labels(item.entry.kind).inc()
+        return [o for o in outcomes if isinstance(o, Appended)]
 
     async def _integrate(self, batch: list[PreparedEntry]) -> list[Appended | HeartchainError]:
         return await self.integrator.integrate(batch)

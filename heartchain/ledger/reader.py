@@ -11,8 +11,9 @@ change, so they are cached.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -27,13 +28,6 @@ _FULL_TILE_CACHE = 4096  # 4096 x 8 KiB = 32 MiB of immutable tiles
 _CHUNK = 500  # values bound in one IN (...) list
 _ENTRY_COLUMNS = "idx, leaf_hash, data, kind, at, integrated_at"
 _CHECKPOINT_COLUMNS = "size, note, signed_at"
-
-
-@dataclass(frozen=True)
-class Appended:
-    index: int
-    leaf_hash: bytes
-    checkpoint_size: int  # the checkpoint signed with this entry's batch includes it
 
 
 @dataclass(frozen=True)
@@ -63,6 +57,46 @@ class StoredEntry:
     @property
     def entry(self) -> Entry:
         return parse_entry(self.data)
+
+
+class BatchProofs:
+    """Inclusion proofs of a batch's entries in the checkpoint signed with it, from the tree
+    nodes the integration had in hand (the border before the batch and every node the batch
+    completed): no tile is read back. A proof needs only those (the nodes left of the batch on
+    a leaf's path are border nodes), and `inclusion_proof` answers None rather than guess."""
+
+    def __init__(self, checkpoint: SignedCheckpoint, nodes: Mapping[merkle.NodeID, bytes]
+                 ) -> None:
+        self.checkpoint = checkpoint
+        self._nodes = nodes
+
+    def inclusion_proof(self, index: int) -> list[bytes] | None:
+        wanted = merkle.inclusion_nodes(index, self.checkpoint.size)
+        try:
+            hashes = [self._nodes[node] for node in wanted.ids]
+        except KeyError:
+            return None
+        return list(wanted.rehash(hashes))
+
+
+@dataclass(frozen=True)
+class Written:
+    """What the process that integrated an entry knows of it, so its writer need not read it
+    back: the stored row, what the kind's projector answered (`ApplyContext.answer`), and the
+    batch's proofs."""
+
+    stored: StoredEntry
+    answer: Any
+    proofs: BatchProofs
+
+
+@dataclass(frozen=True)
+class Appended:
+    index: int
+    leaf_hash: bytes
+    checkpoint_size: int  # the checkpoint signed with this entry's batch includes it
+    # Set by the integrating process (None when looked up again, as for a retried write).
+    written: Written | None = field(default=None, compare=False, repr=False)
 
 
 class LogReader:

@@ -23,7 +23,8 @@ from heartchain.gql import (
     page_size,
 )
 from heartchain.ledger.entries import ReplayError, parse_entry
-from heartchain.ledger.log import Log, SignedCheckpoint, StoredEntry
+from heartchain.ledger.log import Appended, Log, SignedCheckpoint, StoredEntry
+from heartchain.ledger.reader import BatchProofs
 
 
 @strawberry.type(description="A C2SP signed checkpoint: the log's size and root, signed.")
@@ -74,18 +75,29 @@ class LogEntry:
     data: str = strawberry.field(description="the canonical JSON (RFC 8785) that was hashed")
     body: JSON
     signers: list[str]
+    # An entry this process just integrated: its batch's proofs, so no tile is read back.
+    proofs: strawberry.Private[BatchProofs | None] = None
 
     @classmethod
-    def of(cls, stored: StoredEntry) -> LogEntry:
+    def of(cls, stored: StoredEntry, proofs: BatchProofs | None = None) -> LogEntry:
         document = json.loads(stored.data)
         return cls(index=Int64(stored.index), kind=stored.kind, at=stored.at,
                    integrated_at=stored.integrated_at, leaf_hash=b64(stored.leaf_hash),
                    data=stored.data.decode(), body=document["body"],
-                   signers=[s["by"] for s in document["sigs"]])
+                   signers=[s["by"] for s in document["sigs"]], proofs=proofs)
 
     @strawberry.field(description="Proof against the given tree size, or the latest checkpoint.")
     async def inclusion_proof(self, info: Info, tree_size: Int64 | None = None
                               ) -> InclusionProof:
+        # Just written: the checkpoint signed with its batch, which was the latest when the
+        # write was answered.
+        batch = self.proofs.inclusion_proof(self.index) if self.proofs and tree_size is None \
+            else None
+        if self.proofs is not None and batch is not None:
+            return InclusionProof(leaf_index=self.index,
+                                  tree_size=Int64(self.proofs.checkpoint.size),
+                                  leaf_hash=self.leaf_hash, hashes=[b64(h) for h in batch],
+                                  checkpoint=Checkpoint.of(self.proofs.checkpoint))
         log = info.context.platform.log
         signed = (await log.latest_checkpoint() if tree_size is None
                   else await log.checkpoint_at(tree_size))
@@ -131,6 +143,15 @@ SubmitEntryResult = Annotated[EntryAccepted | ErrorResult,
 async def load_entry(info: Info, index: int) -> LogEntry:
     stored = await info.context.entry_loader.load(index)
     return LogEntry.of(stored)
+
+
+async def written_entry(info: Info, appended: Appended) -> LogEntry:
+    """The entry `appended` answers for: from what its integration handed back when this process
+    just wrote it (and primed for any other field of the request that loads it), else loaded."""
+    if appended.written is None:
+        return await load_entry(info, appended.index)
+    info.context.entry_loader.prime(appended.index, appended.written.stored)
+    return LogEntry.of(appended.written.stored, appended.written.proofs)
 
 
 @strawberry.type
@@ -207,7 +228,7 @@ class LedgerMutation:
             if earlier is None or earlier.data != parsed.leaf_data:
                 raise
             appended = await log.appended(earlier.index)
-        return EntryAccepted(entry=await load_entry(info, appended.index))
+        return EntryAccepted(entry=await written_entry(info, appended))
 
 
 @strawberry.type

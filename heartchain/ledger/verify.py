@@ -34,6 +34,7 @@ from heartchain.ledger.entries import parse_time
 from heartchain.ledger.kinds import PreparedEntry, projections
 from heartchain.ledger.log import Log, create_head
 from heartchain.ledger.notes import Checkpoint, NoteSigner, NoteVerifier, open_note
+from heartchain.ledger.sequencer import prepare_entries
 from heartchain.ledger.store import fetch, is_postgres
 from heartchain.settings import sqlite_url
 
@@ -226,23 +227,28 @@ async def _replay(live: Log, live_conn: BaseDBAsyncClient, replay: Log, clock: F
         if at > size:
             raise VerifyFailed(Difference("log_checkpoint", key, f"size <= {size} (the head)",
                                           str(at)))
-        batch: list[PreparedEntry] = []
+        datas: list[bytes] = []
+        late: Difference | None = None  # the first entry not integrated at the batch's time
         while pending is not None and int(pending["idx"]) < at:
             index = int(pending["idx"])
-            if index != end + len(batch):
+            if index != end + len(datas):
                 break
             if str(pending["integrated_at"]) != line.integrated_at:
-                raise VerifyFailed(Difference(
-                    "log_entry.integrated_at", f"idx={index}",
-                    f"{line.integrated_at} (signed in checkpoint {at})",
-                    str(pending["integrated_at"])))
-            try:
-                batch.append(replay.prepare(bytes(pending["data"])))
-            except HeartchainError as exc:
-                raise VerifyFailed(Difference("log_entry", f"idx={index}",
-                                              "a well-formed entry signed by its signers",
-                                              str(exc))) from None
+                late = Difference("log_entry.integrated_at", f"idx={index}",
+                                  f"{line.integrated_at} (signed in checkpoint {at})",
+                                  str(pending["integrated_at"]))
+                break
+            datas.append(bytes(pending["data"]))
             pending = await anext(entries, None)
+        batch: list[PreparedEntry] = []
+        for position, item in enumerate(prepare_entries(datas)):
+            if isinstance(item, HeartchainError):
+                raise VerifyFailed(Difference("log_entry", f"idx={end + position}",
+                                              "a well-formed entry signed by its signers",
+                                              str(item)))
+            batch.append(item)
+        if late is not None:
+            raise VerifyFailed(late)
         if len(batch) != at - end:
             following = "none" if pending is None else str(pending["idx"])
             raise VerifyFailed(Difference("log_entry", f"idx={end + len(batch)}", "present",

@@ -3,10 +3,18 @@
 Which witnesses, how many must cosign and how long a request may take come from `Settings`
 (`witness_policy.py`). `attach(platform)` registers a checkpoint listener. Each witness has one
 background worker that submits the newest checkpoint it has not yet sent (checkpoints that pile
-up while a request is in flight are coalesced: only the latest goes), with the consistency proof
-from the size that witness last cosigned. A 409 `text/x.tlog.size` answer is retried once from
-the witness's own size; any other refusal is recorded as a `WitnessRefusal`, and an unreachable
-witness is retried with back-off. Cosignatures are verified before they are stored.
+up while a request is in flight, or within the interval after the last submission, are
+coalesced: only the latest goes, so the call rate stays bounded however fast batches commit),
+with the consistency proof from the size that witness last cosigned. A 409 `text/x.tlog.size`
+answer is retried once from the witness's own size; any other refusal is recorded as a
+`WitnessRefusal`, and an unreachable witness is retried with back-off. Cosignatures are verified
+before they are stored.
+
+The call rate is declared and bounded: a worker sends at most one checkpoint per
+`HEARTCHAIN_WITNESS_INTERVAL` seconds to its witness (what arrives meanwhile is coalesced), and
+in a server only the process holding the submitter lease (`submitter_lease.py`) submits, the
+newest checkpoint in the store whichever process signed it, so N worker processes do not call a
+witness N times as often.
 
 `served_checkpoint` is what `/log/checkpoint` serves (see `witnessed.py`), `witnesses_report`
 what `/log/witnesses` shows.
@@ -29,6 +37,7 @@ from heartchain.errors import HeartchainError, VerificationError
 from heartchain.ledger.entries import parse_time
 from heartchain.ledger.log import Log, SignedCheckpoint
 from heartchain.ledger.notes import NoteSignature
+from heartchain.ledger.submitter_lease import Lease, NoLease, lease_for
 from heartchain.ledger.witness_policy import WitnessEndpoint, WitnessPolicy
 from heartchain.ledger.witnessed import (
     CosignedCheckpoint,
@@ -65,6 +74,7 @@ class _Worker:
     retry: asyncio.TimerHandle | None = None
     delay: float = 1.0
     unreachable: bool = False  # the last attempt failed in transport: record one row, not many
+    last_sent: float | None = None  # loop time of the last request: paces the next one
 
 
 class WitnessClient:
@@ -72,7 +82,8 @@ class WitnessClient:
 
     def __init__(self, log: Log, policy: WitnessPolicy, *, seal: RecordSeal,
                  clock: Clock | None = None, http: httpx.AsyncClient | None = None,
-                 max_delay: float = 60.0) -> None:
+                 max_delay: float = 60.0, lease: Lease | None = None,
+                 takeover_s: float = 5.0) -> None:
         self.log = log
         self.policy = policy
         self.seal = seal  # MACs the rows it stores, so verify can tell them from forged ones
@@ -83,6 +94,39 @@ class WitnessClient:
         self._workers = {w.name: _Worker(w) for w in policy.witnesses}
         self._sizes: dict[str, int] = {}  # the size each witness last cosigned, as we know it
         self._closed = False
+        # Without a lease (one process, tests) this client submits what it is offered; with one
+        # it submits only while holding it, and then polls the store for others' checkpoints.
+        self._lease = lease
+        self._holding = lease is None
+        self._takeover_s = takeover_s
+        self._offered = 0
+        self._watch: asyncio.Task[None] | None = None
+
+    @property
+    def submitting(self) -> bool:
+        """Whether this process is the one that submits (it holds the lease, or needs none)."""
+        return self._holding
+
+    def start(self) -> None:
+        """With a lease: contend for it and, once held, follow the store's newest checkpoint."""
+        if self._lease is not None and self._watch is None and self.policy.witnesses:
+            self._watch = asyncio.get_running_loop().create_task(self._follow_store())
+
+    async def _follow_store(self) -> None:
+        lease = self._lease if self._lease is not None else NoLease()
+        while not self._closed:
+            try:
+                if not self._holding:
+                    self._holding = await lease.acquire()
+                    if self._holding:
+                        logger.info("this process now submits checkpoints to the witnesses")
+                if self._holding:
+                    latest = await self.log.latest_checkpoint()
+                    if latest.size > self._offered:
+                        self.offer(latest)
+            except Exception:  # the database or the lease store: keep trying
+                logger.exception("following the store for the witness submitter failed")
+            await asyncio.sleep(self.policy.interval if self._holding else self._takeover_s)
 
     # the listener and the workers
 
@@ -91,8 +135,9 @@ class WitnessClient:
 
     def offer(self, signed: SignedCheckpoint) -> None:
         """Queue `signed` for every witness, replacing any older checkpoint still waiting."""
-        if self._closed:
+        if self._closed or not self._holding:
             return
+        self._offered = max(self._offered, signed.size)
         for worker in self._workers.values():
             if worker.pending is None or worker.pending.size < signed.size:
                 worker.pending = signed
@@ -111,9 +156,15 @@ class WitnessClient:
         while not self._closed:
             await worker.wake.wait()
             worker.wake.clear()
+            if worker.last_sent is not None:
+                # The declared rate: what arrives while this sleeps is coalesced into one.
+                pause = worker.last_sent + self.policy.interval - asyncio.get_running_loop().time()
+                if pause > 0:
+                    await asyncio.sleep(pause)
             signed, worker.pending, worker.retry = worker.pending, None, None
             if signed is None:
                 continue
+            worker.last_sent = asyncio.get_running_loop().time()
             worker.busy = True
             try:
                 outcome = await self.submit(worker.endpoint, signed)
@@ -255,6 +306,9 @@ class WitnessClient:
             return
         self._closed = True
         tasks = []
+        if self._watch is not None:
+            self._watch.cancel()
+            tasks.append(self._watch)
         for worker in self._workers.values():
             if worker.retry is not None:
                 worker.retry.cancel()
@@ -262,6 +316,8 @@ class WitnessClient:
                 worker.task.cancel()
                 tasks.append(worker.task)
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._lease is not None:
+            await self._lease.release()
         if self._own_http and self._http is not None:
             await self._http.aclose()
         if _attached.get(self.log) is self:
@@ -278,7 +334,7 @@ _attached: weakref.WeakKeyDictionary[Log, WitnessClient] = weakref.WeakKeyDictio
 
 
 def attach(platform: Platform, policy: WitnessPolicy | None = None, *,
-           http: httpx.AsyncClient | None = None) -> WitnessClient:
+           http: httpx.AsyncClient | None = None, exclusive: bool = False) -> WitnessClient:
     """Submit every checkpoint `platform.log` signs to the witnesses (from the environment
     unless `policy` is given). Call it inside the app's lifespan, as an async context manager
     so the workers stop with the app:
@@ -287,13 +343,18 @@ def attach(platform: Platform, policy: WitnessPolicy | None = None, *,
             yield
 
     Attaching twice returns the first client. With no witnesses configured it does nothing.
+    `exclusive` (the server): submit only while holding the store's submitter lease, so of
+    several worker processes one calls the witnesses.
     """
     log = platform.log
     existing = _attached.get(log)
     if existing is not None:
         return existing
-    client = WitnessClient(log, policy or WitnessPolicy.from_settings(platform.settings),
-                           seal=RecordSeal(platform.vault), clock=platform.clock, http=http)
+    settings = platform.settings
+    lease = lease_for(settings.database_url, settings.data_dir) if exclusive else None
+    client = WitnessClient(log, policy or WitnessPolicy.from_settings(settings),
+                           seal=RecordSeal(platform.vault), clock=platform.clock, http=http,
+                           lease=lease)
     _attached[log] = client
     if client.policy.witnesses:
         log.add_checkpoint_listener(client.on_checkpoint)
@@ -301,7 +362,9 @@ def attach(platform: Platform, policy: WitnessPolicy | None = None, *,
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        if loop is not None:
+        if loop is not None and lease is not None:
+            client.start()  # it offers the store's newest checkpoint once it holds the lease
+        elif loop is not None:
             startup = loop.create_task(client.submit_latest())
             startup.add_done_callback(_log_failure)
             _startup_tasks.add(startup)
@@ -348,6 +411,8 @@ async def witnesses_report(log: Log, *, refusals: int = 50) -> dict[str, Any]:
         "policy": policy.description, "required": policy.required,
         "latest_size": latest.size,
         "witnessed_size": witnessed.signed.size if witnessed is not None else None,
+        # The declared call rate: at most this many requests per second to each witness.
+        "max_calls_per_second": policy.calls_per_second,
         "witnesses": [], "refusals": [],
     }
     for endpoint in policy.witnesses:

@@ -6,6 +6,8 @@ Configured through `Settings` (README "Configuration"):
     HEARTCHAIN_WITNESSES="w1=http://127.0.0.1:8101|<cosignature verifier key>,w2=..."
     HEARTCHAIN_WITNESS_POLICY=2        # k of the n witnesses; default: all of them
     HEARTCHAIN_WITNESS_TIMEOUT=10      # seconds per request to a witness
+    HEARTCHAIN_WITNESS_INTERVAL=0.25   # at least this many seconds between two requests to one
+                                       # witness: the log's declared call rate (here 4/s)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from heartchain.settings import Settings
 ENV_WITNESSES = "HEARTCHAIN_WITNESSES"
 ENV_POLICY = "HEARTCHAIN_WITNESS_POLICY"
 ENV_TIMEOUT = "HEARTCHAIN_WITNESS_TIMEOUT"
+ENV_INTERVAL = "HEARTCHAIN_WITNESS_INTERVAL"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class WitnessPolicy:
     witnesses: tuple[WitnessEndpoint, ...] = ()
     required: int = 0
     timeout: float = 10.0
+    interval: float = 0.0  # seconds between two submissions to one witness, at least
 
     def __post_init__(self) -> None:
         names = [w.name for w in self.witnesses]
@@ -53,6 +57,13 @@ class WitnessPolicy:
         if self.witnesses and not 1 <= self.required <= len(self.witnesses):
             raise ValueError(f"{ENV_POLICY}: must be 1..{len(self.witnesses)}, "
                              f"got {self.required}")
+        if not 0 <= self.interval <= 3600:
+            raise ValueError(f"{ENV_INTERVAL}: must be 0..3600 seconds, got {self.interval}")
+
+    @property
+    def calls_per_second(self) -> float | None:
+        """The most requests per second this log sends one witness (None: unbounded)."""
+        return round(1 / self.interval, 3) if self.interval else None
 
     @property
     def description(self) -> str:
@@ -63,7 +74,8 @@ class WitnessPolicy:
 
     @classmethod
     def parse(cls, witnesses: str, required: str | int | None = None,
-              timeout: str | float | None = None) -> WitnessPolicy:
+              timeout: str | float | None = None,
+              interval: str | float | None = None) -> WitnessPolicy:
         """Parse `label=url|verifier key` items separated by commas (or newlines)."""
         endpoints = []
         for item in witnesses.replace("\n", ",").split(","):
@@ -83,11 +95,13 @@ class WitnessPolicy:
                 raise ValueError(f"{ENV_WITNESSES}: {label.strip()}: {exc}") from exc
             endpoints.append(WitnessEndpoint(label.strip(), url.strip(), verifier))
         k = len(endpoints) if required in (None, "") else int(required)
-        return cls(tuple(endpoints), k, float(timeout) if timeout else 10.0)
+        return cls(tuple(endpoints), k, float(timeout) if timeout else 10.0,
+                   float(interval) if interval else 0.0)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WitnessPolicy:
-        key = (settings.witnesses, settings.witness_policy, settings.witness_timeout_s)
+        key = (settings.witnesses, settings.witness_policy, settings.witness_timeout_s,
+               settings.witness_interval_s)
         if key not in _parsed:
             _parsed[key] = cls.parse(*key)
         return _parsed[key]
@@ -99,4 +113,4 @@ class WitnessPolicy:
 
 
 # Policies by their settings: read on every /log/checkpoint, parsed (keys decoded) once.
-_parsed: dict[tuple[str, int | None, float], WitnessPolicy] = {}
+_parsed: dict[tuple[str, int | None, float, float], WitnessPolicy] = {}

@@ -9,11 +9,15 @@ The rule, in full (DESIGN §4):
 - ``target = payouts + fee + carry_in``: ``carry_in`` is what earlier periods could not collect.
 - ``share = min(floor(target / n), member_case_cap * cases)`` for the ``n`` covered members: one
   uniform share, never more than the plan's per-member cap for each case shared.
-- Each member pays ``min(share, balance)``: nobody goes negative; a member who pays their whole
-  balance lapses.
-- ``carry = target - collected``: the remainder ``target mod n`` (< n fen), plus whatever the cap
-  or short balances left uncollected, is carried to the plan's next period and recorded in the
-  entry. So ``payouts + fee + carry_in == collected + carry`` exactly, every period.
+- Each member pays ``min(share, balance, room)``: nobody goes negative; a member who pays their
+  whole balance lapses; ``room`` is what the plan's per-year cap still allows them this plan year
+  (no limit without one).
+- ``carry = target - collected``: the remainder ``target mod n`` (< n fen), plus whatever the
+  caps (``cap_cut``: per case, ``year_cut``: per year) or short balances left uncollected, is
+  carried to the plan's next period and recorded in the entry. So ``payouts + fee + carry_in ==
+  collected + carry`` exactly, every period.
+- With a notice (``period.notice``) the ``n`` members are the set counted at 00:00 plan time on
+  the notice day and committed then; one who left since pays nothing (their part is carried).
 
     >>> fee_of(100_000, 800)
     8000
@@ -79,18 +83,31 @@ class Split:
     collected: int
     carry: int
     shares: tuple[int, ...]
+    cap_cut: int = 0
+    year_capped: int = 0
+    year_cut: int = 0
+
+
+def cap_cut_of(target: int, members: int, share: int) -> int:
+    """What the per-case cap cut off the uniform share, over all members (0 if it did not bind)."""
+    return members * (target // members - share) if members else 0
 
 
 def split(*, payouts: int, fee_bp: int, carry_in: int, member_cap: int, cases: int,
-          balances: Sequence[int]) -> Split:
-    """Apply the rule above to the covered members' balances (in share-tree order)."""
+          balances: Sequence[int], rooms: Sequence[int | None] | None = None) -> Split:
+    """Apply the rule above to the covered members' balances (in share-tree order), each with
+    what the per-year cap still allows them (`rooms`, None: no limit)."""
     fee = fee_of(payouts, fee_bp)
     target = payouts + fee + carry_in
     share = uniform_share(target, len(balances), member_cap * cases)
-    shares = tuple(paid(share, b) for b in balances)
+    limits = [share if r is None else min(share, max(r, 0)) for r in
+              (rooms if rooms is not None else [None] * len(balances))]
+    shares = tuple(paid(limit, b) for limit, b in zip(limits, balances, strict=True))
     collected = sum(shares)
+    capped = [share - limit for limit in limits if limit < share]
     return Split(payouts, fee, carry_in, target, len(balances), share, collected,
-                 target - collected, shares)
+                 target - collected, shares, cap_cut_of(target, len(balances), share),
+                 len(capped), sum(capped))
 
 
 def leaf_data(member: str, period: int, share: int) -> bytes:
@@ -163,6 +180,9 @@ class Totals:
     collected: int
     carry: int
     lapsed: int
+    cap_cut: int = 0
+    year_capped: int = 0
+    year_cut: int = 0
 
 
 def share_for(*, payouts: int, fee_bp: int, carry_in: int, member_cap: int, cases: int,
@@ -177,12 +197,23 @@ def totals(*, payouts: int, fee_bp: int, carry_in: int, member_cap: int, cases: 
     """`split`'s figures from aggregates: `short` members hold less than the share (together
     `short_sum` fen) and pay it all; `lapsed` members hold at most the share. Equal to `split`
     over the same balances (tests/mutualaid/test_apportion.py checks it)."""
+    return totals_of(payouts=payouts, fee_bp=fee_bp, carry_in=carry_in, member_cap=member_cap,
+                     cases=cases, members=members, specials=short, special_paid=short_sum,
+                     lapsed=lapsed)
+
+
+def totals_of(*, payouts: int, fee_bp: int, carry_in: int, member_cap: int, cases: int,
+              members: int, specials: int, special_paid: int, lapsed: int,
+              year_capped: int = 0, year_cut: int = 0) -> Totals:
+    """A period's figures: `specials` members pay less than the share (together
+    `special_paid` fen: short balances, per-year caps, members who left since the notice),
+    the rest pay it."""
     fee = fee_of(payouts, fee_bp)
     target = payouts + fee + carry_in
     share = uniform_share(target, members, member_cap * cases)
-    collected = share * (members - short) + short_sum
+    collected = share * (members - specials) + special_paid
     return Totals(payouts, fee, carry_in, target, members, share, collected, target - collected,
-                  lapsed)
+                  lapsed, cap_cut_of(target, members, share), year_capped, year_cut)
 
 
 def _pairs(row: list[bytes]) -> list[bytes]:

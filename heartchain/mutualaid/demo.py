@@ -2,7 +2,8 @@
 
 Members generate their own keys in memory and self-register (custodial keys would cost a sealed
 row each); registrations and joins go in through `write_many`. The log clock is then moved
-forward through the waiting period and the notice windows, about 150 days; `heartchain demo`
+forward through the waiting period, the case notice windows and the plan's notice and
+deduction days (plan time), at most about 180 days; `heartchain demo`
 starts its clock `demo.HISTORY` (200 days) in the past, so the log's time never runs ahead of the
 wall clock.
 Birth dates of the generated members are not sealed (they are random); only commitments are on
@@ -20,15 +21,22 @@ from heartchain.accounts.services import self_register_member
 from heartchain.demo import DemoState, seeder, write_many
 from heartchain.keys import SigningKey, address_of
 from heartchain.mutualaid import services
-from heartchain.mutualaid.entries import PlanJoin, Rules
+from heartchain.mutualaid.entries import AgeBand, PlanJoin, Rules
+from heartchain.mutualaid.plans import NO_SENIOR, next_day_of
 
 PLAN = "xianghu-basic"
 MEMBERS = 10_000
 INVESTIGATOR = "Fair Claims Investigations 公正理赔调查"
-RULES = Rules(min_age_days=28, max_age_years=59, waiting_days=90, cap_fen=30_000_000,
-              senior_age=40, senior_cap_fen=10_000_000, fee_bp=800,
+# The largest scheme's rules: Beijing time; notices on the 7th and 21st, deductions on the 14th
+# and 28th; an 8% fee; at most ¥10 a member a case and ¥188 a year; 30 days to 39 years
+# covered for ¥300,000, 40 to 59 for ¥100,000; a 90-day waiting period.
+RULES = Rules(min_age_days=30, max_age_years=59, waiting_days=90, cap_fen=30_000_000,
+              senior_age=NO_SENIOR, senior_cap_fen=10_000_000, fee_bp=800,
               member_case_cap_fen=1_000, min_prepay_fen=1_000,
-              conditions=("cancer", "stroke", "heart-attack", "kidney-failure", "leukemia"))
+              conditions=("cancer", "stroke", "heart-attack", "kidney-failure", "leukemia"),
+              time_zone="Asia/Shanghai", notice_days=(7, 21), deduction_days=(14, 28),
+              year_cap_fen=18_800,
+              age_bands=(AgeBand(39, 30_000_000), AgeBand(59, 10_000_000)))
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 # The operator's vetted hospitals: code, Chinese name, English name.
 HOSPITALS = (("pumch", "北京协和医院", "Peking Union Medical College Hospital"),
@@ -87,6 +95,10 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
     await self_register_member(platform, family)
     await services.set_proxy(platform, plan=PLAN, member=keys[1], proxy=address_of(family))
 
+    async def until(days: tuple[int, ...]) -> None:
+        now = platform.clock.now()
+        platform.clock.advance(next_day_of(now, days, RULES.time_zone) - now)
+
     async def period(count: int, reject: int, objected: int, by_proxy: bool = False) -> None:
         patients = rng.sample(keys[2:], count)
         if by_proxy:
@@ -126,6 +138,10 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
                                        decision=verdict,
                                        amount_fen=asked if verdict == "approve" else None,
                                        reason=None if verdict == "approve" else "not-evidenced")
+        # The notice day's member set, then the deduction a week later (plan time).
+        await until(RULES.notice_days)
+        await services.open_period_notice(platform, plan=PLAN, operator=operator)
+        await until(RULES.deduction_days)
         await services.apportion_period(platform, plan=PLAN, operator=operator)
 
     await period(4, reject=3, objected=0, by_proxy=True)

@@ -10,6 +10,7 @@ clock:
 - `proxies.py`: ``plan.proxy`` (the member), family authorised to open cases for them.
 - `cases.py`: ``case.open`` -> ``case.attest`` -> ``case.notice`` -> ``case.object`` ->
   ``case.review`` -> ``case.decide``.
+- `notices.py`: ``period.notice`` (operator), the member set counted on the notice day.
 - `periods.py`: ``period.apportion`` (operator), with the covered set streamed by `readers.py`
   and the arithmetic in `apportion.py`.
 - `closing.py`: ``plan.close``, ``plan.refund`` (operator), the wind-down; it refuses joins (and
@@ -21,7 +22,16 @@ them from here.
 
 from __future__ import annotations
 
-from heartchain.mutualaid import cases, closing, hospitals, membership, periods, plans, proxies
+from heartchain.mutualaid import (
+    cases,
+    closing,
+    hospitals,
+    membership,
+    notices,
+    periods,
+    plans,
+    proxies,
+)
 from heartchain.mutualaid.cases import (
     MASKED_NAME,
     CaseAttest,
@@ -44,17 +54,19 @@ from heartchain.mutualaid.membership import (
     membership_id,
     require_covered,
 )
+from heartchain.mutualaid.notices import PeriodNoticeOpen, notice_body
 from heartchain.mutualaid.periods import Computed, PeriodApportion, compute_period, period_cases
-from heartchain.mutualaid.plans import PlanCreate, Rules, get_plan, rules_of
+from heartchain.mutualaid.plans import AgeBand, PlanCreate, Rules, get_plan, rules_of
 from heartchain.mutualaid.proxies import PlanProxy
 from heartchain.mutualaid.readers import covered_count
 
-KIND_MODULES = (plans, membership, hospitals, proxies, cases, periods, closing)
+KIND_MODULES = (plans, membership, hospitals, proxies, cases, notices, periods, closing)
 
 __all__ = [
-    "KIND_MODULES", "MASKED_NAME", "CaseAttest", "CaseDecide", "CaseNotice", "CaseObject",
-    "CaseOpen", "CaseReview", "Computed", "HospitalRegister", "PeriodApportion", "PlanCreate",
-    "PlanJoin", "PlanLeave", "PlanProxy", "PlanTopup", "Rules", "age_band", "age_now",
-    "compute_period", "covered_count", "get_case", "get_membership", "get_plan", "log_time",
-    "membership_id", "period_cases", "require_covered", "rules_of",
+    "KIND_MODULES", "MASKED_NAME", "AgeBand", "CaseAttest", "CaseDecide", "CaseNotice",
+    "CaseObject", "CaseOpen", "CaseReview", "Computed", "HospitalRegister", "PeriodApportion",
+    "PeriodNoticeOpen", "PlanCreate", "PlanJoin", "PlanLeave", "PlanProxy", "PlanTopup", "Rules",
+    "age_band", "age_now", "compute_period", "covered_count", "get_case", "get_membership",
+    "get_plan", "log_time", "membership_id", "notice_body", "period_cases", "require_covered",
+    "rules_of",
 ]

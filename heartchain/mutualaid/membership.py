@@ -24,7 +24,7 @@ from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.kinds import ApplyContext, projects, rules
 from heartchain.lookups import can_match
 from heartchain.mutualaid.errors import AlreadyJoined, NotAMember, NotCovered, RuleBroken
-from heartchain.mutualaid.models import Membership, Payment
+from heartchain.mutualaid.models import Membership, Payment, PeriodNotice
 from heartchain.mutualaid.plans import YEAR_DAYS, get_plan
 
 
@@ -96,6 +96,13 @@ def require_covered(m: Membership, now: str) -> None:
                          f"{m.covered_from}")
 
 
+async def _counted_in_open_notice(conn: BaseDBAsyncClient, m: Membership) -> bool:
+    """Whether a member who left is in the member set of the plan's open period notice."""
+    notice = await PeriodNotice.get_or_none(plan=m.plan, apportioned_idx=None).using_db(conn)
+    return (notice is not None and m.left_idx is not None and m.left_idx > notice.idx
+            and m.joined_idx < notice.idx and m.covered_from <= notice.snapshot_at)
+
+
 @rules(PlanJoin)
 async def _check_join(ctx: ApplyContext, b: PlanJoin) -> None:
     await require_role(ctx, b.member, "member")
@@ -103,6 +110,10 @@ async def _check_join(ctx: ApplyContext, b: PlanJoin) -> None:
     existing = await Membership.get_or_none(id=membership_id(b.plan, b.member)).using_db(ctx.conn)
     if existing is not None and existing.status != "left":
         raise AlreadyJoined(f"{b.member} is already a member of plan {b.plan}")
+    if existing is not None and await _counted_in_open_notice(ctx.conn, existing):
+        # A rejoin would move them in the join order the open notice's member set follows.
+        raise RuleBroken(f"plan.join: {b.member} is counted in plan {b.plan}'s open period "
+                         "notice; join again once that period is apportioned", field="member")
     if b.age_days < plan.min_age_days or b.age_years > plan.max_age_years:
         raise RuleBroken(f"plan.join: age outside plan {b.plan}'s range ({plan.min_age_days} "
                          f"days to {plan.max_age_years} years)", field="age_years")

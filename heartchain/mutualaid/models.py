@@ -37,6 +37,14 @@ class Plan(Model):
     conditions = fields.TextField()  # JSON list of condition slugs
     carry_fen = fields.BigIntField(default=0)  # owed by earlier periods, added to the next
     periods = fields.IntField(default=0)
+    # Rule options (plans.Rules); the defaults are a plan without them. Columns added by a
+    # migration are nullable (an ALTER TABLE needs no default then); the projectors and the
+    # migration always fill them.
+    time_zone = fields.CharField(max_length=64, default="UTC", null=True)
+    notice_days = fields.CharField(max_length=32, default="[]", null=True)  # JSON days of month
+    deduction_days = fields.CharField(max_length=32, default="[]", null=True)
+    year_cap_fen = fields.BigIntField(default=0, null=True)  # 0: no per-year cap
+    age_bands = fields.TextField(default="[]", null=True)  # JSON [[to_years, cap_fen], ...]
 
     class Meta:
         table = "ma_plan"
@@ -71,6 +79,8 @@ class Membership(Model):
     lapsed_idx = fields.BigIntField(null=True)
     left_idx = fields.BigIntField(null=True)
     refund_fen = fields.BigIntField(default=0)
+    share_year = fields.IntField(default=0, null=True)  # plan year (plan time) of year_shared_fen
+    year_shared_fen = fields.BigIntField(default=0, null=True)  # shares paid in that year
 
     class Meta:
         table = "ma_membership"
@@ -170,9 +180,33 @@ class Period(Model):
     carry_fen = fields.BigIntField()
     lapsed = fields.IntField()
     share_root = fields.CharField(max_length=64)
+    notice_idx = fields.BigIntField(null=True)  # the period.notice whose member set shared
+    # What the caps cut off (carried, within carry_fen): the per-case cap on the share, and the
+    # per-year cap on some members' payments (year_capped members).
+    cap_cut_fen = fields.BigIntField(default=0, null=True)
+    year_capped = fields.IntField(default=0, null=True)
+    year_cut_fen = fields.BigIntField(default=0, null=True)
 
     class Meta:
         table = "ma_period"
+        unique_together = (("plan", "number"),)
+
+
+class PeriodNotice(Model):
+    """A period's notice (`period.notice`): the member set counted at 00:00 plan time on the
+    notice day, committed by its count and Merkle root; the period's share divides by it."""
+
+    idx = fields.BigIntField(primary_key=True)
+    plan = fields.CharField(max_length=64)
+    number = fields.IntField()
+    day = fields.CharField(max_length=10)  # the notice day, plan time
+    snapshot_at = fields.CharField(max_length=24)  # 00:00 plan time that day (log clock, UTC)
+    members = fields.IntField()
+    member_root = fields.CharField(max_length=64)
+    apportioned_idx = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "ma_period_notice"
         unique_together = (("plan", "number"),)
 
 
@@ -234,7 +268,7 @@ class CaseProxy(Model):
 
 
 register_projection(Plan, PlanVersion, Membership, Payment, Case, Objection, Review, Period,
-                    SharePage, ShareTile, Hospital, CaseProxy)
+                    PeriodNotice, SharePage, ShareTile, Hospital, CaseProxy)
 
 
 # -- wind-down (closing.py) -----------------------------------------------------------------

@@ -15,6 +15,7 @@ from heartchain.mutualaid import services
 from heartchain.mutualaid.case_types import CaseType
 from heartchain.mutualaid.models import Case as CaseRow
 from heartchain.mutualaid.models import Period as PeriodRow
+from heartchain.mutualaid.models import PeriodNotice as NoticeRow
 
 
 @strawberry.type(name="MutualAidShare", description="One member's share of one period, with its "
@@ -71,6 +72,15 @@ class PeriodType(FromEntry):
     carry_fen: Int64 = strawberry.field(description="carried to the next period")
     lapsed: int
     share_root: str
+    notice_index: Int64 | None = strawberry.field(
+        description="the period.notice whose member set (counted at 00:00 plan time on the "
+                    "notice day) shared this period; null for a period without a notice")
+    cap_cut_fen: Int64 = strawberry.field(
+        default=Int64(0), description="what the per-case cap on the share cut off (carried)")
+    year_capped: int = strawberry.field(
+        default=0, description="members the per-year cap let pay less than the share")
+    year_cut_fen: Int64 = strawberry.field(
+        default=Int64(0), description="what the per-year cap cut off them (carried)")
 
     @classmethod
     def of(cls, p: PeriodRow) -> PeriodType:
@@ -79,7 +89,10 @@ class PeriodType(FromEntry):
                    fee_fen=Int64(p.fee_fen), carry_in_fen=Int64(p.carry_in_fen),
                    total_fen=Int64(p.payouts_fen + p.fee_fen), members=p.members,
                    share_fen=Int64(p.share_fen), collected_fen=Int64(p.collected_fen),
-                   carry_fen=Int64(p.carry_fen), lapsed=p.lapsed, share_root=p.share_root)
+                   carry_fen=Int64(p.carry_fen), lapsed=p.lapsed, share_root=p.share_root,
+                   notice_index=None if p.notice_idx is None else Int64(p.notice_idx),
+                   cap_cut_fen=Int64(p.cap_cut_fen or 0), year_capped=p.year_capped or 0,
+                   year_cut_fen=Int64(p.year_cut_fen or 0))
 
     @strawberry.field
     async def cases(self) -> list[CaseType]:
@@ -94,6 +107,36 @@ class PeriodType(FromEntry):
             return None
 
 
+@strawberry.type(name="MutualAidPeriodNotice", description="A period's notice: the member set "
+                 "counted at 00:00 plan time on the notice day, committed by its count and the "
+                 "root of the Merkle tree over {member, period} leaves in join order.")
+class NoticeType(FromEntry):
+    plan: str
+    number: int
+    day: str
+    snapshot_at: str = strawberry.field(description="00:00 plan time that day, as log time")
+    members: int
+    member_root: str
+    index: Int64
+    apportioned_index: Int64 | None
+
+    @classmethod
+    def of(cls, n: NoticeRow) -> NoticeType:
+        return cls(plan=n.plan, number=n.number, day=n.day, snapshot_at=n.snapshot_at,
+                   members=n.members, member_root=n.member_root, index=Int64(n.idx),
+                   apportioned_index=None if n.apportioned_idx is None
+                   else Int64(n.apportioned_idx))
+
+
+@strawberry.type(name="MutualAidPeriodNoticeOpened")
+class NoticeOpened:
+    notice: NoticeType
+    entry: LogEntry
+
+
+NoticeResult = Annotated[NoticeOpened | ErrorResult, strawberry.union("MutualAidNoticeResult")]
+
+
 @strawberry.type(name="MutualAidPeriodApportioned")
 class PeriodApportioned:
     period: PeriodType
@@ -106,6 +149,16 @@ PeriodResult = Annotated[PeriodApportioned | ErrorResult,
 
 @strawberry.type
 class PeriodMutation:
+    @mutation(roles=["operator"],
+              description="Operator: open the notice of the plan's next period today (plan "
+                          "time), committing the member set counted at 00:00.")
+    async def open_period_notice(self, info: Info, plan: str) -> NoticeResult:
+        appended = await services.open_period_notice(info.context.platform, plan=plan,
+                                                     operator=info.context.caller.address)
+        row = await NoticeRow.get(idx=appended.index)
+        return NoticeOpened(notice=NoticeType.of(row),
+                            entry=await load_entry(info, appended.index))
+
     @mutation(roles=["operator"],
               description="Operator: apportion the plan's next period over its approved cases "
                           "(all of them unless `cases` is given).")

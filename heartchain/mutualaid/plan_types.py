@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
+import msgspec
 import strawberry
 
 from heartchain.gql import ErrorResult, Info, Int64, mutation
@@ -13,13 +14,14 @@ from heartchain.ledger.types import FromEntry, LogEntry, load_entry
 from heartchain.mutualaid import services
 from heartchain.mutualaid.case_types import iso_date
 from heartchain.mutualaid.closing_types import ClosingType, closing_of
-from heartchain.mutualaid.entries import Rules
+from heartchain.mutualaid.entries import AgeBand, Rules
 from heartchain.mutualaid.models import CaseProxy as ProxyRow
 from heartchain.mutualaid.models import Hospital as HospitalRow
 from heartchain.mutualaid.models import Membership as MembershipRow
+from heartchain.mutualaid.models import PeriodNotice as NoticeRow
 from heartchain.mutualaid.models import Plan as PlanRow
 from heartchain.mutualaid.models import PlanVersion
-from heartchain.mutualaid.period_types import PeriodType, ShareType
+from heartchain.mutualaid.period_types import NoticeType, PeriodType, ShareType
 
 
 @strawberry.type(name="MutualAidHospital", description="A hospital the operator registered; "
@@ -60,6 +62,19 @@ class ProxyType:
                    revoked_index=None if row.revoked_idx is None else Int64(row.revoked_idx))
 
 
+@strawberry.type(name="MutualAidAgeBand", description="Ages from the band before's toYears + 1 "
+                 "(the first: the plan's minimum age) through toYears, with their payout cap.")
+class AgeBandType:
+    to_years: int
+    cap_fen: Int64
+
+
+@strawberry.input(name="MutualAidAgeBandInput")
+class AgeBandInput:
+    to_years: int
+    cap_fen: Int64
+
+
 @strawberry.type(name="MutualAidRules", description="A plan's rules (one version).")
 class RulesType:
     min_age_days: int
@@ -73,6 +88,15 @@ class RulesType:
         description="the most one member pays for one case")
     min_prepay_fen: Int64
     conditions: list[str]
+    time_zone: str = strawberry.field(default="UTC", description="plan time (IANA zone)")
+    notice_days: list[int] = strawberry.field(
+        default_factory=list, description="days of the month a period's notice opens")
+    deduction_days: list[int] = strawberry.field(
+        default_factory=list, description="days of the month shares are deducted")
+    year_cap_fen: Int64 = strawberry.field(
+        default=Int64(0), description="the most one member pays in a plan year (0: no cap)")
+    age_bands: list[AgeBandType] = strawberry.field(
+        default_factory=list, description="payout caps by age (replace the senior cap)")
 
     @classmethod
     def of(cls, r: Rules) -> RulesType:
@@ -80,7 +104,11 @@ class RulesType:
                    waiting_days=r.waiting_days, cap_fen=Int64(r.cap_fen),
                    senior_age=r.senior_age, senior_cap_fen=Int64(r.senior_cap_fen),
                    fee_bp=r.fee_bp, member_case_cap_fen=Int64(r.member_case_cap_fen),
-                   min_prepay_fen=Int64(r.min_prepay_fen), conditions=list(r.conditions))
+                   min_prepay_fen=Int64(r.min_prepay_fen), conditions=list(r.conditions),
+                   time_zone=r.time_zone, notice_days=list(r.notice_days),
+                   deduction_days=list(r.deduction_days), year_cap_fen=Int64(r.year_cap_fen),
+                   age_bands=[AgeBandType(to_years=b.to_years, cap_fen=Int64(b.cap_fen))
+                              for b in r.age_bands])
 
 
 @strawberry.input(name="MutualAidRulesInput")
@@ -95,19 +123,25 @@ class RulesInput:
     member_case_cap_fen: Int64
     min_prepay_fen: Int64
     conditions: list[str]
+    time_zone: str = "UTC"
+    notice_days: list[int] = strawberry.field(default_factory=list)
+    deduction_days: list[int] = strawberry.field(default_factory=list)
+    year_cap_fen: Int64 = Int64(0)
+    age_bands: list[AgeBandInput] = strawberry.field(default_factory=list)
 
     def to_rules(self) -> Rules:
         return Rules(min_age_days=self.min_age_days, max_age_years=self.max_age_years,
                      waiting_days=self.waiting_days, cap_fen=self.cap_fen,
                      senior_age=self.senior_age, senior_cap_fen=self.senior_cap_fen,
                      fee_bp=self.fee_bp, member_case_cap_fen=self.member_case_cap_fen,
-                     min_prepay_fen=self.min_prepay_fen, conditions=tuple(self.conditions))
+                     min_prepay_fen=self.min_prepay_fen, conditions=tuple(self.conditions),
+                     time_zone=self.time_zone, notice_days=tuple(self.notice_days),
+                     deduction_days=tuple(self.deduction_days), year_cap_fen=self.year_cap_fen,
+                     age_bands=tuple(AgeBand(b.to_years, b.cap_fen) for b in self.age_bands))
 
 
 def _rules_from_json(text: str) -> Rules:
-    data = json.loads(text)
-    data["conditions"] = tuple(data["conditions"])
-    return Rules(**data)
+    return msgspec.convert(json.loads(text), Rules)
 
 
 @strawberry.type(name="MutualAidRulesVersion")
@@ -157,6 +191,12 @@ class PlanType:
     @strawberry.field(description="Members covered now (log clock).")
     async def covered_members(self, info: Info) -> int:
         return await services.covered_count(info.context.platform, self.id)
+
+    @strawberry.field(description="Every period notice, oldest first: each member set counted "
+                                  "at 00:00 plan time on its notice day.")
+    async def notices(self) -> list[NoticeType]:
+        rows = await NoticeRow.filter(plan=self.id).order_by("number")
+        return [NoticeType.of(n) for n in rows]
 
     @strawberry.field
     async def periods(self) -> list[PeriodType]:

@@ -20,18 +20,62 @@ from heartchain.mutualaid.models import MEMBERSHIP_JOIN_ORDER
 
 ACTIVE = "plan = ? AND status = 'active' AND covered_from <= ?"
 COVERED = f"{ACTIVE} AND balance_fen > 0"
+# The member set a period.notice committed, as it stands later: covered at the snapshot, joined
+# before the notice, and still active or left since (they pay 0). Nothing else can enter or leave
+# it before the deduction (notices.py), so no row needs marking: values plan, snapshot_at,
+# notice idx, notice idx.
+COUNTED = ("plan = ? AND covered_from <= ? AND joined_idx < ? AND (status = 'active' "
+           "OR (status = 'left' AND left_idx > ?))")
 CHUNK = 65_536  # a multiple of the 256-leaf page
 
 
-def covered_sql(conn: BaseDBAsyncClient, share: int) -> str:
-    """Each covered member in share-tree order: address (bytes), and their balance when it is
-    not above the share (they pay it all and lapse), else NULL."""
+def _source(conn: BaseDBAsyncClient) -> tuple[str, str]:
+    """The address as bytes, and the table read in join order (SQLite: by naming the index)."""
     if is_postgres(conn):
-        address, table = "convert_to(member, 'UTF8')", "ma_membership"
-    else:
-        address, table = "CAST(member AS BLOB)", f"ma_membership INDEXED BY {MEMBERSHIP_JOIN_ORDER}"
-    low = f"CASE WHEN balance_fen <= {int(share)} THEN balance_fen END"
-    return (f"SELECT {address}, {low} FROM {table} WHERE {COVERED} "
+        return "convert_to(member, 'UTF8')", "ma_membership"
+    return "CAST(member AS BLOB)", f"ma_membership INDEXED BY {MEMBERSHIP_JOIN_ORDER}"
+
+
+def members_sql(conn: BaseDBAsyncClient, where: str) -> str:
+    """The addresses (bytes) of the members `where` selects, in share-tree order."""
+    address, table = _source(conn)
+    return f"SELECT {address} FROM {table} WHERE {where} ORDER BY joined_idx"
+
+
+def year_room(year: int, year_cap: int) -> str:
+    """SQL: what the per-year cap still lets a member pay in plan year `year` (never < 0)."""
+    y, cap = int(year), int(year_cap)
+    return (f"(CASE WHEN share_year <> {y} THEN {cap} WHEN year_shared_fen < {cap} "
+            f"THEN {cap} - year_shared_fen ELSE 0 END)")
+
+
+def year_shared(year: int) -> str:
+    """SQL: the shares a member paid so far in plan year `year`."""
+    return f"(CASE WHEN share_year = {int(year)} THEN year_shared_fen ELSE 0 END)"
+
+
+def limit_sql(share: int, year: int, year_cap: int) -> str:
+    """SQL: the most a member pays this period: the share, or less under the per-year cap."""
+    if not year_cap:
+        return str(int(share))
+    room = year_room(year, year_cap)
+    return f"(CASE WHEN {room} < {int(share)} THEN {room} ELSE {int(share)} END)"
+
+
+def covered_sql(conn: BaseDBAsyncClient, share: int, where: str = COVERED, *, year: int = 0,
+                year_cap: int = 0) -> str:
+    """Each sharing member in share-tree order: address (bytes); then NULL, NULL, NULL for one
+    who pays the full share, else what they pay, their per-year room if that is below the share,
+    and 1 if they lapse (pay their whole balance). `where` selects the members: covered now, or
+    the set a notice counted (whose members may have left since: they pay 0)."""
+    address, table = _source(conn)
+    limit = limit_sql(share, year, year_cap)
+    room = f"CASE WHEN status = 'active' AND {year_room(year, year_cap)} < {int(share)} " \
+           f"THEN {year_room(year, year_cap)} END" if year_cap else "NULL"
+    pays = (f"CASE WHEN status <> 'active' THEN 0 WHEN balance_fen <= {limit} THEN balance_fen "
+            f"WHEN {limit} < {int(share)} THEN {limit} END")
+    lapse = f"CASE WHEN status = 'active' AND balance_fen <= {limit} THEN 1 END"
+    return (f"SELECT {address}, {pays}, {room}, {lapse} FROM {table} WHERE {where} "
             f"ORDER BY joined_idx")
 
 

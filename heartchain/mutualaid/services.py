@@ -36,6 +36,7 @@ from heartchain.mutualaid.entries import (
     CaseReview,
     HospitalRegister,
     PeriodApportion,
+    PeriodNoticeOpen,
     PlanCreate,
     PlanJoin,
     PlanLeave,
@@ -47,6 +48,7 @@ from heartchain.mutualaid.entries import (
     compute_period,
     get_membership,
     get_plan,
+    notice_body,
     period_cases,
 )
 from heartchain.mutualaid.errors import PeriodMismatch, UnknownCase
@@ -56,6 +58,7 @@ from heartchain.mutualaid.models import (
     Hospital,
     Plan,
 )
+from heartchain.mutualaid.plans import local_date
 from heartchain.mutualaid.queries import (  # the reads, re-exported for callers
     ShareProof,
     cases_of_period,
@@ -88,9 +91,9 @@ __all__ = [
     "cases_of_period", "coverage", "covered_count", "create_plan", "decide_case",
     "details_document", "find_case", "find_period", "find_plan", "hospitals", "join_plan",
     "leave_plan", "log_now", "mask_name", "memberships_of", "new_case_id", "notice_case",
-    "object_case", "objections_of", "open_case", "patient_name", "periods_of", "proxies_of",
-    "register_hospital", "review_case", "reviews_of", "rules_body", "set_proxy", "share_proof",
-    "shares_in", "shares_of", "top_up",
+    "object_case", "objections_of", "open_case", "open_period_notice", "patient_name",
+    "periods_of", "proxies_of", "register_hospital", "review_case", "reviews_of", "rules_body",
+    "set_proxy", "share_proof", "shares_in", "shares_of", "top_up",
 ]
 
 Signer = str | SigningKey
@@ -368,6 +371,24 @@ async def apportion_body(platform: Platform, *, plan: str, operator: str,
                                     format_time(platform.clock.now()))
     return decode(PeriodApportion, {"plan": plan, "operator": operator, "period": period,
                                     "cases": case_ids, **computed.figures()})
+
+
+async def open_period_notice(platform: Platform, *, plan: str, operator: Signer,
+                             day: date | None = None) -> Appended:
+    """Open the notice of the plan's next period on `day` (default: today in plan time),
+    committing the member set counted at 00:00 that day. A retry (same Idempotency-Key)
+    answers the notice the first attempt opened."""
+    earlier = await platform.written_before(PeriodNoticeOpen, operator)
+    if earlier is not None:
+        if earlier.entry.body.get("plan") != plan:
+            raise Conflict("Idempotency-Key was already used for a different request")
+        return await platform.log.appended(earlier.index)
+    conn = platform.log.reader.connection()
+    row = await get_plan(conn, plan)
+    if day is None:
+        day = local_date(format_time(platform.clock.now()), row.time_zone or "UTC")
+    body = await notice_body(conn, plan, _address(operator), day)
+    return await platform.write(body, *_keys(operator))
 
 
 async def apportion_period(platform: Platform, *, plan: str, operator: Signer,

@@ -54,6 +54,7 @@ mergeLots              .       Y       .         .          .      .        .
 recordLoss             .       Y       .         .          .      .        .
 deliverLot             .       Y       .         .          .      .        .
 disburseFunds          .       Y       .         .          .      .        .
+correctEntry           .       Y       .         .          .      .        .
 createPlan             Y       .       .         .          .      .        .
 joinPlan               .       .       .         .          Y      .        .
 topUp                  .       .       .         .          Y      .        .
@@ -67,6 +68,7 @@ objectCase             .       .       .         .          Y      .        .
 reviewCase             Y       .       .         Y          .      .        .
 decideCase             Y       .       .         .          .      .        .
 apportionPeriod        Y       .       .         .          .      .        .
+openPeriodNotice       Y       .       .         .          .      .        .
 leavePlan              .       .       .         .          Y      .        .
 closePlan              Y       .       .         .          .      .        .
 refundPlan             r       .       .         .          .      .        .
@@ -149,8 +151,8 @@ async def build_world(ledger: Ledger) -> World:
     # Hearts: two gifts to the member, a consent the partner can check.
     gift = await tokens.record_donation(platform, charity=charity, donor=member, kind="cash",
                                         quantity=10_000, campaign="winter")
-    await tokens.record_donation(platform, charity=charity, donor=member, kind="cash",
-                                 quantity=50_000, campaign="winter")
+    second = await tokens.record_donation(platform, charity=charity, donor=member,
+                                          kind="cash", quantity=50_000, campaign="winter")
     consent = await tokens.grant_consent(platform, member=member, partner=partner,
                                          expires=platform.clock.now() + timedelta(days=365))
 
@@ -164,6 +166,7 @@ async def build_world(ledger: Ledger) -> World:
                                          taker=member, place="warehouse",
                                          evidence=digest("handover"))
     target = {"today": platform.clock.now().date().isoformat(), "gift": gift.index,
+              "second_gift": second.index,
               "consent": consent.index, "lots": lots, "offer": offer.id,
               "family": address_of(patient),
               "cases": {"attest": to_attest, "notice": to_notice, "object": to_object,
@@ -214,6 +217,9 @@ def operation(field: str, world: World, caller: str) -> tuple[str, dict[str, Any
                           "$purpose: String!, $receipt: String!",
                           {"campaign": "winter", "amount": 1_000, "payee": "Grain Co.",
                            "purpose": "rice", "receipt": digest("receipt")}),
+        "correctEntry": ("$entry: Int64!, $values: JSON!, $reason: String!",
+                         {"entry": t["second_gift"], "values": {"quantity": 40_000},
+                          "reason": "wrong_amount"}),
         "createPlan": ("$id: String!, $name: String!, $rules: MutualAidRulesInput!",
                        {"id": "third", "name": "Third", "rules": rules}),
         "joinPlan": ("$plan: String!, $birthDate: String!, $prepayFen: Int64!",
@@ -243,6 +249,7 @@ def operation(field: str, world: World, caller: str) -> tuple[str, dict[str, Any
         "decideCase": ("$case: String!, $decision: String!, $amountFen: Int64",
                        {"case": cases["decide"], "decision": "approve", "amountFen": 100_000}),
         "apportionPeriod": ("$plan: String!", {"plan": "basic"}),
+        "openPeriodNotice": ("$plan: String!", {"plan": "basic"}),
         "closePlan": ("$plan: String!, $lastNotice: String!",
                       {"plan": "second", "lastNotice": t["today"]}),
         "refundPlan": ("$plan: String!", {"plan": "second"}),  # the claims window is open

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from tortoise import connections
 
-from heartchain.accounts.services import authenticate, initialise, issue_token
+from heartchain.accounts.services import authenticate, forget_tokens, initialise, issue_token
 from heartchain.errors import VerificationError
 from heartchain.keys import SigningKey, Vault, address_of
 from heartchain.ledger.store import execute, fetch
@@ -51,6 +51,7 @@ async def test_a_token_row_repointed_to_the_operator_authenticates_nobody(
     assert (await authenticate(ledger.platform, charity_token)).address == giver  # type: ignore[union-attr]
     await execute(_db(), "UPDATE api_token SET address = ? WHERE address = ?",
                   [ledger.operator, giver])
+    forget_tokens()  # as once TOKEN_CACHE_SECONDS have passed (or in another worker)
     assert await authenticate(ledger.platform, charity_token) is None
 
 
@@ -143,3 +144,25 @@ async def test_issued_tokens_are_bound_to_their_account(ledger: Ledger) -> None:
     assert await authenticate(ledger.platform, first[:-1] + ("A" if first[-1] != "A" else "B")
                               ) is None
     assert await authenticate(ledger.platform, "hct_!!") is None
+
+
+async def test_a_revoked_token_stops_within_the_cache_time(ledger: Ledger,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """A token that authenticated is remembered for TOKEN_CACHE_SECONDS: a revocation written
+    by another process is seen once that time has passed, or at once after forget_tokens()."""
+    from heartchain.accounts import services as account_services
+
+    giver = await charity(ledger)
+    charity_token = await token(ledger, giver)
+    assert await authenticate(ledger.platform, charity_token) is not None
+    await execute(_db(), "UPDATE api_token SET revoked = ? WHERE address = ?", [True, giver])
+    assert await authenticate(ledger.platform, charity_token) is not None  # remembered
+    monkeypatch.setattr(account_services, "_now", lambda: 10.0**9)
+    assert await authenticate(ledger.platform, charity_token) is None  # the time has passed
+    monkeypatch.undo()
+    await execute(_db(), "UPDATE api_token SET revoked = ? WHERE address = ?", [False, giver])
+    assert await authenticate(ledger.platform, charity_token) is not None
+    await execute(_db(), "UPDATE api_token SET revoked = ? WHERE address = ?", [True, giver])
+    forget_tokens()
+    assert await authenticate(ledger.platform, charity_token) is None

@@ -111,6 +111,7 @@ async def test_over_long_ids_name_nothing(world: World, query: str, answer: obje
      'patientName: "张三", diagnosedOn: "2026-01-01")', "operator", None),
     ('apportionPeriod(plan: "LONG")', "operator", None),
     ('apportionPeriod(plan: "basic", cases: ["LONG"])', "operator", None),
+    ('openPeriodNotice(plan: "LONG")', "operator", None),
     # No consent can name an address that long: refused as without consent.
     ('checkHearts(member: "LONG", threshold: 1)', "partner", "PermissionDenied"),
 ])

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import rfc8785
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heartchain.errors import PermissionDenied, ValidationError
@@ -112,3 +112,25 @@ def test_clock_skew() -> None:
         check_clock(entry, AT + timedelta(minutes=5, seconds=1))
     with pytest.raises(ValidationError, match="from the log clock"):
         check_clock(entry, AT - timedelta(minutes=6))
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53 - 1), 2**53 - 1)
+    | st.text(st.characters(exclude_categories=("Cs",)), max_size=12),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(st.characters(exclude_categories=("Cs",)), max_size=6), inner,
+                      max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(body=st.dictionaries(st.text(max_size=8), _JSON, max_size=5),
+       signers=st.integers(1, 3))
+def test_signed_leaf_data_is_the_canonical_encoding(body: dict[str, object],
+                                                   signers: int) -> None:
+    """signed_by builds the leaf from the signed bytes without encoding the body again; it must
+    be exactly the RFC 8785 form (astral characters take the general encoder's path)."""
+    keys = [new_signing_key() for _ in range(signers)]
+    entry = new_entry("account.register", body, at=AT).signed_by(*keys)
+    assert entry.leaf_data == canonical_json(entry.to_json())
+    assert parse_entry(entry.leaf_data) == entry

@@ -227,3 +227,29 @@ async def test_a_batch_that_committed_but_lost_its_answer_is_settled(
     with pytest.raises(ConnectionError, match="database down"):
         await log.append(self_registration(ledger))
     assert await log.size() == 4
+
+
+async def test_a_batch_that_failed_before_its_commit_is_answered_at_once(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch whose transaction failed before COMMIT (the database down, a statement refused)
+    is certainly not in the log: its writers hear the error at once, not after settle.py's
+    retries (10 s while the database stays away)."""
+    from heartchain.ledger import integrate
+    from heartchain.ledger import log as log_module
+
+    log = ledger.platform.log
+
+    async def unreachable(*args: object, **kwargs: object) -> int:
+        raise ConnectionRefusedError("database down")
+
+    async def never(*args: object, **kwargs: object) -> object:
+        raise AssertionError("settled a batch that never reached its commit")
+
+    monkeypatch.setattr(integrate, "execute", unreachable)
+    monkeypatch.setattr(log_module, "settle_in_doubt", never)
+    with pytest.raises(ConnectionRefusedError, match="database down"):
+        await asyncio.wait_for(log.append(self_registration(ledger)), 2)
+    with pytest.raises(ConnectionRefusedError):
+        await log.append_now([self_registration(ledger)])
+    monkeypatch.undo()
+    assert await log.size() == 1

@@ -122,12 +122,17 @@ async def test_every_operation(ledger: Ledger, client: httpx.AsyncClient) -> Non
     await run("ReviewCase", inv, case=case, findings="second look done", outcome="dismissed")
     decided = await run("DecideCase", op, case=case, decision="approve", amountFen=2_000)
     assert decided["case"]["status"] == "approved"
+    noticed = await run("OpenPeriodNotice", op, plan="basic")
+    assert noticed["notice"]["members"] == 3
     period = await run("ApportionPeriod", op, plan="basic")
     assert period["period"]["members"] == 3
+    assert period["period"]["noticeIndex"] == noticed["notice"]["index"]
     assert period["period"]["totalFen"] == 2_000 + 160
 
     plan = await run("Plan", id="basic")
     assert plan["periodCount"] == 1 and plan["coveredMembers"] == 3
+    assert plan["notices"][0]["apportionedIndex"] == period["entry"]["index"]
+    assert plan["rules"]["timeZone"] == "UTC" and plan["rules"]["ageBands"] == []
     membership = await run("Membership", address=people[0][0])
     share = membership["shares"][0]
     assert share["entry"]["body"]["share_root"] == share["shareRoot"]

@@ -37,6 +37,7 @@ class Setup:
     witnesses: dict[str, httpx.AsyncClient]  # name -> that witness's own HTTP app
     verifiers: dict[str, CosignatureVerifier]
     requests: list[tuple[str, bytes]]  # (witness host, body) of every request sent
+    mounts: dict[str, httpx.AsyncBaseTransport]  # "http://<host>" -> that witness's transport
 
 
 async def make_setup(ledger: Ledger, tmp_path: Path, *, required: int | None = None,
@@ -71,7 +72,7 @@ async def make_setup(ledger: Ledger, tmp_path: Path, *, required: int | None = N
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://log") as log_http:
-            yield Setup(ledger, client, log_http, apps, verifiers, requests)
+            yield Setup(ledger, client, log_http, apps, verifiers, requests, mounts)
     finally:
         await client.aclose()
         await http.aclose()

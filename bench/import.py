@@ -1,0 +1,123 @@
+"""Bulk import benchmark: donation rows imported per second end to end (read and check the CSV,
+create the new payers' donors, sign, append all-or-none chunks), beside the append floor.
+
+    python bench/import.py [--rows 20000] [--payers 5000] [--json]
+
+- import: rows/s through heartchain.finance.importer.import_file, against the append floor that
+  bench/ledger.py measures (its RawStore: PyNaCl-verify, SHA-256 and raw sqlite3 executemany of
+  one-signature entries, all in one transaction) for as many entries as the import wrote;
+- import_absolute: the same rows/s against the 5,000 rows/s target;
+- phases: where the time went (checking the file, donors, signing, appending), as shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from figures import figure, report
+from ledger import RawStore, signed_entries
+from tortoise import Tortoise
+
+from heartchain.accounts.services import initialise, register_account
+from heartchain.clock import Clock
+from heartchain.db import init_db
+from heartchain.finance import importer
+from heartchain.ledger.entries import Entry
+from heartchain.platform import build_platform
+from heartchain.settings import Settings, sqlite_url
+from tests.finance.factories import generic_csv
+
+
+def floor(n: int, workdir: Path, platform: Any) -> float:
+    """bench/ledger.py's append floor for `n` entries, in entries/s."""
+    raw = RawStore(workdir / "raw.sqlite3")
+    seconds = 0.0
+    for start in range(0, n, 10_000):
+        entries = signed_entries(platform, min(10_000, n - start))
+        seconds += raw.add([Entry(e.kind, e.at, e.nonce, e.body, e.sigs) for e in entries])
+    seconds += raw.commit()
+    return n / seconds
+
+
+async def bench(rows: int, payers: int, workdir: Path) -> tuple[list[dict[str, object]],
+                                                                 dict[str, float]]:
+    settings = Settings(data_dir=workdir / "data", db_url=sqlite_url(workdir / "bench.sqlite3"))
+    platform = build_platform(settings, clock=Clock(), create_keys=True)
+    await init_db(settings.database_url)
+    genesis = await initialise(platform)
+    charity = (await register_account(platform, role="charity", registrar=genesis.operator,
+                                      label="Bench Charity")).address
+    export = generic_csv(rows, payers=payers, seed=7)
+    spent = {"append": 0.0, "sign": 0.0, "check": 0.0}
+    log, signed = platform.log, platform.signed
+    append_all = log.append_all
+
+    async def timed_append(entries: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return await append_all(entries)
+        finally:
+            spent["append"] += time.perf_counter() - began
+
+    def timed_sign(body: Any, *keys: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return signed(body, *keys)
+        finally:
+            spent["sign"] += time.perf_counter() - began
+
+    log.append_all = timed_append  # type: ignore[method-assign]
+    platform.signed = timed_sign  # type: ignore[method-assign]
+    began = time.perf_counter()
+    await importer.dry_run(platform, charity, export.data)
+    spent["check"] = time.perf_counter() - began
+    size = await log.size()
+    began = time.perf_counter()
+    done = await importer.import_file(platform, charity, export.data)
+    total = time.perf_counter() - began
+    written = await log.size() - size
+    if done.imported != rows:
+        raise SystemExit(f"imported {done.imported} of {rows} rows")
+    await Tortoise.close_connections()
+    base = floor(written, workdir, platform)
+    rate = rows / total
+    # The check runs once more inside import_file; donors is what is left.
+    phases = {"check": spent["check"] / total, "sign": spent["sign"] / total,
+              "append": spent["append"] / total}
+    phases["donors+other"] = 1 - sum(phases.values())
+    per_entry = written / total
+    return [
+        figure("import", rate, "rows/s", base * rows / written,
+               f"append floor for the {written:,} entries, per row"),
+        figure("import_entries", per_entry, "entries/s", base,
+               "append floor (bench/ledger.py RawStore)"),
+        figure("import_absolute", rate, "rows/s", 5000.0, "target 5,000 rows/s"),
+    ], {k: round(v, 3) for k, v in phases.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--payers", type=int, default=5_000,
+                        help="distinct payers (each new one is a donor and an account.register)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        results, phases = asyncio.run(bench(args.rows, args.payers, Path(tmp)))
+    report("import", f"bulk import ({args.rows:,} rows, {args.payers:,} payers, SQLite); "
+           f"time shares: " + ", ".join(f"{k} {v:.0%}" for k, v in phases.items()),
+           results, as_json=args.json, rows=args.rows, payers=args.payers, phases=phases)
+
+
+if __name__ == "__main__":
+    main()

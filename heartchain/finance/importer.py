@@ -1,0 +1,211 @@
+"""Bulk import of donations from a payment provider's export: a dry run, then the import.
+
+The dry run reads every row, checks it (heartchain.finance.rows) and reports each bad row with
+its row number, column and reason; it writes nothing, not even a donor. The import writes the
+good rows that the charity has not recorded before, in chunks of `CHUNK_ROWS` rows: each chunk
+is one all-or-nothing transaction on the log (Log.append_all) holding the `account.register` of
+every payer new to the charity and a `donation.record` per row, signed by the charity. A chunk
+that a rule refuses leaves nothing of itself; the report says which chunks landed.
+
+Idempotent per provider transaction: each gift carries `reference`, a keyed hash of (charity,
+transaction id), and a second donation with the same reference from the same charity is refused
+(tokens.references). Rows whose reference is already on the log are skipped as "already
+imported", so re-uploading a file writes nothing twice and a re-run after a failure resumes
+where the landed chunks end. Payers' phones and ids never reach the log: each maps to the
+charity's custodial donor the way tokens.donors does, with the contact sealed off the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from heartchain.accounts.entries import RegisterBody
+from heartchain.accounts.models import Account
+from heartchain.errors import NotFound, PermissionDenied
+from heartchain.finance.mappings import Mapping, Resolved, find_header, mappings_to_try
+from heartchain.finance.rows import Gift, Problem, check_row
+from heartchain.finance.sheets import read_rows
+from heartchain.keys import Address, address_of
+from heartchain.ledger.body import Body, decode, wire
+from heartchain.ledger.entries import Entry
+from heartchain.ledger.kinds import SetRefused
+from heartchain.platform import Platform
+from heartchain.privacy import keyed_hash
+from tokens.donors import donors_for_contacts
+from tokens.entries import RecordBody
+from tokens.models import HeartDonationReference
+
+CHUNK_ROWS = 1000
+Progress = Callable[[int, int], None]  # (rows done, rows to import)
+
+
+def reference_of(platform: Platform, charity: str, transaction: str) -> str:
+    """What the log holds for a provider transaction id: an HMAC under a key derived from the
+    master key, so the public cannot confirm a guessed id; per charity."""
+    return keyed_hash(platform, "import-transaction", f"{charity}\n{transaction}")
+
+
+@dataclass
+class Chunk:
+    number: int
+    first_row: int
+    last_row: int
+    rows: int
+    landed: bool
+    first_index: int | None = None
+    last_index: int | None = None
+    reason: str | None = None
+
+
+@dataclass
+class Report:
+    mapping: str
+    header_row: int
+    columns: dict[str, str]  # field -> header in the file
+    rows: int = 0  # data rows read (blank rows and # comment lines are not rows)
+    valid: int = 0
+    already: int = 0  # valid rows whose transaction the charity recorded before: skipped
+    to_import: int = 0
+    fen: int = 0  # total of the rows to import
+    problems: list[Problem] = field(default_factory=list)
+    dry_run: bool = True
+    imported: int = 0
+    donors_created: int = 0
+    chunks: list[Chunk] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "mapping": self.mapping, "headerRow": self.header_row, "columns": self.columns,
+            "rows": self.rows, "valid": self.valid, "already": self.already,
+            "toImport": self.to_import, "fen": self.fen, "dryRun": self.dry_run,
+            "imported": self.imported, "donorsCreated": self.donors_created,
+            "problems": [{"row": p.row, "column": p.column, "reason": p.reason}
+                         for p in self.problems],
+            "chunks": [{"number": c.number, "firstRow": c.first_row, "lastRow": c.last_row,
+                        "rows": c.rows, "landed": c.landed, "firstIndex": c.first_index,
+                        "lastIndex": c.last_index, "reason": c.reason} for c in self.chunks],
+        }
+
+
+@dataclass
+class Checked:
+    report: Report
+    pending: list[tuple[Gift, str]]  # the gifts to import, each with its reference
+
+
+async def require_charity(charity: str) -> Address:
+    account = await Account.get_or_none(address=charity)
+    if account is None:
+        raise NotFound(f"no account {charity}")
+    if account.role != "charity":
+        raise PermissionDenied(f"{charity} is a {account.role}, not a charity")
+    return Address(account.address)
+
+
+async def check_file(platform: Platform, charity: str, data: bytes, *,
+                     mapping: str | None = None, columns: Mapping | None = None,
+                     campaign: str | None = None) -> Checked:
+    """Read and check every row of `data` (CSV or XLSX); nothing is written."""
+    await require_charity(charity)
+    rows = list(read_rows(data))
+    tried = [columns] if columns is not None else await mappings_to_try(charity, mapping)
+    resolved: Resolved = find_header(tried, rows)
+    report = Report(resolved.name, resolved.header_row,
+                    {f: header for f, (_, header) in resolved.columns.items()})
+    now = platform.clock.now()
+    gifts: list[Gift] = []
+    seen: dict[str, int] = {}
+    for number, cells in enumerate(rows[resolved.header_row:], resolved.header_row + 1):
+        if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
+            continue
+        report.rows += 1
+        result = check_row(number, cells, resolved, default_campaign=campaign, now=now)
+        if isinstance(result, list):
+            report.problems.extend(result)
+            continue
+        if result.transaction in seen:
+            report.problems.append(Problem(number, resolved.columns["transaction"][1],
+                                           f"transaction {result.transaction} is also in row "
+                                           f"{seen[result.transaction]}"))
+            continue
+        seen[result.transaction] = number
+        gifts.append(result)
+    report.valid = len(gifts)
+    referenced = [(g, reference_of(platform, charity, g.transaction)) for g in gifts]
+    recorded = await _recorded(charity, [r for _, r in referenced])
+    pending = [(g, r) for g, r in referenced if r not in recorded]
+    report.already = len(referenced) - len(pending)
+    report.to_import = len(pending)
+    report.fen = sum(g.fen for g, _ in pending)
+    return Checked(report, pending)
+
+
+async def _recorded(charity: str, references: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(references), 500):
+        found.update(str(r) for r in await HeartDonationReference.filter(
+            charity=charity, reference__in=references[start:start + 500]
+        ).values_list("reference", flat=True))
+    return found
+
+
+async def dry_run(platform: Platform, charity: str, data: bytes, *,
+                  mapping: str | None = None, columns: Mapping | None = None,
+                  campaign: str | None = None) -> Report:
+    return (await check_file(platform, charity, data, mapping=mapping, columns=columns,
+                             campaign=campaign)).report
+
+
+async def import_file(platform: Platform, charity: str, data: bytes, *,
+                      mapping: str | None = None, columns: Mapping | None = None,
+                      campaign: str | None = None, progress: Progress | None = None,
+                      chunk_rows: int = CHUNK_ROWS) -> Report:
+    """Check every row, then import the good ones not imported before, chunk by chunk."""
+    checked = await check_file(platform, charity, data, mapping=mapping, columns=columns,
+                               campaign=campaign)
+    report = checked.report
+    report.dry_run = False
+    total = len(checked.pending)
+    charity_key = await platform.custodial_key(charity)
+    if progress is not None:
+        progress(0, total)
+    for number, start in enumerate(range(0, total, chunk_rows), 1):
+        part = checked.pending[start:start + chunk_rows]
+        chunk = Chunk(number, part[0][0].row, part[-1][0].row, len(part), landed=False)
+        report.chunks.append(chunk)
+        donors = await donors_for_contacts(platform, [g.contact for g, _ in part],
+                                           charity=charity)
+        signed: list[tuple[Entry, Body]] = []
+        row_of: dict[int, str] = {}
+        first_row: dict[str, int] = {}
+        for gift, _ in part:
+            first_row.setdefault(donors.addresses[gift.contact], gift.row)
+        for key in donors.unregistered:
+            address = address_of(key)
+            body = _checked(RegisterBody(address=address, role="member", registrar=address))
+            signed.append((platform.signed(body, key), body))
+            row_of[id(signed[-1][0])] = f"the new donor of row {first_row.get(address, '?')}"
+        for gift, reference in part:
+            record = _checked(RecordBody(
+                charity=Address(charity), donor=donors.addresses[gift.contact], kind="cash",
+                quantity=gift.fen, campaign=gift.campaign, reference=reference,
+                paid_at=gift.paid_at))
+            signed.append((platform.signed(record, charity_key), record))
+            row_of[id(signed[-1][0])] = f"row {gift.row}"
+        try:
+            appended = await platform.log.append_all(signed)
+        except SetRefused as exc:
+            chunk.reason = f"{row_of.get(id(exc.entry), 'an entry')}: {exc.error}"
+        else:
+            chunk.landed = True
+            chunk.first_index, chunk.last_index = appended[0].index, appended[-1].index
+            report.imported += len(part)
+            report.donors_created += len(donors.unregistered)
+        if progress is not None:
+            progress(min(start + chunk_rows, total), total)
+    return report
+
+
+def _checked(body: Body) -> Body:
+    return decode(type(body), wire(body))  # built in code, a body is checked when decoded
