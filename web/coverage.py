@@ -34,7 +34,7 @@ from heartchain.errors import HeartchainError, ValidationError
 from heartchain.gql import Context
 from heartchain.idempotency import set_idempotency_key
 from heartchain.mutualaid import services
-from heartchain.mutualaid.closing import closing_of
+from heartchain.mutualaid.closing import closing_of, operates_under
 from heartchain.mutualaid.codes import OBJECTION_REASONS
 from heartchain.mutualaid.models import Case, Membership, Objection
 from tokens import signin
@@ -140,6 +140,7 @@ async def _membership_view(request: Request, m: Membership, now: str) -> dict[st
     return {
         "m": m, "plan": plan, "coverage": services.coverage(m, now),
         "closing": await closing_of(platform.log.reader.connection(), m.plan),
+        "under": await operates_under(m.plan),
         "shares": [{"period": period, "proof": proof}
                    for period, proof in await services.shares_of(m.plan, m.member)],
         "idem": secrets.token_urlsafe(16),

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from heartchain.mutualaid import services, winddown
-from heartchain.mutualaid.closing import closing_of
+from heartchain.mutualaid.closing import closing_of, operates_under
 from heartchain.mutualaid.codes import CONDITIONS
 from heartchain.mutualaid.models import Membership, Plan, PlanClosing, PlanVersion
 from heartchain.platform import Platform
@@ -98,6 +98,11 @@ add_messages({
     "rule_member_case_cap_fen": ("每案每人分摊上限", "Most a member pays per case"),
     "rule_min_prepay_fen": ("最低预存", "Minimum prepayment"),
     "rule_conditions": ("保障病种", "Conditions covered"),
+    "rule_age_bands": ("年龄段互助金上限", "Payout caps by age band"),
+    "rule_year_cap_fen": ("每人每年分摊上限", "Most a member pays a year"),
+    "rule_time_zone": ("计划时区", "Plan time zone"),
+    "rule_notice_days": ("公示日（每月）", "Notice days (of the month)"),
+    "rule_deduction_days": ("扣款日（每月）", "Deduction days (of the month)"),
 })
 
 
@@ -109,7 +114,17 @@ class RuleRow:
 
 
 RULE_ORDER = ("min_age_days", "max_age_years", "waiting_days", "min_prepay_fen", "cap_fen",
-              "senior_age", "senior_cap_fen", "fee_bp", "member_case_cap_fen", "conditions")
+              "senior_age", "senior_cap_fen", "age_bands", "fee_bp", "member_case_cap_fen",
+              "year_cap_fen", "time_zone", "notice_days", "deduction_days", "conditions")
+
+
+def _band(band: Any, language: str) -> str:
+    """An age band ({"to_years", "cap_fen"}, as the rules lane writes it) as text."""
+    if isinstance(band, dict) and isinstance(band.get("cap_fen"), int):
+        years = band.get("to_years")
+        upto = f"≤ {years} 岁" if language == "zh" else f"to {years} years"
+        return f"{upto}: {money(band['cap_fen'])}"
+    return json.dumps(band, ensure_ascii=False, sort_keys=True)
 
 
 def _rule_order(key: str) -> tuple[int, str]:
@@ -123,12 +138,13 @@ def rule_rows(rules: dict[str, Any], language: str) -> list[RuleRow]:
     rows = []
     for key in sorted(rules, key=_rule_order):
         value = rules[key]
-        if isinstance(value, list):
-            shown = "、".join(CONDITIONS[c].text(language) if c in CONDITIONS else str(c)
-                             for c in value) if language == "zh" else \
-                ", ".join(CONDITIONS[c].text(language) if c in CONDITIONS else str(c)
-                          for c in value)
-        elif isinstance(value, dict):
+        if key == "conditions" and isinstance(value, list):
+            names = [CONDITIONS[c].text(language) if isinstance(c, str) and c in CONDITIONS
+                     else str(c) for c in value]
+            shown = ("、" if language == "zh" else ", ").join(names)
+        elif key == "age_bands" and isinstance(value, list):
+            shown = "; ".join(_band(band, language) for band in value) or "—"
+        elif isinstance(value, list | dict):
             shown = json.dumps(value, ensure_ascii=False, sort_keys=True)
         elif key.endswith("_fen") and isinstance(value, int):
             shown = money(value)
@@ -158,6 +174,7 @@ def plan_status(closing: PlanClosing | None) -> str:
 async def plan_summary(platform: Platform, plan: Plan) -> dict[str, Any]:
     closing = await closing_of(platform.log.reader.connection(), plan.id)
     return {"plan": plan, "closing": closing, "status": plan_status(closing),
+            "under": await operates_under(plan.id),
             "covered": await services.covered_count(platform, plan.id)}
 
 

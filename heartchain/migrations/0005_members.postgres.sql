@@ -1,6 +1,5 @@
 -- members lane (issue 15): the wind-down of a plan, and the insurer or closed group it
 -- operates under.
-ALTER TABLE "ma_plan" ADD COLUMN "operates_under" VARCHAR(100);
 CREATE TABLE "ma_plan_closing" (
     "plan" VARCHAR(64) NOT NULL PRIMARY KEY,
     "close_idx" BIGINT NOT NULL,
@@ -24,3 +23,9 @@ CREATE TABLE "ma_plan_refund" (
 );
 CREATE INDEX "idx_ma_plan_ref_plan_1c5b00" ON "ma_plan_refund" ("plan");
 COMMENT ON TABLE "ma_plan_refund" IS 'One member''s refund at the end of a wind-down (a line of a `plan.refund` batch).';
+CREATE TABLE "ma_plan_insurer" (
+    "plan" VARCHAR(64) NOT NULL PRIMARY KEY,
+    "operates_under" VARCHAR(100) NOT NULL,
+    "idx" BIGINT NOT NULL
+);
+COMMENT ON TABLE "ma_plan_insurer" IS 'The licensed insurer or closed group a plan operates under (its own table: ma_plan stays as 0001 made it).';

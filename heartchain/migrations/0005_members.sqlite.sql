@@ -1,6 +1,5 @@
 -- members lane (issue 15): the wind-down of a plan, and the insurer or closed group it
 -- operates under.
-ALTER TABLE "ma_plan" ADD COLUMN "operates_under" VARCHAR(100);
 CREATE TABLE "ma_plan_closing" (
     "plan" VARCHAR(64) NOT NULL PRIMARY KEY,
     "close_idx" BIGINT NOT NULL,
@@ -22,3 +21,8 @@ CREATE TABLE "ma_plan_refund" (
     "amount_fen" BIGINT NOT NULL
 ) /* One member's refund at the end of a wind-down (a line of a `plan.refund` batch). */;
 CREATE INDEX "idx_ma_plan_ref_plan_1c5b00" ON "ma_plan_refund" ("plan");
+CREATE TABLE "ma_plan_insurer" (
+    "plan" VARCHAR(64) NOT NULL PRIMARY KEY,
+    "operates_under" VARCHAR(100) NOT NULL,
+    "idx" BIGINT NOT NULL
+) /* The licensed insurer or closed group a plan operates under (its own table: ma_plan stays as 0001 made it). */;

@@ -35,7 +35,7 @@ from heartchain.ledger.store import execute_many
 from heartchain.lookups import can_match
 from heartchain.mutualaid.cases import CaseNotice, CaseOpen, get_case
 from heartchain.mutualaid.membership import PlanJoin, PlanTopup, log_time, membership_id
-from heartchain.mutualaid.models import Case, Membership, Plan, PlanClosing, PlanRefund
+from heartchain.mutualaid.models import Case, Membership, PlanClosing, PlanInsurer, PlanRefund
 from heartchain.mutualaid.periods import PeriodApportion
 from heartchain.mutualaid.plans import PlanCreate, get_plan
 
@@ -227,5 +227,19 @@ async def _no_period_after_close(ctx: ApplyContext, b: PeriodApportion) -> None:
 
 @observes(PlanCreate)
 async def _project_operates_under(ctx: ApplyContext, b: PlanCreate) -> None:
-    if b.operates_under is not None:
-        await Plan.filter(id=b.plan).using_db(ctx.conn).update(operates_under=b.operates_under)
+    if b.operates_under is None:
+        return
+    if await PlanInsurer.filter(plan=b.plan).using_db(ctx.conn).exists():
+        await PlanInsurer.filter(plan=b.plan).using_db(ctx.conn).update(
+            operates_under=b.operates_under, idx=ctx.index)
+    else:
+        await PlanInsurer.create(using_db=ctx.conn, plan=b.plan,
+                                 operates_under=b.operates_under, idx=ctx.index)
+
+
+async def operates_under(plan: str) -> str | None:
+    """The insurer or closed group `plan` names, if any."""
+    if not can_match(PlanInsurer, plan=plan):
+        return None
+    row = await PlanInsurer.get_or_none(plan=plan)
+    return row.operates_under if row else None

@@ -45,8 +45,6 @@ class Plan(Model):
     deduction_days = fields.CharField(max_length=32, default="[]", null=True)
     year_cap_fen = fields.BigIntField(default=0, null=True)  # 0: no per-year cap
     age_bands = fields.TextField(default="[]", null=True)  # JSON [[to_years, cap_fen], ...]
-    # The licensed insurer or closed group the plan operates under (plan.create, closing.py).
-    operates_under = fields.CharField(max_length=100, null=True)
 
     class Meta:
         table = "ma_plan"
@@ -307,7 +305,19 @@ class PlanRefund(Model):
         table = "ma_plan_refund"
 
 
-register_projection(PlanClosing, PlanRefund)
+class PlanInsurer(Model):
+    """The licensed insurer or closed group a plan operates under (its own table: ma_plan
+    stays as 0001 made it)."""
+
+    plan = fields.CharField(max_length=64, primary_key=True)
+    operates_under = fields.CharField(max_length=100)
+    idx = fields.BigIntField()  # that plan.create entry
+
+    class Meta:
+        table = "ma_plan_insurer"
+
+
+register_projection(PlanClosing, PlanRefund, PlanInsurer)
 
 # The member jury's tables, in their own module (jury_models.py); imported here so Tortoise,
 # which reads this module, finds them.

@@ -160,17 +160,19 @@ class PlanType:
     carry_fen: Int64 = strawberry.field(description="owed by past periods; added to the next")
     period_count: int
     created_index: Int64
-    operates_under: str | None = strawberry.field(
-        default=None, description="the licensed insurer or closed group it operates under")
-
     @classmethod
     def of(cls, row: PlanRow) -> PlanType:
         from heartchain.mutualaid.entries import rules_of
 
         return cls(id=row.id, name=row.name, version=row.version,
                    rules=RulesType.of(rules_of(row)), carry_fen=Int64(row.carry_fen),
-                   period_count=row.periods, created_index=Int64(row.created_idx),
-                   operates_under=row.operates_under)
+                   period_count=row.periods, created_index=Int64(row.created_idx))
+
+    @strawberry.field(description="The licensed insurer or closed group it operates under.")
+    async def operates_under(self) -> str | None:
+        from heartchain.mutualaid.closing import operates_under
+
+        return await operates_under(self.id)
 
     @strawberry.field(description="Its wind-down, once announced (plan.close).")
     async def closing(self, info: Info) -> ClosingType | None:

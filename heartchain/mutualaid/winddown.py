@@ -58,7 +58,7 @@ async def refund_plan(platform: Platform, *, operator: Signer, plan: str,
     if not 1 <= batch_size <= MAX_REFUNDS:
         raise ValueError(f"batch_size: 1..{MAX_REFUNDS}")
     conn = platform.log.reader.connection()
-    await get_plan(conn, plan)  # an unknown (or impossible) plan id is UnknownPlan, typed
+    await get_plan(conn, plan)  # UnknownPlan, before any query with an id that cannot exist
     written = []
     while True:
         closing = await closing_of(conn, plan)

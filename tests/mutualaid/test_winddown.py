@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,9 +16,9 @@ from heartchain.errors import Conflict, ValidationError
 from heartchain.keys import address_of
 from heartchain.ledger.verify import verify_log
 from heartchain.mutualaid import services, winddown
-from heartchain.mutualaid.closing import PlanClosed, PlanRefundBatch, Refund
-from heartchain.mutualaid.models import Membership, Plan, PlanClosing
-from tests.conftest import Ledger
+from heartchain.mutualaid.closing import PlanClosed, PlanRefundBatch, Refund, operates_under
+from heartchain.mutualaid.models import Membership, PlanClosing
+from tests.conftest import Ledger, gql
 from tests.mutualaid.factories import (
     RULES,
     advance,
@@ -169,8 +170,43 @@ async def test_operates_under_is_kept_across_versions(ledger: Ledger) -> None:
     p = ledger.platform
     await services.create_plan(p, operator=ledger.operator, plan="ins", name="Insured plan",
                                rules=RULES, operates_under="众惠财产相互保险社")
-    assert (await Plan.get(id="ins")).operates_under == "众惠财产相互保险社"
+    assert await operates_under("ins") == "众惠财产相互保险社"
     await services.create_plan(p, operator=ledger.operator, plan="ins", name="Insured plan",
                                rules=RULES)
-    assert (await Plan.get(id="ins")).operates_under == "众惠财产相互保险社"
+    assert await operates_under("ins") == "众惠财产相互保险社"
+    await services.create_plan(p, operator=ledger.operator, plan="ins", name="Insured plan",
+                               rules=RULES, operates_under="Acme Mutual")
+    assert await operates_under("ins") == "Acme Mutual"
+    assert await operates_under("basic") is None
     await verify_log(p.log)
+
+
+async def test_close_and_refund_over_graphql(ledger: Ledger, client: httpx.AsyncClient) -> None:
+    p = ledger.platform
+    await services.create_plan(p, operator=ledger.operator, plan="gq", name="GraphQL plan",
+                               rules=RULES, operates_under="Closed group of Acme staff")
+    await members(ledger, "gq", [3_000, 4_000])
+    last = (p.clock.now() + timedelta(days=2)).date().isoformat()
+    closed = await gql(client, """mutation($plan: String!, $last: String!) {
+        closePlan(plan: $plan, lastNotice: $last, claimsDays: 1) { __typename
+          ... on MutualAidPlanClosing { closing { lastNotice claimsDays closed heldFen }
+                                        entries { index kind } } } }""",
+                       {"plan": "gq", "last": last}, token=ledger.operator_token)
+    answer = closed["data"]["closePlan"]
+    assert answer["__typename"] == "MutualAidPlanClosing", closed
+    assert answer["closing"] == {"lastNotice": f"{last}T23:59:59.999Z", "claimsDays": 1,
+                                 "closed": False, "heldFen": 7_000}
+    assert answer["entries"][0]["kind"] == "plan.close"
+    early = await gql(client, 'mutation { refundPlan(plan: "gq") { __typename '
+                      '... on Conflict { message } } }', token=ledger.operator_token)
+    assert early["data"]["refundPlan"]["__typename"] == "Conflict"
+    advance(ledger, 3)
+    done = await gql(client, 'mutation { refundPlan(plan: "gq") { __typename '
+                     '... on MutualAidPlanClosing { closing { closed refundedFen '
+                     'refundedMembers heldFen } entries { kind } } } }',
+                     token=ledger.operator_token)
+    assert done["data"]["refundPlan"]["closing"] == {
+        "closed": True, "refundedFen": 7_000, "refundedMembers": 2, "heldFen": 0}
+    plan = await gql(client, '{ plan(id: "gq") { operatesUnder closing { closed } } }')
+    assert plan["data"]["plan"] == {"operatesUnder": "Closed group of Acme staff",
+                                    "closing": {"closed": True}}

@@ -110,3 +110,15 @@ async def test_my_coverage_top_up_and_leave(ledger: Ledger, client: httpx.AsyncC
     page = (await client.get("/me/plans?lang=en")).text
     assert 'data-testid="refund">¥59.50' in page
     assert (await Membership.get(id=f"basic:{story.member}")).status == "left"
+
+
+def test_rules_of_any_shape_are_shown() -> None:
+    """Rule options with lists of numbers and of bands (the rules lane's) render as text."""
+    from web.plans import rule_rows
+
+    rows = {r.key: r.value for r in rule_rows({
+        "conditions": ["cancer"], "notice_days": [7, 21], "fee_bp": 800, "year_cap_fen": 18_800,
+        "age_bands": [{"to_years": 39, "cap_fen": 30_000_000}], "new_option": {"a": 1}}, "en")}
+    assert rows["notice_days"] == "[7, 21]" and rows["fee_bp"] == "8%"
+    assert rows["age_bands"] == "to 39 years: ¥300,000.00" and rows["year_cap_fen"] == "¥188.00"
+    assert rows["new_option"] == '{"a": 1}' and "tumour" in rows["conditions"]
