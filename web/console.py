@@ -272,6 +272,8 @@ add_messages({
     "i_done": ("已导入 {n} 笔捐赠，新建捐赠人 {d} 位。", "Imported {n} gifts; {d} new donors."),
     "i_nothing": ("没有需要导入的行。", "Nothing to import."),
     "i_pick_file": ("请选择文件。", "Choose a file."),
+    "i_cut_off": ("导入中断：已写入的块保留，请重新导入以继续。", "The import was cut off: the "
+                  "chunks that landed stay; import again to resume."),
 })
 
 

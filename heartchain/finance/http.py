@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -29,6 +30,7 @@ from heartchain.finance import exports, importer, mappings
 from heartchain.ledger.entries import format_time
 from heartchain.platform import Platform
 
+logger = logging.getLogger(__name__)
 _RUNNING: set[asyncio.Task[None]] = set()  # imports carry on if the browser goes away
 
 
@@ -98,6 +100,10 @@ async def run(request: Request) -> Response:
             lines.put_nowait({"report": report.as_dict()})
         except HeartchainError as exc:
             lines.put_nowait({"error": str(exc)})
+        except Exception as exc:  # the browser must hear of it; the chunks that landed stay
+            logger.exception("bulk import failed")
+            lines.put_nowait({"error": f"the import stopped ({type(exc).__name__}); the chunks "
+                                       "before it landed: run it again to resume"})
         finally:
             lines.put_nowait(None)
 

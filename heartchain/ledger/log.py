@@ -101,9 +101,11 @@ class Log:
         if not batch:
             return []
         outcomes = await self.integrator.integrate_batch(batch, self.clock.now())
-        refused = [o for o in outcomes if not isinstance(o, Appended)]
-        # Committed with the rest: only a stale clock or a reused nonce gets here.
-        if refused:
+        refused = [o for o in outcomes if isinstance(o, HeartchainError)]
+        # Only a clock or nonce refusal gets here. None of the set written: that error, typed.
+        if refused and len(refused) == len(outcomes):
+            raise refused[0]
+        if refused:  # committed with the rest
             raise RuntimeError(f"append_all: {len(refused)} entries refused outside the rules "
                                f"(the first: {refused[0]}); the others were written")
         metrics.BATCH_SIZE.observe(len(batch))

@@ -43,7 +43,12 @@ async def test_import_with_dry_run_report(browser: Any, server: Server) -> None:
         assert width <= 360 + 1, f"the page is {width} px wide at 360"
 
         await page.get_by_role("button", name="Import", exact=True).click()
-        await page.locator("#import-chunks li").nth(2).wait_for()
+        await page.wait_for_function(
+            "() => document.querySelectorAll('#import-chunks li').length >= 3"
+            " || document.getElementById('import-result').dataset.state === 'error'",
+            timeout=180_000)
+        result = await page.locator("#import-result").inner_text()
+        assert await page.locator("#import-result").get_attribute("data-state") != "error", result
         assert await page.locator("#import-progress").get_attribute("value") == "2494"
         chunks = page.locator("#import-chunks li")
         assert [await chunks.nth(n).get_attribute("data-landed") for n in range(3)] == [

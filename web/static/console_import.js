@@ -112,6 +112,7 @@ async function run() {
     const response = await post("/console/import/run", form);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
+    let finished = false;
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
@@ -121,10 +122,15 @@ async function run() {
         const line = JSON.parse(buffer.slice(0, newline));
         buffer = buffer.slice(newline + 1);
         if (line.error) throw new Error(line.error);
-        if (line.report) { showReport(line.report); if (!line.report.toImport) show($("import-result"), "ok", msg("i_nothing")); }
+        if (line.report) {
+          finished = true;
+          showReport(line.report);
+          if (!line.report.toImport) show($("import-result"), "ok", msg("i_nothing"));
+        }
         else progress(line.done, line.total);
       }
     }
+    if (!finished) throw new Error(msg("i_cut_off"));
   } catch (error) {
     show($("import-result"), "error", error.message);
   } finally {
