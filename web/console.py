@@ -99,6 +99,10 @@ add_messages({
                              "The file stays with the platform (not public); only its SHA-256 "
                              "goes on the log."),
     "console_disburse_submit": ("签名并支出", "Sign and spend"),
+    "console_spend_goods": ("所购物资类别（项目规定时填写）",
+                            "What it bought (when the campaign lists what it may buy)"),
+    "console_payee_kind": ("收款方类别（项目规定时填写）", "Payee type (when the campaign lists "
+                           "them)"),
     "console_merge_help": ("勾选两个或更多同单位的批次合并为一个。",
                            "Tick two or more lots of one unit to merge them into one."),
     "console_merge_goods": ("合并后的名称（可选）", "Name of the merged lot (optional)"),
