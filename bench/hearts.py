@@ -50,6 +50,7 @@ from heartchain.platform import Platform, build_platform
 from heartchain.settings import Settings, sqlite_url
 from tests.servers import Server, cli_env
 from tokens import services
+from tracing.campaign_services import create_campaign
 
 RECORD = """mutation($donor: String!, $q: Int64!) {
   recordDonation(donor: $donor, kind: "cash", quantity: $q, campaign: "bench") {
@@ -98,6 +99,10 @@ async def setup(workdir: Path, db_url: str) -> tuple[Platform, str, str, list[st
     charity = await register_account(platform, role="charity", registrar=genesis.operator,
                                      label="Bench Food Bank")
     token = await issue_token(platform, charity.address, "bench")
+    await create_campaign(platform, charity=charity.address, slug="bench", title_zh="基准",
+                          title_en="Bench", purpose="benchmark gifts", category="other",
+                          goal=10**12, unit="fen", starts="2020-01-01T00:00:00.000Z",
+                          beneficiary="none: a benchmark")
     keys = [SigningKey.generate() for _ in range(200)]
     await platform.log.append_now([
         new_entry("account.register", {"address": address_of(k), "role": "member",

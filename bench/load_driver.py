@@ -137,6 +137,11 @@ CONSENT = ("mutation($partner: String!) { grantConsent(partner: $partner, days: 
            f"__typename ... on ConsentGranted {{ entry {{ index leafHash }} }} {FAILURES} }} }}")
 CREATE_LOT = ("mutation($input: CreateLotInput!) { createLot(input: $input) { __typename "
               f"... on LotChanged {{ lot {{ id }} entry {{ index leafHash }} }} {FAILURES} }} }}")
+CREATE_CAMPAIGN = ('mutation { createCampaign(input: {slug: "load-test", titleZh: "压测", '
+                   'titleEn: "Load test", purpose: "load test gifts", category: "food", '
+                   'goal: 1000000000000, unit: "fen", starts: "2020-01-01T00:00:00.000Z", '
+                   'beneficiary: "none: a load test"}) { __typename '
+                   f"... on CampaignSaved {{ entry {{ index leafHash }} }} {FAILURES} }} }}")
 DONATE = ("mutation($donor: String!, $kind: String!, $q: Int64!) { recordDonation(donor: $donor,"
           " kind: $kind, quantity: $q, campaign: \"load-test\") { __typename "
           "... on DonationRecorded { donation { index hearts } entry { index leafHash } } "
@@ -370,6 +375,9 @@ async def setup_world(port: int, token: str, clients: int, members: int) -> tupl
 
     acks: list[Ack] = []
     charity = await register("charity", "Load Test Food Bank 压测食物银行")
+    declared = result_of(await call(CREATE_CAMPAIGN, {}, charity.token), "createCampaign",
+                         "CampaignSaved")  # every gift names a declared campaign
+    acks.append(_ack("setup", declared["entry"]))
     partner = await register("partner", "Load Test Partner 压测伙伴")
     people = await asyncio.gather(*[register("member")
                                     for i in range(members + 2 * clients)])

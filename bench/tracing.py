@@ -37,6 +37,7 @@ from heartchain.platform import Platform, build_platform
 from heartchain.settings import Settings, sqlite_url
 from tokens.entries import RecordBody
 from tracing import labels, services
+from tracing.campaign_services import create_campaign
 from tracing.entries import DeliverBody, HandoverBody, SplitBody
 
 
@@ -71,6 +72,10 @@ async def bench_journey(workdir: Path, fanout: int, runs: int) -> list[dict[str,
     keys = {a: await platform.custodial_key(a) for a in [charity, *people]}
     per_leaf = 1_000
     total = per_leaf * fanout**3
+    await create_campaign(platform, charity=charity, slug="bench", title_zh="基准",
+                          title_en="Bench", purpose="benchmark gifts", category="food",
+                          goal=10**12, unit="grams", starts="2020-01-01T00:00:00.000Z",
+                          beneficiary="none: a benchmark")
     donation = (await platform.write(RecordBody(
         charity=charity, donor=donor, kind="food", quantity=total, campaign="bench"))).index
     root = await services.create_lot(platform, charity=charity, goods="rice", quantity=total,

@@ -22,9 +22,9 @@ from heartchain.platform import Platform
 from heartchain.progress import ProgressBar
 
 # How far back the demo's simulated history starts; seeders move the clock forward from there
-# (mutual aid spends about 210 days on waiting periods, notice and deduction days: the
-# calendar decides how far each wait goes, so leave a margin).
-HISTORY = timedelta(days=270)
+# (mutual aid spends about 215 days on waiting periods, notice and deduction days, notice
+# windows and its member jury).
+HISTORY = timedelta(days=240)
 
 ORGANISATIONS = [
     ("charity", "Sunrise Food Bank 朝阳食物银行"),

@@ -203,12 +203,17 @@ class Vault:
         self._master_key = master_key
         self._key_sealing = hashlib.blake2b(b"heartchain/custodial-key/v2", key=master_key,
                                             digest_size=32).digest()
+        self._derived: dict[str, bytes] = {}  # a bulk import derives the same few per row
 
     def derive_key(self, purpose: str) -> bytes:
         """A 32-byte key for one purpose (a MAC over off-log rows), derived from the master key
         (HMAC-SHA256 as a PRF), so rows written without the master key are recognised."""
-        label = f"heartchain/derive/v1\n{purpose}".encode()
-        return hmac.new(self._master_key, label, hashlib.sha256).digest()
+        key = self._derived.get(purpose)
+        if key is None:
+            label = f"heartchain/derive/v1\n{purpose}".encode()
+            key = self._derived[purpose] = hmac.new(self._master_key, label,
+                                                    hashlib.sha256).digest()
+        return key
 
     def seal(self, plaintext: bytes) -> bytes:
         return bytes(self._box.encrypt(plaintext))

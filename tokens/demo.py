@@ -31,6 +31,10 @@ async def seed_hearts(state: DemoState) -> None:
     partner = state.organisations[PARTNER]
     keys: dict[str, SigningKey] = {c: await platform.custodial_key(c)
                                    for c in (food_bank, trees, medical)}
+    # Every gift names a declared campaign (tracing.campaigns): declare the demo's first.
+    from tracing.demo_campaigns import declare_demo_campaigns
+
+    await declare_demo_campaigns(state)
 
     by_phone = [await services.donor_for_contact(platform, DEMO_CONTACT, charity=food_bank),
                 *[await services.donor_for_contact(platform, f"+86139{rng.randrange(10**8):08d}",

@@ -135,19 +135,20 @@ async def donors_for_contacts(platform: Platform, contacts: Iterable[str], *,
     if new:
         now = format_time(platform.clock.now())
         keys = {c: SigningKey.generate() for c in new}
+        address = {c: address_of(k) for c, k in keys.items()}
         async with in_transaction() as conn:  # a concurrent import of these contacts: retry
             await CustodialKey.bulk_create(
-                [CustodialKey(address=address_of(k), sealed=platform.vault.seal_signing_key(k))
-                 for k in keys.values()], using_db=conn)
-            await seal_new_subjects(platform, [(address_of(k), CONTACT_FIELD, c)
-                                               for c, k in keys.items()], using_db=conn)
+                [CustodialKey(address=address[c], sealed=platform.vault.seal_signing_key(k))
+                 for c, k in keys.items()], using_db=conn)
+            await seal_new_subjects(platform, [(address[c], CONTACT_FIELD, c) for c in keys],
+                                    using_db=conn)
             await DonorContact.bulk_create(
-                [DonorContact(contact_index=index_of[c], address=address_of(k),
-                              binding=_binding(platform, index_of[c], address_of(k)),
-                              created_at=now) for c, k in keys.items()], using_db=conn)
+                [DonorContact(contact_index=index_of[c], address=address[c],
+                              binding=_binding(platform, index_of[c], address[c]),
+                              created_at=now) for c in keys], using_db=conn)
         for contact, key in keys.items():
-            by_index[index_of[contact]] = address_of(key)
-            fresh[address_of(key)] = key
+            by_index[index_of[contact]] = address[contact]
+            fresh[address[contact]] = key
     addresses = {c: by_index[i] for c, i in index_of.items()}
     waiting = set(fresh)
     earlier = sorted({a for a in addresses.values() if a not in fresh})

@@ -40,16 +40,18 @@ async def _prefetch_references(ctx: ApplyContext, bodies: list[RecordBody]) -> N
     thousand at a time)."""
     wanted = sorted({(b.charity, b.reference) for b in bodies if b.reference is not None
                      and ("donation.reference", b.charity, b.reference) not in ctx.memo})
-    for start in range(0, len(wanted), 400):
-        chunk = wanted[start:start + 400]
-        found = await fetch(ctx.conn, "SELECT idx, charity, reference FROM "
-                            "heart_donation_reference WHERE reference IN "
-                            f"({', '.join('?' * len(chunk))})", [r for _, r in chunk])
-        recorded = {(str(row["charity"]), str(row["reference"])): int(row["idx"])
-                    for row in found}
-        for charity, reference in chunk:
-            ctx.memo[("donation.reference", charity, reference)] = recorded.get(
-                (charity, reference))
+    # Per charity, so the lookup uses the (charity, reference) unique index.
+    for charity in sorted({c for c, _ in wanted}):
+        references = [r for c, r in wanted if c == charity]
+        for start in range(0, len(references), 400):
+            chunk = references[start:start + 400]
+            marks = ", ".join("?" * len(chunk))
+            found = await fetch(ctx.conn, "SELECT idx, reference FROM heart_donation_reference "
+                                f"WHERE charity = ? AND reference IN ({marks})",
+                                [charity, *chunk])
+            recorded = {str(row["reference"]): int(row["idx"]) for row in found}
+            for reference in chunk:
+                ctx.memo[("donation.reference", charity, reference)] = recorded.get(reference)
 
 
 @observes(RecordBody, rules=True, batched=True)

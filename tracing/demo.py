@@ -15,6 +15,7 @@ from heartchain.accounts.services import register_account
 from heartchain.demo import DemoState, seeder
 from heartchain.platform import Platform
 from tracing import services
+from tracing.campaign_models import DeclaredCampaign
 from tracing.models import Campaign, TracedDonation
 
 FOOD_BANK = "Sunrise Food Bank 朝阳食物银行"
@@ -27,18 +28,25 @@ HILLSIDES = ["Green Ridge nursery 青山苗圃", "North slope plot 7 北坡7号�
 DEPOT = "Eastside depot drivers 东区中转站车队"
 PLANTERS = "North slope planting team 北坡植树队"
 MAX_CHAINS = 8
-# What each demo campaign spends on: its own purpose (payee, purpose, percent of what it raised,
-# and whether that spend buys rice, which becomes a lot). Other campaigns spend like a food bank.
-MEALS = [("Grain & Oil Co. 粮油公司", "rice for school lunches 学校午餐大米", 35, True),
-         ("City Transport 城市运输", "delivery van hire 配送车辆租赁", 10, False)]
-SPENDS = {
-    "winter-meals-2026": MEALS,
-    "spring-saplings-2026": [("Green Ridge nursery 青山苗圃", "pine saplings 松树苗", 40, False),
-                             ("Hillside tools 山地工具行", "planting tools 植树工具", 10, False)],
-    "surgery-fund-2026": [("Riverside People's Hospital 滨江人民医院",
-                           "heart surgery for a child patient 儿童心脏手术", 45, False),
-                          ("Hope Pharmacy 希望药房", "post-operative medicine 术后药品", 15,
-                           False)],
+# What each demo campaign spends on: its own purpose, within the goods and payee kinds it
+# declared (tracing.demo_campaigns): payee, purpose, goods kind, payee kind, percent of what it
+# raised, and whether that spend buys rice, which becomes a lot. No tree campaign buys rice.
+Spend = tuple[str, str, str, str, int, bool]
+MEALS: list[Spend] = [
+    ("Grain & Oil Co. 粮油公司", "rice for school lunches 学校午餐大米", "food", "supplier", 35,
+     True),
+    ("City Transport 城市运输", "delivery van hire 配送车辆租赁", "transport", "transport", 10,
+     False)]
+SPENDS: dict[str, list[Spend]] = {  # by the campaign's declared category
+    "food": MEALS,
+    "trees": [
+        ("Green Ridge nursery 青山苗圃", "pine saplings 松树苗", "seedlings", "nursery", 40, False),
+        ("Hillside tools 山地工具行", "planting tools 植树工具", "tools", "supplier", 10, False)],
+    "medical": [
+        ("Riverside People's Hospital 滨江人民医院",
+         "heart surgery for a child patient 儿童心脏手术", "services", "hospital", 45, False),
+        ("Hope Pharmacy 希望药房", "post-operative medicine 术后药品", "medicine", "pharmacy", 15,
+         False)],
 }
 
 
@@ -102,13 +110,16 @@ async def _tree_chain(platform: Platform, state: DemoState, donation: TracedDona
 async def _campaign(platform: Platform, state: DemoState, campaign: Campaign,
                     rng: random.Random) -> int:
     paid = 0
-    for payee, purpose, percent, buys_rice in SPENDS.get(campaign.slug, MEALS):
+    declared = await DeclaredCampaign.get_or_none(key=campaign.key)
+    spends = SPENDS.get(declared.category, []) if declared is not None else []
+    for payee, purpose, goods, payee_kind, percent, buys_rice in spends:
         amount = campaign.donated * percent // 100
         if amount < 1:
             continue
         disbursement = await services.disburse(platform, charity=campaign.charity,
                                                campaign=campaign.slug, amount=amount, payee=payee,
-                                               purpose=purpose, receipt=_hash(rng))
+                                               purpose=purpose, receipt=_hash(rng), goods=goods,
+                                               payee_kind=payee_kind)
         paid += 1
         if buys_rice:
             await services.create_lot(platform, charity=campaign.charity,

@@ -20,7 +20,27 @@ class DonationNotFound(NotFound):
 
 
 class CampaignNotFound(NotFound):
-    """No donations were recorded for this campaign."""
+    """No such campaign: never declared by this charity (or, for its cash, no donations yet)."""
+
+
+class UnknownCampaign(CampaignNotFound):
+    """A donation or disbursement names a campaign no campaign.create declared."""
+
+
+class ForeignCampaign(PermissionDenied):
+    """The campaign was declared by another charity; a charity records only into its own."""
+
+
+class CampaignClosed(Conflict):
+    """The entry's time is outside the campaign's window (before it starts or after it ends)."""
+
+
+class CampaignExists(Conflict):
+    """campaign.create for a slug this charity already declared (use campaign.update)."""
+
+
+class SpendNotAllowed(ValidationError):
+    """A disbursement on goods or a payee kind the campaign did not declare it may spend on."""
 
 
 class OfferNotFound(NotFound):
@@ -69,3 +89,12 @@ class OfferExpired(Conflict):
 
 class LabelMismatch(VerificationError):
     """A scanned label's code does not belong to the lot it names: a copied or forged label."""
+
+
+class NotReleased(Conflict):
+    """Pay for success: a disbursement beyond what the validator has released."""
+
+
+class OutcomeClosed(Conflict):
+    """Pay for success: an attestation after the deadline or the refund, or a refund before the
+    deadline, after everything was released, or twice."""

@@ -15,15 +15,13 @@ from heartchain.ledger.body import Address, Body, Fen, Hex32, Label, Slug, Text
 from heartchain.ledger.kinds import ApplyContext, observes, projects, rules
 from heartchain.ledger.store import fetch
 from tokens.entries import RecordBody, ReverseBody
-from tracing import fifo
+from tracing import escrow, fifo
+from tracing.campaign_models import DisbursementKind
+from tracing.campaigns import GoodsKind, PayeeKind, campaign_key, check_spend, open_campaign
 from tracing.errors import AlreadySpent, CampaignNotFound, DonationNotFound, InsufficientFunds
 from tracing.models import Allocation, Campaign, Disbursement, TracedDonation
 
-
-def campaign_key(slug: str, charity: str) -> str:
-    """Campaigns belong to the charity that records their donations: the same slug used by two
-    charities is two campaigns."""
-    return f"{slug}@{charity}"
+__all__ = ["DisburseBody", "campaign_key", "reversal_target"]
 
 
 class DisburseBody(Body):
@@ -38,11 +36,16 @@ class DisburseBody(Body):
     payee: Label
     purpose: Text
     receipt: Hex32
+    goods: GoodsKind | None = None  # what it bought, from the campaign's declared goods kinds
+    payee_kind: PayeeKind | None = None
 
 
 @rules(DisburseBody)
 async def _check_disburse(ctx: ApplyContext, body: DisburseBody) -> None:
     await require_role(ctx, body.charity, "charity")
+    declared = await open_campaign(ctx, body.campaign, body.charity, body.KIND, donation=False)
+    check_spend(declared, body.goods, body.payee_kind)
+    await escrow.check_release(ctx, declared, body.amount)
     campaign = await Campaign.get_or_none(
         key=campaign_key(body.campaign, body.charity)).using_db(ctx.conn)
     if campaign is None:
@@ -72,6 +75,9 @@ async def _project_disburse(ctx: ApplyContext, body: DisburseBody) -> None:
     await Disbursement.create(using_db=ctx.conn, idx=ctx.index, campaign_key=key,
                               charity=body.charity, amount=body.amount, payee=body.payee,
                               purpose=body.purpose, receipt=body.receipt, at=ctx.entry.at)
+    if body.goods is not None or body.payee_kind is not None:
+        await DisbursementKind.create(using_db=ctx.conn, idx=ctx.index, campaign_key=key,
+                                      goods=body.goods, payee_kind=body.payee_kind)
     campaign = await Campaign.get(key=key).using_db(ctx.conn)
     await Campaign.filter(key=key).using_db(ctx.conn).update(
         disbursed=campaign.disbursed + body.amount, balance=campaign.balance - body.amount)

@@ -17,6 +17,12 @@ from tortoise import fields
 from tortoise.models import Model
 
 from heartchain.ledger.kinds import register_projection
+from tracing.campaign_models import (  # noqa: F401  (Tortoise finds the models here)
+    CampaignEscrow,
+    CampaignRefund,
+    DeclaredCampaign,
+    DisbursementKind,
+)
 
 
 class Lot(Model):

@@ -232,9 +232,13 @@ async def deliver_lot(platform: Platform, *, by: Signer, lot: str, quantity: int
 
 
 async def disburse(platform: Platform, *, charity: Signer, campaign: str, amount: int,
-                   payee: str, purpose: str, receipt: str) -> Disbursement:
+                   payee: str, purpose: str, receipt: str, goods: str | None = None,
+                   payee_kind: str | None = None) -> Disbursement:
+    """Spend campaign cash; `goods` and `payee_kind` name what it bought and whom it paid, from
+    the kinds the campaign declared (required when it declared any)."""
     body = DisburseBody(charity=_address(charity), campaign=campaign, amount=amount,
-                        payee=payee, purpose=purpose, receipt=receipt)
+                        payee=payee, purpose=purpose, receipt=receipt,
+                        goods=goods, payee_kind=payee_kind)  # type: ignore[arg-type]
     appended = await platform.write(body, *_keys(charity))
     return await Disbursement.get(idx=appended.index)
 

@@ -2,7 +2,8 @@
 
 Queries read the services; every mutation is one service call (the `mutation` guard checks the
 caller and answers expected failures as the result union's error member) signed with the
-caller's custodial key. The object types are in `tracing.lot_types` and `tracing.money_types`.
+caller's custodial key. The object types are in `tracing.lot_types` and `tracing.money_types`;
+declared campaigns (their queries and mutations too) in `tracing.campaign_types`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from heartchain.gql import (
 from heartchain.ledger.entries import format_time, parse_entry
 from heartchain.ledger.types import LogEntry, load_entry
 from tracing import models, services
+from tracing.campaign_types import CampaignMutation, CampaignQuery
 from tracing.lot_types import HandoverOffer, LabelCheck, Lot
 from tracing.money_types import Campaign, Disbursement, DonationJourney
 
@@ -34,7 +36,7 @@ from tracing.money_types import Campaign, Disbursement, DonationJourney
 
 
 @strawberry.type
-class Query:
+class Query(CampaignQuery):
     @strawberry.field(description="A lot by id (scanLabel checks a label's code).")
     async def lot(self, id: str) -> Lot | None:
         try:
@@ -136,7 +138,7 @@ async def _changed(info: Info, lot_id: str, index: int) -> LotChanged:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(CampaignMutation):
     @mutation(roles=["charity", "operator"],
               description="Charity: create a lot from a goods donation or a purchase.")
     async def create_lot(self, info: Info, input: CreateLotInput) -> LotResult:
@@ -209,13 +211,16 @@ class Mutation:
         return await _changed(info, lot_id, appended.index)
 
     @mutation(roles=["charity"],
-              description="Charity: spend campaign cash; refused beyond its balance.")
+              description="Charity: spend campaign cash; refused beyond its balance, or on "
+                          "goods or a payee kind the campaign did not declare.")
     async def disburse_funds(self, info: Info, campaign: str, amount: Int64, payee: str,
-                             purpose: str, receipt: str) -> DisburseFundsResult:
+                             purpose: str, receipt: str, goods: str | None = None,
+                             payee_kind: str | None = None) -> DisburseFundsResult:
         charity = info.context.caller.address
         paid = await services.disburse(info.context.platform, charity=charity,
                                        campaign=campaign, amount=amount, payee=payee,
-                                       purpose=purpose, receipt=receipt)
+                                       purpose=purpose, receipt=receipt, goods=goods,
+                                       payee_kind=payee_kind)
         row = await services.find_campaign(campaign, charity)
         return FundsDisbursed(disbursement=Disbursement.of(paid), campaign=Campaign.of(row),
                               entry=await load_entry(info, paid.idx))

@@ -4,6 +4,7 @@ never text someone typed) and a period (cases paid, the per-member share; a memb
 their own share and the browser checks its proof against the share root in the period's entry).
 
     GET /cases/{id}
+    GET /cases/{id}/jury/pool.txt  (the jury draw's eligible pool, to recompute it)
     GET /plans/{plan}/periods/{number}[?member=hc1...]
 """
 
@@ -15,11 +16,11 @@ import re
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from heartchain.errors import NotFound
-from heartchain.mutualaid import services
+from heartchain.mutualaid import jury_services, services
 from heartchain.mutualaid.codes import CONDITIONS, DECISION_REASONS, OBJECTION_REASONS
 from heartchain.mutualaid.models import Hospital
 from heartchain.platform import Platform
@@ -69,6 +70,48 @@ add_messages({
     "cstatus_approved": ("已核准", "approved"),
     "cstatus_rejected": ("未核准", "rejected"),
     "cstatus_paid": ("已分摊", "paid"),
+    "case_reason_sealed": ("详细说明已密封交申请人，链上承诺", "Explanation sealed for the "
+                           "claimant; commitment on the log"),
+    "outcome_approve": ("核准", "approve"),
+    "outcome_reject": ("不予核准", "reject"),
+    "outcome_dismissed": ("异议不成立", "objection dismissed"),
+    "outcome_upheld": ("异议成立", "objection upheld"),
+    "jury_title": ("赔审团", "Member jury"),
+    "jury_none": ("本计划设有赔审团：有异议的案件在异议期结束后抽选陪审员。",
+                  "This plan has a member jury: an objected case draws its jurors once the "
+                  "objection window closes."),
+    "jury_draw": ("抽选", "Draw"),
+    "jury_checkpoint": ("见证检查点", "Witnessed checkpoint"),
+    "jury_cosigned": ("{n} 个见证人联署", "cosigned by {n} witnesses"),
+    "jury_seed": ("随机种子（检查点根哈希）", "Seed (the checkpoint's root hash)"),
+    "jury_eligible": ("合格候选人", "Eligible members"),
+    "jury_eligible_n": ("{n} 人 · 名单摘要 {d}", "{n} · list digest {d}"),
+    "jury_pool_link": ("下载候选名单", "Download the list"),
+    "jury_rules": ("规则", "Rules"),
+    "jury_rules_text": ("抽选 {size} 人，法定人数 {q}，否决需超过已揭晓票数的 {m}%",
+                        "{size} drawn, quorum {q}; rejecting needs more than {m}% of the "
+                        "revealed votes"),
+    "jury_commit_until": ("投票（承诺）截止", "Votes committed until"),
+    "jury_reveal_until": ("揭晓截止", "Votes revealed until"),
+    "jury_jurors": ("陪审员", "Jurors"),
+    "jury_committed": ("已投票（保密）", "voted (secret)"),
+    "jury_not_committed": ("未投票", "not voted"),
+    "jury_tally": ("计票", "Tally"),
+    "jury_tally_text": ("核准 {a} · 不予核准 {r} · 已投 {c}", "approve {a} · reject {r} · "
+                        "committed {c}"),
+    "jury_secret": ("揭晓期结束前票数不公布；已揭晓：{n}", "Votes stay secret until revealed; "
+                    "revealed so far: {n}"),
+    "jury_verdict": ("裁定", "Verdict"),
+    "jury_no_quorum": ("未达法定人数：由复核决定", "No quorum: a review decides"),
+    "jury_open": ("投票进行中", "Voting is open"),
+    "jury_how": ("如何核对抽选", "How to check the draw"),
+    "jury_how_text": ("每位候选人的排序值为 HMAC-SHA256（密钥 = 检查点根哈希，消息 = "
+                      "“heartchain/jury-draw/v1\\n” + 案件编号 + “\\n” + 地址），取最小的 {n} 位。"
+                      "检查点可在 /checkpoints/{size} 核对其签名与见证人联署。命令：",
+                      "Each eligible member's rank is HMAC-SHA256(key = the checkpoint's root "
+                      "hash, message = \"heartchain/jury-draw/v1\\n\" + case id + \"\\n\" + "
+                      "address); the {n} smallest are drawn. Check the checkpoint's signature "
+                      "and cosignatures at /checkpoints/{size}. Command:"),
     "period_title": ("{plan} 第 {n} 期分摊", "{plan}: period {n}"),
     "period_missing": ("该分摊期不存在。", "That period does not exist."),
     "period_payouts": ("核准互助金", "Approved payouts"),
@@ -143,7 +186,18 @@ async def case_page(request: Request) -> Response:
     indexes: list[int | None] = [case.opened_idx, case.attest_idx, case.notice_idx,
                                  case.decide_idx, *(o.idx for o in objections),
                                  *(r.idx for r in reviews)]
+    jury = await jury_services.jury_of(platform, case.id)
+    reason_commitment = None
+    if case.decide_idx is not None:
+        decided = await platform.log.get_entry(case.decide_idx)
+        reason_commitment = decided.entry.body.get("reason_commitment")
+    if jury is not None:
+        indexes.append(jury.jury.draw_idx)
     return render(request, "case.html", {
+        "jury": jury, "jury_rules": await jury_services.jury_rules(case.plan),
+        "base_url": str(request.base_url),
+        "reason_commitment": reason_commitment,
+        "known_outcomes": {k for k in MESSAGES if k.startswith("outcome_")},
         "known_case_statuses": {k for k in MESSAGES if k.startswith("cstatus_")},
         "case": case, "objections": objections, "reviews": reviews, "period": period,
         "condition": _condition(case.condition, language),
@@ -153,8 +207,18 @@ async def case_page(request: Request) -> Response:
                             if case.decision_reason in DECISION_REASONS else None),
         "leaves": await _leaves(platform, indexes),
         "names": await _names([case.member, case.investigator,
-                               *(o.member for o in objections)]),
+                               *(o.member for o in objections),
+                               *(s.juror for s in (jury.seats if jury else []))]),
     })
+
+
+async def jury_pool(request: Request) -> Response:
+    """The eligible addresses the draw ranked, one a line: feed them to
+    `python -m heartchain.mutualaid.draw`."""
+    view = await jury_services.jury_of(platform_of(request), request.path_params["case_id"])
+    if view is None:
+        return PlainTextResponse("no jury drawn for this case\n", status_code=404)
+    return PlainTextResponse(view.jury.pool)
 
 
 async def period_page(request: Request) -> Response:
@@ -208,5 +272,6 @@ def _case_links(entry: explorer.EntryView, t: Any) -> list[hooks.Link]:
 
 routes = [
     Route("/cases/{case_id}", case_page, name="case"),
+    Route("/cases/{case_id}/jury/pool.txt", jury_pool, name="jury_pool"),
     Route("/plans/{plan}/periods/{number:int}", period_page, name="period"),
 ]

@@ -52,6 +52,27 @@ add_messages({
                         "is recorded)"),
     "console_record": ("登记", "Record"),
     "console_lot": ("建立物资批次", "Create a lot"),
+    "cc_title": ("募捐项目", "Campaigns"),
+    "cc_which": ("要编辑的项目", "Campaign to edit"),
+    "cc_new": ("声明新项目…", "Declare a new campaign…"),
+    "cc_slug": ("项目标识（小写字母、数字、连字符）", "Slug (lower-case letters, digits, hyphens)"),
+    "cc_title_zh": ("中文名称", "Title in Chinese"),
+    "cc_title_en": ("英文名称", "Title in English"),
+    "cc_purpose": ("宗旨", "Purpose"),
+    "cc_category": ("类别", "Category"),
+    "cc_goal": ("目标", "Goal"),
+    "cc_unit": ("目标单位", "Goal unit"),
+    "cc_starts": ("开始日期", "Starts"),
+    "cc_ends": ("结束日期（可不填）", "Ends (optional)"),
+    "cc_beneficiary": ("受益对象（描述，不填姓名、电话等个人信息）",
+                       "Who it serves (a description: no names, phones or other personal data)"),
+    "cc_goods": ("可购买的物资（不选则不限）", "Goods it may buy (none ticked: any)"),
+    "cc_payees": ("可付款的对象（不选则不限）", "Payees it may pay (none ticked: any)"),
+    "cc_save": ("保存项目", "Save campaign"),
+    "cc_unit_fen": ("元", "yuan"), "cc_unit_grams": ("克", "grams"),
+    "cc_unit_trees": ("棵", "trees"), "cc_unit_items": ("件", "items"),
+    "cc_fixed": ("标识、类别、单位和开始日期在声明后不可更改。",
+                 "The slug, category, unit and start date are fixed once declared."),
     "console_goods": ("物资名称", "Goods"),
     "console_unit": ("单位", "Unit"),
     "unit_grams": ("克", "grams"),
@@ -144,6 +165,8 @@ add_messages({
     "c_new_donor": ("已为该联系方式新建捐赠人地址。", "A new donor address was created for that "
                     "contact."),
     "c_lot_done": ("已建立批次 {id}", "Lot {id} created"),
+    "c_campaign_done": ("已保存项目 {slug}", "Campaign {slug} saved"),
+    "c_campaign_open": ("查看项目页面", "Open its page"),
     "c_print_label": ("打印二维码标签", "Print the QR label"),
     "c_open_lot": ("打开批次页面", "Open the lot page"),
     "c_offer_done": ("已签名交接。请接收方在 {m} 分钟内用自己的手机登录工作台确认。",
@@ -188,11 +211,13 @@ add_messages({
 
 
 async def _campaigns_by_charity() -> dict[str, list[str]]:
-    """Each charity's campaigns (public on the log), for the console's campaign picker."""
-    from tracing.models import Campaign
+    """Each charity's declared campaigns (public on the log), for the console's campaign
+    picker: a donation may name only one of these."""
+    from tracing.campaign_models import DeclaredCampaign
 
     found: dict[str, list[str]] = {}
-    for charity, slug in await Campaign.all().order_by("slug").values_list("charity", "slug"):
+    for charity, slug in await DeclaredCampaign.all().order_by("slug").values_list("charity",
+                                                                                    "slug"):
         found.setdefault(str(charity), []).append(str(slug))
     return found
 
@@ -259,9 +284,13 @@ async def import_page(request: Request) -> Response:
 
 
 async def console_page(request: Request) -> Response:
+    from tracing.campaigns import CATEGORIES, GOAL_UNITS, GOODS_KINDS, PAYEE_KINDS
+
     return render(request, "console.html", {
         "prefill_donation": request.query_params.get("donation", ""),
-        "campaigns_json": json.dumps(await _campaigns_by_charity())})
+        "campaigns_json": json.dumps(await _campaigns_by_charity()),
+        "categories": CATEGORIES, "goal_units": GOAL_UNITS, "goods_kinds": GOODS_KINDS,
+        "payee_kinds": PAYEE_KINDS})
 
 
 routes = [Route("/console", console_page, name="console"),

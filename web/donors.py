@@ -45,6 +45,8 @@ add_messages({
     "kind_food": ("食物", "Food"),
     "kind_tree": ("树木", "Trees"),
     "gifts": ("捐赠记录", "Gifts"),
+    "gift_refunded": ("项目未达成效，按比例退回 {n}（记录 #{i}）",
+                      "The outcome was not attested in time: {n} refunded pro rata (entry #{i})"),
     "gifts_count": ("共 {n} 笔", "{n} gifts"),
     "no_gifts": ("还没有捐赠记录。", "No gifts yet."),
     "gift_to": ("捐给 {charity}", "To {charity}"),
@@ -169,12 +171,23 @@ async def donor_page(request: Request) -> Response:
     chart_label = t("hearts_chart_label", n=len(history),
                     a=f"{history[0].total:,}" if history else 0,
                     b=f"{history[-1].total:,}" if history else 0)
+    refunds = await _refunds_of(address)
     return render(request, "donor.html", {
         "address": address, "account": account, "score": score, "history": history,
+        "refunds": refunds,
         "chart": history_chart(history, chart_label, x_title=t("chart_x"),
                                y_title=t("hearts")), "gifts": gifts,
         "breakdown": await hearts.breakdown(address), "corrected": corrected,
     })
+
+
+async def _refunds_of(address: str) -> dict[int, Any]:
+    """Pay-for-success refunds of this donor's gifts, by gift (tracing.escrow)."""
+    try:
+        from tracing.campaign_models import CampaignRefund
+    except ImportError:
+        return {}
+    return {r.donation_idx: r for r in await CampaignRefund.filter(donor=address)}
 
 
 routes = [Route("/members/{address}", donor_page, name="donor")]

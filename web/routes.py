@@ -196,6 +196,7 @@ DOMAIN_PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("web.campaign_ledger", ("tracing.services",)),
     ("web.disclosure", ("tracing.services",)),
     ("web.statements", ("tokens.services", "tracing.services")),
+    ("web.campaigns", ("tracing.campaign_services",)),
     ("web.cases", ("heartchain.mutualaid.services",)),
     ("web.plans", ("heartchain.mutualaid.services",)),
     ("web.coverage", ("heartchain.mutualaid.services", "tokens.signin")),

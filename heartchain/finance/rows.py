@@ -54,7 +54,18 @@ def _cell(cells: Sequence[str], resolved: Resolved, field: str) -> str:
     return NumberCell(text) if isinstance(value, NumberCell) else text
 
 
+_COMMON_TIME = re.compile(r"([0-9]{4})[-/]([0-9]{2})[-/]([0-9]{2}) "
+                          r"([0-9]{2}):([0-9]{2}):([0-9]{2})")
+
+
 def parse_time(text: str) -> datetime:
+    common = _COMMON_TIME.fullmatch(text)  # what the providers export: read it without strptime
+    if common:
+        try:
+            year, month, day, hour, minute, second = (int(g) for g in common.groups())
+            return datetime(year, month, day, hour, minute, second, tzinfo=CHINA)
+        except ValueError:
+            raise ValueError(f"{text} is not a time") from None
     if "T" in text:
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))

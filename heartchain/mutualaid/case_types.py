@@ -13,6 +13,7 @@ from heartchain.gql import ErrorResult, Info, Int64, mutation
 from heartchain.ledger.types import FromEntry, LogEntry, load_entry
 from heartchain.mutualaid import services
 from heartchain.mutualaid.codes import CONDITIONS, DECISION_REASONS, OBJECTION_REASONS, Label
+from heartchain.mutualaid.jury_types import JuryType, jury_of
 from heartchain.mutualaid.models import Case as CaseRow
 from heartchain.mutualaid.models import Hospital as HospitalRow
 
@@ -86,6 +87,13 @@ class Decision(FromEntry):
     def reason_label(self) -> LabelType | None:
         return None if self.reason is None else LabelType.of(DECISION_REASONS[self.reason])
 
+    @strawberry.field(description="Salted commitment to the sealed explanation of a rejection "
+                                  "(null if none was given).")
+    async def reason_commitment(self, info: Info) -> str | None:
+        body = (await load_entry(info, self.index)).body
+        found = body.get("reason_commitment") if isinstance(body, dict) else None
+        return found if isinstance(found, str) else None
+
 
 @strawberry.type(name="MutualAidCase", description="A case as publicly noticed: codes, masked "
                  "name and age band only; the real name and description are sealed off the log.")
@@ -153,6 +161,18 @@ class CaseType:
         return [ObjectionType(member=o.member, reason=o.reason,
                               note_commitment=o.note_commitment, index=Int64(o.idx))
                 for o in await services.objections_of(self.id)]
+
+    @strawberry.field(description="The member jury, if one was drawn for this case.")
+    async def jury(self, info: Info) -> JuryType | None:
+        return await jury_of(info, self.id)
+
+    @strawberry.field(description="The sealed explanation of a rejection: for the claimant "
+                                  "and the operator only (null for anyone else, or none).")
+    async def sealed_reason(self, info: Info) -> str | None:
+        account = info.context.account
+        if account is None or (account.address != self.member and account.role != "operator"):
+            return None
+        return await services.decision_reason_text(info.context.platform, self.id)
 
     @strawberry.field
     async def reviews(self) -> list[ReviewType]:
@@ -231,12 +251,14 @@ class CaseMutation:
 
     @mutation(roles=["operator"],
               description="Operator: approve (amount within the cap) or reject (with a "
-                          "`reason` code), once the notice window has elapsed.")
+                          "`reason` code, and optionally `reasonText`, sealed off the log for "
+                          "the claimant), once the notice window has elapsed; an objected "
+                          "case of a plan with a jury follows the jury's verdict.")
     async def decide_case(self, info: Info, case: str, decision: str,
-                          amount_fen: Int64 | None = None, reason: str | None = None
-                          ) -> CaseResult:
+                          amount_fen: Int64 | None = None, reason: str | None = None,
+                          reason_text: str | None = None) -> CaseResult:
         appended = await services.decide_case(info.context.platform, case=case,
                                               operator=info.context.caller.address,
                                               decision=decision, amount_fen=amount_fen,
-                                              reason=reason)
+                                              reason=reason, reason_text=reason_text)
         return await _case_saved(info, case, appended.index)

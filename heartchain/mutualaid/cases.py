@@ -26,7 +26,7 @@ from heartchain.accounts.entries import require_role
 from heartchain.errors import Conflict, ValidationError
 from heartchain.ledger.body import Address, Body, Fen, Hex32, Slug
 from heartchain.ledger.kinds import ApplyContext, projects, rules
-from heartchain.mutualaid import hospitals, proxies
+from heartchain.mutualaid import hospitals, jury, proxies
 from heartchain.mutualaid.codes import Condition, DecisionReason, ObjectionReason
 from heartchain.mutualaid.errors import RuleBroken, UnknownCase, WrongStage
 from heartchain.mutualaid.membership import (
@@ -252,7 +252,8 @@ async def _project_review(ctx: ApplyContext, b: CaseReview) -> None:
 
 
 class CaseDecide(Body):
-    """Approve a case (with the amount) or reject it (with a reason code)."""
+    """Approve a case (with the amount) or reject it (with a reason code, and optionally the
+    commitment to a sealed explanation the claimant is given)."""
 
     KIND = "case.decide"
     SIGNERS = ("operator",)
@@ -262,6 +263,7 @@ class CaseDecide(Body):
     decision: Verdict
     amount_fen: Fen | None = None
     reason: DecisionReason | None = None
+    reason_commitment: Hex32 | None = None  # of the sealed free text; with reject only
 
     def __post_init__(self) -> None:
         if (self.decision == "approve") != (self.amount_fen is not None):
@@ -270,6 +272,9 @@ class CaseDecide(Body):
         if (self.decision == "reject") != (self.reason is not None):
             raise ValidationError("case.decide: a reason code goes with reject, and only with "
                                   "it", field="reason")
+        if self.reason_commitment is not None and self.decision != "reject":
+            raise ValidationError("case.decide: a sealed reason goes with reject only",
+                                  field="reason_commitment")
 
 
 @rules(CaseDecide)
@@ -277,8 +282,11 @@ async def _check_decide(ctx: ApplyContext, b: CaseDecide) -> None:
     await require_role(ctx, b.operator, "operator")
     case = await get_case(ctx.conn, b.case)
     _require_stage(case, "noticed")
-    if case.notice_until is None or log_time(ctx) < case.notice_until:
+    now = log_time(ctx)
+    if case.notice_until is None or now < case.notice_until:
         raise WrongStage(f"case {b.case}: the public notice runs until {case.notice_until}")
+    # An objected case in a plan with a jury: the verdict decides, not the operator.
+    by_jury = await jury.settles(ctx.conn, case, b.decision, now)
     if b.amount_fen is None:
         return
     if b.amount_fen > case.cap_fen:
@@ -286,6 +294,8 @@ async def _check_decide(ctx: ApplyContext, b: CaseDecide) -> None:
                          f"{case.cap_fen} fen", field="amount_fen")
     if b.amount_fen > case.asked_fen:
         raise RuleBroken("case.decide: more than the amount asked", field="amount_fen")
+    if by_jury:
+        return
     if case.objections and (case.review_idx is None
                             or case.review_idx < (case.last_objection_idx or 0)):
         raise WrongStage(f"case {b.case} was objected to: record a review before approving")

@@ -75,6 +75,7 @@ DECISION_REASONS = _table(
     ("objection-upheld", "异议经复核成立", "An objection was upheld on review"),
     ("duplicate", "重复申请", "A duplicate claim"),
     ("withdrawn", "申请人撤回", "Withdrawn by the claimant"),
+    ("jury-rejected", "赔审团投票不予互助", "The member jury voted to reject"),
 )
 
 # Why a member objects to a case (`case.object` reason); details they type are sealed.

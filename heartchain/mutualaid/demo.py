@@ -4,7 +4,7 @@ Members generate their own keys in memory and self-register (custodial keys woul
 row each); registrations and joins go in through `write_many`. The log clock is then moved
 forward through the waiting period, the case notice windows and the plan's notice and
 deduction days (plan time), at most about 180 days; `heartchain demo`
-starts its clock `demo.HISTORY` (270 days) in the past, so the log's time never runs ahead of the
+starts its clock `demo.HISTORY` (240 days) in the past, so the log's time never runs ahead of the
 wall clock.
 Birth dates of the generated members are not sealed (they are random); only commitments are on
 the log, as for real members.
@@ -20,7 +20,7 @@ from heartchain.accounts.entries import RegisterBody
 from heartchain.accounts.services import self_register_member
 from heartchain.demo import DemoState, seeder, write_many
 from heartchain.keys import SigningKey, address_of
-from heartchain.mutualaid import services
+from heartchain.mutualaid import jury_demo, services
 from heartchain.mutualaid.entries import AgeBand, PlanJoin, Rules
 from heartchain.mutualaid.plans import NO_SENIOR, next_day_of
 
@@ -147,6 +147,8 @@ async def seed_mutualaid(state: DemoState, members: int = MEMBERS) -> None:
     await period(4, reject=3, objected=0, by_proxy=True)
     platform.clock.advance(timedelta(days=30))
     await period(4, reject=1, objected=2)
+    await jury_demo.seed_jury(state, PLAN, keys, investigator, HOSPITALS[0][0],
+                              RULES.conditions[0], rng)
     first = await services.find_period(PLAN, 1)
     second = await services.find_period(PLAN, 2)
     sample = address_of(keys[0])

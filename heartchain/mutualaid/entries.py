@@ -11,6 +11,8 @@ clock:
 - `cases.py`: ``case.open`` -> ``case.attest`` -> ``case.notice`` -> ``case.object`` ->
   ``case.review`` -> ``case.decide``.
 - `notices.py`: ``period.notice`` (operator), the member set counted on the notice day.
+- `jurors.py`: ``plan.jury``, ``juror.volunteer``, ``juror.qualify``, ``member.link``; `jury.py`:
+  ``jury.draw`` -> ``jury.commit`` -> ``jury.reveal`` (the member jury of objected cases).
 - `periods.py`: ``period.apportion`` (operator), with the covered set streamed by `readers.py`
   and the arithmetic in `apportion.py`.
 - `closing.py`: ``plan.close``, ``plan.refund`` (operator), the wind-down; it refuses joins (and
@@ -26,6 +28,8 @@ from heartchain.mutualaid import (
     cases,
     closing,
     hospitals,
+    jurors,
+    jury,
     membership,
     notices,
     periods,
@@ -60,7 +64,8 @@ from heartchain.mutualaid.plans import AgeBand, PlanCreate, Rules, get_plan, rul
 from heartchain.mutualaid.proxies import PlanProxy
 from heartchain.mutualaid.readers import covered_count
 
-KIND_MODULES = (plans, membership, hospitals, proxies, cases, notices, periods, closing)
+KIND_MODULES = (plans, membership, hospitals, proxies, cases, notices, periods, closing,
+                jurors, jury)
 
 __all__ = [
     "KIND_MODULES", "MASKED_NAME", "AgeBand", "CaseAttest", "CaseDecide", "CaseNotice",

@@ -308,3 +308,13 @@ class PlanRefund(Model):
 
 
 register_projection(PlanClosing, PlanRefund)
+
+# The member jury's tables, in their own module (jury_models.py); imported here so Tortoise,
+# which reads this module, finds them.
+from heartchain.mutualaid.jury_models import (  # noqa: E402, F401
+    Juror,
+    Jury,
+    JuryRules,
+    JurySeat,
+    MemberLink,
+)

@@ -89,6 +89,7 @@ __all__ = [
     "MAX_DESCRIPTION", "MAX_NAME", "Joined", "ShareProof", "age_on", "apportion_body",
     "apportion_period", "approved_cases", "attest_case", "case_details", "case_subject",
     "cases_of_period", "coverage", "covered_count", "create_plan", "decide_case",
+    "decision_reason_text",
     "details_document", "find_case", "find_period", "find_plan", "hospitals", "join_plan",
     "leave_plan", "log_now", "mask_name", "memberships_of", "new_case_id", "notice_case",
     "object_case", "objections_of", "open_case", "open_period_notice", "patient_name",
@@ -329,12 +330,34 @@ async def review_case(platform: Platform, *, case: str, reviewer: Signer, findin
 
 
 async def decide_case(platform: Platform, *, case: str, operator: Signer, decision: str,
-                      amount_fen: int | None = None, reason: str | None = None) -> Appended:
-    """Approve with `amount_fen`, or reject with a `reason` code (codes.DECISION_REASONS)."""
+                      amount_fen: int | None = None, reason: str | None = None,
+                      reason_text: str | None = None) -> Appended:
+    """Approve with `amount_fen`, or reject with a `reason` code (codes.DECISION_REASONS) and
+    optionally `reason_text`, sealed under the case (the claimant reads it with
+    `decision_reason_text`); the entry carries only its salted commitment."""
+    sealed = None
+    if reason_text:
+        if len(reason_text) > MAX_DESCRIPTION:
+            raise ValidationError(f"reason_text: at most {MAX_DESCRIPTION} characters",
+                                  field="reason_text")
+        sealed = await _committed(platform, case, reason_text)
     body = CaseDecide(case=case, operator=_address(operator),
                       decision=decision,  # type: ignore[arg-type]
-                      amount_fen=amount_fen, reason=reason)
-    return await platform.write(body, *_keys(operator))
+                      amount_fen=amount_fen, reason=reason, reason_commitment=sealed)
+    appended = await platform.write(body, *_keys(operator))
+    if reason_text:
+        await seal_personal(platform, case_subject(case), f"decision:{appended.index}",
+                            reason_text)
+    return appended
+
+
+async def decision_reason_text(platform: Platform, case: str) -> str | None:
+    """The sealed explanation of a rejection (for the claimant and the operator); None if there
+    is none, or once erased."""
+    row = await find_case(case)
+    if row is None or row.decide_idx is None:
+        return None
+    return await read_personal(platform, case_subject(case), f"decision:{row.decide_idx}")
 
 
 async def case_details(platform: Platform, case: str) -> dict[str, str] | None:

@@ -14,6 +14,7 @@ from heartchain.mutualaid import services
 from heartchain.mutualaid.case_types import CaseMutation, CaseType, LabelType
 from heartchain.mutualaid.closing_types import ClosingMutation
 from heartchain.mutualaid.codes import CONDITIONS, DECISION_REASONS, OBJECTION_REASONS
+from heartchain.mutualaid.jury_types import JuryMutation
 from heartchain.mutualaid.period_types import PeriodMutation, PeriodType
 from heartchain.mutualaid.plan_types import HospitalType, MembershipType, PlanMutation, PlanType
 
@@ -62,6 +63,6 @@ class Query:
 
 
 # In this order, so the schema lists the mutations as it always has: plans, cases, periods;
-# then the wind-down.
+# then the wind-down, then the member jury.
 Mutation = merge_types("Mutation", (PlanMutation, CaseMutation, PeriodMutation,
-                                    ClosingMutation))
+                                    ClosingMutation, JuryMutation))

@@ -22,6 +22,7 @@ from heartchain.mutualaid.closing import (
     holders,
 )
 from heartchain.mutualaid.models import Period, PlanClosing, PlanRefund
+from heartchain.mutualaid.plans import get_plan
 from heartchain.platform import Platform
 
 Signer = str | SigningKey
@@ -57,6 +58,7 @@ async def refund_plan(platform: Platform, *, operator: Signer, plan: str,
     if not 1 <= batch_size <= MAX_REFUNDS:
         raise ValueError(f"batch_size: 1..{MAX_REFUNDS}")
     conn = platform.log.reader.connection()
+    await get_plan(conn, plan)  # an unknown (or impossible) plan id is UnknownPlan, typed
     written = []
     while True:
         closing = await closing_of(conn, plan)

@@ -376,7 +376,7 @@ def test_receipt_update_fetches_a_newer_receipt_and_a_consistency_proof(
     old.write_text(httpx.get(f"{url}/entries/{index}/receipt", timeout=30).text)
     old_size = Receipt.from_text(old.read_text()).checkpoint.split("\n")[1]
     mutation = ('mutation { recordDonation(kind: "cash", quantity: 100, campaign: '
-                '"receipt-update", contact: "+8613900000001") { __typename } }')
+                '"winter-meals-2026", contact: "+8613900000001") { __typename } }')
     answer = httpx.post(f"{url}/graphql", json={"query": mutation},
                         headers={"Authorization": f"Bearer {server.token_of('Sunrise')}"},
                         timeout=30).json()

@@ -35,6 +35,10 @@ REGISTER = ("mutation($role: String!, $label: String) { registerAccount(role: $r
 DONATE = ("mutation($donor: String!, $quantity: Int64!) { recordDonation(donor: $donor, "
           "kind: \"cash\", quantity: $quantity, campaign: \"winter-2026\") { __typename "
           "... on DonationRecorded { entry { index leafHash } } " + ERRORS + " } }")
+CREATE_CAMPAIGN = ('mutation { createCampaign(input: {slug: "winter-2026", titleZh: "冬季", '
+                   'titleEn: "Winter", purpose: "winter food parcels", category: "food", '
+                   'goal: 1000000, unit: "fen", starts: "2020-01-01T00:00:00.000Z", '
+                   'beneficiary: "families in need"}) { __typename ' + ERRORS + " } }")
 CREATE_LOT = ("mutation($input: CreateLotInput!) { createLot(input: $input) { __typename "
               "... on LotChanged { lot { id } entry { index leafHash } } " + ERRORS + " } }")
 OFFER = ("mutation($lot: String!, $to: String!) { offerLot(lotId: $lot, to: $to, "
@@ -255,6 +259,8 @@ async def cast_of(url: str, init_stdout: str) -> Cast:
         return Actor(result["account"]["address"], result["token"])
 
     charity = await register("charity", "Sunrise Food Bank")
+    declared = (await gql(url, CREATE_CAMPAIGN, {}, charity.token))["data"]["createCampaign"]
+    assert declared["__typename"] == "CampaignSaved", declared  # gifts name a declared campaign
     donors = [await register("member") for _ in range(3)]
     drivers = [await register("partner", f"driver {i}") for i in range(2)]
     return Cast(operator, charity, donors, drivers)

@@ -20,7 +20,7 @@ from heartchain.keys import address_of, new_signing_key
 from heartchain.mutualaid import services as mutualaid
 from heartchain.schema import schema
 from tests.conftest import Ledger, gql
-from tests.factories import self_registration
+from tests.factories import campaign, self_registration
 from tests.mutualaid.factories import RULES, members
 from tokens import services as tokens
 from tracing import services as tracing
@@ -55,6 +55,8 @@ recordLoss             .       Y       .         .          .      .        .
 deliverLot             .       Y       .         .          .      .        .
 disburseFunds          .       Y       .         .          .      .        .
 correctEntry           .       Y       .         .          .      .        .
+createCampaign         .       Y       .         .          .      .        .
+updateCampaign         .       Y       .         .          .      .        .
 createPlan             Y       .       .         .          .      .        .
 joinPlan               .       .       .         .          Y      .        .
 topUp                  .       .       .         .          Y      .        .
@@ -69,6 +71,13 @@ reviewCase             Y       .       .         Y          .      .        .
 decideCase             Y       .       .         .          .      .        .
 apportionPeriod        Y       .       .         .          .      .        .
 openPeriodNotice       Y       .       .         .          .      .        .
+setPlanJury            Y       .       .         .          .      .        .
+volunteerAsJuror       .       .       .         .          Y      .        .
+qualifyJuror           Y       .       .         .          .      .        .
+declareMemberLink      .       .       .         .          Y      .        .
+drawJury               r       .       .         .          .      .        .
+commitJuryVote         .       .       .         .          r      .        .
+revealJuryVote         .       .       .         .          r      .        .
 leavePlan              .       .       .         .          Y      .        .
 closePlan              Y       .       .         .          .      .        .
 refundPlan             r       .       .         .          .      .        .
@@ -151,6 +160,7 @@ async def build_world(ledger: Ledger) -> World:
     platform.clock.advance(timedelta(days=8))  # to_decide's window is over; to_object's is not
 
     # Hearts: two gifts to the member, a consent the partner can check.
+    await campaign(ledger, charity, "winter")
     gift = await tokens.record_donation(platform, charity=charity, donor=member, kind="cash",
                                         quantity=10_000, campaign="winter")
     second = await tokens.record_donation(platform, charity=charity, donor=member,
@@ -222,6 +232,12 @@ def operation(field: str, world: World, caller: str) -> tuple[str, dict[str, Any
         "correctEntry": ("$entry: Int64!, $values: JSON!, $reason: String!",
                          {"entry": t["second_gift"], "values": {"quantity": 40_000},
                           "reason": "wrong_amount"}),
+        "createCampaign": ("$input: CampaignInput!", {"input": {
+            "slug": f"new-{caller}", "titleZh": "新项目", "titleEn": "New campaign",
+            "purpose": "school books", "category": "education", "goal": 100_000, "unit": "fen",
+            "starts": "2026-01-01T00:00:00.000Z", "beneficiary": "pupils of one school"}}),
+        "updateCampaign": ("$input: CampaignUpdateInput!",
+                           {"input": {"slug": "winter", "goal": 2_000_000}}),
         "createPlan": ("$id: String!, $name: String!, $rules: MutualAidRulesInput!",
                        {"id": "third", "name": "Third", "rules": rules}),
         "joinPlan": ("$plan: String!, $birthDate: String!, $prepayFen: Int64!",
@@ -252,6 +268,20 @@ def operation(field: str, world: World, caller: str) -> tuple[str, dict[str, Any
                        {"case": cases["decide"], "decision": "approve", "amountFen": 100_000}),
         "apportionPeriod": ("$plan: String!", {"plan": "basic"}),
         "openPeriodNotice": ("$plan: String!", {"plan": "basic"}),
+        "setPlanJury": ("$plan: String!, $size: Int!, $quorum: Int!",
+                        {"plan": "basic", "size": 3, "quorum": 1}),
+        "volunteerAsJuror": ("$plan: String!", {"plan": "basic"}),
+        "qualifyJuror": ("$plan: String!, $member: String!, $passed: Boolean!, "
+                         "$record: String!", {"plan": "basic", "member": a["member"],
+                                              "passed": True, "record": "quiz passed"}),
+        "declareMemberLink": ("$other: String!, $relation: String!",
+                              {"other": t["family"], "relation": "family"}),
+        # no jury for these: the decided case is past its draw, the objected one has none yet
+        "drawJury": ("$case: String!", {"case": cases["decide"]}),
+        "commitJuryVote": ("$case: String!, $vote: String!",
+                           {"case": cases["review"], "vote": "approve"}),
+        "revealJuryVote": ("$case: String!, $vote: String!, $salt: String!",
+                           {"case": cases["review"], "vote": "approve", "salt": "00" * 32}),
         "closePlan": ("$plan: String!, $lastNotice: String!",
                       {"plan": "second", "lastNotice": t["today"]}),
         "refundPlan": ("$plan: String!", {"plan": "second"}),  # the claims window is open

@@ -111,6 +111,10 @@ async def _seed(live: Live) -> str:
                             '{ ... on AccountRegistered { account { address } } } }',
                             live.operator_token)
         donor = member["registerAccount"]["account"]["address"]
+        await call('mutation { createCampaign(input: {slug: "fuzz", titleZh: "模糊", '
+                   'titleEn: "Fuzz", purpose: "fuzzing", category: "other", goal: 100, '
+                   'unit: "fen", starts: "2020-01-01T00:00:00.000Z", beneficiary: "nobody"}) '
+                   '{ __typename } }', charity)
         for kind, quantity in (("cash", 10_000), ("food", 5_000), ("tree", 3)):
             await call(f'mutation {{ recordDonation(kind: "{kind}", quantity: {quantity}, '
                        f'campaign: "fuzz", donor: "{donor}") {{ __typename }} }}', charity)

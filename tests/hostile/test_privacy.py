@@ -66,7 +66,7 @@ async def add_through_the_api(ledger: Ledger, client: httpx.AsyncClient, state: 
     member_token = await issue_token(platform, member.address, "privacy")
 
     gift = await gql(client, 'mutation($c: String!) { recordDonation(kind: "cash", '
-                     'quantity: 1000, campaign: "privacy", contact: $c) { __typename '
+                     'quantity: 1000, campaign: "winter-meals-2026", contact: $c) { __typename '
                      '... on DonationRecorded { donation { donor } } } }', {"c": EMAIL}, charity)
     donor = gift["data"]["recordDonation"]["donation"]["donor"]
     joined = await gql(client, 'mutation($b: String!) { joinPlan(plan: "xianghu-basic", '

@@ -7,6 +7,7 @@ from typing import Any
 from heartchain.accounts.services import issue_token, register_account
 from heartchain.keys import Address
 from tests.conftest import Ledger
+from tests.factories import campaign
 
 
 async def account(ledger: Ledger, role: str, label: str | None = None) -> Address:
@@ -15,8 +16,13 @@ async def account(ledger: Ledger, role: str, label: str | None = None) -> Addres
     return registered.address
 
 
-async def charity(ledger: Ledger, label: str = "Sunrise Food Bank") -> Address:
-    return await account(ledger, "charity", label)
+async def charity(ledger: Ledger, label: str = "Sunrise Food Bank",
+                  campaigns: tuple[str, ...] = ("winter-2026", "c")) -> Address:
+    """A charity that has declared `campaigns` (donations must name a declared campaign)."""
+    address = await account(ledger, "charity", label)
+    for slug in campaigns:
+        await campaign(ledger, address, slug)
+    return address
 
 
 async def partner(ledger: Ledger, label: str = "Cycle Share") -> Address:

@@ -16,7 +16,7 @@ from tokens import services
 from tokens.models import DonorContact, LegacyDonorContact
 
 GIFT = """mutation($contact: String!) {
-  recordDonation(contact: $contact, kind: "cash", quantity: 700, campaign: "winter") {
+  recordDonation(contact: $contact, kind: "cash", quantity: 700, campaign: "winter-2026") {
     __typename ... on DonationRecorded { newDonor donation { index donor charity hearts }
       entry { index body signers } } } }"""
 PHONE = "+8613512345678"

@@ -10,7 +10,7 @@ from heartchain.ledger.body import decode
 from heartchain.ledger.entries import EntryFormatError
 from heartchain.ledger.verify import verify_log
 from tests.conftest import Ledger
-from tests.factories import entry
+from tests.factories import campaign, ensure_campaign, entry
 from tests.tokens import factories as f
 from tokens import services
 from tokens.entries import DEFAULT_RATES, RatesBody
@@ -40,7 +40,7 @@ async def test_donation_mints_at_default_rates(ledger: Ledger) -> None:
     await services.record_donation(p, charity=charity, donor=donor, kind="food",
                                    quantity=2_500, campaign="winter-2026", receipt="ab" * 32)
     await services.record_donation(p, charity=charity, donor=donor, kind="tree",
-                                   quantity=3, campaign="spring-trees")
+                                   quantity=3, campaign="c")
     score = await services.score(donor)
     assert score.total == 12_345 + 2_500 + 3
     assert score.by_kind == {"cash": 12_345, "food": 2_500, "tree": 3}
@@ -246,6 +246,7 @@ async def test_self_custody_donor_and_charity(ledger: Ledger) -> None:
     donor = (await self_register_member(ledger.platform, donor_key)).address
     await register_account(ledger.platform, role="charity", registrar=ledger.operator,
                            label="Self Custody Charity", key=charity_key)
+    await campaign(ledger, charity_key, "c")  # signed by the charity's own key
     await services.record_donation(ledger.platform, charity=charity_key, donor=donor,
                                    kind="tree", quantity=7, campaign="c")
     assert (await services.score(donor)).total == 7
@@ -254,6 +255,8 @@ async def test_self_custody_donor_and_charity(ledger: Ledger) -> None:
 async def test_verify_after_realistic_scenario(ledger: Ledger) -> None:
     p = ledger.platform
     charities = [await f.charity(ledger, f"Charity {i}") for i in range(3)]
+    for i in range(12):
+        await ensure_campaign(ledger, charities[i % 3], f"campaign-{i % 4}")
     donors = [await f.member(ledger) for _ in range(10)]
     gifts = []
     for i in range(60):

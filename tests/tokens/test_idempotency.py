@@ -14,7 +14,7 @@ from tests.tokens.factories import charity, member, token
 from tokens import donors, services
 
 RECORD = """mutation($donor: String!, $q: Int64!) {
-  recordDonation(donor: $donor, kind: "cash", quantity: $q, campaign: "winter") {
+  recordDonation(donor: $donor, kind: "cash", quantity: $q, campaign: "winter-2026") {
     __typename ... on DonationRecorded { donation { index hearts } }
     ... on Conflict { message } } }"""
 
@@ -46,7 +46,7 @@ async def test_retried_donation_is_written_once(ledger: Ledger, client: httpx.As
 
 
 CONTACT_GIFT = """mutation($contact: String!) {
-  recordDonation(contact: $contact, kind: "cash", quantity: 500, campaign: "winter") {
+  recordDonation(contact: $contact, kind: "cash", quantity: 500, campaign: "winter-2026") {
     __typename ... on DonationRecorded { newDonor donation { index donor hearts } }
     ... on Conflict { message } } }"""
 
@@ -133,9 +133,9 @@ async def test_aliased_mutations_in_one_request_are_two_writes_retried_once(
     headers = {"Authorization": f"Bearer {await token(ledger, giver)}",
                "Idempotency-Key": "batch-77"}
     twice = """mutation($d: String!) {
-      a: recordDonation(donor: $d, kind: "cash", quantity: 100, campaign: "w") {
+      a: recordDonation(donor: $d, kind: "cash", quantity: 100, campaign: "c") {
         ... on DonationRecorded { donation { index } } }
-      b: recordDonation(donor: $d, kind: "cash", quantity: 100, campaign: "w") {
+      b: recordDonation(donor: $d, kind: "cash", quantity: 100, campaign: "c") {
         ... on DonationRecorded { donation { index } } } }"""
     size = await ledger.platform.log.size()
     first = (await client.post("/graphql", headers=headers, json={

@@ -11,6 +11,7 @@ from heartchain.keys import Address
 from heartchain.ledger.kinds import kind_names
 from heartchain.ledger.log import Appended
 from tests.conftest import Ledger
+from tests.factories import ensure_campaign
 from tokens.entries import RecordBody, ReverseBody
 from tracing import services
 from tracing.models import Lot
@@ -44,6 +45,8 @@ async def append_raw(ledger: Ledger, kind: str, body: dict[str, Any], *signers: 
 
 async def donate(ledger: Ledger, charity: str, donor: str, kind: str, quantity: int,
                  campaign: str = "winter-2026") -> int:
+    """A donation into `campaign`, declared first if `charity` has not declared it yet."""
+    await ensure_campaign(ledger, charity, campaign)
     appended = await ledger.platform.write(RecordBody(
         charity=Address(charity), donor=Address(donor), kind=kind,  # type: ignore[arg-type]
         quantity=quantity, campaign=campaign))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from heartchain.accounts.services import register_account
 from tests.conftest import Ledger
+from tests.factories import campaign
 
 
 def digest(text: str) -> str:
@@ -37,6 +38,7 @@ async def food_story(ledger: Ledger) -> Story:
     courier = (await register_account(platform, role="partner", registrar=ledger.operator,
                                       label="Courier")).address
     donor = (await register_account(platform, role="member", registrar=ledger.operator)).address
+    await campaign(ledger, charity, "winter-2026")
     gift = await hearts.record_donation(platform, charity=charity, donor=donor, kind="food",
                                         quantity=12_500, campaign="winter-2026")
     cash = await hearts.record_donation(platform, charity=charity, donor=donor, kind="cash",

@@ -13,6 +13,7 @@ from heartchain.accounts.services import register_account
 from heartchain.errors import ValidationError
 from heartchain.security_headers import CONTENT_SECURITY_POLICY
 from tests.conftest import Ledger
+from tests.factories import campaign
 from web import i18n
 
 WEB = Path(i18n.__file__).resolve().parent
@@ -105,6 +106,7 @@ async def test_console_offers_the_charitys_own_campaigns(ledger: Ledger,
     charity = await register_account(ledger.platform, role="charity", registrar=ledger.operator,
                                      label="Sunrise")
     donor = await register_account(ledger.platform, role="member", registrar=ledger.operator)
+    await campaign(ledger, charity.address, "school-meals")
     await hearts.record_donation(ledger.platform, charity=charity.address,
                                  donor=donor.address, kind="cash", quantity=500,
                                  campaign="school-meals")
@@ -141,6 +143,7 @@ async def test_home_leads_with_campaigns_and_deliveries(ledger: Ledger,
     charity = await register_account(ledger.platform, role="charity", registrar=ledger.operator,
                                      label="Sunrise Food Bank")
     donor = await register_account(ledger.platform, role="member", registrar=ledger.operator)
+    await campaign(ledger, charity.address, "school-meals")
     await hearts.record_donation(ledger.platform, charity=charity.address,
                                  donor=donor.address, kind="cash", quantity=123456,
                                  campaign="school-meals")

@@ -168,6 +168,7 @@ async function showConsole() {
   $("whoami-text").textContent = msg("c_signed_in", { who: me.label || me.address, role: me.role });
   $("console-body").hidden = false;
   fillCampaigns();
+  fillCampaignEditor();
   for (const section of document.querySelectorAll("[data-role]")) {
     section.hidden = !section.dataset.role.split(" ").includes(me.role);
   }
@@ -293,6 +294,92 @@ async function recordDonation(event) {
       entryBlock(done.entry));
     if ($("l-donation")) $("l-donation").value = String(d.index);
     form.amount.value = "";
+  });
+}
+
+// -- declare or edit a campaign (createCampaign / updateCampaign) ---------------------------
+
+const CAMPAIGN_FIELDS = "slug titleZh titleEn purpose category goal unit starts ends beneficiary goods payees";
+const FIXED_ON_EDIT = ["slug", "category", "unit", "starts"];
+
+function myCampaigns() {
+  try { return JSON.parse($("hc-campaigns").textContent)[me.address] || []; } catch { return []; }
+}
+
+function fillCampaignEditor() {
+  const select = $("cc-which");
+  if (!select || !me) return;
+  const newOption = select.querySelector("[data-new-campaign]");
+  select.replaceChildren(newOption, ...myCampaigns().map((slug) => element("option", { value: slug, text: slug })));
+  select.value = "";
+  editCampaign();
+}
+
+// A date input's day as the log's time (midnight UTC), and back.
+const dayToTime = (day) => (day ? `${day}T00:00:00.000Z` : null);
+const timeToDay = (time) => (time ? time.slice(0, 10) : "");
+
+function goalToText(goal, unit) {
+  return unit === "fen" ? (goal / 100).toFixed(2) : String(goal);
+}
+
+async function editCampaign() {
+  const form = $("campaign-form");
+  const slug = $("cc-which").value;
+  for (const name of FIXED_ON_EDIT) form[name].disabled = Boolean(slug);
+  clearResult($("campaign-result"));
+  if (!slug) { form.reset(); $("cc-which").value = ""; return; }
+  const data = await gql(`query Declared($slug: String!, $charity: String!) {
+    campaignDeclaration(slug: $slug, charity: $charity) { ${CAMPAIGN_FIELDS} } }`, { slug, charity: me.address }, false);
+  const c = data.campaignDeclaration;
+  if (!c) return;
+  form.slug.value = c.slug; form.title_zh.value = c.titleZh; form.title_en.value = c.titleEn;
+  form.purpose.value = c.purpose; form.category.value = c.category; form.unit.value = c.unit;
+  form.goal.value = goalToText(Number(c.goal), c.unit);
+  form.starts.value = timeToDay(c.starts); form.ends.value = timeToDay(c.ends);
+  form.beneficiary.value = c.beneficiary;
+  for (const box of form.querySelectorAll("input[name=goods]")) box.checked = c.goods.includes(box.value);
+  for (const box of form.querySelectorAll("input[name=payees]")) box.checked = c.payees.includes(box.value);
+}
+
+async function saveCampaign(event) {
+  event.preventDefault();
+  const form = event.target;
+  const box = $("campaign-result");
+  await act(form, box, async () => {
+    const editing = $("cc-which").value;
+    const unit = form.unit.value;
+    const ticked = (name) => Array.from(form.querySelectorAll(`input[name=${name}]:checked`), (b) => b.value);
+    const common = { titleZh: form.title_zh.value.trim(), titleEn: form.title_en.value.trim(),
+      purpose: form.purpose.value.trim(), goal: unit === "fen" ? parseDecimal(form.goal.value, 2) : parseCount(form.goal.value),
+      ends: dayToTime(form.ends.value), beneficiary: form.beneficiary.value.trim(),
+      goods: ticked("goods"), payees: ticked("payees") };
+    let saved;
+    if (editing) {
+      const data = await gql(`mutation Update($input: CampaignUpdateInput!) { updateCampaign(input: $input) {
+        __typename ... on CampaignSaved { campaign { slug charity } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`, { input: { slug: editing, ...common } });
+      saved = unwrap(data.updateCampaign, "CampaignSaved");
+    } else {
+      const slug = form.slug.value.trim();
+      if (!/^[a-z0-9][a-z0-9-]*$/.test(slug)) throw new ActionError(msg("c_bad_campaign"));
+      const input = { slug, category: form.category.value, unit, starts: dayToTime(form.starts.value), ...common };
+      const data = await gql(`mutation Create($input: CampaignInput!) { createCampaign(input: $input) {
+        __typename ... on CampaignSaved { campaign { slug charity } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`, { input });
+      saved = unwrap(data.createCampaign, "CampaignSaved");
+      // The new campaign can take donations now: add it to both pickers.
+      const list = JSON.parse($("hc-campaigns").textContent || "{}");
+      list[me.address] = [...(list[me.address] || []), slug].sort();
+      $("hc-campaigns").textContent = JSON.stringify(list);
+      fillCampaigns();
+      fillCampaignEditor();
+      $("cc-which").value = slug;
+      for (const name of FIXED_ON_EDIT) form[name].disabled = true;
+    }
+    const c = saved.campaign;
+    showResult(box, "ok",
+      element("p", { "data-campaign": c.slug, text: msg("c_campaign_done", { slug: c.slug }) }),
+      element("p", {}, element("a", { href: `/campaigns/${c.slug}?charity=${c.charity}`, id: "open-campaign", text: msg("c_campaign_open") })),
+      entryBlock(saved.entry));
   });
 }
 
@@ -698,6 +785,8 @@ async function start() {
     $("signout").addEventListener("click", signOut);
     $("donation-form").addEventListener("submit", recordDonation);
     $("lot-form").addEventListener("submit", createLot);
+    $("campaign-form").addEventListener("submit", saveCampaign);
+    $("cc-which").addEventListener("change", editCampaign);
     $("d-kind").addEventListener("change", amountLabel);
     $("d-campaign").addEventListener("change", campaignChanged);
     startOperations();

@@ -1,0 +1,183 @@
+"""Pay for success: cash is held until the validator attests the outcome; beyond the released
+amount nothing is spent; after the deadline the rest goes back to the donors, exact to the fen."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from heartchain.errors import PermissionDenied
+from heartchain.ledger.entries import format_time
+from heartchain.ledger.verify import verify_log
+from tests.conftest import Ledger
+from tests.factories import campaign
+from tests.tracing import factories as f
+from tests.tracing.conftest import Cast
+from tracing import services
+from tracing.campaign_models import CampaignEscrow, CampaignRefund
+from tracing.campaign_services import attest_outcome, refund_campaign
+from tracing.errors import (
+    AlreadySpent,
+    CampaignClosed,
+    InsufficientFunds,
+    NotReleased,
+    OutcomeClosed,
+)
+from tracing.escrow import apportion
+from tracing.models import Campaign
+
+
+async def _escrowed(ledger: Ledger, cast: Cast, slug: str = "cure", days: int = 30) -> None:
+    deadline = format_time(ledger.platform.clock.now() + timedelta(days=days))
+    await campaign(ledger, cast.charity, slug, category="medical", validator=cast.school,
+                   outcome_deadline=deadline)
+
+
+async def _spend(ledger: Ledger, cast: Cast, amount: int, slug: str = "cure") -> None:
+    await services.disburse(ledger.platform, charity=cast.charity, campaign=slug, amount=amount,
+                            payee="Clinic", purpose="treatment", receipt=f.digest())
+
+
+async def test_cash_is_held_until_the_validator_releases_it(ledger: Ledger, cast: Cast) -> None:
+    await _escrowed(ledger, cast)
+    await f.donate(ledger, cast.charity, cast.donor, "cash", 10_000, "cure")
+    with pytest.raises(NotReleased, match="0 fen released"):
+        await _spend(ledger, cast, 1)
+    with pytest.raises(PermissionDenied, match="validator is"):  # only the named validator
+        await attest_outcome(ledger.platform, validator=cast.driver, charity=cast.charity,
+                             slug="cure", evidence=f.digest(), amount=100)
+    await attest_outcome(ledger.platform, validator=cast.school, charity=cast.charity,
+                         slug="cure", evidence=f.digest("outcome report"), amount=4_000)
+    await _spend(ledger, cast, 3_000)
+    with pytest.raises(NotReleased, match="1000 left to spend"):
+        await _spend(ledger, cast, 1_001)
+    await _spend(ledger, cast, 1_000)
+    await attest_outcome(ledger.platform, validator=cast.school, charity=cast.charity,
+                         slug="cure", evidence=f.digest("all done"))  # all of it
+    await _spend(ledger, cast, 6_000)
+    with pytest.raises(OutcomeClosed):
+        await attest_outcome(ledger.platform, validator=cast.school, charity=cast.charity,
+                             slug="cure", evidence=f.digest())
+    escrow = await CampaignEscrow.get(key=f"cure@{cast.charity}")
+    assert (escrow.released, escrow.released_all, escrow.attestations) == (4_000, True, 2)
+    await verify_log(ledger.platform.log)
+
+
+async def test_after_the_deadline_the_rest_is_refunded_pro_rata(ledger: Ledger,
+                                                               cast: Cast) -> None:
+    await _escrowed(ledger, cast, days=10)
+    other = await f.account(ledger)
+    gifts = [await f.donate(ledger, cast.charity, cast.donor, "cash", 1_000, "cure"),
+             await f.donate(ledger, cast.charity, other, "cash", 2_000, "cure"),
+             await f.donate(ledger, cast.charity, other, "cash", 1, "cure")]
+    await attest_outcome(ledger.platform, validator=cast.school, charity=cast.charity,
+                         slug="cure", evidence=f.digest(), amount=1_000)
+    await _spend(ledger, cast, 1_000)
+    with pytest.raises(OutcomeClosed, match="not before"):
+        await refund_campaign(ledger.platform, by=cast.charity, charity=cast.charity,
+                              slug="cure")
+    ledger.platform.clock.advance(timedelta(days=10, minutes=1))
+    with pytest.raises(CampaignClosed):  # no gift after the deadline
+        await f.donate(ledger, cast.charity, cast.donor, "cash", 5, "cure")
+    with pytest.raises(OutcomeClosed, match="deadline"):
+        await attest_outcome(ledger.platform, validator=cast.school, charity=cast.charity,
+                             slug="cure", evidence=f.digest(), amount=1)
+    with pytest.raises(PermissionDenied):
+        await refund_campaign(ledger.platform, by=cast.driver, charity=cast.charity,
+                              slug="cure")
+    await refund_campaign(ledger.platform, by=cast.school, charity=cast.charity, slug="cure")
+    refunds = {r.donation_idx: r.amount for r in await CampaignRefund.all()}
+    # 2,001 fen left of 3,001: 666.78, 1,333.56, 0.67 → 666, 1,333, 0, and the 2 fen left go
+    # to the largest remainders (2,334 and 2,001 of 3,001): the first and the third gift.
+    assert refunds == {gifts[0]: 667, gifts[1]: 1_333, gifts[2]: 1}
+    assert sum(refunds.values()) == 2_001
+    assert (await Campaign.get(slug="cure")).balance == 0
+    with pytest.raises(OutcomeClosed):
+        await refund_campaign(ledger.platform, by=cast.charity, charity=cast.charity,
+                              slug="cure")
+    with pytest.raises(AlreadySpent, match="refunded"):
+        await f.reverse(ledger, cast.charity, gifts[2])
+    await verify_log(ledger.platform.log)
+
+
+def test_the_remainder_rule_breaks_ties_by_entry_index() -> None:
+    assert apportion(2, [(9, 1), (3, 1), (5, 1)]) == {3: 1, 5: 1}
+    assert apportion(0, [(1, 5)]) == {}
+    assert apportion(5, [(1, 5)]) == {1: 5}
+    with pytest.raises(ValueError):
+        apportion(6, [(1, 5)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=10**9), min_size=1, max_size=40),
+       st.data())
+def test_refund_shares_are_exact_and_never_exceed_a_gift(amounts: list[int],
+                                                         data: st.DataObject) -> None:
+    total = sum(amounts)
+    remaining = data.draw(st.integers(min_value=0, max_value=total))
+    gifts = list(enumerate(amounts))
+    shares = apportion(remaining, gifts)
+    assert sum(shares.values()) == remaining
+    for idx, share in shares.items():
+        assert 0 < share <= amounts[idx]
+        exact = remaining * amounts[idx] / total
+        assert abs(share - exact) < 1 + 1e-9  # within a fen of the exact pro-rata share
+
+
+@pytest.mark.parametrize("ledger", ["sqlite"], indirect=True)
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(gifts=st.lists(st.integers(min_value=1, max_value=50_000), min_size=1, max_size=6),
+       releases=st.lists(st.integers(min_value=1, max_value=60_000), max_size=3),
+       spend=st.integers(min_value=1, max_value=100_000))
+async def test_release_and_refund_sums_are_exact(ledger: Ledger, gifts: list[int],
+                                                 releases: list[int], spend: int) -> None:
+    platform = ledger.platform
+    charity = await f.account(ledger, "charity")
+    validator = await f.account(ledger, "partner")
+    donor = await f.account(ledger)
+    slug = f"p{await f.size(ledger)}"
+    await campaign(ledger, charity, slug, validator=validator,
+                   outcome_deadline=format_time(platform.clock.now() + timedelta(hours=1)))
+    for amount in gifts:
+        await f.donate(ledger, charity, donor, "cash", amount, slug)
+    for amount in releases:
+        await attest_outcome(platform, validator=validator, charity=charity, slug=slug,
+                             evidence=f.digest(), amount=amount)
+    released = sum(releases)
+    try:
+        await services.disburse(platform, charity=charity, campaign=slug, amount=spend,
+                                payee="p", purpose="q", receipt=f.digest())
+        spent = spend
+    except (NotReleased, InsufficientFunds):  # beyond what was released, or what was given
+        spent = 0
+    assert spent <= min(released, sum(gifts))
+    platform.clock.advance(timedelta(hours=1, minutes=1))
+    await refund_campaign(platform, by=charity, charity=charity, slug=slug)
+    key = f"{slug}@{charity}"
+    refunded = sum(r.amount for r in await CampaignRefund.filter(campaign_key=key))
+    assert spent + refunded == sum(gifts)  # every fen either spent or back with its donor
+    assert (await CampaignEscrow.get(key=key)).refunded == refunded
+
+
+async def test_donors_see_each_step(ledger: Ledger, cast: Cast,
+                                    client: httpx.AsyncClient) -> None:
+    await _escrowed(ledger, cast, days=1)
+    gift = await f.donate(ledger, cast.charity, cast.donor, "cash", 3_000, "cure")
+    attested = await attest_outcome(ledger.platform, validator=cast.school,
+                                    charity=cast.charity, slug="cure", evidence=f.digest(),
+                                    amount=1_000)
+    page = (await client.get("/campaigns/cure?lang=en")).text
+    assert "Pay for success" in page and 'data-testid="released">¥10.00' in page
+    assert f'href="/entries/{attested.index}"' in page
+    ledger.platform.clock.advance(timedelta(days=1, minutes=1))
+    refund = await refund_campaign(ledger.platform, by=cast.charity, charity=cast.charity,
+                                   slug="cure")
+    page = (await client.get("/campaigns/cure?lang=en")).text
+    assert 'data-testid="refunded">¥30.00' in page and f"gift #{gift}: ¥30.00 back" in page
+    donor = (await client.get(f"/members/{cast.donor}?lang=en")).text
+    assert "¥30.00 refunded pro rata" in donor and f'href="/entries/{refund.index}"' in donor

@@ -1,0 +1,104 @@
+"""Declaring and reading campaigns: each write is one charity-signed entry through
+`platform.write`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from heartchain.errors import ValidationError
+from heartchain.keys import SigningKey, address_of
+from heartchain.ledger.body import decode
+from heartchain.ledger.log import Appended
+from heartchain.lookups import can_match
+from heartchain.platform import Platform
+from tracing.campaign_models import DeclaredCampaign
+from tracing.campaigns import UPDATABLE, CampaignCreateBody, CampaignUpdateBody, campaign_key
+from tracing.errors import UnknownCampaign
+
+Signer = str | SigningKey
+
+
+def _address(signer: Signer) -> str:
+    return address_of(signer) if isinstance(signer, SigningKey) else signer
+
+
+def _keys(signer: Signer) -> tuple[SigningKey, ...]:
+    return (signer,) if isinstance(signer, SigningKey) else ()
+
+
+async def create_campaign(platform: Platform, *, charity: Signer, slug: str, title_zh: str,
+                          title_en: str, purpose: str, category: str, goal: int, unit: str,
+                          starts: str, beneficiary: str, ends: str | None = None,
+                          goods: Sequence[str] = (), payees: Sequence[str] = (),
+                          validator: str | None = None,
+                          outcome_deadline: str | None = None) -> DeclaredCampaign:
+    raw: dict[str, Any] = {
+        "charity": _address(charity), "slug": slug, "title_zh": title_zh, "title_en": title_en,
+        "purpose": purpose, "category": category, "goal": goal, "unit": unit, "starts": starts,
+        "beneficiary": beneficiary, "ends": ends, "goods": list(goods), "payees": list(payees),
+        "validator": validator, "outcome_deadline": outcome_deadline}
+    body = decode(CampaignCreateBody, {k: v for k, v in raw.items() if v is not None})
+    await platform.write(body, *_keys(charity))
+    return await DeclaredCampaign.get(key=campaign_key(slug, body.charity))
+
+
+async def update_campaign(platform: Platform, *, charity: Signer, slug: str,
+                          **changes: Any) -> DeclaredCampaign:
+    """Change what `UPDATABLE` lists; a change given as None is left as it was."""
+    unknown = sorted(set(changes) - set(UPDATABLE))
+    if unknown:
+        raise ValidationError(f"campaign.update: cannot change {', '.join(unknown)}",
+                              field=unknown[0])
+    raw: dict[str, Any] = {"charity": _address(charity), "slug": slug}
+    for name, value in changes.items():
+        if value is not None:
+            raw[name] = list(value) if isinstance(value, (list, tuple)) else value
+    body = decode(CampaignUpdateBody, raw)
+    await platform.write(body, *_keys(charity))
+    return await DeclaredCampaign.get(key=campaign_key(slug, body.charity))
+
+
+async def get_campaign(slug: str, charity: str | None = None) -> DeclaredCampaign:
+    """The declared campaign; name the charity when two charities use one slug."""
+    fits = can_match(DeclaredCampaign, slug=slug, charity=charity or "")
+    query = DeclaredCampaign.filter(slug=slug)
+    if charity is not None:
+        query = query.filter(charity=charity)
+    found = await query.order_by("created_idx").limit(2) if fits else []
+    if not found:
+        raise UnknownCampaign(f"no campaign {slug} was declared"
+                              + (f" by {charity}" if charity else ""))
+    if len(found) > 1:
+        raise ValidationError(f"campaign {slug} is run by more than one charity: name the "
+                              "charity", field="charity")
+    return found[0]
+
+
+async def campaigns_of(charity: str) -> list[DeclaredCampaign]:
+    if not can_match(DeclaredCampaign, charity=charity):
+        return []
+    return await DeclaredCampaign.filter(charity=charity).order_by("-created_idx")
+
+
+
+
+async def attest_outcome(platform: Platform, *, validator: Signer, charity: str, slug: str,
+                         evidence: str, amount: int | None = None) -> Appended:
+    """Pay for success: the validator releases `amount` fen (all, when None) on evidence."""
+    from tracing.escrow import OutcomeAttestBody
+
+    raw: dict[str, Any] = {"validator": _address(validator), "charity": charity,
+                           "campaign": slug, "evidence": evidence}
+    if amount is not None:
+        raw["amount"] = amount
+    return await platform.write(decode(OutcomeAttestBody, raw), *_keys(validator))
+
+
+async def refund_campaign(platform: Platform, *, by: Signer, charity: str,
+                          slug: str) -> Appended:
+    """Pay for success, after the deadline without the outcome: refund the rest pro rata."""
+    from tracing.escrow import RefundBody
+
+    body = decode(RefundBody, {"by": _address(by), "charity": charity, "campaign": slug})
+    return await platform.write(body, *_keys(by))
