@@ -114,7 +114,7 @@ add_messages({
     "console_disburse": ("支出项目善款", "Spend campaign cash"),
     "console_amount_yuan": ("支出金额（元）", "Amount spent (yuan)"),
     "console_payee": ("收款方", "Payee"),
-    "console_purpose": ("用途", "Purpose"),
+    "console_purpose": ("这笔钱用于", "What the money paid for"),
     "console_receipt_file": ("收据或发票文件", "Receipt or invoice file"),
     "console_receipt_help": ("文件只保存在平台（不公开），日志上只记录其 SHA-256。",
                              "The file stays with the platform (not public); only its SHA-256 "
