@@ -114,12 +114,16 @@ add_messages({
     "console_disburse": ("支出项目善款", "Spend campaign cash"),
     "console_amount_yuan": ("支出金额（元）", "Amount spent (yuan)"),
     "console_payee": ("收款方", "Payee"),
-    "console_purpose": ("用途", "Purpose"),
+    "console_purpose": ("这笔钱用于", "What the money paid for"),
     "console_receipt_file": ("收据或发票文件", "Receipt or invoice file"),
     "console_receipt_help": ("文件只保存在平台（不公开），日志上只记录其 SHA-256。",
                              "The file stays with the platform (not public); only its SHA-256 "
                              "goes on the log."),
     "console_disburse_submit": ("签名并支出", "Sign and spend"),
+    "console_spend_goods": ("所购物资类别（项目规定时填写）",
+                            "What it bought (when the campaign lists what it may buy)"),
+    "console_payee_kind": ("收款方类别（项目规定时填写）", "Payee type (when the campaign lists "
+                           "them)"),
     "console_merge_help": ("勾选两个或更多同单位的批次合并为一个。",
                            "Tick two or more lots of one unit to merge them into one."),
     "console_merge_goods": ("合并后的名称（可选）", "Name of the merged lot (optional)"),

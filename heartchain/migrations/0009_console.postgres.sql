@@ -1,4 +1,4 @@
--- 0006 console (postgres): webhook endpoints, deliveries and attempts; disbursement receipt files.
+-- 0009 console (postgres): webhook endpoints, deliveries and attempts; disbursement receipt files.
 -- All off-log operational data (verify does not rebuild them).
 CREATE TABLE "webhook_attempt" (
     "id" BIGSERIAL NOT NULL PRIMARY KEY,

@@ -1,4 +1,4 @@
--- 0006 console (sqlite): webhook endpoints, deliveries and attempts; disbursement receipt files.
+-- 0009 console (sqlite): webhook endpoints, deliveries and attempts; disbursement receipt files.
 -- All off-log operational data (verify does not rebuild them).
 CREATE TABLE "webhook_attempt" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,

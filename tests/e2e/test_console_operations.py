@@ -89,8 +89,12 @@ async def test_disburse_with_a_receipt_upload(page: Any, server: Server) -> None
     invoice = "发票 Rice Co. 2026-12-02 ¥8.88\n".encode() * 40
     digest = hashlib.sha256(invoice).hexdigest()
     await page.get_by_label("Amount spent (yuan)").fill("8.88")
-    await page.get_by_label("Payee").fill("Rice Co.")
-    await page.get_by_label("Purpose").fill("rice for the food bank")
+    await page.get_by_label("Payee", exact=True).fill("Rice Co.")
+    await page.locator("#f-purpose").fill("rice for the food bank")
+    # The demo's food campaign buys food or transport from suppliers or carriers: say which.
+    await page.get_by_label("What it bought (when the campaign lists what it may buy)").fill(
+        "food")
+    await page.get_by_label("Payee type (when the campaign lists them)").fill("supplier")
     await page.get_by_label("Receipt or invoice file").set_input_files(
         {"name": "invoice.txt", "mimeType": "text/plain", "buffer": invoice})
     await page.get_by_role("button", name="Sign and spend").click()

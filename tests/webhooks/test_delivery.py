@@ -17,7 +17,8 @@ from heartchain.webhooks import services, signing
 from heartchain.webhooks.delivery import DeliveryWorker, backoff
 from heartchain.webhooks.models import WebhookAttempt, WebhookEndpoint
 from tests.conftest import Ledger, gql
-from tests.tracing.factories import account, digest, donate, reverse
+from tests.factories import ensure_campaign
+from tests.tracing.factories import account, digest, donate, reverse, size
 from tests.webhooks.receiver import Receiver
 from tracing import services as tracing
 
@@ -149,8 +150,11 @@ async def test_only_matching_kinds_and_campaigns_are_delivered(hooks: Ledger) ->
     other = await account(hooks, "charity")
     partner = await account(hooks, "partner")
     donor = await account(hooks)
+    for who, slug in ((charity, "winter-2026"), (charity, "trees"), (other, "winter-2026")):
+        await ensure_campaign(hooks, who, slug)  # declared before the endpoints exist
     spending = await endpoint(hooks, charity, kinds=["fund.disburse"])
     winter = await endpoint(hooks, charity, campaigns=["winter-2026"])
+    declared_later = await endpoint(hooks, charity, campaigns=["spring"])
     winter_gifts = await endpoint(hooks, partner, kinds=["donation.record"],
                                   campaigns=[f"winter-2026@{charity}"])
     others = await endpoint(hooks, partner, campaigns=[f"winter-2026@{other}"])
@@ -161,6 +165,8 @@ async def test_only_matching_kinds_and_campaigns_are_delivered(hooks: Ledger) ->
                                   amount=1000, payee="Rice Co", purpose="rice", receipt=digest())
     small = await donate(hooks, charity, donor, "food", 2000)
     reversal = await reverse(hooks, charity, small)
+    spring = await size(hooks)
+    await donate(hooks, charity, donor, "cash", 300, campaign="spring")  # declares it first
     receiver = Receiver()
     worker = worker_for(hooks, receiver)
     await worker.run_once()
@@ -172,6 +178,7 @@ async def test_only_matching_kinds_and_campaigns_are_delivered(hooks: Ledger) ->
         winter.endpoint.id: [gift, paid.idx, small, reversal],
         winter_gifts.endpoint.id: [gift, small],
         others.endpoint.id: [theirs],
+        declared_later.endpoint.id: [spring, spring + 1],  # campaign.create, then the gift
     }
     await worker.close()
 
@@ -241,6 +248,7 @@ async def test_a_retried_registration_answers_the_same_endpoint(
 async def test_an_endpoint_whose_secret_does_not_open_stops_only_itself(hooks: Ledger) -> None:
     charity = await account(hooks, "charity")
     donor = await account(hooks)
+    await ensure_campaign(hooks, charity)
     broken = await endpoint(hooks, charity, kinds=["donation.record"])
     working = await endpoint(hooks, charity, kinds=["donation.record"])
     # A database administrator copies one endpoint's sealed secret onto another's row.

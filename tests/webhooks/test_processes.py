@@ -52,6 +52,12 @@ async def test_a_killed_server_resumes_deliveries_none_lost_none_duplicated(
                               "label: \"Sunrise\") { ... on AccountRegistered { token } } }",
                               {}, operator_token)
             token = made["registerAccount"]["token"]
+            declared = await call(server.url, """mutation($input: CampaignInput!) {
+              createCampaign(input: $input) { __typename } }""", {"input": {
+                "slug": "winter-2026", "titleZh": "冬季", "titleEn": "Winter", "purpose": "food",
+                "category": "food", "goal": 1_000_000, "unit": "fen",
+                "starts": "2020-01-01T00:00:00.000Z", "beneficiary": "families in need"}}, token)
+            assert declared["createCampaign"]["__typename"] == "CampaignSaved", declared
             registered = await call(server.url, """mutation($url: String!) {
               registerWebhook(url: $url, kinds: ["donation.record"]) {
                 ... on WebhookRegistered { secret webhook { id } } } }""", {"url": hook}, token)

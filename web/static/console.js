@@ -636,10 +636,20 @@ async function disburse(event) {
     if (!file || !receipt) throw new ActionError(msg("c_upload_failed", { message: "no file" }));
     showResult(box, "working", element("p", { text: msg("c_uploading") }));
     const kept = await uploadReceipt(file, receipt);
-    const data = await gql(`mutation Disburse($campaign: String!, $amount: Int64!, $payee: String!, $purpose: String!, $receipt: String!) {
-      disburseFunds(campaign: $campaign, amount: $amount, payee: $payee, purpose: $purpose, receipt: $receipt) {
-        __typename ... on FundsDisbursed { disbursement { index amount payee receipt } campaign { balance } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`,
-    { campaign: form.campaign.value, amount, payee: form.payee.value.trim(), purpose: form.purpose.value.trim(), receipt: kept.sha256 });
+    // What it bought and whom it paid, by the kinds a campaign may declare: sent only when given.
+    const variables = { campaign: form.campaign.value, amount, payee: form.payee.value.trim(), purpose: form.purpose.value.trim(), receipt: kept.sha256 };
+    const optional = { goods: form.goods.value.trim(), payeeKind: form.payee_kind.value.trim() };
+    let params = "";
+    let args = "";
+    for (const [name, value] of Object.entries(optional)) {
+      if (!value) continue;
+      variables[name] = value;
+      params += `, $${name}: String`;
+      args += `, ${name}: $${name}`;
+    }
+    const data = await gql(`mutation Disburse($campaign: String!, $amount: Int64!, $payee: String!, $purpose: String!, $receipt: String!${params}) {
+      disburseFunds(campaign: $campaign, amount: $amount, payee: $payee, purpose: $purpose, receipt: $receipt${args}) {
+        __typename ... on FundsDisbursed { disbursement { index amount payee receipt } campaign { balance } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`, variables);
     const done = unwrap(data.disburseFunds, "FundsDisbursed");
     const download = element("button", { type: "button", class: "secondary", id: "download-receipt", text: msg("c_download_receipt") });
     download.addEventListener("click", () => downloadReceipt(done.disbursement.receipt, kept.filename).catch(() => {}));
