@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import Server, artifacts_dir
@@ -14,11 +15,26 @@ from tests.finance.factories import generic_csv
 
 pytestmark = pytest.mark.slow
 
+_DECLARE = """mutation($input: CampaignInput!) { createCampaign(input: $input) {
+  __typename } }"""
+
+
+async def declare_campaign(server: Server, slug: str) -> None:
+    """Donations must name a declared, open campaign of their charity: the export's."""
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        answer = await http.post("/graphql", json={"query": _DECLARE, "variables": {"input": {
+            "slug": slug, "titleZh": "导入测试", "titleEn": "Import test",
+            "purpose": "school lunches", "category": "food", "goal": 10_000_000, "unit": "fen",
+            "starts": "2020-01-01T00:00:00.000Z", "beneficiary": "pupils of one school"}}},
+            headers={"Authorization": f"Bearer {server.token_of('Sunrise')}"})
+    assert answer.json()["data"]["createCampaign"]["__typename"] == "CampaignSaved", answer.text
+
 
 async def test_import_with_dry_run_report(browser: Any, server: Server) -> None:
     context = await browser.new_context(viewport={"width": 360, "height": 780},
                                         base_url=server.url, accept_downloads=True)
     errors: list[str] = []
+    await declare_campaign(server, "e2e-import")
     try:
         page = await context.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
