@@ -33,9 +33,10 @@ from heartchain.accounts.services import authenticate
 from heartchain.errors import HeartchainError, ValidationError
 from heartchain.gql import Context
 from heartchain.idempotency import set_idempotency_key
-from heartchain.mutualaid import services
+from heartchain.mutualaid import jury_services, services
 from heartchain.mutualaid.closing import closing_of, operates_under
 from heartchain.mutualaid.codes import OBJECTION_REASONS
+from heartchain.mutualaid.jury_models import Jury
 from heartchain.mutualaid.models import Case, Membership, Objection
 from tokens import signin
 from web.i18n import add_messages, choose_language, translator
@@ -78,6 +79,10 @@ add_messages({
     "crole_claimant": ("我是患者", "I am the patient"),
     "crole_objected": ("我提出了异议", "I objected"),
     "crole_voted": ("我参与了评审投票", "I voted on it"),
+    "crole_juror": ("我被抽选为评审员", "I was drawn for its jury"),
+    "crole_committed": ("我已提交密封投票", "I cast a sealed vote"),
+    "cvote_approve": ("赞成赔付", "for the payout"),
+    "cvote_reject": ("反对赔付", "against the payout"),
     "cov_topup": ("充值", "Top up"),
     "cov_amount": ("金额（元）", "Amount (yuan)"),
     "cov_leave": ("退出计划", "Leave the plan"),
@@ -127,6 +132,24 @@ async def _objected(address: str, language: str) -> list[CaseInvolvement]:
     return [CaseInvolvement(o.case, "objected", o.idx,
                             OBJECTION_REASONS[o.reason].text(language)
                             if o.reason in OBJECTION_REASONS else o.reason) for o in rows]
+
+
+@case_role
+async def _juror(address: str, language: str) -> list[CaseInvolvement]:
+    """Juries the member was drawn for: drawn, then sealed vote, then revealed (the vote itself
+    is theirs to see; the page shows it only to them)."""
+    found = []
+    for seat in await jury_services.seats_of_member(address):
+        if seat.reveal_idx is not None:
+            found.append(CaseInvolvement(seat.case, "voted", seat.reveal_idx,
+                                         translator(language)(f"cvote_{seat.vote}")))
+        elif seat.commit_idx is not None:
+            found.append(CaseInvolvement(seat.case, "committed", seat.commit_idx))
+        else:
+            jury = await Jury.get_or_none(case=seat.case)
+            if jury is not None:
+                found.append(CaseInvolvement(seat.case, "juror", jury.draw_idx))
+    return found
 
 
 async def cases_of(address: str, language: str) -> list[CaseInvolvement]:

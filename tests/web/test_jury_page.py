@@ -12,6 +12,7 @@ from heartchain.mutualaid import draw, jury_services, services
 from tests.conftest import Ledger, gql
 from tests.mutualaid.factories import advance
 from tests.mutualaid.jury_factories import objected_case, vote_all
+from web.coverage import cases_of
 
 
 async def test_jury_section_and_pool(ledger: Ledger, client: httpx.AsyncClient) -> None:
@@ -40,7 +41,13 @@ async def test_jury_section_and_pool(ledger: Ledger, client: httpx.AsyncClient) 
         assert juror in page
     assert (await client.get("/cases/case-ffffff/jury/pool.txt")).status_code == 404
 
+    juror = view.seats[0].juror
+    assert [(c.case, c.role) for c in await cases_of(juror, "en")
+            if c.role in ("juror", "committed", "voted")] == [(scene.case, "juror")]
     await vote_all(ledger, scene, ["reject", "reject", "approve"])
+    # "My coverage" lists the jury the member sat on, with their vote once revealed.
+    mine = [c for c in await cases_of(juror, "en") if c.case == scene.case and c.role == "voted"]
+    assert len(mine) == 1 and mine[0].detail in ("for the payout", "against the payout")
     advance(ledger, 2)
     await services.decide_case(platform, case=scene.case, operator=ledger.operator,
                                decision="reject", reason="jury-rejected",
