@@ -264,6 +264,8 @@ async def _project_update(ctx: ApplyContext, body: CampaignUpdateBody) -> None:
 # Donations name a declared, open campaign of their charity
 
 
-@observes(RecordBody, rules=True)
+# Set-based: it only reads declarations, which per-entry kinds write (the batch memo is dropped
+# after each of those), one query per campaign per batch.
+@observes(RecordBody, rules=True, batched=True)
 async def _check_record(ctx: ApplyContext, body: RecordBody) -> None:
     await open_campaign(ctx, body.campaign, body.charity, body.KIND, donation=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from heartchain.accounts.entries import RegisterBody
 from heartchain.accounts.models import Account
@@ -28,13 +29,16 @@ from heartchain.finance.rows import Gift, Problem, check_row
 from heartchain.finance.sheets import read_rows
 from heartchain.keys import Address, address_of
 from heartchain.ledger.body import Body, decode, wire
-from heartchain.ledger.entries import Entry
+from heartchain.ledger.entries import Entry, format_time
 from heartchain.ledger.kinds import SetRefused
+from heartchain.lookups import can_match
 from heartchain.platform import Platform
 from heartchain.privacy import keyed_hash
 from tokens.donors import donors_for_contacts
 from tokens.entries import RecordBody
 from tokens.models import HeartDonationReference
+from tracing.campaign_models import DeclaredCampaign
+from tracing.campaigns import DECLARED_FROM, campaign_key, is_open
 
 CHUNK_ROWS = 1000
 Progress = Callable[[int, int], None]  # (rows done, rows to import)
@@ -131,6 +135,7 @@ async def check_file(platform: Platform, charity: str, data: bytes, *,
             continue
         seen[result.transaction] = number
         gifts.append(result)
+    gifts = await _in_open_campaigns(charity, gifts, resolved, now, report.problems)
     report.valid = len(gifts)
     referenced = [(g, reference_of(platform, charity, g.transaction)) for g in gifts]
     recorded = await _recorded(charity, [r for _, r in referenced])
@@ -139,6 +144,34 @@ async def check_file(platform: Platform, charity: str, data: bytes, *,
     report.to_import = len(pending)
     report.fen = sum(g.fen for g, _ in pending)
     return Checked(report, pending)
+
+
+async def _in_open_campaigns(charity: str, gifts: list[Gift], resolved: Resolved,
+                             now: datetime, problems: list[Problem]) -> list[Gift]:
+    """The gifts whose campaign the charity declared and is open now, as the log's rules will
+    ask; the others become problems, so the dry run reports them instead of a chunk failing."""
+    column = resolved.columns["campaign"][1] if "campaign" in resolved.columns else "campaign"
+    at = format_time(now)
+    refused: dict[str, str | None] = {}
+    for slug in sorted({g.campaign for g in gifts}):
+        row = await DeclaredCampaign.get_or_none(key=campaign_key(slug, charity)) \
+            if can_match(DeclaredCampaign, key=campaign_key(slug, charity)) else None
+        if row is None:
+            refused[slug] = (None if at < DECLARED_FROM else
+                             f"campaign {slug} was not declared by this charity")
+        elif not is_open({"starts": row.starts, "ends": row.ends,
+                          "outcome_deadline": row.outcome_deadline}, at, donation=True):
+            refused[slug] = (f"campaign {slug} is not open now (from {row.starts}, until "
+                             f"{row.ends or 'open-ended'})")
+    kept = []
+    for gift in gifts:
+        reason = refused.get(gift.campaign)
+        if reason is None:
+            kept.append(gift)
+        else:
+            problems.append(Problem(gift.row, column, reason))
+    problems.sort(key=lambda p: p.row)
+    return kept
 
 
 async def _recorded(charity: str, references: Sequence[str]) -> set[str]:

@@ -129,7 +129,7 @@ async def test_xlsx_alipay_export(ledger: Ledger) -> None:
 
 
 async def test_provider_csv_encodings_and_kept_mapping(ledger: Ledger) -> None:
-    charity = await f.charity(ledger)
+    charity = await f.charity(ledger, campaigns=("c1",))
     alipay = ("#支付宝交易记录明细查询\n账号:[x]\n" + ",".join(ALIPAY_HEADER) + "\n"
               "2026110322001,2026-11-03 09:30:00,13912345678,88.80,交易成功,\n"
               "#-----------------------------------------\n").encode("gb18030")
@@ -158,3 +158,23 @@ async def test_only_a_charity_imports(ledger: Ledger) -> None:
     member = await f.member(ledger)
     with pytest.raises(PermissionDenied):
         await importer.dry_run(ledger.platform, member, generic_csv(3).data)
+
+
+async def test_the_dry_run_reports_rows_of_an_undeclared_or_closed_campaign(
+        ledger: Ledger) -> None:
+    from tests.factories import campaign
+
+    charity = await f.charity(ledger)
+    await campaign(ledger, charity, "ended", ends="2026-01-01T00:00:00.000Z")
+    size = await ledger.platform.log.size()
+    for slug, reason in (("no-such-campaign", "was not declared by this charity"),
+                         ("ended", "is not open now")):
+        report = await importer.dry_run(ledger.platform, charity, generic_csv(4, campaign=slug)
+                                        .data)
+        assert [(p.row, p.column) for p in report.problems] == [
+            (n, "campaign") for n in range(2, 6)]
+        assert all(reason in p.reason for p in report.problems) and report.to_import == 0
+    assert await ledger.platform.log.size() == size  # a dry run writes nothing
+    imported = await importer.import_file(ledger.platform, charity,
+                                          generic_csv(4, campaign="ended").data)
+    assert imported.imported == 0 and await ledger.platform.log.size() == size

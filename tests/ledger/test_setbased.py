@@ -90,7 +90,8 @@ async def _mixed_batch(ledger: Ledger) -> tuple[list[Entry], list[str]]:
     add(_entry("fund.disburse", {"charity": charity, "campaign": "winter-2026", "amount": 20,
                                  "payee": "Grain Co", "purpose": "rice",
                                  "receipt": hashlib.sha256(b"r").hexdigest()}, charity_key))
-    add(give(a2, quantity=7, campaign="spring"))
+    add(give(a2, quantity=7, campaign="c"))  # another of its declared campaigns
+    add(give(a2, quantity=7, campaign="spring"), "UnknownCampaign")  # never declared
     return [e for e, _ in plan], [o for _, o in plan]
 
 
