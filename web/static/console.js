@@ -7,19 +7,10 @@
 // a lot page (#lot-actions: accept an offered handover; the custodian hands over, delivers,
 // splits or records a loss).
 
+import { msg } from "./messages.js";
+
 const TOKEN_KEY = "heartchain.token";
 const OFFER_TTL_MINUTES = 4;
-
-const messages = (() => {
-  const node = document.getElementById("hc-messages");
-  try { return node ? JSON.parse(node.textContent) : {}; } catch { return {}; }
-})();
-
-function msg(key, values = {}) {
-  let text = messages[key] || key;
-  for (const [name, value] of Object.entries(values)) text = text.replaceAll(`{${name}}`, String(value));
-  return text;
-}
 
 const $ = (id) => document.getElementById(id);
 const token = () => sessionStorage.getItem(TOKEN_KEY) || "";

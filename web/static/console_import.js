@@ -3,18 +3,9 @@
 // as the request body to /console/import/check (the dry-run report) and, once checked, to
 // /console/import/run, whose NDJSON answer carries the progress, chunk by chunk.
 
+import { msg } from "./messages.js";
+
 const TOKEN_KEY = "heartchain.token";
-const messages = (() => {
-  const node = document.getElementById("hc-messages");
-  try { return node ? JSON.parse(node.textContent) : {}; } catch { return {}; }
-})();
-
-function msg(key, values = {}) {
-  let text = messages[key] || key;
-  for (const [name, value] of Object.entries(values)) text = text.replaceAll(`{${name}}`, String(value));
-  return text;
-}
-
 const $ = (id) => document.getElementById(id);
 const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
 

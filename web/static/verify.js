@@ -15,6 +15,10 @@
 // verifyReceiptText, with no request at all (web/static/receipt.js uses it offline).
 // The result goes into data-verify-state="ok" | "failed" | "unsupported".
 
+import { msg } from "./messages.js";
+
+export { msg };
+
 const encoder = new TextEncoder();
 const LEAF_PREFIX = 0x00;
 const NODE_PREFIX = 0x01;
@@ -24,17 +28,6 @@ const COSIGNATURE_TYPE = 0x04;
 const MAX_TIMESTAMP = (1n << 63n) - 1n;
 const PIN_STORAGE = "heartchain.pinned-keys.v1";
 const RECEIPT_HEADER = "c2sp.org/tlog-proof@v1";
-
-const messages = (() => {
-  const node = document.getElementById("hc-messages");
-  try { return node ? JSON.parse(node.textContent) : {}; } catch { return {}; }
-})();
-
-export function msg(key, values = {}) {
-  let text = messages[key] || key;
-  for (const [name, value] of Object.entries(values)) text = text.replaceAll(`{${name}}`, String(value));
-  return text;
-}
 
 // A failed check: `key` names the message shown to the reader, `detail` says what differed.
 export class VerificationFailure extends Error {
