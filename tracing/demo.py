@@ -16,6 +16,7 @@ from heartchain.demo import DemoState, seeder
 from heartchain.platform import Platform
 from tracing import services
 from tracing.campaign_models import DeclaredCampaign
+from tracing.demo_campaigns import seed_pay_for_success
 from tracing.models import Campaign, TracedDonation
 
 FOOD_BANK = "Sunrise Food Bank 朝阳食物银行"
@@ -155,6 +156,7 @@ async def seed_tracing(state: DemoState) -> None:
     campaigns = await Campaign.filter(balance__gt=0).order_by("-donated").limit(3)
     paid = await asyncio.gather(*(_campaign(platform, state, c, random.Random(rng.random()))
                                   for c in campaigns))
+    escrow_notes = await seed_pay_for_success(state)
     base = platform.settings.public_url
     if lots:
         first = await services.get_lot(lots[0])
@@ -169,3 +171,4 @@ async def seed_tracing(state: DemoState) -> None:
         state.notes.append(f"  Campaign {campaign.slug}: {count} disbursements; ledger "
                            f"{base}/campaigns/{campaign.slug}/ledger.csv?charity="
                            f"{campaign.charity}")
+    state.notes.extend(escrow_notes)

@@ -3,6 +3,7 @@ purpose, goal and what it may spend on, so its disbursements match its purpose (
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -65,3 +66,54 @@ async def declare_demo_campaigns(state: DemoState) -> None:
             title_en=c.title_en, purpose=c.purpose, category=c.category, goal=c.goal,
             unit=c.unit, starts=starts, ends=ends, beneficiary=c.beneficiary, goods=c.goods,
             payees=c.payees)
+
+
+VALIDATOR = "County Health Bureau 县卫生健康局"
+ESCROW = DemoCampaign(
+    MEDICAL, "cataract-outcomes-2026", "2026 白内障复明（按成效拨付）",
+    "Cataract sight restored 2026 (pay for success)",
+    "cataract operations paid only once the county health bureau confirms sight restored "
+    "白内障手术，县卫健局确认复明后才拨付",
+    "medical", 3_000_000, "fen", "elderly villagers with cataracts 患白内障的老年村民",
+    ("services",), ("hospital", "clinic"))
+
+
+async def seed_pay_for_success(state: DemoState) -> list[str]:
+    """A pay-for-success campaign: a few gifts held until the validator attests the outcome for
+    part of them, then spent on what it released (tracing.escrow)."""
+    from heartchain.accounts.services import register_account
+    from tokens.entries import RecordBody
+    from tracing import services
+    from tracing.campaign_services import attest_outcome
+
+    platform = state.platform
+    if ESCROW.charity not in state.organisations or not state.members:
+        return []
+    charity = state.organisations[ESCROW.charity]
+    if VALIDATOR not in state.organisations:
+        state.organisations[VALIDATOR] = (await register_account(
+            platform, role="partner", registrar=state.operator, label=VALIDATOR)).address
+    validator = state.organisations[VALIDATOR]
+    now = platform.clock.now()
+    c = ESCROW
+    await create_campaign(
+        platform, charity=charity, slug=c.slug, title_zh=c.title_zh, title_en=c.title_en,
+        purpose=c.purpose, category=c.category, goal=c.goal, unit=c.unit,
+        starts=format_time(now - timedelta(days=1)), ends=format_time(now + timedelta(days=365)),
+        beneficiary=c.beneficiary, goods=c.goods, payees=c.payees, validator=validator,
+        outcome_deadline=format_time(now + timedelta(days=120)))
+    for i, donor in enumerate(state.members[:6]):
+        await platform.write(RecordBody(charity=charity, donor=donor, kind="cash",
+                                        quantity=50_000 + 10_000 * i, campaign=c.slug))
+    rng = random.Random(2026)  # its own: the shared one's sequence stays as other seeders expect
+    attested = await attest_outcome(platform, validator=validator, charity=charity, slug=c.slug,
+                                    evidence=f"{rng.getrandbits(256):064x}", amount=200_000)
+    await services.disburse(platform, charity=charity, campaign=c.slug, amount=200_000,
+                            payee="Riverside People's Hospital 滨江人民医院",
+                            purpose="cataract operations, sight confirmed 白内障手术（已确认复明）",
+                            receipt=f"{rng.getrandbits(256):064x}", goods="services",
+                            payee_kind="hospital")
+    base = platform.settings.public_url
+    return [f"  Pay for success: {base}/campaigns/{c.slug} (the validator released ¥2,000.00 in "
+            f"entry {attested.index}; the rest is held until it attests more, or refunded "
+            "after the deadline)"]
