@@ -69,7 +69,9 @@ RULES = Rules(min_age_days=30, max_age_years=59, waiting_days=90, cap_fen=30_000
               time_zone=ZONE, notice_days=(7, 21), deduction_days=(14, 28), year_cap_fen=18_800,
               age_bands=(AgeBand(39, 30_000_000), AgeBand(59, 10_000_000)))
 CHUNK = 50_000
-YEAR_USED = 18_790  # what one member in a hundred already paid this year: room 10 fen
+# What one member in a hundred already paid this year: room for 1 fen, so the cap binds
+# whenever the share is 2 fen or more (about 32 fen at 10^6 members, 3 at 10^7).
+YEAR_USED = 18_799
 
 
 def peak_rss_mb() -> float:
@@ -84,7 +86,7 @@ def membership_rows(start: int, stop: int, joined: str, year: int) -> list[list[
     rows: list[list[object]] = []
     for i in range(start, stop):
         member = fake_address(i)
-        balance = 10 if i % 200 == 7 else 10_000  # below the share: they lapse
+        balance = 1 if i % 200 == 7 else 10_000  # below any share of 2 fen or more: they lapse
         used = YEAR_USED if i % 100 == 3 else 0  # nearly at the year's cap
         rows.append([membership_id("bench", member), "bench", member, "active", -i, joined,
                      joined, 1, 30, "00" * 32, balance, 10_000, 0, 0, year, used])
