@@ -31,16 +31,6 @@ class Lease(Protocol):
     async def release(self) -> None: ...
 
 
-class NoLease:
-    """For a lone client (tests, tools): it always submits."""
-
-    async def acquire(self) -> bool:
-        return True
-
-    async def release(self) -> None:
-        return None
-
-
 class FileLease:
     def __init__(self, path: Path) -> None:
         self.path = path

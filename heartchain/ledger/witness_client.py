@@ -37,7 +37,7 @@ from heartchain.errors import HeartchainError, VerificationError
 from heartchain.ledger.entries import parse_time
 from heartchain.ledger.log import Log, SignedCheckpoint
 from heartchain.ledger.notes import NoteSignature
-from heartchain.ledger.submitter_lease import Lease, NoLease, lease_for
+from heartchain.ledger.submitter_lease import Lease, lease_for
 from heartchain.ledger.witness_policy import WitnessEndpoint, WitnessPolicy
 from heartchain.ledger.witnessed import (
     CosignedCheckpoint,
@@ -110,10 +110,9 @@ class WitnessClient:
     def start(self) -> None:
         """With a lease: contend for it and, once held, follow the store's newest checkpoint."""
         if self._lease is not None and self._watch is None and self.policy.witnesses:
-            self._watch = asyncio.get_running_loop().create_task(self._follow_store())
+            self._watch = asyncio.get_running_loop().create_task(self._follow_store(self._lease))
 
-    async def _follow_store(self) -> None:
-        lease = self._lease if self._lease is not None else NoLease()
+    async def _follow_store(self, lease: Lease) -> None:
         while not self._closed:
             try:
                 if not self._holding:
