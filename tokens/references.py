@@ -11,7 +11,10 @@ field and cost nothing here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from heartchain.errors import ValidationError
 from heartchain.ledger.entries import format_time
@@ -34,24 +37,30 @@ async def _recorded_as(ctx: ApplyContext, charity: str, reference: str) -> int |
     return found
 
 
+async def recorded_references(conn: BaseDBAsyncClient, charity: str,
+                              references: Sequence[str]) -> dict[str, int]:
+    """Which of `references` the charity already recorded, and at which entry; one query a
+    chunk, per charity so it uses the (charity, reference) unique index."""
+    recorded: dict[str, int] = {}
+    for start in range(0, len(references), 400):
+        chunk = list(references[start:start + 400])
+        marks = ", ".join("?" * len(chunk))
+        found = await fetch(conn, "SELECT idx, reference FROM heart_donation_reference "
+                            f"WHERE charity = ? AND reference IN ({marks})", [charity, *chunk])
+        recorded.update((str(row["reference"]), int(row["idx"])) for row in found)
+    return recorded
+
+
 @prefetches(RecordBody)
 async def _prefetch_references(ctx: ApplyContext, bodies: list[RecordBody]) -> None:
-    """The batch's references already on the log, one query a chunk (bulk import sends a
-    thousand at a time)."""
+    """The batch's references already on the log (bulk import sends a thousand at a time)."""
     wanted = sorted({(b.charity, b.reference) for b in bodies if b.reference is not None
                      and ("donation.reference", b.charity, b.reference) not in ctx.memo})
-    # Per charity, so the lookup uses the (charity, reference) unique index.
     for charity in sorted({c for c, _ in wanted}):
         references = [r for c, r in wanted if c == charity]
-        for start in range(0, len(references), 400):
-            chunk = references[start:start + 400]
-            marks = ", ".join("?" * len(chunk))
-            found = await fetch(ctx.conn, "SELECT idx, reference FROM heart_donation_reference "
-                                f"WHERE charity = ? AND reference IN ({marks})",
-                                [charity, *chunk])
-            recorded = {str(row["reference"]): int(row["idx"]) for row in found}
-            for reference in chunk:
-                ctx.memo[("donation.reference", charity, reference)] = recorded.get(reference)
+        recorded = await recorded_references(ctx.conn, charity, references)
+        for reference in references:
+            ctx.memo[("donation.reference", charity, reference)] = recorded.get(reference)
 
 
 @observes(RecordBody, rules=True, batched=True)

@@ -17,7 +17,7 @@ charity's custodial donor the way tokens.donors does, with the contact sealed of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -36,7 +36,7 @@ from heartchain.platform import Platform
 from heartchain.privacy import keyed_hash
 from tokens.donors import donors_for_contacts
 from tokens.entries import RecordBody
-from tokens.models import HeartDonationReference
+from tokens.references import recorded_references
 from tracing.campaign_models import DeclaredCampaign
 from tracing.campaigns import DECLARED_FROM, campaign_key, is_open
 
@@ -138,7 +138,8 @@ async def check_file(platform: Platform, charity: str, data: bytes, *,
     gifts = await _in_open_campaigns(charity, gifts, resolved, now, report.problems)
     report.valid = len(gifts)
     referenced = [(g, reference_of(platform, charity, g.transaction)) for g in gifts]
-    recorded = await _recorded(charity, [r for _, r in referenced])
+    recorded = await recorded_references(platform.log.reader.connection(), charity,
+                                         [r for _, r in referenced])
     pending = [(g, r) for g, r in referenced if r not in recorded]
     report.already = len(referenced) - len(pending)
     report.to_import = len(pending)
@@ -172,15 +173,6 @@ async def _in_open_campaigns(charity: str, gifts: list[Gift], resolved: Resolved
             problems.append(Problem(gift.row, column, reason))
     problems.sort(key=lambda p: p.row)
     return kept
-
-
-async def _recorded(charity: str, references: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(references), 500):
-        found.update(str(r) for r in await HeartDonationReference.filter(
-            charity=charity, reference__in=references[start:start + 500]
-        ).values_list("reference", flat=True))
-    return found
 
 
 async def dry_run(platform: Platform, charity: str, data: bytes, *,

@@ -72,10 +72,11 @@ async def test_a_refused_chunk_writes_nothing_and_a_rerun_resumes(
 
     # As if another upload of rows 1000-1499 raced this one past the pre-check: the rule on
     # the log refuses the duplicate, and its whole chunk goes with it.
-    async def nothing_recorded(charity: str, references: list[str]) -> set[str]:
-        return set()
+    async def nothing_recorded(conn: object, charity: str, references: list[str]
+                               ) -> dict[str, int]:
+        return {}
 
-    monkeypatch.setattr(importer, "_recorded", nothing_recorded)
+    monkeypatch.setattr(importer, "recorded_references", nothing_recorded)
     size = await platform.log.size()
     raced = await importer.import_file(platform, charity, _slice(whole, 1_000, 2_500),
                                        chunk_rows=500)
