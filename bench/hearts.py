@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from figures import figure, report
 from load import pg_admin, pg_url, start_witnesses, stop_all
 from load_driver import Connection, result_of
-from load_report import cpu_seconds
+from load_report import batches_during, cores_used, cpu_mark, cpu_seconds, integration_stats
 from tortoise import Tortoise
 
 from heartchain.accounts.services import initialise, issue_token, register_account
@@ -174,9 +174,15 @@ async def run(args: argparse.Namespace, workdir: Path, db_url: str) -> list[dict
         for i in range(4 * args.workers):  # each worker unseals the charity's key once
             await warm.gql(RECORD, {"donor": donors[i % len(donors)], "q": 1}, token)
         await warm.close()
+        witness_pids = [w.pid for w in witnesses]
+        batches_before = await integration_stats(server.port, args.workers)
+        mark = cpu_mark(server.process.pid, witness_pids)
         cpu_before = cpu_seconds(server.process.pid)
         http_rate = await over_http(server.port, token, donors, args.n, args.clients)
         cpu_per_request = (cpu_seconds(server.process.pid) - cpu_before) / args.n
+        split = cores_used(mark, server.process.pid, witness_pids, args.n / http_rate)
+        batching = batches_during(batches_before,
+                                  await integration_stats(server.port, args.workers))
         probe = Connection(server.port)
         http_latencies = []
         for _ in range(200):
@@ -187,6 +193,12 @@ async def run(args: argparse.Namespace, workdir: Path, db_url: str) -> list[dict
     finally:
         server.stop()
         stop_all(witnesses)
+    # Why CPU per request is what it is: the cores each party used during the HTTP phase, and
+    # how many entries each integration carried (its fixed cost is shared by that many).
+    print("  HTTP phase: cores busy " + ", ".join(f"{k} {v:.2f}" for k, v in split.items())
+          + f" (of {os.cpu_count()}); {batching['batches']:.0f} batches of "
+          f"{batching['entries_per_batch']:.1f} entries, {batching['ms_per_batch']:.1f} ms each",
+          file=sys.stderr, flush=True)
     return [
         figure("record_donation_http", http_rate, "mutations/s", library,
                f"library API, same {args.clients} concurrent callers"),

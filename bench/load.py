@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -62,11 +63,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cpucap import CpuCap, worker_pids
+from cpuprobe import CpuProbe
 from figures import report
 from load_driver import (
     MIX,
@@ -81,10 +85,13 @@ from load_driver import (
     unloaded,
 )
 from load_report import (
+    batches_during,
     cores_used,
     cpu_mark,
     figures_for,
     integration_stats,
+    op_cpu_figures,
+    print_op_cpu,
     print_phase,
     print_table,
     summary,
@@ -226,6 +233,58 @@ def parse_mix(text: str | None) -> dict[str, int]:
     return mix
 
 
+async def cap_workers(service: Service, workers: int, cores: float) -> list[CpuCap]:
+    """Each worker of `service` in a cgroup of its own, capped at `cores`."""
+    deadline = time.monotonic() + 60
+    pids = [service.process.pid] if workers == 1 else []
+    while workers > 1 and len(pids := worker_pids(service.process.pid)) < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(pids)} of {workers} workers started")
+        await asyncio.sleep(0.2)
+    caps = []
+    for i, pid in enumerate(pids):
+        cap = CpuCap(f"w{workers}_{i}", cores)
+        cap.add(pid)
+        caps.append(cap)
+    return caps
+
+
+@contextlib.contextmanager
+def generator_capped(cap: CpuCap | None) -> Iterator[None]:
+    """This process in `cap` while measuring only: the servers and witnesses it starts must not
+    inherit the generator's cgroup."""
+    if cap is None:
+        yield
+        return
+    cap.add(os.getpid())
+    try:
+        yield
+    finally:
+        (cap.root / "cgroup.procs").write_text(str(os.getpid()))
+
+
+async def per_op_phases(world: World, mix: dict[str, int], args: argparse.Namespace,
+                        workers: int, server_pid: int, witness_pids: list[int],
+                        acks: list[Ack], probe: CpuProbe) -> dict[str, Tally]:
+    """Each operation of the mix alone, --clients closed-loop clients for --op-seconds: the
+    servers' CPU in a phase divided by its operations is that operation's CPU (no sampling,
+    no attribution). Writes alone batch differently than mixed with reads: both are shown."""
+    phases = {}
+    for number, op in enumerate(name for name in mix if mix[name] > 0):
+        batches = await integration_stats(world.port, workers)
+        probe.mark()
+        before = cpu_mark(server_pid, witness_pids)
+        tally = await run_clients(world, {op: 1}, args.clients, args.op_seconds,
+                                  args.requests, seed=workers * 100 + number)
+        tally.cpu = cores_used(before, server_pid, witness_pids, tally.seconds)
+        tally.cpu["probe_us"] = probe.us_per_1000()
+        tally.integration = batches_during(batches, await integration_stats(world.port,
+                                                                              workers))
+        acks.extend(tally.acks)
+        phases[op] = tally
+    return phases
+
+
 def log(args: argparse.Namespace, message: str) -> None:
     print(message, file=sys.stderr if args.json else sys.stdout, flush=True)
 
@@ -244,6 +303,10 @@ async def main_async(args: argparse.Namespace) -> int:
     await pg_admin(args.postgres, f'CREATE DATABASE "{database}"')
     witnesses: list[subprocess.Popen[bytes]] = []
     service: Service | None = None
+    caps: list[CpuCap] = []
+    generator_cap = CpuCap("generator", args.cap_generator) if args.cap_generator else None
+    per_op: dict[int, dict[str, Tally]] = {}
+    cpu_probe = CpuProbe()
     started = time.perf_counter()
     try:
         t0 = time.perf_counter()
@@ -275,20 +338,40 @@ async def main_async(args: argparse.Namespace) -> int:
             probe = Connection(service.port)
             world.size = json.loads(await probe.get("/healthz"))["size"]
             await probe.close()
+            if args.cap_worker:
+                caps.extend(await cap_workers(service, n, args.cap_worker))
             witness_pids = [w.pid for w in witnesses]
-            before = cpu_mark(service.process.pid, witness_pids)
-            tally = await run_clients(world, mix, args.clients, args.seconds, args.requests,
-                                      seed=n)
-            tally.cpu = cores_used(before, service.process.pid, witness_pids, tally.seconds)
-            tally.integration = await integration_stats(service.port, n)
-            acks.extend(tally.acks)
-            runs.append((n, tally))
-            if not args.json:
-                print_phase(n, args.clients, tally)
+            with generator_capped(generator_cap):
+                if args.warmup_seconds > 0:
+                    # A fresh server's first requests compile templates, fill caches, unseal
+                    # keys: in every worker. Not what a running service costs per request.
+                    warm = await run_clients(world, mix, args.clients, args.warmup_seconds,
+                                             args.requests, seed=n + 50)
+                    acks.extend(warm.acks)
+                cpu_probe.mark()
+                before = cpu_mark(service.process.pid, witness_pids)
+                tally = await run_clients(world, mix, args.clients, args.seconds,
+                                          args.requests, seed=n)
+                tally.cpu = cores_used(before, service.process.pid, witness_pids,
+                                       tally.seconds)
+                tally.cpu["probe_us"] = cpu_probe.us_per_1000()
+                tally.integration = await integration_stats(service.port, n)
+                acks.extend(tally.acks)
+                runs.append((n, tally))
+                if not args.json:
+                    print_phase(n, args.clients, tally)
+                if args.op_seconds > 0:
+                    per_op[n] = await per_op_phases(world, mix, args, n, service.process.pid,
+                                                    witness_pids, acks, cpu_probe)
+                    if not args.json:
+                        print_op_cpu(n, per_op[n])
             if n == workers[-1]:
                 size, checked = await check_acknowledged(service.port, acks)
             service.stop()
             service = None
+            for cap in caps:
+                cap.close()
+            caps = []
         stop_all(witnesses)
         witnesses = []
         t0 = time.perf_counter()
@@ -304,6 +387,8 @@ async def main_async(args: argparse.Namespace) -> int:
         else:
             log(args, f"heartchain verify FAILED:\n{verify.stderr[-3000:]}")
         results = figures_for(idle, runs)
+        for n, phases in per_op.items():
+            results.extend(op_cpu_figures(n, phases))
         errors = sum(sum(t.errors.values()) for _, t in runs)
         report("load", f"load: heartchain serve --workers {args.workers} on PostgreSQL, 2 "
                        f"witnesses, {args.clients} clients, {os.cpu_count()} cores "
@@ -312,6 +397,9 @@ async def main_async(args: argparse.Namespace) -> int:
                phases={str(n): summary(t) for n, t in runs}, unloaded=idle,
                cores_busy={str(n): {k: round(v, 2) for k, v in t.cpu.items()} for n, t in runs},
                integration={str(n): t.integration for n, t in runs},
+               per_op={str(n): {op: {"rate": t.total / t.seconds, **t.cpu}
+                                for op, t in phases.items()} for n, phases in per_op.items()},
+               caps={"worker": args.cap_worker, "generator": args.cap_generator},
                acknowledged_checked=checked, log_size=size, errors=errors,
                verify_seconds=round(verify_seconds, 1), verify_passed=verify.returncode == 0)
         return 0 if verify.returncode == 0 and not errors else 1
@@ -319,6 +407,9 @@ async def main_async(args: argparse.Namespace) -> int:
         if service is not None:
             service.stop()
         stop_all(witnesses)
+        for cap in [*caps, *([generator_cap] if generator_cap else [])]:
+            cap.close()
+        cpu_probe.close()
         if args.keep:
             log(args, f"kept database {database} and data dir {data_dir}")
         else:
@@ -335,6 +426,15 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2", help="worker counts to run, in order")
     parser.add_argument("--samples", type=int, default=15, help="unloaded samples per op")
     parser.add_argument("--mix", help="e.g. donation=20,handover=10,proof=15 (others 0)")
+    parser.add_argument("--warmup-seconds", type=float, default=3.0,
+                        help="unmeasured mixed load on each fresh server first")
+    parser.add_argument("--op-seconds", type=float, default=3.0,
+                        help="after each mixed phase, each operation alone for this long "
+                             "(server CPU per operation); 0: skip")
+    parser.add_argument("--cap-worker", type=float, default=0.0,
+                        help="cap each server worker at this many cores (cgroup; 0: uncapped)")
+    parser.add_argument("--cap-generator", type=float, default=0.0,
+                        help="cap this load generator at this many cores (cgroup; 0: uncapped)")
     parser.add_argument("--seed", choices=["demo", "light"], default="demo")
     parser.add_argument("--postgres", default=os.environ.get(
         "HEARTCHAIN_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres"))

@@ -122,6 +122,18 @@ async def integration_stats(port: int, workers: int) -> dict[str, float]:
             "workers": float(workers)}
 
 
+def batches_during(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """The integration batches between two `integration_stats` reads (each a sum since start)."""
+    batches = after.get("batches", 0.0) - before.get("batches", 0.0)
+    entries = (after.get("entries_per_batch", 0.0) * after.get("batches", 0.0)
+               - before.get("entries_per_batch", 0.0) * before.get("batches", 0.0))
+    ms = (after.get("ms_per_batch", 0.0) * after.get("batches", 0.0)
+          - before.get("ms_per_batch", 0.0) * before.get("batches", 0.0))
+    return {"batches": batches, "entries_per_batch": entries / batches if batches else 0.0,
+            "ms_per_batch": ms / batches if batches else 0.0,
+            "workers": after.get("workers", 0.0)}
+
+
 # ---------------------------------------------------------------------------------------------
 # Figures
 
@@ -155,8 +167,10 @@ def print_phase(workers: int, clients: int, tally: Tally) -> None:
     """One phase's table, cores and integration batches, and its first errors."""
     print_table(f"{workers} worker(s), {clients} clients, {tally.seconds:.1f} s: "
                 f"{tally.total / tally.seconds:.1f} req/s", summary(tally))
-    print("  cores busy: " + ", ".join(f"{k} {v:.2f}" for k, v in tally.cpu.items())
-          + f" (of {os.cpu_count()})")
+    print("  cores busy: " + ", ".join(f"{k} {v:.2f}" for k, v in tally.cpu.items()
+                                       if k != "probe_us")
+          + f" (of {os.cpu_count()}); CPU probe {tally.cpu.get('probe_us', 0):.0f} µs per "
+          "1,000 SHA-256 (bench/cpuprobe.py: what CPU time cost in this phase)")
     if tally.integration:
         i = tally.integration
         print(f"  integration (this server since start): {i['batches']:.0f} "
@@ -195,6 +209,10 @@ def figures_for(idle: dict[str, dict[str, float]], runs: list[tuple[int, Tally]]
         if cpu and first_cpu:
             results.append(figure(f"server_cpu_per_request_{workers}w", cpu, "ms", first_cpu,
                                   f"{first_workers}w", False))
+        if tally.cpu.get("probe_us") and first.cpu.get("probe_us"):
+            # The same fixed work's CPU time: > 1 when CPU time itself got dearer (contention).
+            results.append(figure(f"cpu_probe_{workers}w", tally.cpu["probe_us"], "µs/1000 hashes",
+                                  first.cpu["probe_us"], f"{first_workers}w", False))
         writes = sum(rows[op]["count"] for op in WRITES if op in rows) / tally.seconds
         first_writes = sum(first_rows[op]["count"] for op in WRITES
                            if op in first_rows) / first.seconds
@@ -208,4 +226,44 @@ def figures_for(idle: dict[str, dict[str, float]], runs: list[tuple[int, Tally]]
                                       first_rows[op]["p50_ms"], f"{first_workers}w", False))
                 results.append(figure(f"{op}_p99_{workers}w", row["p99_ms"], "ms",
                                       first_rows[op]["p99_ms"], f"{first_workers}w", False))
+    return results
+
+
+def op_cpu(tally: Tally) -> dict[str, float]:
+    """Milliseconds of each party's CPU per operation in a one-operation phase."""
+    rate = tally.total / tally.seconds if tally.seconds else 0.0
+    return {k: v / rate * 1000 for k, v in tally.cpu.items()
+            if k not in ("machine", "generator", "probe_us")} if rate else {}
+
+
+def print_op_cpu(workers: int, phases: dict[str, Tally]) -> None:
+    """The one-operation phases: CPU per operation by party, and the cores each used."""
+    print(f"{workers} worker(s), each operation alone: CPU ms per operation (and cores busy)")
+    print(f"  {'op':<11} {'ops/s':>8} {'server':>7} {'pg':>6} {'witn':>6}  batches  cores: "
+          f"servers pg witnesses generator machine; probe µs")
+    for op, tally in phases.items():
+        ms, c, i = op_cpu(tally), tally.cpu, tally.integration
+        batch = (f"{i['entries_per_batch']:>5.1f}/b" if i.get("batches") else f"{'-':>7}")
+        print(f"  {op:<11} {tally.total / tally.seconds:>8.1f} {ms.get('servers', 0):>7.2f} "
+              f"{ms.get('postgres', 0):>6.2f} {ms.get('witnesses', 0):>6.2f}  {batch}  "
+              f"{c['servers']:.2f} {c['postgres']:.2f} {c['witnesses']:.2f} "
+              f"{c['generator']:.2f} {c['machine']:.2f}; {c.get('probe_us', 0):.0f}")
+
+
+def op_cpu_figures(workers: int, phases: dict[str, Tally]) -> list[dict[str, object]]:
+    """Server CPU per operation: writes against the 1 ms target, reads against the trivial
+    strawberry query (1 / 3,500 s)."""
+    results: list[dict[str, object]] = []
+    for op, tally in phases.items():
+        ms = op_cpu(tally).get("servers", 0.0)
+        if not ms:
+            continue
+        if op in WRITES:
+            results.append(figure(f"{op}_server_cpu_{workers}w", ms, "ms/op", 1.0,
+                                  "target 1 ms per write" + (" (2 requests: offer, accept)"
+                                                             if op == "handover" else ""),
+                                  False))
+        else:
+            results.append(figure(f"{op}_server_cpu_{workers}w", ms, "ms/op",
+                                  1000 / STRAWBERRY_BASELINE, "trivial strawberry query", False))
     return results
