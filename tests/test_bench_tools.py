@@ -11,9 +11,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from cpucap import CpuCap  # noqa: E402
-from cpuprobe import CpuProbe  # noqa: E402
-from load_report import batches_during  # noqa: E402
+from cpucap import CpuCap
+from cpuprobe import CpuProbe
+from load_report import batches_during
 
 BUSY = "import time\nend = time.monotonic() + 1.5\nwhile time.monotonic() < end: pass\n" \
        "print(time.process_time())"

@@ -87,14 +87,17 @@ async def attestation_for(platform: Platform, check: HeartCheck) -> dict[str, An
     return await attestation(platform, await open_check(platform, check))
 
 
-async def attestation(platform: Platform, check: CheckOpening) -> dict[str, Any]:
+async def attestation(platform: Platform, check: CheckOpening, *,
+                      consent_expires: str | None = None) -> dict[str, Any]:
+    """`consent_expires`: the check's consent's expires_at, when the caller has just read it."""
     # validFrom is the hour the check was made in and asOf that hour's checkpoint: a log
     # reader holding the credential cannot pick its entry among that hour's checks.
     valid_from = hour_of(parse_time(check.checked_at))
     valid_until = valid_from + ATTESTATION_LIFETIME
     if check.consent is not None:
-        consent = await HeartConsent.get(idx=check.consent)
-        expires = parse_time(consent.expires_at)
+        if consent_expires is None:
+            consent_expires = (await HeartConsent.get(idx=check.consent)).expires_at
+        expires = parse_time(consent_expires)
         valid_until = min(valid_until, max(hour_of(expires), valid_from + CHECK_BUCKET))
     root_hash = await platform.log.root_at(check.checkpoint_size)
     credential_id = uuid.UUID(hex=keyed_hash(platform, "attestation-id",

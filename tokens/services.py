@@ -369,7 +369,8 @@ async def _check_salt(platform: Platform, member: str, fields: Mapping[str, Any]
 
 
 async def _record_check(platform: Platform, *, member: str, partner: str, handle: str,
-                        consent: int | None, threshold: int, signer: Signer) -> Checked:
+                        consent: int | None, threshold: int, signer: Signer,
+                        consent_expires: str | None = None) -> Checked:
     now = platform.clock.now()
     size = await as_of_checkpoint(platform, now)
     result = await score_at(_db(), member, size) >= threshold
@@ -385,9 +386,16 @@ async def _record_check(platform: Platform, *, member: str, partner: str, handle
     body = CheckBody(partner=Address(partner), handle=Address(handle), commitment=commitment,
                      consent=consent)
     appended = await platform.write(body, *_keys(signer))
-    row = await HeartCheck.get(idx=appended.index)
-    opened = await open_check(platform, row)
-    return Checked(appended.index, result, size, await attestation(platform, opened),
+    if appended.written is None:  # a retry, answered with what the first attempt wrote
+        opened = await open_check(platform, await HeartCheck.get(idx=appended.index))
+        return Checked(appended.index, opened.result, opened.checkpoint_size,
+                       await attestation(platform, opened), appended)
+    # Integrated by this request: the opening is the one sealed above, the check's time the
+    # batch's (the projector's checked_at), so nothing is read back.
+    opened = CheckOpening(appended.index, partner, handle, Address(member), consent, threshold,
+                          size, result, appended.written.stored.integrated_at)
+    return Checked(appended.index, result, size,
+                   await attestation(platform, opened, consent_expires=consent_expires),
                    appended)
 
 
@@ -402,7 +410,7 @@ async def check_hearts(platform: Platform, *, partner: Signer, member: str,
         raise ValidationError("threshold: must be at least 1", field="threshold")
     return await _record_check(platform, member=member, partner=partner_address,
                                handle=consent.handle, consent=consent.idx, threshold=threshold,
-                               signer=partner)
+                               signer=partner, consent_expires=consent.expires_at)
 
 
 async def present_hearts(platform: Platform, *, member: Signer, partner: str,

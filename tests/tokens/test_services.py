@@ -337,3 +337,37 @@ async def test_checks_are_visible_only_to_the_member(ledger: Ledger) -> None:
         with pytest.raises(ChecksArePrivate):
             await services.consents_of(member, viewer=viewer)
     await verify_log(p.log)
+
+
+async def test_a_check_answers_from_what_it_wrote_not_a_read_back(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """checkHearts sealed the opening and wrote the entry itself: its answer is built from
+    those, not by reading the check row, the member's sealed opening and the consent back
+    (issue 17: the read-back was a fifth of a check's server CPU). A retry with the same
+    Idempotency-Key, which did not integrate the entry, still reads it back."""
+    from heartchain.platform import idempotent
+    from tokens import checks
+
+    p = ledger.platform
+    _, partner, member, _ = await consented(ledger)
+    with idempotent("check-1"):
+        first = await services.check_hearts(p, partner=partner, member=member, threshold=5_000)
+    # The same document as opening the stored check gives (it is deterministic).
+    assert first.attestation == await services.attestation_for(
+        p, await services.get_check(first.index))
+
+    def no_read_back(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read back what this request just wrote")
+
+    monkeypatch.setattr(services, "open_check", no_read_back)
+    monkeypatch.setattr(checks.HeartConsent, "get", no_read_back)
+    fresh = await services.check_hearts(p, partner=partner, member=member, threshold=1)
+    assert fresh.result and fresh.attestation["credentialSubject"]["heartScore"][
+        "meetsThreshold"]
+    monkeypatch.undo()
+    assert fresh.attestation == await services.attestation_for(
+        p, await services.get_check(fresh.index))
+    with idempotent("check-1"):
+        retried = await services.check_hearts(p, partner=partner, member=member,
+                                              threshold=5_000)
+    assert (retried.index, retried.attestation) == (first.index, first.attestation)
