@@ -3,7 +3,8 @@ with two witnesses cosigning, driven over HTTP on 127.0.0.1 with a realistic mix
 
     python bench/load.py [--seconds 15] [--requests 100000] [--clients 16] [--workers 1,2]
                          [--seed demo|light] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
-                         [--keep] [--json]
+                         [--warmup-seconds 3] [--op-seconds 3]
+                         [--cap-worker CORES] [--cap-generator CORES] [--keep] [--json]
 
 1. Creates its own database (dropped at the end unless --keep) and data directory; seeds it with
    `heartchain demo` (26,600 entries: realistic depth for proofs and pages) or `--seed light`
@@ -34,6 +35,19 @@ the whole machine (from /proc), and the integration batches from the workers' /m
 entries per batch, milliseconds per batch, lock waits included): on a shared machine these
 say why the throughput is what it is.
 
+Before each measured phase a fresh server gets --warmup-seconds of the same mix, unmeasured (its
+workers' first requests compile templates and fill caches: the 2-worker phase used to pay that
+twice inside its measurement, the 1-worker phase not at all). After it, each operation runs alone
+for --op-seconds with the same clients: the servers' CPU over that phase divided by its
+operations is the CPU per operation (no sampling or attribution; writes alone batch more
+entries per transaction than mixed with reads, so both figures are printed), with PostgreSQL's
+and the witnesses' beside it. A CPU-speed probe (bench/cpuprobe.py: a fixed SHA-256 workload at
+~5 % of a core) reports what CPU time itself cost in each phase: on this shared, virtualised
+machine the same work's CPU time varies 1.5-4x with contention, so compare phases only next
+to the probe. --cap-worker / --cap-generator put each server worker and the generator in a
+cgroup capped at that many cores (bench/cpucap.py): 2 workers against 1 then measures what the
+log's head lock and the shared database allow, not how many cores the machine had left.
+
 Figures: the servers' CPU time per request; each operation's latency under load beside the
 same operation unloaded (one request at a time, measured first); the 2-worker figures beside
 the 1-worker ones; the 1-worker total beside STACK.md's trivial strawberry query on one worker.
@@ -44,45 +58,52 @@ the witnesses.
 Tile reads through nginx (the README's static-tiles block) beside the app are measured by
 bench/tiles.py, with wrk: this generator would be the bottleneck at nginx's rates.
 
-This file starts the processes and runs the phases; the workload (client, operations, setup,
-read-back) is bench/load_driver.py, the CPU split and the figures bench/load_report.py.
+This file runs the phases; bench/load_procs.py starts the processes, the workload (client,
+operations, setup, read-back) is bench/load_driver.py, the CPU split and the figures
+bench/load_report.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cpucap import CpuCap, worker_pids
 from cpuprobe import CpuProbe
 from figures import report
 from load_driver import (
     MIX,
     Ack,
     Connection,
-    HTTPError,
     Tally,
     World,
     check_acknowledged,
     run_clients,
     setup_world,
     unloaded,
+)
+from load_procs import (
+    PYTHON,
+    CpuCap,
+    Service,
+    cap_workers,
+    cli,
+    generator_capped,
+    operator_token,
+    pg_admin,
+    pg_url,
+    start_witnesses,
+    stop_all,
 )
 from load_report import (
     batches_during,
@@ -97,126 +118,7 @@ from load_report import (
     summary,
 )
 
-PYTHON = sys.executable
-WITNESSES = [("riverside", "riverside-library.witness.localhost"),
-             ("federation", "city-charity-federation.witness.localhost")]
-
-# ---------------------------------------------------------------------------------------------
-# Processes: the database, the seed, the witnesses, the servers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def pg_url(base: str, database: str) -> str:
-    return urlunsplit(urlsplit(base)._replace(path=f"/{database}", query=""))
-
-
-async def pg_admin(base: str, statement: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(pg_url(base, "postgres"))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-def cli(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([PYTHON, "-m", "heartchain.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"heartchain {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return done
-
-
-async def operator_token(env: dict[str, str]) -> str:
-    """A fresh operator token, issued in-process (tokens are off the log)."""
-    from tortoise import Tortoise
-
-    from heartchain.accounts.services import issue_token, operator
-    from heartchain.db import init_db
-    from heartchain.platform import build_platform
-    from heartchain.settings import Settings
-
-    settings = Settings.from_env(env)
-    platform = build_platform(settings)
-    await init_db(settings.database_url, create_schema=False)
-    try:
-        return await issue_token(platform, (await operator(platform)).address, "load test")
-    finally:
-        await Tortoise.close_connections()
-
-
-def start_witnesses(env: dict[str, str], data_dir: Path) -> tuple[list[subprocess.Popen[bytes]],
-                                                                   str]:
-    from heartchain.platform import load_log_signer
-    from heartchain.settings import Settings
-    from heartchain.witness.config import init_witness
-
-    log_key = load_log_signer(Settings.from_env(env)).verifier_key
-    processes, policy = [], []
-    for label, name in WITNESSES:
-        directory = data_dir / "witnesses" / label  # where `heartchain demo` made them
-        config = init_witness(directory, name, [log_key])
-        port = free_port()
-        processes.append(subprocess.Popen(
-            [PYTHON, "-m", "heartchain.witness.cli", "serve", "--dir", str(directory), "--port",
-             str(port), "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL))
-        policy.append(f"{label}=http://127.0.0.1:{port}|{config.signer().verifier_key}")
-    return processes, ",".join(policy)
-
-
-class Service:
-    """`heartchain serve --workers N` on a free port."""
-
-    def __init__(self, env: dict[str, str], workers: int) -> None:
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [PYTHON, "-m", "heartchain.cli", "serve", "--port", str(self.port), "--workers",
-             str(workers), "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE)
-
-    async def wait(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        conn = Connection(self.port, timeout=5)
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                error = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise RuntimeError(f"server exited: {error[-2000:]}")
-            try:
-                await conn.get("/healthz")
-                await conn.close()
-                return
-            except (OSError, HTTPError, asyncio.IncompleteReadError):
-                await conn.close()
-                await asyncio.sleep(0.2)
-        raise RuntimeError("server did not start in time")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
-def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
+__all__ = ["pg_admin", "pg_url", "start_witnesses", "stop_all"]  # bench/hearts.py uses them
 
 # ---------------------------------------------------------------------------------------------
 
@@ -231,36 +133,6 @@ def parse_mix(text: str | None) -> dict[str, int]:
             raise SystemExit(f"--mix: unknown operation {name!r}; one of {', '.join(MIX)}")
         mix[name] = int(weight)
     return mix
-
-
-async def cap_workers(service: Service, workers: int, cores: float) -> list[CpuCap]:
-    """Each worker of `service` in a cgroup of its own, capped at `cores`."""
-    deadline = time.monotonic() + 60
-    pids = [service.process.pid] if workers == 1 else []
-    while workers > 1 and len(pids := worker_pids(service.process.pid)) < workers:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {len(pids)} of {workers} workers started")
-        await asyncio.sleep(0.2)
-    caps = []
-    for i, pid in enumerate(pids):
-        cap = CpuCap(f"w{workers}_{i}", cores)
-        cap.add(pid)
-        caps.append(cap)
-    return caps
-
-
-@contextlib.contextmanager
-def generator_capped(cap: CpuCap | None) -> Iterator[None]:
-    """This process in `cap` while measuring only: the servers and witnesses it starts must not
-    inherit the generator's cgroup."""
-    if cap is None:
-        yield
-        return
-    cap.add(os.getpid())
-    try:
-        yield
-    finally:
-        (cap.root / "cgroup.procs").write_text(str(os.getpid()))
 
 
 async def per_op_phases(world: World, mix: dict[str, int], args: argparse.Namespace,
@@ -367,6 +239,10 @@ async def main_async(args: argparse.Namespace) -> int:
                         print_op_cpu(n, per_op[n])
             if n == workers[-1]:
                 size, checked = await check_acknowledged(service.port, acks)
+            problems = service.problems()
+            if problems:
+                log(args, f"  the server logged {len(problems)} warning/error lines "
+                          f"({service.log}); the last: " + " | ".join(problems[-3:])[:1500])
             service.stop()
             service = None
             for cap in caps:
