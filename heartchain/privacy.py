@@ -39,13 +39,14 @@ from nacl.bindings import (
     crypto_aead_xchacha20poly1305_ietf_encrypt,
 )
 from nacl.exceptions import CryptoError
-from tortoise import fields
+from tortoise import connections, fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 
 from heartchain.errors import VerificationError
 from heartchain.keys import Vault, load_or_create_master_key
+from heartchain.ledger.store import execute
 
 if TYPE_CHECKING:
     from heartchain.platform import Platform
@@ -140,17 +141,24 @@ def _aad(subject_id: str, field: str) -> bytes:
     return f"heartchain/sealed/v1\n{subject_id}\n{field}".encode()
 
 
-async def seal_personal(platform: Platform, subject_id: str, field: str, value: str) -> None:
-    """Store (or replace) one personal value of a subject, sealed under the subject's key."""
+async def seal_personal(platform: Platform, subject_id: str, field: str, value: str, *,
+                        replace: bool = True) -> bool:
+    """Store (or, with `replace`, replace) one personal value of a subject, sealed under the
+    subject's key; whether it was stored (False: not `replace` and the field exists)."""
     key = await _subject_key(platform, subject_id, create=True)
     if key is None:
         raise RuntimeError("a subject key was just created")
     nonce = os.urandom(_NONCE_BYTES)
     sealed = nonce + crypto_aead_xchacha20poly1305_ietf_encrypt(
         value.encode(), _aad(subject_id, field), nonce, key)
-    updated = await SealedValue.filter(subject_id=subject_id, field=field).update(sealed=sealed)
-    if not updated:
-        await SealedValue.create(subject_id=subject_id, field=field, sealed=sealed)
+    # One statement: an update then an insert raced (two identical checks at once derive the
+    # same field; the second insert was a unique violation, a 500 under load).
+    on_conflict = "DO UPDATE SET sealed = excluded.sealed" if replace else "DO NOTHING"
+    stored = await execute(connections.get("default"),
+                           "INSERT INTO sealed_value (subject_id, field, sealed) VALUES (?, ?, ?) "
+                           f"ON CONFLICT (subject_id, field) {on_conflict}",
+                           [subject_id, field, sealed])
+    return stored > 0
 
 
 async def seal_new_subjects(platform: Platform, values: Sequence[tuple[str, str, str]], *,
@@ -198,7 +206,12 @@ async def subject_salt(platform: Platform, subject_id: str) -> bytes:
     if existing is not None:
         return bytes.fromhex(existing)
     salt = os.urandom(32)
-    await seal_personal(platform, subject_id, _SALT_FIELD, salt.hex())
+    if not await seal_personal(platform, subject_id, _SALT_FIELD, salt.hex(), replace=False):
+        # Another first use stored its salt meanwhile: that one is the subject's, for both.
+        stored = await read_personal(platform, subject_id, _SALT_FIELD)
+        if stored is None:
+            raise RuntimeError(f"{subject_id}: the salt stored meanwhile is gone")
+        return bytes.fromhex(stored)
     return salt
 
 

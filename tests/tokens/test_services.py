@@ -371,3 +371,33 @@ async def test_a_check_answers_from_what_it_wrote_not_a_read_back(
         retried = await services.check_hearts(p, partner=partner, member=member,
                                               threshold=5_000)
     assert (retried.index, retried.attestation) == (first.index, first.attestation)
+
+
+async def test_the_same_check_twice_at_once_both_answer(ledger: Ledger) -> None:
+    """Two identical checks at once (same partner, member, threshold, hour: the same derived
+    commitment, so the same sealed field) both answer; the second insert of the sealed opening
+    was a unique violation, a 500 under load (bench/load.py's check phase)."""
+    import asyncio
+
+    p = ledger.platform
+    _, partner, member, _ = await consented(ledger)
+    a, b = await asyncio.gather(
+        services.check_hearts(p, partner=partner, member=member, threshold=5_000),
+        services.check_hearts(p, partner=partner, member=member, threshold=5_000))
+    assert a.result and b.result and a.index != b.index
+    for index in (a.index, b.index):
+        opened = await services.attestation_for(p, await services.get_check(index))
+        assert opened["credentialSubject"]["heartScore"]["meetsThreshold"]
+
+
+async def test_a_subjects_salt_made_twice_at_once_is_one_salt(ledger: Ledger) -> None:
+    """Two first uses of a subject's commitment salt at once: both get the salt that is stored
+    (one insert wins, the other reads it), never one each, nor a unique violation."""
+    import asyncio
+
+    from heartchain.privacy import subject_salt
+
+    p = ledger.platform
+    member = await f.member(ledger)
+    first, second = await asyncio.gather(subject_salt(p, member), subject_salt(p, member))
+    assert first == second == await subject_salt(p, member)
