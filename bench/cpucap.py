@@ -57,6 +57,14 @@ class CpuCap:
                 return int(value) / 1e6
         return 0.0
 
+    def throttled_share(self) -> float:
+        """The share of scheduling periods in which the group hit its quota (cpu.stat): near 0,
+        the cap did not bind (the machine gave the group less than its cap anyway)."""
+        stat = dict(line.split(" ", 1) for line in
+                    (self.path / "cpu.stat").read_text().splitlines() if " " in line)
+        periods = int(stat.get("nr_periods", 0))
+        return int(stat.get("nr_throttled", 0)) / periods if periods else 0.0
+
     def close(self) -> None:
         """Move what is left back to the root group and remove the group."""
         try:

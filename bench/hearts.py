@@ -9,7 +9,10 @@
   mutations/s and their ratio. Both gather batches over the same window. With --postgres the
   store is a fresh database there (dropped afterwards); with --witnesses the server submits its
   checkpoints to two witnesses (policy 2 of 2), as in production (bench/load.py).
-- The servers' CPU time per recordDonation (all workers, from /proc), against the 1 ms target.
+- The servers' CPU time per recordDonation (all workers, from /proc), against the 1 ms target;
+  beside it (stderr) the HTTP phase's CPU split (servers, PostgreSQL, witnesses, this
+  generator, the machine) and its integration batches (count, entries and ms each): on a
+  shared machine CPU per request is only comparable between runs with the same split.
 - The score query for a member with --donations donations: median latency over HTTP GraphQL, and
   through the library (`tokens.services.score`) as its baseline.
 

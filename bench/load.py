@@ -232,6 +232,9 @@ async def main_async(args: argparse.Namespace) -> int:
                 runs.append((n, tally))
                 if not args.json:
                     print_phase(n, args.clients, tally)
+                    for cap in [*caps, *([generator_cap] if generator_cap else [])]:
+                        log(args, f"  cap {cap.path.name}: {cap.cores:g} cores, bound in "
+                                  f"{cap.throttled_share():.0%} of periods so far")
                 if args.op_seconds > 0:
                     per_op[n] = await per_op_phases(world, mix, args, n, service.process.pid,
                                                     witness_pids, acks, cpu_probe)
