@@ -332,14 +332,19 @@ async def consents_of(member: str, *, viewer: Account | None) -> list[MemberCons
 
 
 async def active_consent(member: str, partner: str, now: datetime) -> HeartConsent:
-    handle = (await ConsentHandle.get_or_none(member=member, partner=partner)
-              if can_match(ConsentHandle, member=member, partner=partner) else None)
-    if handle is not None:
-        for consent in await HeartConsent.filter(handle=handle.handle, partner=partner,
-                                                 scope=SCOPES[0], revoked_idx=None
-                                                 ).order_by("-idx"):
-            if consent_is_active(consent, now):
-                return consent
+    # One raw round trip on every partner check: the member's handle for the partner joined to
+    # its unrevoked consents, newest first (two ORM queries cost a tenth of a check's CPU).
+    rows = (await fetch(_db(), "SELECT c.idx, c.handle, c.partner, c.scope, c.expires_at, "
+                        "c.granted_at, c.revoked_idx FROM heart_consent_handle h "
+                        "JOIN heart_consent c ON c.handle = h.handle AND c.partner = h.partner "
+                        "WHERE h.member = ? AND h.partner = ? AND c.scope = ? "
+                        "AND c.revoked_idx IS NULL ORDER BY c.idx DESC",
+                        [member, partner, SCOPES[0]])
+            if can_match(ConsentHandle, member=member, partner=partner) else [])
+    for row in rows:
+        consent = HeartConsent(**row)
+        if consent_is_active(consent, now):
+            return consent
     raise NoActiveConsent(f"{member} has no active consent for {partner} to check hearts")
 
 
