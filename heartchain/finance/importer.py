@@ -196,21 +196,30 @@ async def import_file(platform: Platform, charity: str, data: bytes, *,
     charity_key = await platform.custodial_key(charity)
     if progress is not None:
         progress(0, total)
+    # Every payer's donor at once (one keyed hash and lookup per payer, not per chunk): their
+    # mappings are off the log and written before any chunk, as donors_for_contacts says.
+    donors = await donors_for_contacts(platform, [g.contact for g, _ in checked.pending],
+                                       charity=charity)
+    # A donor is registered in the first chunk that names it; a chunk refused leaves its
+    # donors for the next chunk naming them.
+    unregistered = {address_of(key): key for key in donors.unregistered}
     for number, start in enumerate(range(0, total, chunk_rows), 1):
         part = checked.pending[start:start + chunk_rows]
         chunk = Chunk(number, part[0][0].row, part[-1][0].row, len(part), landed=False)
         report.chunks.append(chunk)
-        donors = await donors_for_contacts(platform, [g.contact for g, _ in part],
-                                           charity=charity)
         items: list[tuple[Body, SigningKey]] = []
         row_of: list[str] = []  # what each entry of the set is, for a refusal's reason
         first_row: dict[str, int] = {}
         for gift, _ in part:
-            first_row.setdefault(donors.addresses[gift.contact], gift.row)
-        for key in donors.unregistered:
-            address = address_of(key)
-            items.append((RegisterBody(address=address, role="member", registrar=address), key))
-            row_of.append(f"the new donor of row {first_row.get(address, '?')}")
+            address = donors.addresses[gift.contact]
+            if address in unregistered:
+                first_row.setdefault(address, gift.row)
+        registering = sorted(first_row)
+        for address in registering:
+            key = unregistered[address]
+            items.append((RegisterBody(address=Address(address), role="member",
+                                       registrar=Address(address)), key))
+            row_of.append(f"the new donor of row {first_row[address]}")
         for gift, reference in part:
             items.append((RecordBody(
                 charity=Address(charity), donor=donors.addresses[gift.contact], kind="cash",
@@ -228,7 +237,9 @@ async def import_file(platform: Platform, charity: str, data: bytes, *,
             chunk.landed = True
             chunk.first_index, chunk.last_index = appended[0].index, appended[-1].index
             report.imported += len(part)
-            report.donors_created += len(donors.unregistered)
+            report.donors_created += len(registering)
+            for address in registering:
+                del unregistered[address]
         if progress is not None:
             progress(min(start + chunk_rows, total), total)
     return report
