@@ -209,17 +209,16 @@ async def import_file(platform: Platform, charity: str, data: bytes, *,
         report.chunks.append(chunk)
         items: list[tuple[Body, SigningKey]] = []
         row_of: list[str] = []  # what each entry of the set is, for a refusal's reason
-        first_row: dict[str, int] = {}
+        first_row: dict[Address, int] = {}
         for gift, _ in part:
-            address = donors.addresses[gift.contact]
-            if address in unregistered:
-                first_row.setdefault(address, gift.row)
+            donor = donors.addresses[gift.contact]
+            if donor in unregistered:
+                first_row.setdefault(donor, gift.row)
         registering = sorted(first_row)
-        for address in registering:
-            key = unregistered[address]
-            items.append((RegisterBody(address=Address(address), role="member",
-                                       registrar=Address(address)), key))
-            row_of.append(f"the new donor of row {first_row[address]}")
+        for donor in registering:
+            items.append((RegisterBody(address=donor, role="member", registrar=donor),
+                          unregistered[donor]))
+            row_of.append(f"the new donor of row {first_row[donor]}")
         for gift, reference in part:
             items.append((RecordBody(
                 charity=Address(charity), donor=donors.addresses[gift.contact], kind="cash",
@@ -238,8 +237,8 @@ async def import_file(platform: Platform, charity: str, data: bytes, *,
             chunk.first_index, chunk.last_index = appended[0].index, appended[-1].index
             report.imported += len(part)
             report.donors_created += len(registering)
-            for address in registering:
-                del unregistered[address]
+            for donor in registering:
+                del unregistered[donor]
         if progress is not None:
             progress(min(start + chunk_rows, total), total)
     return report
