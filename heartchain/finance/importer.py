@@ -24,12 +24,13 @@ from datetime import datetime
 from heartchain.accounts.entries import RegisterBody
 from heartchain.accounts.models import Account
 from heartchain.errors import NotFound, PermissionDenied
+from heartchain.finance import signing
 from heartchain.finance.mappings import Mapping, Resolved, find_header, mappings_to_try
 from heartchain.finance.rows import Gift, Problem, check_row
 from heartchain.finance.sheets import read_rows
-from heartchain.keys import Address, address_of
-from heartchain.ledger.body import Body, decode, wire
-from heartchain.ledger.entries import Entry, format_time
+from heartchain.keys import Address, SigningKey, address_of
+from heartchain.ledger.body import Body
+from heartchain.ledger.entries import format_time
 from heartchain.ledger.kinds import SetRefused
 from heartchain.lookups import can_match
 from heartchain.platform import Platform
@@ -195,42 +196,49 @@ async def import_file(platform: Platform, charity: str, data: bytes, *,
     charity_key = await platform.custodial_key(charity)
     if progress is not None:
         progress(0, total)
+    # Every payer's donor at once (one keyed hash and lookup per payer, not per chunk): their
+    # mappings are off the log and written before any chunk, as donors_for_contacts says.
+    donors = await donors_for_contacts(platform, [g.contact for g, _ in checked.pending],
+                                       charity=charity)
+    # A donor is registered in the first chunk that names it; a chunk refused leaves its
+    # donors for the next chunk naming them.
+    unregistered = {address_of(key): key for key in donors.unregistered}
     for number, start in enumerate(range(0, total, chunk_rows), 1):
         part = checked.pending[start:start + chunk_rows]
         chunk = Chunk(number, part[0][0].row, part[-1][0].row, len(part), landed=False)
         report.chunks.append(chunk)
-        donors = await donors_for_contacts(platform, [g.contact for g, _ in part],
-                                           charity=charity)
-        signed: list[tuple[Entry, Body]] = []
-        row_of: dict[int, str] = {}
-        first_row: dict[str, int] = {}
+        items: list[tuple[Body, SigningKey]] = []
+        row_of: list[str] = []  # what each entry of the set is, for a refusal's reason
+        first_row: dict[Address, int] = {}
         for gift, _ in part:
-            first_row.setdefault(donors.addresses[gift.contact], gift.row)
-        for key in donors.unregistered:
-            address = address_of(key)
-            body = _checked(RegisterBody(address=address, role="member", registrar=address))
-            signed.append((platform.signed(body, key), body))
-            row_of[id(signed[-1][0])] = f"the new donor of row {first_row.get(address, '?')}"
+            donor = donors.addresses[gift.contact]
+            if donor in unregistered:
+                first_row.setdefault(donor, gift.row)
+        registering = sorted(first_row)
+        for donor in registering:
+            items.append((RegisterBody(address=donor, role="member", registrar=donor),
+                          unregistered[donor]))
+            row_of.append(f"the new donor of row {first_row[donor]}")
         for gift, reference in part:
-            record = _checked(RecordBody(
+            items.append((RecordBody(
                 charity=Address(charity), donor=donors.addresses[gift.contact], kind="cash",
                 quantity=gift.fen, campaign=gift.campaign, reference=reference,
-                paid_at=gift.paid_at))
-            signed.append((platform.signed(record, charity_key), record))
-            row_of[id(signed[-1][0])] = f"row {gift.row}"
+                paid_at=gift.paid_at), charity_key))
+            row_of.append(f"row {gift.row}")
+        signed = signing.sign_set(items, format_time(platform.clock.now()))
+        position = {id(entry): n for n, (entry, _) in enumerate(signed)}
         try:
             appended = await platform.log.append_all(signed)
         except SetRefused as exc:
-            chunk.reason = f"{row_of.get(id(exc.entry), 'an entry')}: {exc.error}"
+            where = position.get(id(exc.entry))
+            chunk.reason = f"{'an entry' if where is None else row_of[where]}: {exc.error}"
         else:
             chunk.landed = True
             chunk.first_index, chunk.last_index = appended[0].index, appended[-1].index
             report.imported += len(part)
-            report.donors_created += len(donors.unregistered)
+            report.donors_created += len(registering)
+            for donor in registering:
+                del unregistered[donor]
         if progress is not None:
             progress(min(start + chunk_rows, total), total)
     return report
-
-
-def _checked(body: Body) -> Body:
-    return decode(type(body), wire(body))  # built in code, a body is checked when decoded

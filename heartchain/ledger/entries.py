@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import os
 import re
@@ -160,6 +161,7 @@ def _with_signatures(unsigned: bytes, sigs: tuple[Signature, ...]) -> bytes | No
     return unsigned[:-len(_LAST_KEY)] + b',"sigs":[' + listed + b"]" + _LAST_KEY
 
 
+@functools.lru_cache(maxsize=256)  # rules format their batch's one `now` once per entry
 def format_time(moment: datetime) -> str:
     """`at` format: UTC, millisecond precision, trailing Z."""
     moment = moment.astimezone(UTC)

@@ -9,6 +9,7 @@ from datetime import datetime
 import pytest
 from openpyxl import Workbook
 
+from heartchain.accounts.models import Account
 from heartchain.errors import PermissionDenied, ValidationError
 from heartchain.finance import importer, mappings
 from heartchain.ledger.verify import verify_log
@@ -93,6 +94,39 @@ async def test_a_refused_chunk_writes_nothing_and_a_rerun_resumes(
     references = await HeartDonationReference.filter(charity=charity).values_list(
         "reference", flat=True)
     assert len(references) == len(set(references)) == 2_500
+
+
+async def test_a_new_donor_of_a_refused_chunk_is_registered_by_the_next_chunk_naming_it(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The import finds every payer's donor once for the file; a donor's account.register goes
+    in the first chunk naming it, and when that chunk is refused, in the next one."""
+    charity = await f.charity(ledger)
+    platform = ledger.platform
+
+    def csv_of(*rows: tuple[str, str]) -> bytes:
+        lines = ["time,payer,amount,transaction_id,campaign"]
+        lines += [f"2026-11-02 10:00:00,{payer},12.30,{tx},winter-2026" for tx, payer in rows]
+        return ("\n".join(lines) + "\n").encode()
+
+    old, new = "13900000001", "13900000002"
+    assert (await importer.import_file(platform, charity, csv_of(("T1", old)))).imported == 1
+
+    async def nothing_recorded(conn: object, charity: str, references: list[str]
+                               ) -> dict[str, int]:
+        return {}
+
+    monkeypatch.setattr(importer, "recorded_references", nothing_recorded)
+    raced = await importer.import_file(
+        platform, charity, csv_of(("T1", old), ("T2", new), ("T3", new), ("T4", new)),
+        chunk_rows=2)
+    assert [c.landed for c in raced.chunks] == [False, True]
+    assert (raced.imported, raced.donors_created) == (2, 1)
+    monkeypatch.undo()
+    donor = (await HeartDonation.get(charity=charity, quantity=1230, idx=raced.chunks[1]
+                                     .last_index)).donor
+    assert await Account.exists(address=donor, role="member")
+    checked = await verify_log(platform.log, scratch_dir=ledger.settings.data_dir.parent)
+    assert checked.entries == await platform.log.size()
 
 
 async def test_xlsx_alipay_export(ledger: Ledger) -> None:
