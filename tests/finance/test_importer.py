@@ -168,8 +168,8 @@ async def test_the_dry_run_reports_rows_of_an_undeclared_or_closed_campaign(
     charity = await f.charity(ledger)
     await campaign(ledger, charity, "ended", ends="2026-01-01T00:00:00.000Z")
     size = await ledger.platform.log.size()
-    for slug, reason in (("no-such-campaign", "was not declared by this charity"),
-                         ("ended", "is not open now")):
+    for slug, reason in (("no-such-campaign", "declared no campaign no-such-campaign"),
+                         ("ended", "campaign ended is not open at")):
         report = await importer.dry_run(ledger.platform, charity, generic_csv(4, campaign=slug)
                                         .data)
         assert [(p.row, p.column) for p in report.problems] == [
