@@ -225,3 +225,16 @@ async def test_tls_is_verified_against_the_name(ledger: Ledger, tmp_path: Path,
     finally:
         server.should_exit = True
         await task
+
+
+@pytest.mark.parametrize("url", ["https://2130706433/hook", "https://127.1/hook",
+                                 "https://0/hook", "https://0x7f000001/hook"])
+async def test_numeric_host_spellings_of_loopback_are_refused(ledger: Ledger, url: str) -> None:
+    # Not IP literals to `ipaddress`, but the system resolver reads them as 127.0.0.1 / 0.0.0.0
+    # (inet_aton forms): the resolved address is what is checked, at registration and delivery.
+    owner = await Account.get(address=await account(ledger, "charity"))
+    with pytest.raises(EndpointRefused, match="resolves to"):
+        await services.register(ledger.platform, owner, url, kinds=["donation.record"],
+                                campaigns=[])
+    with pytest.raises(EndpointRefused, match="resolves to"):
+        await pinning.pin(url, resolver=pinning.system_resolver, allow_loopback_http=False)
