@@ -21,12 +21,13 @@ description and what the campaign may spend on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from heartchain.accounts.entries import require_role, role_of
-from heartchain.errors import ValidationError
+from heartchain.errors import HeartchainError, ValidationError
 from heartchain.ledger.body import Address, Body, Quantity, Slug, Text, Time, literal_values
 from heartchain.ledger.entries import format_time
 from heartchain.ledger.kinds import ApplyContext, observes, projects, rules
@@ -158,40 +159,63 @@ async def declared(ctx: ApplyContext, slug: str, charity: str) -> dict[str, Any]
     return row
 
 
-async def _require(ctx: ApplyContext, slug: str, charity: str, kind: str) -> dict[str, Any]:
-    row = await declared(ctx, slug, charity)
-    if row is not None:
-        return row
-    others = await fetch(ctx.conn, "SELECT charity FROM tracing_campaign_declared WHERE slug = ? "
-                         "LIMIT 1", [slug])
-    if others:
-        raise ForeignCampaign(f"{kind}: campaign {slug} belongs to {others[0]['charity']}, "
-                              f"not to {charity}")
-    raise UnknownCampaign(f"{kind}: {charity} declared no campaign {slug} (campaign.create)")
+async def other_owner(conn: Any, slug: str) -> str | None:
+    """A charity that declared `slug`, for telling a foreign campaign from an unknown one."""
+    rows = await fetch(conn, "SELECT charity FROM tracing_campaign_declared WHERE slug = ? "
+                       "LIMIT 1", [slug])
+    return str(rows[0]["charity"]) if rows else None
 
 
-def is_open(row: dict[str, Any], at: str, *, donation: bool) -> bool:
+def is_open(row: Mapping[str, Any], at: str, *, donation: bool) -> bool:
     if at < str(row["starts"]) or (row["ends"] is not None and at >= str(row["ends"])):
         return False
     deadline = row["outcome_deadline"]
     return not (donation and deadline is not None and at >= str(deadline))
 
 
+def _missing(kind: str, slug: str, charity: str, owner: str | None) -> HeartchainError:
+    if owner is not None:
+        return ForeignCampaign(f"{kind}: campaign {slug} belongs to {owner}, not to {charity}")
+    return UnknownCampaign(f"{kind}: {charity} declared no campaign {slug} (campaign.create)")
+
+
+def refusal(kind: str, slug: str, charity: str, at: str, row: Mapping[str, Any] | None, *,
+            owner: str | None, donation: bool, legacy: bool) -> HeartchainError | None:
+    """The campaign rule, stated once: why an entry of `kind` by `charity` at time `at` may not
+    record into campaign `slug`, or None when it may. `row` is the charity's declaration of the
+    slug (None: none), `owner` another charity that declared it, `legacy` whether the entry is
+    integrated before `DECLARED_FROM` (an undeclared campaign is then accepted). The log applies
+    it at append time (`open_campaign`); the import's dry run asks it of every row, so both
+    refuse the same rows with the same reason."""
+    if row is None:
+        return None if legacy else _missing(kind, slug, charity, owner)
+    if is_open(row, at, donation=donation):
+        return None
+    until = row["ends"] or "open-ended"
+    if donation and row["outcome_deadline"] is not None:
+        until = f"{until}; donations until the outcome deadline {row['outcome_deadline']}"
+    return CampaignClosed(f"{kind}: campaign {slug} is not open at {at} "
+                          f"(from {row['starts']}, until {until})")
+
+
+async def _require(ctx: ApplyContext, slug: str, charity: str, kind: str) -> dict[str, Any]:
+    row = await declared(ctx, slug, charity)
+    if row is None:
+        raise _missing(kind, slug, charity, await other_owner(ctx.conn, slug))
+    return row
+
+
 async def open_campaign(ctx: ApplyContext, slug: str, charity: str, kind: str, *,
                         donation: bool) -> dict[str, Any] | None:
     """The campaign an entry records into, if it exists, is the charity's and is open at the
     entry's time; None for a legacy entry into an undeclared campaign (see `DECLARED_FROM`)."""
-    if (await declared(ctx, slug, charity) is None
-            and format_time(ctx.now) < DECLARED_FROM):
-        return None
-    row = await _require(ctx, slug, charity, kind)
-    at = ctx.entry.at
-    if not is_open(row, at, donation=donation):
-        until = row["ends"] or "open-ended"
-        if donation and row["outcome_deadline"] is not None:
-            until = f"{until}; donations until the outcome deadline {row['outcome_deadline']}"
-        raise CampaignClosed(f"{kind}: campaign {slug} is not open at {at} "
-                             f"(from {row['starts']}, until {until})")
+    row = await declared(ctx, slug, charity)
+    legacy = format_time(ctx.now) < DECLARED_FROM
+    owner = None if row is not None or legacy else await other_owner(ctx.conn, slug)
+    refused = refusal(kind, slug, charity, ctx.entry.at, row, owner=owner, donation=donation,
+                      legacy=legacy)
+    if refused is not None:
+        raise refused
     return row
 
 

@@ -1,7 +1,12 @@
 """Disclosure reports: what a charity publishes for each campaign at least every three months
 (China's Charity Law, art. 71–73): raised, reversed, spent by purpose, goods received and
-distributed, and the cash balance, per calendar quarter, from the log's projections. Every
-figure lists the entries behind it.
+distributed, lost and in stock, and the cash balance, per calendar quarter, from the log's
+projections. Every figure lists the entries behind it. A campaign that only received goods has
+a report like any other (its cash rows are zero).
+
+The quarters run from the one the campaign starts in (a declared campaign's `starts`; a legacy
+undeclared one's first entry) to the current one; quarters without entries carry the balances
+and stock over. Asking for a quarter before the start or not yet begun is `QuarterOutOfRange`.
 
 Quarters are calendar quarters in China Standard Time (UTC+8): `2026-Q4` is 2026-10-01 00:00
 to 2027-01-01 00:00 +08:00. An entry counts in the quarter of its signed time (`at`). Amounts
@@ -24,20 +29,26 @@ JSON (`report_json`), `format` "heartchain-disclosure/1"::
                            "entries": [11]}],
        "goods_distributed": [{"item": "大米 rice", "unit": "grams", "quantity": 10000,
                               "count": 1, "entries": [30]}],
+       "goods_lost": [],
+       "goods_in_stock": [{"item": "大米 rice", "unit": "grams", "quantity": 2500,
+                           "count": 1, "entries": [11]}],
        "closing_balance": 2000,
        "corrections": [41]}]}
 
 `closing_balance = opening_balance + raised − reversed − spent`, and a quarter's opening is the
 previous one's closing (the first opens at 0). `entries` are log indexes (`/entries/<n>`):
 donations for `raised`, reversal entries for `reversed`, disbursements for `spent`, donations
-for `goods_received`, `lot.deliver` entries for `goods_distributed`.
+for `goods_received`, `lot.deliver` entries for `goods_distributed`, `lot.loss` (or the split or
+merge that lost units) for `goods_lost`, and for `goods_in_stock` (held at the quarter's close)
+the origin entries (gifts, purchase lots) whose units are held: see tracing.disclosure_goods.
 
 CSV (`report_csv`): one row per figure, columns
 `quarter,section,item,unit,amount,count,entries,receipts`; `section` is one of
 opening_balance, raised, reversed, spent, spent_by_purpose, goods_received, goods_distributed,
-closing_balance, corrections; `item` the purpose or goods (empty otherwise); `unit` fen or the
-goods' unit; `entries` and `receipts` space-separated. Text cells are escaped against formula
-injection (heartchain.csvsafe); `parse_csv` reads it back into the same reports.
+goods_lost, goods_in_stock, closing_balance, corrections; `item` the purpose or goods (empty
+otherwise); `unit` fen or the goods' unit; `entries` and `receipts` space-separated. Text cells
+are escaped against formula injection (heartchain.csvsafe); `parse_csv` reads it back into the
+same reports.
 """
 
 from __future__ import annotations
@@ -52,13 +63,18 @@ from typing import Any
 
 from heartchain import csvsafe
 from heartchain.corrections.queries import corrections_of
-from tracing.models import Campaign, Disbursement, Lot, LotEvent, OriginFlow, TracedDonation
-from tracing.queries import _in_chunks
+from heartchain.errors import ValidationError
+from heartchain.lookups import can_match
+from tracing.campaign_services import get_campaign
+from tracing.campaigns import campaign_key
+from tracing.disclosure_goods import Goods, goods_by_quarter
+from tracing.errors import QuarterOutOfRange, UnknownCampaign
+from tracing.models import Disbursement, TracedDonation
 
 FORMAT = "heartchain-disclosure/1"
 CST = timezone(timedelta(hours=8))
+GOODS_SECTIONS = ("goods_received", "goods_distributed", "goods_lost", "goods_in_stock")
 CSV_COLUMNS = ["quarter", "section", "item", "unit", "amount", "count", "entries", "receipts"]
-_GOODS_UNITS = {"food": "grams", "tree": "trees"}
 
 
 @dataclass
@@ -83,15 +99,6 @@ class Purpose:
 
 
 @dataclass
-class Goods:
-    item: str
-    unit: str
-    quantity: int = 0
-    count: int = 0
-    entries: list[int] = field(default_factory=list)
-
-
-@dataclass
 class Quarter:
     quarter: str
     opening_balance: int = 0
@@ -101,6 +108,8 @@ class Quarter:
     spent_by_purpose: list[Purpose] = field(default_factory=list)
     goods_received: list[Goods] = field(default_factory=list)
     goods_distributed: list[Goods] = field(default_factory=list)
+    goods_lost: list[Goods] = field(default_factory=list)
+    goods_in_stock: list[Goods] = field(default_factory=list)
     closing_balance: int = 0
     corrections: list[int] = field(default_factory=list)
 
@@ -130,7 +139,7 @@ def quarter_bounds(quarter: str) -> tuple[str, str]:
     return start, end
 
 
-def _next(quarter: str) -> str:
+def quarter_after(quarter: str) -> str:
     year, number = int(quarter[:4]), int(quarter[-1])
     return f"{year + 1}-Q1" if number == 4 else f"{year}-Q{number + 1}"
 
@@ -138,39 +147,75 @@ def _next(quarter: str) -> str:
 def _quarters(first: str, last: str) -> list[str]:
     found = [first]
     while found[-1] < last:
-        found.append(_next(found[-1]))
+        found.append(quarter_after(found[-1]))
     return found
 
 
-async def campaign_report(campaign: Campaign, *, now: datetime) -> Report:
-    """Every quarter from the campaign's first entry to the quarter of `now`."""
-    donations = await TracedDonation.filter(campaign_key=campaign.key).order_by("idx")
-    disbursements = await Disbursement.filter(campaign_key=campaign.key).order_by("idx")
-    deliveries = await _deliveries(donations, disbursements)
+@dataclass(frozen=True)
+class Subject:
+    """The campaign a report is of: declared (its `starts` opens the first quarter), or a legacy
+    campaign that only has entries (see tracing.campaigns.DECLARED_FROM; `starts` None)."""
+
+    slug: str
+    charity: str
+    starts: str | None
+
+    @property
+    def key(self) -> str:
+        return campaign_key(self.slug, self.charity)
+
+
+async def find_subject(slug: str, charity: str | None = None) -> Subject:
+    """The declared campaign, else an undeclared legacy one with gifts of cash or goods."""
+    try:
+        row = await get_campaign(slug, charity)
+        return Subject(row.slug, row.charity, row.starts)
+    except UnknownCampaign:
+        pass
+    query = TracedDonation.filter(campaign=slug)
+    if charity is not None:
+        query = query.filter(charity=charity)
+    fits = can_match(TracedDonation, campaign=slug, charity=charity or "")
+    found = sorted(set(await query.distinct().values_list("charity", flat=True))) if fits else []
+    if not found:
+        raise UnknownCampaign(f"no campaign {slug} was declared"
+                              + (f" by {charity}" if charity else ""))
+    if len(found) > 1:
+        raise ValidationError(f"campaign {slug} is run by {len(found)} charities: name the "
+                              "charity", field="charity")
+    return Subject(slug, str(found[0]), None)
+
+
+async def campaign_report(subject: Subject, *, now: datetime, quarter: str | None = None
+                          ) -> Report:
+    """Every quarter from the campaign's start (or first entry) to the quarter of `now`; only
+    `quarter` when given, which must lie in that span (`QuarterOutOfRange` otherwise)."""
+    donations = await TracedDonation.filter(campaign_key=subject.key).order_by("idx")
+    disbursements = await Disbursement.filter(campaign_key=subject.key).order_by("idx")
     stamps = [d.at for d in donations] + [p.at for p in disbursements]
+    if subject.starts is not None:
+        stamps.append(subject.starts)
     last = quarter_of(now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
     first = min((quarter_of(at) for at in stamps), default=last)
-    quarters = {q: Quarter(q) for q in _quarters(first, max(first, last))}
+    if quarter is not None and quarter < first:
+        raise QuarterOutOfRange(f"campaign {subject.slug} starts in {first}: there is no report "
+                                f"for {quarter}", field="quarter")
+    if quarter is not None and quarter > last:
+        raise QuarterOutOfRange(f"{quarter} has not begun (this is {last})", field="quarter")
+    quarters = {q: Quarter(q) for q in _quarters(first, last)} if first <= last else {}
+    goods = await goods_by_quarter(donations, disbursements, list(quarters), quarter_of)
     purposes: dict[tuple[str, str], Purpose] = {}
-    goods: dict[tuple[str, str, str, str], Goods] = {}
     touched: dict[str, set[int]] = {q: set() for q in quarters}
 
     def at(stamp: str) -> Quarter:
         return quarters[quarter_of(stamp)]
 
     for d in donations:
-        q = at(d.at)
-        touched[q.quarter].add(d.idx)
+        touched[at(d.at).quarter].add(d.idx)
         if d.kind == "cash":
-            q.raised.add(d.quantity, d.idx)
-        else:
-            key = (q.quarter, "in", d.kind, _GOODS_UNITS.get(d.kind, d.kind))
-            row = goods.setdefault(key, Goods(d.kind, key[3]))
-            row.quantity += d.quantity
-            row.count += 1
-            row.entries.append(d.idx)
-        if d.kind == "cash" and d.reversed_idx is not None and d.reversed_at:
-            at(d.reversed_at).reversed.add(d.reversed, d.reversed_idx)
+            at(d.at).raised.add(d.quantity, d.idx)
+            if d.reversed_idx is not None and d.reversed_at:
+                at(d.reversed_at).reversed.add(d.reversed, d.reversed_idx)
     for p in disbursements:
         q = at(p.at)
         touched[q.quarter].add(p.idx)
@@ -180,47 +225,20 @@ async def campaign_report(campaign: Campaign, *, now: datetime) -> Report:
         row.count += 1
         row.entries.append(p.idx)
         row.receipts.append(p.receipt)
-    for index, stamp, item, unit, quantity in deliveries:
-        key = (quarter_of(stamp), "out", item, unit)
-        if key[0] not in quarters:
-            continue
-        row = goods.setdefault(key, Goods(item, unit))
-        row.quantity += quantity
-        if index not in row.entries:
-            row.count += 1
-            row.entries.append(index)
     corrected = await corrections_of(i for found in touched.values() for i in found)
     balance = 0
     for name, q in quarters.items():
         q.spent_by_purpose = [v for (qn, _), v in sorted(purposes.items()) if qn == name]
-        q.goods_received = [v for k, v in sorted(goods.items()) if k[:2] == (name, "in")]
-        q.goods_distributed = [v for k, v in sorted(goods.items()) if k[:2] == (name, "out")]
+        moved = goods[name]
+        q.goods_received, q.goods_distributed = moved.received, moved.distributed
+        q.goods_lost, q.goods_in_stock = moved.lost, moved.in_stock
         q.corrections = sorted(c.idx for i in touched[name] if i in corrected
                                for c in corrected[i].corrections)
         q.opening_balance = balance
         balance += q.raised.amount - q.reversed.amount - q.spent.amount
         q.closing_balance = balance
-    return Report(campaign.slug, campaign.charity, list(quarters.values()))
-
-
-async def _deliveries(donations: list[TracedDonation], disbursements: list[Disbursement]
-                      ) -> list[tuple[int, str, str, str, int]]:
-    """(lot.deliver index, its time, goods, unit, units of this campaign's origins delivered):
-    origins are its goods donations and the lots bought with its disbursements."""
-    origins = [d.idx for d in donations if d.kind != "cash"]
-    bought = await _in_chunks(Lot, "disbursement_idx", [p.idx for p in disbursements])
-    origins += [lot.created_idx for lot in bought]
-    flows = [f for f in await _in_chunks(OriginFlow, "origin_idx", origins)
-             if f.action == "deliver"]
-    lots = {lot.id: lot for lot in await _in_chunks(Lot, "id", [f.from_lot for f in flows])}
-    events = {e.id: e for e in await _in_chunks(
-        LotEvent, "id", [f"{f.idx}|{f.from_lot}" for f in flows])}
-    found = []
-    for f in sorted(flows, key=lambda f: (f.idx, f.id)):
-        lot, event = lots.get(f.from_lot or ""), events.get(f"{f.idx}|{f.from_lot}")
-        if lot is not None and event is not None:
-            found.append((f.idx, event.at, lot.goods, lot.unit, f.quantity))
-    return found
+    shown = [q for q in quarters.values() if quarter is None or q.quarter == quarter]
+    return Report(subject.slug, subject.charity, shown)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,7 +276,7 @@ def report_csv(report: Report) -> str:
             rows.append((name, "", "fen", figure.amount, figure.count, figure.entries, ()))
         rows.extend(("spent_by_purpose", p.purpose, "fen", p.amount, p.count, p.entries,
                      p.receipts) for p in q.spent_by_purpose)
-        for section in ("goods_received", "goods_distributed"):
+        for section in GOODS_SECTIONS:
             rows.extend((section, g.item, g.unit, g.quantity, g.count, g.entries, ())
                         for g in getattr(q, section))
         rows.append(("closing_balance", "", "fen", q.closing_balance, 0, (), ()))
@@ -294,7 +312,7 @@ def parse_csv(text: str, *, campaign: str, charity: str) -> Report:
             setattr(q, section, Figure(amount, count, entries))
         elif section == "spent_by_purpose":
             q.spent_by_purpose.append(Purpose(item, amount, count, entries, raw[7].split()))
-        elif section in ("goods_received", "goods_distributed"):
+        elif section in GOODS_SECTIONS:
             getattr(q, section).append(Goods(item, unit, amount, count, entries))
         elif section == "corrections":
             q.corrections = entries

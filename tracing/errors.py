@@ -98,3 +98,7 @@ class NotReleased(Conflict):
 class OutcomeClosed(Conflict):
     """Pay for success: an attestation after the deadline or the refund, or a refund before the
     deadline, after everything was released, or twice."""
+
+
+class QuarterOutOfRange(ValidationError):
+    """A disclosure report asked for a quarter before the campaign started or not yet begun."""

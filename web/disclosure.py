@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from heartchain.errors import HeartchainError
-from tracing import disclosure, services
+from heartchain.errors import HeartchainError, NotFound
+from tracing import disclosure
 from tracing.http import _filename
 from web.i18n import add_messages, choose_language, translator
 from web.render import bad_request, not_found, platform_of, render
@@ -38,6 +38,8 @@ add_messages({
     "disclosure_by_purpose": ("按用途", "By purpose"),
     "disclosure_goods_in": ("收到物资", "Goods received"),
     "disclosure_goods_out": ("发放物资", "Goods distributed"),
+    "disclosure_goods_lost": ("损耗物资", "Goods lost"),
+    "disclosure_goods_stock": ("期末库存", "Goods in stock at the close"),
     "disclosure_closing": ("期末余额", "Closing balance"),
     "disclosure_corrections": ("本季度涉及的更正", "Corrections behind these figures"),
     "disclosure_entries": ("条目", "Entries"),
@@ -60,13 +62,13 @@ async def _report(request: Request) -> disclosure.Report | Response:
     if quarter and not _QUARTER.fullmatch(quarter):
         return bad_request(request, t("disclosure_bad_quarter"))
     try:
-        campaign = await services.find_campaign(slug, request.query_params.get("charity"))
-    except HeartchainError as exc:
+        subject = await disclosure.find_subject(slug, request.query_params.get("charity"))
+        return await disclosure.campaign_report(subject, now=platform_of(request).clock.now(),
+                                                quarter=quarter or None)
+    except NotFound as exc:
         return not_found(request, str(exc))
-    report = await disclosure.campaign_report(campaign, now=platform_of(request).clock.now())
-    if quarter:
-        report.quarters = [q for q in report.quarters if q.quarter == quarter]
-    return report
+    except HeartchainError as exc:  # two charities' slug, a quarter outside the campaign
+        return bad_request(request, str(exc))
 
 
 async def disclosure_page(request: Request) -> Response:

@@ -39,7 +39,7 @@ from tokens.donors import donors_for_contacts
 from tokens.entries import RecordBody
 from tokens.references import recorded_references
 from tracing.campaign_models import DeclaredCampaign
-from tracing.campaigns import DECLARED_FROM, campaign_key, is_open
+from tracing.campaigns import DECLARED_FROM, campaign_key, other_owner, refusal
 
 CHUNK_ROWS = 1000
 Progress = Callable[[int, int], None]  # (rows done, rows to import)
@@ -136,7 +136,7 @@ async def check_file(platform: Platform, charity: str, data: bytes, *,
             continue
         seen[result.transaction] = number
         gifts.append(result)
-    gifts = await _in_open_campaigns(charity, gifts, resolved, now, report.problems)
+    gifts = await _in_open_campaigns(platform, charity, gifts, resolved, now, report.problems)
     report.valid = len(gifts)
     referenced = [(g, reference_of(platform, charity, g.transaction)) for g in gifts]
     recorded = await recorded_references(platform.log.reader.connection(), charity,
@@ -148,23 +148,27 @@ async def check_file(platform: Platform, charity: str, data: bytes, *,
     return Checked(report, pending)
 
 
-async def _in_open_campaigns(charity: str, gifts: list[Gift], resolved: Resolved,
-                             now: datetime, problems: list[Problem]) -> list[Gift]:
-    """The gifts whose campaign the charity declared and is open now, as the log's rules will
-    ask; the others become problems, so the dry run reports them instead of a chunk failing."""
+async def _in_open_campaigns(platform: Platform, charity: str, gifts: list[Gift],
+                             resolved: Resolved, now: datetime, problems: list[Problem]
+                             ) -> list[Gift]:
+    """The gifts whose campaign takes a donation now by the log's own rule
+    (tracing.campaigns.refusal, with its reason); the others become problems, so the dry run
+    reports them instead of a chunk failing."""
     column = resolved.columns["campaign"][1] if "campaign" in resolved.columns else "campaign"
     at = format_time(now)
-    refused: dict[str, str | None] = {}
+    conn = platform.log.reader.connection()
+    refused: dict[str, str] = {}
     for slug in sorted({g.campaign for g in gifts}):
-        row = await DeclaredCampaign.get_or_none(key=campaign_key(slug, charity)) \
-            if can_match(DeclaredCampaign, key=campaign_key(slug, charity)) else None
-        if row is None:
-            refused[slug] = (None if at < DECLARED_FROM else
-                             f"campaign {slug} was not declared by this charity")
-        elif not is_open({"starts": row.starts, "ends": row.ends,
-                          "outcome_deadline": row.outcome_deadline}, at, donation=True):
-            refused[slug] = (f"campaign {slug} is not open now (from {row.starts}, until "
-                             f"{row.ends or 'open-ended'})")
+        key = campaign_key(slug, charity)
+        found = await DeclaredCampaign.get_or_none(key=key) \
+            if can_match(DeclaredCampaign, key=key) else None
+        row = None if found is None else {
+            "starts": found.starts, "ends": found.ends, "outcome_deadline": found.outcome_deadline}
+        owner = None if found is not None else await other_owner(conn, slug)
+        error = refusal(RecordBody.KIND, slug, charity, at, row, owner=owner, donation=True,
+                        legacy=at < DECLARED_FROM)
+        if error is not None:
+            refused[slug] = str(error)
     kept = []
     for gift in gifts:
         reason = refused.get(gift.campaign)

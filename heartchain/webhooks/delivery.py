@@ -8,6 +8,10 @@ never skips an entry and delivers each endpoint's entries in log order. A crash 
 receiver's 2xx and that commit sends the same delivery again after the restart, with the same
 `Heartchain-Webhook-Id`: receivers deduplicate on it (at-least-once, never lost).
 
+Each attempt resolves the endpoint's host once, refuses it when any address is not public and
+connects to the address it checked (heartchain.webhooks.pinning); redirects are not followed (a
+3xx is a failed attempt). A refused attempt is recorded and retried like any failure.
+
 Several workers (processes sharing one database) take a lease on an endpoint before serving
 it, so one endpoint is served by one worker at a time; a lease a dead worker held runs out.
 
@@ -21,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -33,7 +38,9 @@ from heartchain.ledger.entries import format_time
 from heartchain.ledger.reader import StoredEntry
 from heartchain.platform import Platform
 from heartchain.webhooks import signing
+from heartchain.webhooks.errors import EndpointRefused
 from heartchain.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from heartchain.webhooks.pinning import Resolver, pin, system_resolver
 from heartchain.webhooks.services import delivery_id, due_entries, payload, secret_of
 
 logger = logging.getLogger(__name__)
@@ -55,25 +62,36 @@ def backoff(failures: int, *, base: float, cap: float) -> float:
 
 class DeliveryWorker:
     def __init__(self, platform: Platform, *, http: httpx.AsyncClient | None = None,
-                 now: Callable[[], float] = time.time, poll: float = POLL_S) -> None:
+                 now: Callable[[], float] = time.time, poll: float = POLL_S,
+                 resolver: Resolver = system_resolver,
+                 verify: ssl.SSLContext | bool = True) -> None:
         self.platform = platform
+        self.resolver = resolver
         self.settings = platform.settings
         self.owner = secrets.token_hex(8)  # this worker's name on the leases it holds
         self.now = now
         self.poll = poll
         self._http = http
+        self._clients: dict[str, httpx.AsyncClient] = {}  # per host name, when `http` is None
+        self._verify = verify
         self._wake = asyncio.Event()
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False)
-        return self._http
+    def _client(self, server_name: str) -> httpx.AsyncClient:
+        # One client per host name: a pooled connection is keyed by the address, and one that
+        # verified a certificate for one name must not carry another name's deliveries.
+        if self._http is not None:
+            return self._http
+        if server_name not in self._clients:
+            self._clients[server_name] = httpx.AsyncClient(
+                timeout=TIMEOUT_S, follow_redirects=False, verify=self._verify)
+        return self._clients[server_name]
 
     async def close(self) -> None:
         await WebhookEndpoint.filter(lease_owner=self.owner).update(lease_owner=None,
                                                                      lease_until=None)
-        if self._http is not None:
-            await self._http.aclose()
+        for client in [*self._clients.values(), *([self._http] if self._http else [])]:
+            await client.aclose()
+        self._clients.clear()
 
     # -- one pass ------------------------------------------------------------------------
 
@@ -138,10 +156,18 @@ class DeliveryWorker:
         status: int | None = None
         error: str | None = None
         try:
-            response = await self._client().post(endpoint.url, content=body, headers=headers)
+            # Resolved and checked now, for this request: the name may point elsewhere than
+            # at registration (DNS rebinding). The connection goes to the checked address.
+            target = await pin(endpoint.url, resolver=self.resolver,
+                               allow_loopback_http=self.settings.webhook_allow_loopback_http)
+            response = await self._client(target.server_name).post(
+                target.url, content=body, headers={**headers, "host": target.host},
+                extensions={"sni_hostname": target.server_name}, follow_redirects=False)
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
+        except EndpointRefused as exc:
+            error = f"refused: {exc}"[:200]
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:200]
         ok = error is None

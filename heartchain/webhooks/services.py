@@ -27,6 +27,12 @@ from heartchain.ledger.store import fetch
 from heartchain.platform import Platform
 from heartchain.webhooks.errors import BadFilter, EndpointRefused, UnknownEndpoint
 from heartchain.webhooks.models import WebhookEndpoint
+from heartchain.webhooks.pinning import (
+    LOOPBACK_NAMES,
+    Resolver,
+    check_registered_name,
+    system_resolver,
+)
 
 OWNER_ROLES = ("charity", "partner")
 SECRET_PREFIX = "whsec_"
@@ -34,7 +40,7 @@ MAX_URL = 500
 MAX_FILTERS = 50
 MAX_ENDPOINTS = 20  # per owner
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_LOOPBACK = LOOPBACK_NAMES
 
 
 def check_url(url: str, *, allow_loopback_http: bool = False) -> str:
@@ -96,11 +102,14 @@ class Registered:
 
 
 async def register(platform: Platform, owner: Account, url: str, *, kinds: list[str],
-                   campaigns: list[str], from_index: int | None = None) -> Registered:
+                   campaigns: list[str], from_index: int | None = None,
+                   resolver: Resolver = system_resolver) -> Registered:
     """A new endpoint, due every matching entry from `from_index` (default: the next one)."""
     if owner.role not in OWNER_ROLES:
         raise PermissionDenied(f"webhooks are for {' and '.join(OWNER_ROLES)} accounts")
-    check_url(url, allow_loopback_http=platform.settings.webhook_allow_loopback_http)
+    allow = platform.settings.webhook_allow_loopback_http
+    check_url(url, allow_loopback_http=allow)
+    await check_registered_name(url, resolver=resolver, allow_loopback_http=allow)
     if len(kinds) + len(campaigns) > MAX_FILTERS:
         raise BadFilter(f"at most {MAX_FILTERS} kinds and campaigns", field="kinds")
     chosen_kinds, chosen_campaigns = _kinds(kinds), _campaigns(campaigns, owner)

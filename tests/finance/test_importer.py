@@ -4,6 +4,7 @@ the rest once, chunk by chunk; a re-import writes nothing; verify replays it all
 from __future__ import annotations
 
 import io
+import json
 from datetime import datetime
 
 import pytest
@@ -48,6 +49,14 @@ async def test_ten_thousand_rows_with_37_bad(ledger: Ledger) -> None:
         "reference", flat=True)
     assert len(references) == len(set(references)) == 9_963  # each transaction once
     after = await platform.log.size()
+    # ... and so on the log itself: one donation.record per good row's transaction id
+    entries = await platform.log.get_entries(range(size, after))
+    on_log = [document["body"]["reference"] for document in
+              (json.loads(e.data) for e in entries.values())
+              if document["kind"] == "donation.record"]
+    good = {importer.reference_of(platform, charity, f"T2026{n:09d}")
+            for n in range(10_000) if n + 2 not in export.bad}
+    assert len(on_log) == len(set(on_log)) == 9_963 and set(on_log) == good
 
     again = await importer.import_file(platform, charity, export.data)
     assert (again.imported, again.already, again.to_import, again.chunks) == (0, 9_963, 0, [])
@@ -202,8 +211,8 @@ async def test_the_dry_run_reports_rows_of_an_undeclared_or_closed_campaign(
     charity = await f.charity(ledger)
     await campaign(ledger, charity, "ended", ends="2026-01-01T00:00:00.000Z")
     size = await ledger.platform.log.size()
-    for slug, reason in (("no-such-campaign", "was not declared by this charity"),
-                         ("ended", "is not open now")):
+    for slug, reason in (("no-such-campaign", "declared no campaign no-such-campaign"),
+                         ("ended", "campaign ended is not open at")):
         report = await importer.dry_run(ledger.platform, charity, generic_csv(4, campaign=slug)
                                         .data)
         assert [(p.row, p.column) for p in report.problems] == [

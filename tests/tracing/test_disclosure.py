@@ -55,14 +55,14 @@ async def _story(ledger: Ledger, cast: Cast) -> dict[str, int]:
 
 
 async def _report(ledger: Ledger, cast: Cast) -> disclosure.Report:
-    campaign = await Campaign.get(key=f"winter-2026@{cast.charity}")
-    return await disclosure.campaign_report(campaign, now=ledger.platform.clock.now())
+    subject = await disclosure.find_subject("winter-2026", cast.charity)
+    return await disclosure.campaign_report(subject, now=ledger.platform.clock.now())
 
 
 async def test_figures_are_the_sums_of_their_entries(ledger: Ledger, cast: Cast) -> None:
     story = await _story(ledger, cast)
     report = await _report(ledger, cast)
-    first, second = report.quarters
+    first, second = report.quarters[-2:]  # the campaign opened in 2020; its gifts are in these
     assert disclosure.quarter_of("2026-12-31T16:30:00.000Z") == "2027-Q1"  # CST
     assert (first.raised.entries, second.raised.entries) == ([story["d1"], story["d2"]],
                                                             [story["d4"]])
