@@ -1,7 +1,7 @@
 """Disclosure reports: what a charity publishes for each campaign at least every three months
-(China's Charity Law, art. 71–73): raised, reversed, spent by purpose, goods received and
-distributed, and the cash balance, per calendar quarter, from the log's projections. Every
-figure lists the entries behind it.
+(China's Charity Law, art. 71–73): raised, reversed, refunded (pay for success), spent by
+purpose, goods received and distributed, and the cash balance, per calendar quarter, from the
+log's projections. Every figure lists the entries behind it.
 
 Quarters are calendar quarters in China Standard Time (UTC+8): `2026-Q4` is 2026-10-01 00:00
 to 2027-01-01 00:00 +08:00. An entry counts in the quarter of its signed time (`at`). Amounts
@@ -17,6 +17,7 @@ JSON (`report_json`), `format` "heartchain-disclosure/1"::
        "opening_balance": 0,
        "raised":   {"amount": 5000, "count": 1, "entries": [12]},
        "reversed": {"amount": 0, "count": 0, "entries": []},
+       "refunded": {"amount": 0, "count": 0, "entries": []},
        "spent":    {"amount": 3000, "count": 1, "entries": [20]},
        "spent_by_purpose": [{"purpose": "delivery van", "amount": 3000, "count": 1,
                              "entries": [20], "receipts": ["9f2c…"]}],
@@ -27,17 +28,20 @@ JSON (`report_json`), `format` "heartchain-disclosure/1"::
        "closing_balance": 2000,
        "corrections": [41]}]}
 
-`closing_balance = opening_balance + raised − reversed − spent`, and a quarter's opening is the
-previous one's closing (the first opens at 0). `entries` are log indexes (`/entries/<n>`):
-donations for `raised`, reversal entries for `reversed`, disbursements for `spent`, donations
-for `goods_received`, `lot.deliver` entries for `goods_distributed`.
+`closing_balance = opening_balance + raised − reversed − refunded − spent`, and a quarter's
+opening is the previous one's closing (the first opens at 0). `refunded` is what a
+pay-for-success campaign gave back to its donors after its deadline (tracing.escrow): `count`
+the gifts' shares, `entries` the campaign.refund entry. `entries` are log indexes
+(`/entries/<n>`): donations for `raised`, reversal entries for `reversed`, disbursements for
+`spent`, donations for `goods_received`, `lot.deliver` entries for `goods_distributed`.
 
 CSV (`report_csv`): one row per figure, columns
 `quarter,section,item,unit,amount,count,entries,receipts`; `section` is one of
-opening_balance, raised, reversed, spent, spent_by_purpose, goods_received, goods_distributed,
-closing_balance, corrections; `item` the purpose or goods (empty otherwise); `unit` fen or the
-goods' unit; `entries` and `receipts` space-separated. Text cells are escaped against formula
-injection (heartchain.csvsafe); `parse_csv` reads it back into the same reports.
+opening_balance, raised, reversed, refunded, spent, spent_by_purpose, goods_received,
+goods_distributed, closing_balance, corrections; `item` the purpose or goods (empty
+otherwise); `unit` fen or the goods' unit; `entries` and `receipts` space-separated. Text cells
+are escaped against formula injection (heartchain.csvsafe); `parse_csv` reads it back into the
+same reports.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from typing import Any
 
 from heartchain import csvsafe
 from heartchain.corrections.queries import corrections_of
+from tracing.campaign_models import CampaignRefund
 from tracing.models import Campaign, Disbursement, Lot, LotEvent, OriginFlow, TracedDonation
 from tracing.queries import _in_chunks
 
@@ -97,6 +102,7 @@ class Quarter:
     opening_balance: int = 0
     raised: Figure = field(default_factory=Figure)
     reversed: Figure = field(default_factory=Figure)
+    refunded: Figure = field(default_factory=Figure)
     spent: Figure = field(default_factory=Figure)
     spent_by_purpose: list[Purpose] = field(default_factory=list)
     goods_received: list[Goods] = field(default_factory=list)
@@ -146,8 +152,10 @@ async def campaign_report(campaign: Campaign, *, now: datetime) -> Report:
     """Every quarter from the campaign's first entry to the quarter of `now`."""
     donations = await TracedDonation.filter(campaign_key=campaign.key).order_by("idx")
     disbursements = await Disbursement.filter(campaign_key=campaign.key).order_by("idx")
+    refunds = await CampaignRefund.filter(campaign_key=campaign.key).order_by("refund_idx",
+                                                                             "donation_idx")
     deliveries = await _deliveries(donations, disbursements)
-    stamps = [d.at for d in donations] + [p.at for p in disbursements]
+    stamps = [d.at for d in donations] + [p.at for p in disbursements] + [r.at for r in refunds]
     last = quarter_of(now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
     first = min((quarter_of(at) for at in stamps), default=last)
     quarters = {q: Quarter(q) for q in _quarters(first, max(first, last))}
@@ -171,6 +179,13 @@ async def campaign_report(campaign: Campaign, *, now: datetime) -> Report:
             row.entries.append(d.idx)
         if d.kind == "cash" and d.reversed_idx is not None and d.reversed_at:
             at(d.reversed_at).reversed.add(d.reversed, d.reversed_idx)
+    for r in refunds:  # one entry, a share per gift: the entry is listed once
+        q = at(r.at)
+        touched[q.quarter].add(r.refund_idx)
+        q.refunded.amount += r.amount
+        q.refunded.count += 1
+        if r.refund_idx not in q.refunded.entries:
+            q.refunded.entries.append(r.refund_idx)
     for p in disbursements:
         q = at(p.at)
         touched[q.quarter].add(p.idx)
@@ -198,7 +213,8 @@ async def campaign_report(campaign: Campaign, *, now: datetime) -> Report:
         q.corrections = sorted(c.idx for i in touched[name] if i in corrected
                                for c in corrected[i].corrections)
         q.opening_balance = balance
-        balance += q.raised.amount - q.reversed.amount - q.spent.amount
+        balance += (q.raised.amount - q.reversed.amount - q.refunded.amount
+                    - q.spent.amount)
         q.closing_balance = balance
     return Report(campaign.slug, campaign.charity, list(quarters.values()))
 
@@ -253,7 +269,7 @@ def report_csv(report: Report) -> str:
     for q in report.quarters:
         rows: list[tuple[str, str, str, int, int, Iterable[int], Iterable[str]]] = [
             ("opening_balance", "", "fen", q.opening_balance, 0, (), ())]
-        for name in ("raised", "reversed", "spent"):
+        for name in ("raised", "reversed", "refunded", "spent"):
             figure: Figure = getattr(q, name)
             rows.append((name, "", "fen", figure.amount, figure.count, figure.entries, ()))
         rows.extend(("spent_by_purpose", p.purpose, "fen", p.amount, p.count, p.entries,
@@ -290,7 +306,7 @@ def parse_csv(text: str, *, campaign: str, charity: str) -> Report:
         q = quarters.setdefault(name, Quarter(name))
         if section in ("opening_balance", "closing_balance"):
             setattr(q, section, amount)
-        elif section in ("raised", "reversed", "spent"):
+        elif section in ("raised", "reversed", "refunded", "spent"):
             setattr(q, section, Figure(amount, count, entries))
         elif section == "spent_by_purpose":
             q.spent_by_purpose.append(Purpose(item, amount, count, entries, raw[7].split()))

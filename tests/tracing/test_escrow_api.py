@@ -108,6 +108,10 @@ async def _scenario(ledger: Ledger, client: httpx.AsyncClient, cast: Cast) -> No
                    "Conflict")  # once
     read = (await _send(client, READ, "Read", {"slug": "cure"}))["campaignDeclaration"]
     assert read["escrow"] == escrow
+    cash = (await _send(client, "query Cash { campaignDeclaration(slug: \"cure\") { cash { "
+                              "donated disbursed refunded balance } } }", "Cash", {}))
+    assert cash["campaignDeclaration"]["cash"] == {"donated": 3_000, "disbursed": 0,
+                                                   "refunded": 3_000, "balance": 0}
 
 
 async def test_attest_and_refund_through_graphql(ledger: Ledger, client: httpx.AsyncClient,
