@@ -3,6 +3,7 @@ amount nothing is spent; after the deadline the rest goes back to the donors, ex
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import httpx
@@ -26,7 +27,7 @@ from tokens import services as hearts
 from tokens.entries import score_at
 from tokens.models import HeartDonation
 from tokens.services import set_heart_rates
-from tracing import services
+from tracing import disclosure, services
 from tracing.campaign_models import CampaignEscrow, CampaignRefund
 from tracing.campaign_services import attest_outcome, refund_campaign
 from tracing.errors import (
@@ -194,13 +195,25 @@ async def test_donors_see_each_step(ledger: Ledger, cast: Cast,
     page = (await client.get("/campaigns/cure?lang=en")).text
     assert "Pay for success" in page and 'data-testid="released">¥10.00' in page
     assert f'href="/entries/{attested.index}"' in page
+    donor = (await client.get(f"/members/{cast.donor}?lang=en")).text
+    held = donor.split('data-testid="escrow-held"')[1].split("</li>")[0]
+    assert "Held until the validator attests the outcome" in held and cast.school in held
+    released = donor.split('data-testid="escrow-released"')[1].split("</li>")[0]
+    assert "¥10.00 released so far" in released
+    assert f'href="/entries/{attested.index}"' in released
+    assert f'data-verify-entry="{attested.index}"' in released
+    assert 'data-testid="escrow-refunded"' not in donor
     ledger.platform.clock.advance(timedelta(days=1, minutes=1))
     refund = await refund_campaign(ledger.platform, by=cast.charity, charity=cast.charity,
                                    slug="cure")
     page = (await client.get("/campaigns/cure?lang=en")).text
     assert 'data-testid="refunded">¥30.00' in page and f"gift #{gift}: ¥30.00 back" in page
     donor = (await client.get(f"/members/{cast.donor}?lang=en")).text
-    assert "¥30.00 refunded pro rata" in donor and f'href="/entries/{refund.index}"' in donor
+    refunded = donor.split('data-testid="escrow-refunded"')[1].split("</li>")[0]
+    assert "¥30.00 refunded pro rata" in refunded and f'href="/entries/{refund.index}"' in refunded
+    assert "3,000 hearts taken back" in refunded
+    assert f'data-verify-entry="{refund.index}"' in refunded
+    assert 'data-testid="hearts-total">0<' in donor  # the refunded gift's hearts are burned
 
 
 async def test_a_refund_burns_the_hearts_of_each_refunded_share(ledger: Ledger,
@@ -279,3 +292,39 @@ async def test_the_export_of_a_refunded_campaign_has_a_row_per_share(
         assert rows[-len(refunds):] == refunds  # in log order: the refund entry comes last
         cash = sum(r["amount_fen"] for r in rows if r["amount_fen"] is not None)
         assert cash == (await Campaign.get(slug="cure")).balance == 0
+
+
+async def test_disclosure_and_the_campaign_page_account_for_the_refund(
+        ledger: Ledger, cast: Cast, client: httpx.AsyncClient) -> None:
+    """raised − reversed − refunded − spent = balance, on the page and in each quarter."""
+    await _escrowed(ledger, cast, days=1)
+    gifts = [await f.donate(ledger, cast.charity, cast.donor, "cash", q, "cure")
+             for q in (4_000, 2_500)]
+    reversed_idx = await f.reverse(ledger, cast.charity, gifts[1])
+    await f.donate(ledger, cast.charity, cast.donor, "cash", 1_500, "cure")
+    await attest_outcome(ledger.platform, validator=cast.school, charity=cast.charity,
+                         slug="cure", evidence=f.digest(), amount=2_000)
+    await _spend(ledger, cast, 2_000)
+    ledger.platform.clock.advance(timedelta(days=1, minutes=1))
+    refund = await refund_campaign(ledger.platform, by=cast.charity, charity=cast.charity,
+                                   slug="cure")
+    row = await Campaign.get(slug="cure")
+    report = await disclosure.campaign_report(row, now=ledger.platform.clock.now())
+    raised = sum(q.raised.amount for q in report.quarters)
+    refunded = [q.refunded for q in report.quarters if q.refunded.count]
+    assert [(r.amount, r.count, r.entries) for r in refunded] == [(3_500, 2, [refund.index])]
+    last = report.quarters[-1]
+    assert last.closing_balance == row.balance == 0
+    for q in report.quarters:
+        assert q.closing_balance == (q.opening_balance + q.raised.amount - q.reversed.amount
+                                     - q.refunded.amount - q.spent.amount)
+    assert raised == 8_000 and sum(q.reversed.amount for q in report.quarters) == 2_500
+    document = json.loads(disclosure.report_json(report))
+    assert sum(q["refunded"]["amount"] for q in document["quarters"]) == 3_500
+    assert disclosure.parse_csv(disclosure.report_csv(report), campaign="cure",
+                                charity=cast.charity) == report
+    page = (await client.get("/campaigns/cure?lang=en")).text
+    assert 'data-testid="donated">¥80.00' in page and 'data-testid="disbursed">¥20.00' in page
+    assert 'data-testid="cash-refunded">¥35.00' in page and 'data-testid="balance">¥0.00' in page
+    assert "<dd>¥25.00</dd>" in page  # reversed, by entry
+    assert reversed_idx in [e for q in report.quarters for e in q.reversed.entries]
