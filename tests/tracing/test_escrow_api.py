@@ -108,6 +108,9 @@ async def _scenario(ledger: Ledger, client: httpx.AsyncClient, cast: Cast) -> No
                    "Conflict")  # once
     read = (await _send(client, READ, "Read", {"slug": "cure"}))["campaignDeclaration"]
     assert read["escrow"] == escrow
+    gift = (await _send(client, "query Gift($i: Int64!) { donation(index: $i) { hearts "
+                              "refundIndex refundHearts } }", "Gift", {"i": second}))
+    assert gift["donation"] == {"hearts": 2_000, "refundIndex": index, "refundHearts": 2_000}
     cash = (await _send(client, "query Cash { campaignDeclaration(slug: \"cure\") { cash { "
                               "donated disbursed refunded balance } } }", "Cash", {}))
     assert cash["campaignDeclaration"]["cash"] == {"donated": 3_000, "disbursed": 0,
