@@ -1,5 +1,6 @@
-"""Accounting exports: a charity's donations, reversals and disbursements, per campaign and date
-range, as CSV or XLSX: stable columns, no row cap, streamed page by page from the projections.
+"""Accounting exports: a charity's donations, reversals, disbursements and pay-for-success refunds,
+per campaign and date range, as CSV or XLSX: stable columns, no row cap, streamed page by page
+from the projections.
 
 Columns (`COLUMNS`, in this order; a new column only ever goes at the end):
 
