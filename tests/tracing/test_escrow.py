@@ -39,6 +39,7 @@ from tracing.errors import (
 )
 from tracing.escrow import apportion
 from tracing.models import Campaign
+from tracing.statements import CST
 
 
 async def _escrowed(ledger: Ledger, cast: Cast, slug: str = "cure", days: int = 30) -> None:
@@ -328,3 +329,21 @@ async def test_disclosure_and_the_campaign_page_account_for_the_refund(
     assert 'data-testid="cash-refunded">¥35.00' in page and 'data-testid="balance">¥0.00' in page
     assert "<dd>¥25.00</dd>" in page  # reversed, by entry
     assert reversed_idx in [e for q in report.quarters for e in q.reversed.entries]
+
+
+async def test_the_year_end_statement_shows_the_refunded_share(
+        ledger: Ledger, cast: Cast, client: httpx.AsyncClient) -> None:
+    await _escrowed(ledger, cast, days=1)
+    gift = await f.donate(ledger, cast.charity, cast.donor, "cash", 5_000, "cure")
+    await attest_outcome(ledger.platform, validator=cast.school, charity=cast.charity,
+                         slug="cure", evidence=f.digest(), amount=2_000)
+    await _spend(ledger, cast, 2_000)
+    given = ledger.platform.clock.now().astimezone(CST).date()  # fiscal years are in CST
+    ledger.platform.clock.advance(timedelta(days=1, minutes=1))
+    refund = await refund_campaign(ledger.platform, by=cast.charity, charity=cast.charity,
+                                   slug="cure")
+    page = (await client.get(f"/members/{cast.donor}/statement",
+                             params={"from": f"{given.year}-01-01", "lang": "en"})).text
+    assert f'<tr data-index="{gift}" data-statuses="recorded disbursed refunded"' in page
+    assert f"¥30.00 refunded pro rata (entry #{refund.index})" in page
+    assert "Cash: 1 gifts, net ¥20.00, 2,000 hearts" in page
