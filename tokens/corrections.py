@@ -26,7 +26,8 @@ CORRECTABLE = ("quantity", "campaign")
 @correctable(RecordBody, CORRECTABLE)
 async def _current(ctx: ApplyContext, index: int) -> Current | None:
     rows = await fetch(ctx.conn, "SELECT charity, donor, kind, quantity, campaign, hearts, "
-                       "rate_version, reversed_idx FROM heart_donation WHERE idx = ?", [index])
+                       "rate_version, reversed_idx, refund_idx FROM heart_donation WHERE idx = ?",
+                       [index])
     if not rows:
         return None
     row = rows[0]
@@ -55,6 +56,9 @@ async def _check(ctx: ApplyContext, change: Change) -> None:
     if row["reversed_idx"] is not None:
         raise CorrectionRefused(f"correction: donation {change.target} was reversed by entry "
                                 f"{row['reversed_idx']}; a reversed gift cannot be corrected")
+    if row["refund_idx"] is not None:  # the refund burned hearts for the gift as it was
+        raise CorrectionRefused(f"correction: donation {change.target} was refunded pro rata by "
+                                f"entry {row['refund_idx']}; a refunded gift cannot be corrected")
     hearts, delta = await _hearts(ctx, change)
     total = await fetch(ctx.conn, "SELECT total FROM heart_score WHERE address = ?",
                         [row["donor"]])

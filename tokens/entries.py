@@ -7,6 +7,9 @@ checks are in tokens.consent_entries).
 - `donation.record` (the receiving charity): mints `quantity * hearts // per` hearts (rounded
   down, integers only) to the donor at the rate in force.
 - `donation.reverse` (the same charity): burns exactly the hearts the original minted, once.
+- A pay-for-success refund (tracing.escrow's `campaign.refund`) gives a cash gift's donor back
+  `refunded` of the gift's `net` fen: `burn_refunded` burns floor(hearts * refunded / net) of its
+  hearts (rounded down, so never more than it minted, and the same on every replay).
 
 The hot path (`donation.record`) is set-based (heartchain.ledger.kinds): one prefetch per batch
 loads the roles, the rate table and the donors' scores into `ctx.memo`, which the rules read and
@@ -186,12 +189,13 @@ async def _score_total(ctx: ApplyContext, address: str) -> int:
 
 
 async def _move_score(ctx: ApplyContext, address: str, kind: str, hearts: int, *,
-                      burn: bool) -> None:
+                      burn: bool, counted: bool = True) -> None:
+    """Mint or burn `hearts`; `counted` adds one to gifts (a mint) or reversals (a burn)."""
     delta = -hearts if burn else hearts
     per_kind = [delta if k == kind else 0 for k in KINDS]
     await ctx.write(_UPSERT_SCORE, [
         address, delta, *per_kind, 0 if burn else hearts, hearts if burn else 0,
-        0 if burn else 1, 1 if burn else 0, ctx.index])
+        int(counted and not burn), int(counted and burn), ctx.index])
     key = ("heart.score", address)
     if key in ctx.memo:
         ctx.memo[key] += delta
@@ -200,8 +204,9 @@ async def _move_score(ctx: ApplyContext, address: str, kind: str, hearts: int, *
 async def score_at(conn: BaseDBAsyncClient, address: str, size: int) -> int:
     """The donor's hearts over the log prefix of `size` entries (mints minus burns before it)."""
     rows = await fetch(conn, "SELECT COALESCE(SUM(hearts), 0) AS minted, COALESCE(SUM(CASE WHEN "
-                       "reversed_idx < ? THEN hearts ELSE 0 END), 0) AS burned FROM "
-                       "heart_donation WHERE donor = ? AND idx < ?", [size, address, size])
+                       "reversed_idx < ? THEN hearts WHEN refund_idx < ? THEN refund_hearts "
+                       "ELSE 0 END), 0) AS burned FROM heart_donation WHERE donor = ? AND "
+                       "idx < ?", [size, size, address, size])
     return int(rows[0]["minted"]) - int(rows[0]["burned"])
 
 
@@ -300,6 +305,31 @@ async def _project_reverse(ctx: ApplyContext, body: ReverseBody) -> None:
                   "WHERE idx = ?", [ctx.index, body.reason, body.donation])
     await _move_score(ctx, str(original["donor"]), str(original["kind"]),
                       int(original["hearts"]), burn=True)
+
+
+async def burn_refunded(ctx: ApplyContext, refunds: Mapping[int, tuple[int, int]]) -> int:
+    """Burn, for each donation index -> (fen refunded, the gift's net fen), floor(hearts *
+    refunded / net) of its hearts; answers the hearts burned in all. A gift is refunded once
+    (its campaign's single refund), and a reversed one has no net left to refund."""
+    burned = 0
+    wanted = sorted(refunds)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        rows = await fetch(ctx.conn, f"SELECT idx, donor, kind, hearts FROM heart_donation "
+                           f"WHERE idx IN ({', '.join('?' * len(chunk))}) AND reversed_idx IS "
+                           "NULL AND refund_idx IS NULL ORDER BY idx", chunk)
+        for row in rows:
+            refunded, net = refunds[int(row["idx"])]
+            if not 0 < refunded <= net:
+                raise RuntimeError(f"refund of {refunded} fen of a {net}-fen gift")
+            hearts = int(row["hearts"]) * refunded // net
+            await execute(ctx.conn, "UPDATE heart_donation SET refund_idx = ?, refund_hearts = ? "
+                          "WHERE idx = ?", [ctx.index, hearts, int(row["idx"])])
+            if hearts:
+                await _move_score(ctx, str(row["donor"]), str(row["kind"]), hearts, burn=True,
+                                  counted=False)
+            burned += hearts
+    return burned
 
 
 # What bulk import adds to donation.record (its rules and table) is kept apart.

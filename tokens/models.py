@@ -49,6 +49,10 @@ class HeartDonation(Model):
     recorded_at = fields.CharField(max_length=24)
     reversed_idx = fields.BigIntField(null=True)
     reversal_reason = fields.CharField(max_length=16, null=True)
+    # A pay-for-success refund (tracing.escrow) of part of the gift: its campaign.refund entry
+    # and the hearts it burned, floor(hearts * refunded / net).
+    refund_idx = fields.BigIntField(null=True)
+    refund_hearts = fields.BigIntField(null=True)
 
     class Meta:
         table = "heart_donation"

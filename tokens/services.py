@@ -217,8 +217,10 @@ async def score(address: str) -> Score:
 
 
 async def breakdown(address: str) -> list[KindScore]:
-    """Hearts, quantity given and gifts per kind, reversed gifts excluded."""
-    rows = await fetch(_db(), "SELECT kind, SUM(hearts) AS hearts, SUM(quantity) AS quantity, "
+    """Hearts, quantity given and gifts per kind, reversed gifts excluded; a gift refunded in
+    part (pay for success) counts the hearts it kept."""
+    rows = await fetch(_db(), "SELECT kind, SUM(hearts - COALESCE(refund_hearts, 0)) AS hearts, "
+                       "SUM(quantity) AS quantity, "
                        "COUNT(*) AS gifts FROM heart_donation WHERE donor = ? AND reversed_idx "
                        "IS NULL GROUP BY kind", [address])
     found = {r["kind"]: r for r in rows}
@@ -241,8 +243,11 @@ async def score_history(address: str, *, first: int = 50, after: int = 0) -> lis
           SELECT idx, hearts AS delta FROM heart_donation WHERE donor = ? AND idx >= ?
           UNION ALL
           SELECT reversed_idx AS idx, -hearts AS delta FROM heart_donation
-          WHERE donor = ? AND reversed_idx IS NOT NULL AND reversed_idx >= ?) ch
-        GROUP BY idx ORDER BY idx""", [address, after, address, after])
+          WHERE donor = ? AND reversed_idx IS NOT NULL AND reversed_idx >= ?
+          UNION ALL
+          SELECT refund_idx AS idx, -refund_hearts AS delta FROM heart_donation
+          WHERE donor = ? AND refund_idx IS NOT NULL AND refund_idx >= ?) ch
+        GROUP BY idx ORDER BY idx""", [address, after, address, after, address, after])
     covering = await LogReader().checkpoint_sizes_covering([int(r["idx"]) for r in rows])
     changes: dict[int, int] = {}  # checkpoint size -> the change it brought, oldest first
     for row in rows:

@@ -107,6 +107,11 @@ class Donation(FromEntry):
     recorded_at: str
     reversed_index: Int64 | None
     reversal_reason: str | None
+    refund_index: Int64 | None = strawberry.field(
+        default=None, description="pay for success: the campaign.refund that gave part of this "
+                                  "gift back and burned `refundHearts` of its hearts")
+    refund_hearts: Int64 = strawberry.field(
+        default=Int64(0), description="hearts that refund burned, floor(hearts * refunded / net)")
 
     @classmethod
     def of(cls, row: HeartDonation) -> Donation:
@@ -115,7 +120,9 @@ class Donation(FromEntry):
                    receipt=row.receipt, hearts=Int64(row.hearts), rate_version=row.rate_version,
                    recorded_at=row.recorded_at,
                    reversed_index=Int64(row.reversed_idx) if row.reversed_idx is not None
-                   else None, reversal_reason=row.reversal_reason)
+                   else None, reversal_reason=row.reversal_reason,
+                   refund_index=Int64(row.refund_idx) if row.refund_idx is not None else None,
+                   refund_hearts=Int64(row.refund_hearts or 0))
 
     @strawberry.field
     async def charity_label(self) -> str | None:

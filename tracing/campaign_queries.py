@@ -4,7 +4,9 @@ lost), its donors count and its latest entries. Every figure carries the entries
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tracing.campaign_models import (
     CampaignEscrow,
@@ -109,3 +111,46 @@ async def campaign_figures(declared: DeclaredCampaign, latest: int = 10) -> Camp
 
 def _unit(kind: str) -> str:
     return GOODS_UNIT.get(kind, "fen")
+
+
+@dataclass
+class EscrowSteps:
+    """A cash gift in a pay-for-success campaign, as its donor follows it: held until the
+    validator attests (`escrow`: what it released, its latest outcome.attest), or refunded
+    (`refund`: this gift's share and its campaign.refund entry; the hearts it burned)."""
+
+    validator: str
+    deadline: str
+    escrow: CampaignEscrow | None
+    refund: CampaignRefund | None
+    hearts_burned: int = 0
+
+    def entries(self) -> list[int]:
+        """The entries behind the steps, for their inclusion proofs."""
+        found = [] if self.escrow is None or self.escrow.last_attest_idx is None else [
+            self.escrow.last_attest_idx]
+        return found + ([self.refund.refund_idx] if self.refund is not None else [])
+
+
+async def escrow_steps(gifts: Sequence[Any]) -> dict[int, EscrowSteps]:
+    """The escrow steps of each cash gift (rows with idx, kind, campaign, charity and
+    refund_hearts: tokens' HeartDonation) given to a pay-for-success campaign."""
+    keys = {f"{g.campaign}@{g.charity}" for g in gifts if g.kind == "cash"}
+    if not keys:
+        return {}
+    declared = {d.key: d for d in await DeclaredCampaign.filter(
+        key__in=sorted(keys), validator__not_isnull=True)}
+    if not declared:
+        return {}
+    escrows = {e.key: e for e in await CampaignEscrow.filter(key__in=list(declared))}
+    ours = [g for g in gifts if g.kind == "cash" and f"{g.campaign}@{g.charity}" in declared]
+    refunds = {r.donation_idx: r for r in await CampaignRefund.filter(
+        donation_idx__in=[g.idx for g in ours])}
+    steps = {}
+    for g in ours:
+        key = f"{g.campaign}@{g.charity}"
+        row = declared[key]
+        steps[g.idx] = EscrowSteps(str(row.validator), str(row.outcome_deadline),
+                                   escrows.get(key), refunds.get(g.idx),
+                                   int(g.refund_hearts or 0))
+    return steps

@@ -1,6 +1,7 @@
-"""GraphQL types of declared campaigns: reading them, and `createCampaign` / `updateCampaign`
-(charity: one signed campaign.create or campaign.update each). Merged into tracing's root types
-by `tracing.types`."""
+"""GraphQL types of declared campaigns: reading them, `createCampaign` / `updateCampaign`
+(charity: one signed campaign.create or campaign.update each) and, for pay for success,
+`attestOutcome` (the validator: outcome.attest) and `refundCampaign` (the charity, the validator
+or the operator: campaign.refund). Merged into tracing's root types by `tracing.types`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import strawberry
 
 from heartchain.errors import HeartchainError
 from heartchain.gql import ErrorResult, Info, Int64, mutation
-from heartchain.ledger.types import LogEntry, load_entry
+from heartchain.ledger.log import Appended
+from heartchain.ledger.types import LogEntry, load_entry, written_entry
 from tracing import campaign_models, campaign_services, models
+from tracing.escrow_types import Escrow, escrow_of
 from tracing.money_types import Campaign
 
 
@@ -59,6 +62,11 @@ class CampaignDeclaration:
     async def cash(self) -> Campaign | None:
         row = await models.Campaign.get_or_none(key=self.key)
         return Campaign.of(row) if row is not None else None
+
+    @strawberry.field(description="Pay for success: released, refunded and each refunded "
+                                  "share (none when the campaign names no validator).")
+    async def escrow(self) -> Escrow | None:
+        return await escrow_of(self.key) if self.validator is not None else None
 
     @strawberry.field(description="The campaign.create entry, with its inclusion proof.")
     async def entry(self, info: Info) -> LogEntry:
@@ -108,6 +116,34 @@ class CampaignSaved:
 CampaignResult = Annotated[CampaignSaved | ErrorResult, strawberry.union("CampaignResult")]
 
 
+@strawberry.input(description="The validator's attestation of a pay-for-success campaign's "
+                              "outcome, before its deadline.")
+class OutcomeAttestInput:
+    charity: str
+    campaign: str
+    evidence: str = strawberry.field(description="SHA-256 (hex) of the evidence document, kept "
+                                                 "off the log")
+    amount: Int64 | None = strawberry.field(default=None, description="fen it releases; "
+                                                                      "left out: all of it")
+
+
+@strawberry.input(description="After the outcome deadline without the outcome: the remaining "
+                              "cash back to the donors, pro rata.")
+class CampaignRefundInput:
+    charity: str
+    campaign: str
+
+
+@strawberry.type(description="An outcome.attest or campaign.refund was appended; the campaign "
+                             "as it now stands.")
+class EscrowChanged:
+    campaign: CampaignDeclaration
+    entry: LogEntry
+
+
+EscrowResult = Annotated[EscrowChanged | ErrorResult, strawberry.union("EscrowResult")]
+
+
 @strawberry.type
 class CampaignQuery:
     @strawberry.field(description="A declared campaign; name the charity when two use one slug.")
@@ -148,3 +184,30 @@ class CampaignMutation:
             payees=input.payees)
         return CampaignSaved(campaign=CampaignDeclaration.of(row),
                              entry=await load_entry(info, row.updated_idx))
+
+    @mutation(signed_in=True, description="The campaign's validator: attest the outcome on "
+                                          "evidence and release `amount` fen (all without it; "
+                                          "outcome.attest).")
+    async def attest_outcome(self, info: Info, input: OutcomeAttestInput) -> EscrowResult:
+        appended = await campaign_services.attest_outcome(
+            info.context.platform, validator=info.context.caller.address,
+            charity=input.charity, slug=input.campaign, evidence=input.evidence,
+            amount=input.amount)
+        return await _escrow_changed(info, input.campaign, input.charity, appended)
+
+    @mutation(signed_in=True, description="The charity, the validator or the operator, after "
+                                          "the deadline without the outcome: refund the rest "
+                                          "pro rata, burning the refunded gifts' hearts "
+                                          "(campaign.refund).")
+    async def refund_campaign(self, info: Info, input: CampaignRefundInput) -> EscrowResult:
+        appended = await campaign_services.refund_campaign(
+            info.context.platform, by=info.context.caller.address, charity=input.charity,
+            slug=input.campaign)
+        return await _escrow_changed(info, input.campaign, input.charity, appended)
+
+
+async def _escrow_changed(info: Info, slug: str, charity: str,
+                          appended: Appended) -> EscrowChanged:
+    row = await campaign_services.get_campaign(slug, charity)
+    return EscrowChanged(campaign=CampaignDeclaration.of(row),
+                         entry=await written_entry(info, appended))

@@ -1,6 +1,6 @@
 """Disclosure reports: what a charity publishes for each campaign at least every three months
-(China's Charity Law, art. 71–73): raised, reversed, spent by purpose, goods received and
-distributed, lost and in stock, and the cash balance, per calendar quarter, from the log's
+(China's Charity Law, art. 71–73): raised, reversed, refunded (pay for success), spent by
+purpose, goods received and distributed, lost and in stock, and the cash balance, per calendar quarter, from the log's
 projections. Every figure lists the entries behind it. A campaign that only received goods has
 a report like any other (its cash rows are zero).
 
@@ -22,6 +22,7 @@ JSON (`report_json`), `format` "heartchain-disclosure/1"::
        "opening_balance": 0,
        "raised":   {"amount": 5000, "count": 1, "entries": [12]},
        "reversed": {"amount": 0, "count": 0, "entries": []},
+       "refunded": {"amount": 0, "count": 0, "entries": []},
        "spent":    {"amount": 3000, "count": 1, "entries": [20]},
        "spent_by_purpose": [{"purpose": "delivery van", "amount": 3000, "count": 1,
                              "entries": [20], "receipts": ["9f2c…"]}],
@@ -35,17 +36,20 @@ JSON (`report_json`), `format` "heartchain-disclosure/1"::
        "closing_balance": 2000,
        "corrections": [41]}]}
 
-`closing_balance = opening_balance + raised − reversed − spent`, and a quarter's opening is the
-previous one's closing (the first opens at 0). `entries` are log indexes (`/entries/<n>`):
-donations for `raised`, reversal entries for `reversed`, disbursements for `spent`, donations
+`closing_balance = opening_balance + raised − reversed − refunded − spent`, and a quarter's
+opening is the previous one's closing (the first opens at 0). `refunded` is what a
+pay-for-success campaign gave back to its donors after its deadline (tracing.escrow): `count`
+the gifts' shares, `entries` the campaign.refund entry. `entries` are log indexes
+(`/entries/<n>`): donations for `raised`, reversal entries for `reversed`, disbursements for
+`spent`, donations
 for `goods_received`, `lot.deliver` entries for `goods_distributed`, `lot.loss` (or the split or
 merge that lost units) for `goods_lost`, and for `goods_in_stock` (held at the quarter's close)
 the origin entries (gifts, purchase lots) whose units are held: see tracing.disclosure_goods.
 
 CSV (`report_csv`): one row per figure, columns
 `quarter,section,item,unit,amount,count,entries,receipts`; `section` is one of
-opening_balance, raised, reversed, spent, spent_by_purpose, goods_received, goods_distributed,
-goods_lost, goods_in_stock, closing_balance, corrections; `item` the purpose or goods (empty
+opening_balance, raised, reversed, refunded, spent, spent_by_purpose, goods_received,
+goods_distributed, goods_lost, goods_in_stock, closing_balance, corrections; `item` the purpose or goods (empty
 otherwise); `unit` fen or the goods' unit; `entries` and `receipts` space-separated. Text cells
 are escaped against formula injection (heartchain.csvsafe); `parse_csv` reads it back into the
 same reports.
@@ -65,6 +69,7 @@ from heartchain import csvsafe
 from heartchain.corrections.queries import corrections_of
 from heartchain.errors import ValidationError
 from heartchain.lookups import can_match
+from tracing.campaign_models import CampaignRefund
 from tracing.campaign_services import get_campaign
 from tracing.campaigns import campaign_key
 from tracing.disclosure_goods import Goods, goods_by_quarter
@@ -104,6 +109,7 @@ class Quarter:
     opening_balance: int = 0
     raised: Figure = field(default_factory=Figure)
     reversed: Figure = field(default_factory=Figure)
+    refunded: Figure = field(default_factory=Figure)
     spent: Figure = field(default_factory=Figure)
     spent_by_purpose: list[Purpose] = field(default_factory=list)
     goods_received: list[Goods] = field(default_factory=list)
@@ -192,7 +198,9 @@ async def campaign_report(subject: Subject, *, now: datetime, quarter: str | Non
     `quarter` when given, which must lie in that span (`QuarterOutOfRange` otherwise)."""
     donations = await TracedDonation.filter(campaign_key=subject.key).order_by("idx")
     disbursements = await Disbursement.filter(campaign_key=subject.key).order_by("idx")
-    stamps = [d.at for d in donations] + [p.at for p in disbursements]
+    refunds = await CampaignRefund.filter(campaign_key=subject.key).order_by("refund_idx",
+                                                                            "donation_idx")
+    stamps = [d.at for d in donations] + [p.at for p in disbursements] + [r.at for r in refunds]
     if subject.starts is not None:
         stamps.append(subject.starts)
     last = quarter_of(now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
@@ -216,6 +224,13 @@ async def campaign_report(subject: Subject, *, now: datetime, quarter: str | Non
             at(d.at).raised.add(d.quantity, d.idx)
             if d.reversed_idx is not None and d.reversed_at:
                 at(d.reversed_at).reversed.add(d.reversed, d.reversed_idx)
+    for r in refunds:  # one entry, a share per gift: the entry is listed once
+        q = at(r.at)
+        touched[q.quarter].add(r.refund_idx)
+        q.refunded.amount += r.amount
+        q.refunded.count += 1
+        if r.refund_idx not in q.refunded.entries:
+            q.refunded.entries.append(r.refund_idx)
     for p in disbursements:
         q = at(p.at)
         touched[q.quarter].add(p.idx)
@@ -235,7 +250,8 @@ async def campaign_report(subject: Subject, *, now: datetime, quarter: str | Non
         q.corrections = sorted(c.idx for i in touched[name] if i in corrected
                                for c in corrected[i].corrections)
         q.opening_balance = balance
-        balance += q.raised.amount - q.reversed.amount - q.spent.amount
+        balance += (q.raised.amount - q.reversed.amount - q.refunded.amount
+                    - q.spent.amount)
         q.closing_balance = balance
     shown = [q for q in quarters.values() if quarter is None or q.quarter == quarter]
     return Report(subject.slug, subject.charity, shown)
@@ -271,7 +287,7 @@ def report_csv(report: Report) -> str:
     for q in report.quarters:
         rows: list[tuple[str, str, str, int, int, Iterable[int], Iterable[str]]] = [
             ("opening_balance", "", "fen", q.opening_balance, 0, (), ())]
-        for name in ("raised", "reversed", "spent"):
+        for name in ("raised", "reversed", "refunded", "spent"):
             figure: Figure = getattr(q, name)
             rows.append((name, "", "fen", figure.amount, figure.count, figure.entries, ()))
         rows.extend(("spent_by_purpose", p.purpose, "fen", p.amount, p.count, p.entries,
@@ -308,7 +324,7 @@ def parse_csv(text: str, *, campaign: str, charity: str) -> Report:
         q = quarters.setdefault(name, Quarter(name))
         if section in ("opening_balance", "closing_balance"):
             setattr(q, section, amount)
-        elif section in ("raised", "reversed", "spent"):
+        elif section in ("raised", "reversed", "refunded", "spent"):
             setattr(q, section, Figure(amount, count, entries))
         elif section == "spent_by_purpose":
             q.spent_by_purpose.append(Purpose(item, amount, count, entries, raw[7].split()))

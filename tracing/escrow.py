@@ -12,7 +12,14 @@ Remainder rule (largest remainder): gift j of net amount q_j out of C in all get
 floor(R * q_j / C) of the remaining R; the fen left over go one each to the gifts with the largest
 remainders (R * q_j mod C), ties to the lower entry index. The shares sum to R exactly and none
 exceeds its gift. A refund takes the balance to zero; a gift it refunded can no longer be
-reversed (`AlreadySpent`). Hearts minted for the gifts stay: the donors gave in good faith.
+reversed (`AlreadySpent`).
+
+Hearts: a donor refunded their cash did not, in the end, give it. A share of `s` fen of a gift
+of net `q` fen that minted `h` hearts burns floor(h * s / q) of them (tokens.entries
+`burn_refunded`: rounded down, so never more than the gift minted, deterministic on replay; the
+fraction of a heart left over stays with the donor). The burn goes through the score projection
+(heart_score total, burned, per kind), so `score()`, the donor page, checks and credentials
+and `verify` agree; it does not count as a reversal.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from heartchain.errors import PermissionDenied
 from heartchain.ledger.body import Address, Body, Fen, Hex32, Slug
 from heartchain.ledger.kinds import ApplyContext, observes, projects, rules
 from heartchain.ledger.store import execute, fetch
-from tokens.entries import ReverseBody
+from tokens.entries import ReverseBody, burn_refunded
 from tracing.campaign_models import CampaignEscrow, CampaignRefund
 from tracing.campaigns import campaign_key, declared
 from tracing.errors import AlreadySpent, NotReleased, OutcomeClosed, UnknownCampaign
@@ -155,8 +162,9 @@ async def _project_refund(ctx: ApplyContext, body: RefundBody) -> None:
     gifts = await fetch(ctx.conn, "SELECT idx, donor, quantity, reversed FROM tracing_donation "
                         "WHERE campaign_key = ? AND kind = 'cash' ORDER BY idx", [key])
     donors = {int(g["idx"]): str(g["donor"]) for g in gifts}
-    shares = apportion(remaining, [(int(g["idx"]), int(g["quantity"]) - int(g["reversed"]))
-                                   for g in gifts])
+    nets = {int(g["idx"]): int(g["quantity"]) - int(g["reversed"]) for g in gifts}
+    shares = apportion(remaining, list(nets.items()))
+    await burn_refunded(ctx, {idx: (amount, nets[idx]) for idx, amount in shares.items()})
     await CampaignRefund.bulk_create([
         CampaignRefund(id=f"{ctx.index}|{idx}", refund_idx=ctx.index, donation_idx=idx,
                        campaign_key=key, donor=donors[idx], amount=amount, at=ctx.entry.at)

@@ -16,6 +16,7 @@ from heartchain.gql import (
 )
 from heartchain.ledger.types import FromEntry
 from tracing import models, services
+from tracing.campaign_models import CampaignEscrow
 from tracing.lot_types import Lot, LotLink, LotStep
 
 # ---------------------------------------------------------------------------------------------
@@ -89,7 +90,8 @@ class Disbursement(FromEntry):
 
 
 @strawberry.type(description="A charity's campaign cash: balance = donated − reversed − "
-                             "disbursed, always.")
+                             "refunded − disbursed, always (refunded: a pay-for-success "
+                             "campaign's campaign.refund, else 0).")
 class Campaign:
     slug: str
     charity: str
@@ -104,6 +106,11 @@ class Campaign:
         return cls(slug=row.slug, charity=row.charity, donated=Int64(row.donated),
                    reversed=Int64(row.reversed), disbursed=Int64(row.disbursed),
                    balance=Int64(row.balance), key=row.key)
+
+    @strawberry.field(description="Fen given back to the donors by a pay-for-success refund.")
+    async def refunded(self) -> Int64:
+        row = await CampaignEscrow.get_or_none(key=self.key)
+        return Int64(row.refunded if row is not None else 0)
 
     @strawberry.field
     def ledger_csv_url(self, info: Info) -> str:

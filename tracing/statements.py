@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time
 
 from heartchain.corrections.queries import EntryCorrections, corrections_of
 from tokens.models import HeartDonation
+from tracing.campaign_models import CampaignRefund
 from tracing.disclosure import CST
 from tracing.journeys import donation_journeys
 from tracing.queries import Journey
@@ -53,7 +54,7 @@ def year_containing(today: date, start_month: int = 1, start_day: int = 1) -> Fi
 
 @dataclass(frozen=True)
 class Status:
-    status: str  # recorded | corrected | reversed | disbursed | dispatched | delivered
+    status: str  # recorded | corrected | reversed | disbursed | dispatched | delivered | refunded
     index: int | None = None  # the entry that made it so
     amount: int | None = None
     payee: str | None = None
@@ -70,8 +71,11 @@ class Line:
 
     @property
     def net(self) -> int:
-        """What the gift stands at: nothing once reversed."""
-        return 0 if self.donation.reversed_idx is not None else self.donation.quantity
+        """What the gift stands at: nothing once reversed, less a pay-for-success refund."""
+        if self.donation.reversed_idx is not None:
+            return 0
+        return self.donation.quantity - sum(s.amount or 0 for s in self.statuses
+                                            if s.status == "refunded")
 
 
 @dataclass
@@ -86,8 +90,9 @@ class Statement:
         for line in self.lines:
             gifts, quantity, hearts = found.get(line.donation.kind, (0, 0, 0))
             live = line.donation.reversed_idx is None
+            kept = line.donation.hearts - (line.donation.refund_hearts or 0)
             found[line.donation.kind] = (gifts + 1, quantity + line.net,
-                                         hearts + (line.donation.hearts if live else 0))
+                                         hearts + (kept if live else 0))
         return found
 
 
@@ -98,6 +103,8 @@ async def donor_statement(donor: str, year: FiscalYear) -> Statement:
     indexes = [g.idx for g in gifts]
     corrected = await corrections_of(indexes)
     journeys = await donation_journeys(indexes)
+    refunds = {r.donation_idx: r for r in await CampaignRefund.filter(
+        donation_idx__in=[g.idx for g in gifts if g.refund_idx is not None])}
     lines = []
     for gift in gifts:
         line = Line(gift, [Status("recorded", gift.idx, gift.quantity)],
@@ -117,5 +124,8 @@ async def donor_statement(donor: str, year: FiscalYear) -> Statement:
                 line.statuses.append(Status("dispatched", amount=journey.dispatched))
             if journey.delivered:
                 line.statuses.append(Status("delivered", amount=journey.delivered))
+        if gift.idx in refunds:  # pay for success: its share of the campaign's refund
+            share = refunds[gift.idx]
+            line.statuses.append(Status("refunded", share.refund_idx, share.amount))
         lines.append(line)
     return Statement(donor, year, lines)

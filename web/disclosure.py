@@ -34,6 +34,8 @@ add_messages({
     "disclosure_opening": ("期初余额", "Opening balance"),
     "disclosure_raised": ("募集善款", "Raised"),
     "disclosure_reversed": ("退款", "Refunded"),
+    "disclosure_refunded": ("按成效拨付未达成，按比例退回捐赠人",
+                            "Outcome not attested: refunded to donors pro rata"),
     "disclosure_spent": ("支出", "Spent"),
     "disclosure_by_purpose": ("按用途", "By purpose"),
     "disclosure_goods_in": ("收到物资", "Goods received"),

@@ -3,8 +3,11 @@
     GET /members/{address}
 
 For goods, each gift's journey is the lots it went into down to every delivery and loss; for
-cash, the disbursements its fen paid for (allocated first in, first out) and what they bought.
-The journeys come from tracing when that domain is installed.
+cash, the disbursements its fen paid for (allocated first in, first out) and what they bought;
+for cash in a pay-for-success campaign, its escrow steps too: held until the validator attests,
+released (the outcome.attest entry), refunded (its pro-rata share, the hearts it burned and the
+campaign.refund entry), each with its inclusion proof. The journeys and steps come from tracing
+when that domain is installed.
 """
 
 from __future__ import annotations
@@ -47,6 +50,14 @@ add_messages({
     "gifts": ("捐赠记录", "Gifts"),
     "gift_refunded": ("项目未达成效，按比例退回 {n}（记录 #{i}）",
                       "The outcome was not attested in time: {n} refunded pro rata (entry #{i})"),
+    "escrow_steps": ("按成效拨付", "Pay for success"),
+    "escrow_held": ("由机构保管，待核验方 {v} 在 {d} 前确认成效后才能支出",
+                    "Held until the validator attests the outcome: {v}, by {d}"),
+    "escrow_released": ("核验方已确认成效，放行 {n}",
+                        "The validator attested: {n} released so far"),
+    "escrow_released_all": ("核验方已确认成效，全部放行",
+                            "The validator attested: all of it released"),
+    "escrow_hearts_burned": ("扣回 {n} 爱心", "{n} hearts taken back"),
     "gifts_count": ("共 {n} 笔", "{n} gifts"),
     "no_gifts": ("还没有捐赠记录。", "No gifts yet."),
     "gift_to": ("捐给 {charity}", "To {charity}"),
@@ -155,6 +166,10 @@ async def donor_page(request: Request) -> Response:
     tracing = _tracing()
     journeys = ({} if tracing is None
                 else await tracing.donation_journeys([d.idx for d in donations]))
+    escrow = await _escrow_steps(donations)
+    steps = await platform.log.get_entries(sorted({i for e in escrow.values()
+                                                   for i in e.entries()}))
+    validators = await explorer.accounts_by_address(e.validator for e in escrow.values())
     gifts = []
     for donation in donations:
         gift = Gift(donation, stored[donation.idx].leaf_hash.hex() if donation.idx in stored
@@ -171,23 +186,23 @@ async def donor_page(request: Request) -> Response:
     chart_label = t("hearts_chart_label", n=len(history),
                     a=f"{history[0].total:,}" if history else 0,
                     b=f"{history[-1].total:,}" if history else 0)
-    refunds = await _refunds_of(address)
     return render(request, "donor.html", {
         "address": address, "account": account, "score": score, "history": history,
-        "refunds": refunds,
+        "escrow": escrow, "step_leaves": {i: e.leaf_hash.hex() for i, e in steps.items()},
+        "validators": {a: v.label for a, v in validators.items()},
         "chart": history_chart(history, chart_label, x_title=t("chart_x"),
                                y_title=t("hearts")), "gifts": gifts,
         "breakdown": await hearts.breakdown(address), "corrected": corrected,
     })
 
 
-async def _refunds_of(address: str) -> dict[int, Any]:
-    """Pay-for-success refunds of this donor's gifts, by gift (tracing.escrow)."""
-    try:
-        from tracing.campaign_models import CampaignRefund
-    except ImportError:
+async def _escrow_steps(donations: list[HeartDonation]) -> dict[int, Any]:
+    """Pay-for-success steps of this donor's cash gifts, by gift (tracing.escrow)."""
+    if importlib.util.find_spec("tracing.campaign_queries") is None:
         return {}
-    return {r.donation_idx: r for r in await CampaignRefund.filter(donor=address)}
+    from tracing.campaign_queries import escrow_steps
+
+    return await escrow_steps(donations)
 
 
 routes = [Route("/members/{address}", donor_page, name="donor")]

@@ -73,6 +73,8 @@ add_messages({
     "status_recorded": ("已记录", "recorded"),
     "status_corrected": ("已更正（条目 #{n}）", "corrected (entry #{n})"),
     "status_reversed": ("已退款（条目 #{n}）", "reversed (entry #{n})"),
+    "status_refunded": ("未达成效，按比例退回 {a}（条目 #{n}）",
+                        "{a} refunded pro rata (entry #{n})"),
     "status_disbursed": ("{a} 已支付给 {p}，用于 {u}（条目 #{n}）",
                          "{a} disbursed to {p} for {u} (entry #{n})"),
     "status_dispatched": ("已放入物资批次 {a}", "dispatched into lots: {a}"),

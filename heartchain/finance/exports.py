@@ -1,25 +1,29 @@
-"""Accounting exports: a charity's donations, reversals and disbursements, per campaign and date
-range, as CSV or XLSX: stable columns, no row cap, streamed page by page from the projections.
+"""Accounting exports: a charity's donations, reversals, disbursements and pay-for-success refunds,
+per campaign and date range, as CSV or XLSX: stable columns, no row cap, streamed page by page
+from the projections.
 
 Columns (`COLUMNS`, in this order; a new column only ever goes at the end):
 
 | column | meaning |
 |---|---|
-| type | donation, reversal or disbursement |
-| index | the log entry (donation.record, donation.reverse or fund.disburse) |
+| type | donation, reversal, disbursement or refund |
+| index | the log entry (donation.record, donation.reverse, fund.disburse or campaign.refund) |
 | time | when the log recorded it (UTC) |
 | booked_at | the accounting time: when the payer paid (imported gifts), else `time` |
 | campaign | the campaign slug |
 | donor | the donor's address (donations and reversals) |
 | kind / quantity / unit | cash in fen, food in grams, trees (donations and reversals) |
 | amount_fen / amount_yuan | cash only: + money in, - money out |
-| donation_index | the donation a reversal takes back |
-| reason | a reversal's reason (refund, chargeback, error) |
+| donation_index | the donation a reversal takes back, or a refund's share is of |
+| reason | a reversal's reason (refund, chargeback, error); `outcome_not_attested` on a refund |
 | payee / purpose | a disbursement's |
 | receipt | the receipt hash on the entry |
 | reference | an imported gift's keyed hash of the provider transaction id |
 
-Rows come in log order. The date range (`start`, `end`: dates, end included) is in China
+A pay-for-success campaign refunded after its deadline (tracing.escrow's campaign.refund) has a
+`refund` row per cash gift's pro-rata share: `index` is the refund entry, `donation_index` the
+gift, `quantity` the share in fen, `amount_fen` minus it. Rows come in log order (a refund's
+shares by donation index). The date range (`start`, `end`: dates, end included) is in China
 Standard Time and compares `booked_at`. Text cells go through heartchain.csvsafe (a cell that
 would start a formula gets a leading `'`), in CSV and XLSX alike; integers and `amount_yuan`
 (exact, two decimals) stay numbers. XLSX is
@@ -83,7 +87,7 @@ def parse_date(text: str | None, name: str) -> date | None:
 
 
 Row = dict[str, Any]
-Page = Callable[[int], Awaitable[list[Row]]]
+Page = Callable[[Any], Awaitable[list[Row]]]  # rows after a position (an index, usually)
 
 
 def _where(query: Query, prefix: str, alias: str) -> tuple[str, list[Any]]:
@@ -145,6 +149,29 @@ def _disbursements(query: Query) -> Page:
     return page
 
 
+REFUND_REASON = "outcome_not_attested"
+
+
+def _refunds(query: Query) -> Page:
+    where, values = _where(query, "r.at", "d")
+
+    async def page(after: Any) -> list[Row]:
+        last, donation = after if isinstance(after, tuple) else (after, after)
+        found = await fetch(connections.get("default"), "SELECT r.refund_idx, r.donation_idx, "
+                            "r.at, r.amount, r.donor, d.campaign, d.kind FROM "
+                            "tracing_campaign_refund r JOIN tracing_donation d ON d.idx = "
+                            f"r.donation_idx WHERE {where} AND (r.refund_idx > ? OR "
+                            "(r.refund_idx = ? AND r.donation_idx > ?)) ORDER BY r.refund_idx, "
+                            f"r.donation_idx LIMIT {PAGE}", [*values, last, last, donation])
+        # One entry has a row per share: the page goes on from (refund, donation).
+        return [{**_goods("refund", row["refund_idx"], row["at"], row["at"], row,
+                          -int(row["amount"]), donation_index=int(row["donation_idx"]),
+                          reason=REFUND_REASON),
+                 "_after": (int(row["refund_idx"]), int(row["donation_idx"]))}
+                for row in found]
+    return page
+
+
 def _goods(kind: str, index: int, at: str, booked: str, row: Row, signed: int,
            **extra: Any) -> Row:
     cash = row["kind"] == "cash"
@@ -160,19 +187,19 @@ def _yuan(fen: int) -> Decimal:
 
 
 async def _stream(page: Page) -> AsyncIterator[Row]:
-    after = -1
+    after: Any = -1
     while True:
         rows = await page(after)
         for row in rows:
             yield row
         if len(rows) < PAGE:
             return
-        after = rows[-1]["index"]
+        after = rows[-1].get("_after", rows[-1]["index"])
 
 
 async def rows(query: Query) -> AsyncIterator[Row]:
     """Every row of the export, in log order, a page of each source at a time."""
-    streams = [_stream(p(query)) for p in (_donations, _reversals, _disbursements)]
+    streams = [_stream(p(query)) for p in (_donations, _reversals, _disbursements, _refunds)]
     heads: list[tuple[int, int, Row]] = []
     for n, stream in enumerate(streams):
         first = await anext(stream, None)

@@ -17,6 +17,7 @@ import httpx
 from graphql import GraphQLUnionType, get_named_type
 from heartchain.accounts.services import issue_token, register_account
 from heartchain.keys import address_of, new_signing_key
+from heartchain.ledger.entries import format_time
 from heartchain.mutualaid import services as mutualaid
 from heartchain.schema import schema
 from tests.conftest import Ledger, gql
@@ -57,6 +58,8 @@ disburseFunds          .       Y       .         .          .      .        .
 correctEntry           .       Y       .         .          .      .        .
 createCampaign         .       Y       .         .          .      .        .
 updateCampaign         .       Y       .         .          .      .        .
+attestOutcome          .       .       Y         .          .      .        .
+refundCampaign         r       r       r         .          .      .        .
 createPlan             Y       .       .         .          .      .        .
 joinPlan               .       .       .         .          Y      .        .
 topUp                  .       .       .         .          Y      .        .
@@ -161,6 +164,9 @@ async def build_world(ledger: Ledger) -> World:
 
     # Hearts: two gifts to the member, a consent the partner can check.
     await campaign(ledger, charity, "winter")
+    # Pay for success: the partner validates "cure"; before its deadline a refund is refused.
+    await campaign(ledger, charity, "cure", validator=partner,
+                   outcome_deadline=format_time(platform.clock.now() + timedelta(days=30)))
     gift = await tokens.record_donation(platform, charity=charity, donor=member, kind="cash",
                                         quantity=10_000, campaign="winter")
     second = await tokens.record_donation(platform, charity=charity, donor=member,
@@ -238,6 +244,11 @@ def operation(field: str, world: World, caller: str) -> tuple[str, dict[str, Any
             "starts": "2026-01-01T00:00:00.000Z", "beneficiary": "pupils of one school"}}),
         "updateCampaign": ("$input: CampaignUpdateInput!",
                            {"input": {"slug": "winter", "goal": 2_000_000}}),
+        "attestOutcome": ("$input: OutcomeAttestInput!", {"input": {
+            "charity": a["charity"], "campaign": "cure", "evidence": digest("outcome"),
+            "amount": 100}}),
+        "refundCampaign": ("$input: CampaignRefundInput!",
+                           {"input": {"charity": a["charity"], "campaign": "cure"}}),
         "createPlan": ("$id: String!, $name: String!, $rules: MutualAidRulesInput!",
                        {"id": "third", "name": "Third", "rules": rules}),
         "joinPlan": ("$plan: String!, $birthDate: String!, $prepayFen: Int64!",

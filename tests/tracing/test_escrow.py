@@ -3,21 +3,31 @@ amount nothing is spent; after the deadline the rest goes back to the donors, ex
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tortoise import connections
 
+from heartchain.corrections.errors import CorrectionRefused
+from heartchain.corrections.services import correct
 from heartchain.errors import PermissionDenied
+from heartchain.finance import exports
 from heartchain.ledger.entries import format_time
 from heartchain.ledger.verify import verify_log
 from tests.conftest import Ledger
 from tests.factories import campaign
+from tests.finance.test_exports import read_csv, read_xlsx
 from tests.tracing import factories as f
 from tests.tracing.conftest import Cast
-from tracing import services
+from tokens import services as hearts
+from tokens.entries import score_at
+from tokens.models import HeartDonation
+from tokens.services import set_heart_rates
+from tracing import disclosure, services
 from tracing.campaign_models import CampaignEscrow, CampaignRefund
 from tracing.campaign_services import attest_outcome, refund_campaign
 from tracing.errors import (
@@ -29,6 +39,7 @@ from tracing.errors import (
 )
 from tracing.escrow import apportion
 from tracing.models import Campaign
+from tracing.statements import CST
 
 
 async def _escrowed(ledger: Ledger, cast: Cast, slug: str = "cure", days: int = 30) -> None:
@@ -162,6 +173,17 @@ async def test_release_and_refund_sums_are_exact(ledger: Ledger, gifts: list[int
     refunded = sum(r.amount for r in await CampaignRefund.filter(campaign_key=key))
     assert spent + refunded == sum(gifts)  # every fen either spent or back with its donor
     assert (await CampaignEscrow.get(key=key)).refunded == refunded
+    # Each refunded share burns floor(hearts * share / net) of its gift's hearts: exact sums,
+    # never more than the gifts minted, and verify rebuilds the same score.
+    shares = {r.donation_idx: r.amount for r in await CampaignRefund.filter(campaign_key=key)}
+    gifts_rows = await HeartDonation.filter(donor=donor)
+    minted = sum(g.hearts for g in gifts_rows)
+    burned = sum(g.hearts * shares.get(g.idx, 0) // g.quantity for g in gifts_rows)
+    assert sum(g.refund_hearts or 0 for g in gifts_rows) == burned
+    score = await hearts.score(donor)
+    assert (score.minted, score.burned, score.total) == (minted, burned, minted - burned)
+    assert 0 <= burned <= minted
+    await verify_log(platform.log)
 
 
 async def test_donors_see_each_step(ledger: Ledger, cast: Cast,
@@ -174,10 +196,155 @@ async def test_donors_see_each_step(ledger: Ledger, cast: Cast,
     page = (await client.get("/campaigns/cure?lang=en")).text
     assert "Pay for success" in page and 'data-testid="released">¥10.00' in page
     assert f'href="/entries/{attested.index}"' in page
+    donor = (await client.get(f"/members/{cast.donor}?lang=en")).text
+    held = donor.split('data-testid="escrow-held"')[1].split("</li>")[0]
+    assert "Held until the validator attests the outcome" in held and cast.school in held
+    released = donor.split('data-testid="escrow-released"')[1].split("</li>")[0]
+    assert "¥10.00 released so far" in released
+    assert f'href="/entries/{attested.index}"' in released
+    assert f'data-verify-entry="{attested.index}"' in released
+    assert 'data-testid="escrow-refunded"' not in donor
     ledger.platform.clock.advance(timedelta(days=1, minutes=1))
     refund = await refund_campaign(ledger.platform, by=cast.charity, charity=cast.charity,
                                    slug="cure")
     page = (await client.get("/campaigns/cure?lang=en")).text
     assert 'data-testid="refunded">¥30.00' in page and f"gift #{gift}: ¥30.00 back" in page
     donor = (await client.get(f"/members/{cast.donor}?lang=en")).text
-    assert "¥30.00 refunded pro rata" in donor and f'href="/entries/{refund.index}"' in donor
+    refunded = donor.split('data-testid="escrow-refunded"')[1].split("</li>")[0]
+    assert "¥30.00 refunded pro rata" in refunded and f'href="/entries/{refund.index}"' in refunded
+    assert "3,000 hearts taken back" in refunded
+    assert f'data-verify-entry="{refund.index}"' in refunded
+    assert 'data-testid="hearts-total">0<' in donor  # the refunded gift's hearts are burned
+
+
+async def test_a_refund_burns_the_hearts_of_each_refunded_share(ledger: Ledger,
+                                                                 cast: Cast) -> None:
+    """The refunded donor did not, in the end, give that cash: floor(hearts * refunded / net)
+    hearts of each gift are burned, and every reader of the score agrees."""
+    await set_heart_rates(ledger.platform, ledger.operator,
+                          {"cash": (3, 7), "food": (1, 1), "tree": (1, 1)})
+    await _escrowed(ledger, cast, days=1)
+    other = await f.account(ledger)
+    gifts = {await f.donate(ledger, cast.charity, cast.donor, "cash", 1_000, "cure"): cast.donor,
+             await f.donate(ledger, cast.charity, other, "cash", 2_001, "cure"): other,
+             await f.donate(ledger, cast.charity, cast.donor, "food", 500, "cure"): cast.donor}
+    await attest_outcome(ledger.platform, validator=cast.school, charity=cast.charity,
+                         slug="cure", evidence=f.digest(), amount=1_000)
+    await _spend(ledger, cast, 1_000)
+    before = {a: await hearts.score(a) for a in (cast.donor, other)}
+    ledger.platform.clock.advance(timedelta(days=1, minutes=1))
+    refund = await refund_campaign(ledger.platform, by=cast.charity, charity=cast.charity,
+                                   slug="cure")
+    shares = {r.donation_idx: r.amount for r in await CampaignRefund.all()}
+    burns: dict[str, int] = {cast.donor: 0, other: 0}
+    for idx, share in shares.items():
+        gift = await HeartDonation.get(idx=idx)
+        assert gift.kind == "cash"
+        expected = gift.hearts * share // gift.quantity
+        assert (gift.refund_idx, gift.refund_hearts) == (refund.index, expected)
+        assert expected <= gift.hearts
+        burns[gifts[idx]] += expected
+    assert sum(burns.values()) > 0
+    for address, burned in burns.items():
+        now = await hearts.score(address)
+        assert now.total == before[address].total - burned
+        assert now.burned == before[address].burned + burned
+        assert now.by_kind["cash"] == before[address].by_kind["cash"] - burned
+        assert now.reversals == before[address].reversals  # a refund share is not a reversal
+        size = await ledger.platform.log.size()
+        assert await score_at(connections.get("default"), address, size) == now.total
+        assert await score_at(connections.get("default"), address, refund.index) == (
+            before[address].total)  # the log prefix before the refund still had them
+        assert sum(k.hearts for k in await hearts.breakdown(address)) == now.total
+    # The refund burned hearts for what the gift was then: its amount is settled.
+    first = next(iter(shares))
+    with pytest.raises(CorrectionRefused, match="refunded"):
+        await correct(ledger.platform, entry=first, values={"quantity": 10},
+                      reason="wrong_amount")
+    await verify_log(ledger.platform.log)
+    assert (await hearts.score(cast.donor)).total == before[cast.donor].total - burns[cast.donor]
+
+
+async def test_the_export_of_a_refunded_campaign_has_a_row_per_share(
+        ledger: Ledger, cast: Cast, monkeypatch: pytest.MonkeyPatch) -> None:
+    await _escrowed(ledger, cast, days=1)
+    donors = [await f.account(ledger) for _ in range(5)]
+    gifts = [await f.donate(ledger, cast.charity, d, "cash", 1_000 + n, "cure")
+             for n, d in enumerate(donors)]
+    await attest_outcome(ledger.platform, validator=cast.school, charity=cast.charity,
+                         slug="cure", evidence=f.digest(), amount=1_001)
+    await _spend(ledger, cast, 1_001)
+    ledger.platform.clock.advance(timedelta(days=1, minutes=1))
+    refund = await refund_campaign(ledger.platform, by=cast.charity, charity=cast.charity,
+                                   slug="cure")
+    shares = {r.donation_idx: r for r in await CampaignRefund.all()}
+    monkeypatch.setattr(exports, "PAGE", 2)  # five shares of one entry span three pages
+    query = exports.Query(cast.charity, campaign="cure")
+    for read, chunks in ((read_csv, exports.csv_chunks), (read_xlsx, exports.xlsx_chunks)):
+        rows = read(b"".join([piece async for piece in chunks(query)]))
+        refunds = [r for r in rows if r["type"] == "refund"]
+        assert [r["donation_index"] for r in refunds] == sorted(shares) == gifts
+        for row in refunds:
+            share = shares[row["donation_index"]]
+            assert (row["index"], row["time"], row["campaign"], row["donor"], row["kind"],
+                    row["quantity"], row["unit"], row["amount_fen"], row["reason"]) == (
+                refund.index, share.at, "cure", share.donor, "cash", share.amount, "fen",
+                -share.amount, "outcome_not_attested")
+        assert rows[-len(refunds):] == refunds  # in log order: the refund entry comes last
+        cash = sum(r["amount_fen"] for r in rows if r["amount_fen"] is not None)
+        assert cash == (await Campaign.get(slug="cure")).balance == 0
+
+
+async def test_disclosure_and_the_campaign_page_account_for_the_refund(
+        ledger: Ledger, cast: Cast, client: httpx.AsyncClient) -> None:
+    """raised − reversed − refunded − spent = balance, on the page and in each quarter."""
+    await _escrowed(ledger, cast, days=1)
+    gifts = [await f.donate(ledger, cast.charity, cast.donor, "cash", q, "cure")
+             for q in (4_000, 2_500)]
+    reversed_idx = await f.reverse(ledger, cast.charity, gifts[1])
+    await f.donate(ledger, cast.charity, cast.donor, "cash", 1_500, "cure")
+    await attest_outcome(ledger.platform, validator=cast.school, charity=cast.charity,
+                         slug="cure", evidence=f.digest(), amount=2_000)
+    await _spend(ledger, cast, 2_000)
+    ledger.platform.clock.advance(timedelta(days=1, minutes=1))
+    refund = await refund_campaign(ledger.platform, by=cast.charity, charity=cast.charity,
+                                   slug="cure")
+    row = await Campaign.get(slug="cure")
+    report = await disclosure.campaign_report(await disclosure.find_subject("cure", cast.charity),
+                                              now=ledger.platform.clock.now())
+    raised = sum(q.raised.amount for q in report.quarters)
+    refunded = [q.refunded for q in report.quarters if q.refunded.count]
+    assert [(r.amount, r.count, r.entries) for r in refunded] == [(3_500, 2, [refund.index])]
+    last = report.quarters[-1]
+    assert last.closing_balance == row.balance == 0
+    for q in report.quarters:
+        assert q.closing_balance == (q.opening_balance + q.raised.amount - q.reversed.amount
+                                     - q.refunded.amount - q.spent.amount)
+    assert raised == 8_000 and sum(q.reversed.amount for q in report.quarters) == 2_500
+    document = json.loads(disclosure.report_json(report))
+    assert sum(q["refunded"]["amount"] for q in document["quarters"]) == 3_500
+    assert disclosure.parse_csv(disclosure.report_csv(report), campaign="cure",
+                                charity=cast.charity) == report
+    page = (await client.get("/campaigns/cure?lang=en")).text
+    assert 'data-testid="donated">¥80.00' in page and 'data-testid="disbursed">¥20.00' in page
+    assert 'data-testid="cash-refunded">¥35.00' in page and 'data-testid="balance">¥0.00' in page
+    assert "<dd>¥25.00</dd>" in page  # reversed, by entry
+    assert reversed_idx in [e for q in report.quarters for e in q.reversed.entries]
+
+
+async def test_the_year_end_statement_shows_the_refunded_share(
+        ledger: Ledger, cast: Cast, client: httpx.AsyncClient) -> None:
+    await _escrowed(ledger, cast, days=1)
+    gift = await f.donate(ledger, cast.charity, cast.donor, "cash", 5_000, "cure")
+    await attest_outcome(ledger.platform, validator=cast.school, charity=cast.charity,
+                         slug="cure", evidence=f.digest(), amount=2_000)
+    await _spend(ledger, cast, 2_000)
+    given = ledger.platform.clock.now().astimezone(CST).date()  # fiscal years are in CST
+    ledger.platform.clock.advance(timedelta(days=1, minutes=1))
+    refund = await refund_campaign(ledger.platform, by=cast.charity, charity=cast.charity,
+                                   slug="cure")
+    page = (await client.get(f"/members/{cast.donor}/statement",
+                             params={"from": f"{given.year}-01-01", "lang": "en"})).text
+    assert f'<tr data-index="{gift}" data-statuses="recorded disbursed refunded"' in page
+    assert f"¥30.00 refunded pro rata (entry #{refund.index})" in page
+    assert "Cash: 1 gifts, net ¥20.00, 2,000 hearts" in page
