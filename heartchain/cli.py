@@ -219,7 +219,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         bar = ProgressBar("verify")
         try:
             report = await verify_log(platform.log, progress=lambda what, done, total:
-                                      bar.update(done, total or None, what))
+                                      bar.update(done, total or None, what),
+                                      workers=args.workers)
             records = await verify_witness_records(platform.log, WitnessPolicy.from_env(),
                                                    RecordSeal(platform.vault))
         except VerifyFailed as failed:
@@ -325,7 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     keygen = sub.add_parser("keygen", help="generate a self-custody key (or a note signer key)")
     keygen.add_argument("--out", required=True, help="file for the secret key (created 0600)")
     keygen.add_argument("--note", metavar="NAME", help="make a C2SP note signer key named NAME")
-    sub.add_parser("verify", help="replay the whole log and compare every stored row")
+    verify = sub.add_parser("verify", help="replay the whole log and compare every stored row")
+    verify.add_argument("--workers", type=int, default=None,
+                        help="processes that parse and verify the entries ahead of the replay "
+                             "(0: all in this one; default: one per core from 5,000 entries)")
     tiles = sub.add_parser("tiles", help="static tiles: tiles publish [--dir DIR]")
     tiles_sub = tiles.add_subparsers(dest="tiles_command", required=True)
     tiles_publish = tiles_sub.add_parser(

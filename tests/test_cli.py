@@ -31,10 +31,11 @@ def test_verify_names_an_edited_row_and_exits_non_zero(tmp_path: Path) -> None:
     assert run_cli(env, "init").returncode == 0
     with sqlite3.connect(database) as conn:
         conn.execute("UPDATE account SET label = 'someone else' WHERE registered_idx = 0")
-    result = run_cli(env, "verify")
-    assert result.returncode == 1
-    assert "verify FAILED: account.label" in result.stderr
-    assert "expected 'heartchain operator', found 'someone else'" in result.stderr
+    for workers in ("0", "2"):  # checked in this process, and in two worker processes
+        result = run_cli(env, "verify", "--workers", workers)
+        assert result.returncode == 1
+        assert "verify FAILED: account.label" in result.stderr
+        assert "expected 'heartchain operator', found 'someone else'" in result.stderr
 
 
 def test_keygen_writes_a_private_key_file(tmp_path: Path) -> None:

@@ -30,7 +30,8 @@ from heartchain.keys import Vault
 from heartchain.ledger.entries import format_time
 from heartchain.ledger.log import Log
 from heartchain.ledger.notes import Note, NoteSignature
-from heartchain.ledger.verify import Difference, VerifyFailed, _rows
+from heartchain.ledger.verify_compare import Difference, VerifyFailed
+from heartchain.ledger.verify_compare import rows as _rows
 
 if TYPE_CHECKING:
     from heartchain.ledger.witness_policy import WitnessPolicy

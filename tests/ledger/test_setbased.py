@@ -20,13 +20,8 @@ from heartchain.ledger.entries import Entry, Signature, new_entry
 from heartchain.ledger.log import Log, create_head
 from heartchain.ledger.notes import NoteSigner
 from heartchain.ledger.reader import Appended
-from heartchain.ledger.verify import (
-    SCRATCH,
-    _compare_model,
-    _drop_scratch,
-    _scratch_client,
-    verify_log,
-)
+from heartchain.ledger.verify import SCRATCH, _drop_scratch, _scratch_client, verify_log
+from heartchain.ledger.verify_compare import compare_model
 from heartchain.ledger.writes import WriteBuffer
 from tests.conftest import Ledger
 from tests.tokens.factories import charity as make_charity
@@ -135,7 +130,7 @@ async def test_a_mixed_batch_matches_one_by_one_integration(
         assert [str(r) for r in single if not isinstance(r, Appended)] == \
             [str(r) for r in batched if not isinstance(r, Appended)]
         live_conn = live.reader.connection()
-        compared = {m._meta.db_table: await _compare_model(m, live_conn, twin_conn, None)
+        compared = {m._meta.db_table: await compare_model(m, live_conn, twin_conn, None)
                     for m in kinds.projections()}
         assert compared["heart_donation"] == 6 and compared["tracing_campaign"] == 2
     finally:

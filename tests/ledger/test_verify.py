@@ -13,14 +13,26 @@ from tests.conftest import Ledger
 from tests.factories import self_registration
 
 
+@pytest.fixture(autouse=True, params=[0, 2], ids=["in-process", "2-workers"])
+def entry_workers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Every check here runs twice: the entries checked in this process, and in two forked
+    worker processes ahead of the replay (what a large log gets by default)."""
+    from heartchain.ledger import verify
+
+    workers: int = request.param
+    monkeypatch.setattr(verify, "default_workers", lambda size: workers)
+    return workers
+
+
 async def seeded(ledger: Ledger, count: int = 300) -> Ledger:
     await ledger.platform.log.append_now([self_registration(ledger) for _ in range(count)])
     return ledger
 
 
-async def test_untouched_log_verifies(ledger: Ledger) -> None:
+async def test_untouched_log_verifies(ledger: Ledger, entry_workers: int) -> None:
     await seeded(ledger)
     report = await verify_log(ledger.platform.log)
+    assert report.workers == entry_workers
     assert report.entries == 301
     assert report.projection_rows["account"] == 301
     assert report.root_hash == (await ledger.platform.log.latest_checkpoint()).root_hash
@@ -52,6 +64,56 @@ async def test_edited_leaf_hash_column_is_named(ledger: Ledger) -> None:
     assert failed.difference.table == "log_entry.leaf_hash"
     assert failed.difference.key == "idx=42"
     assert failed.difference.found == "00" * 32
+
+
+async def test_edited_kind_column_is_named(ledger: Ledger) -> None:
+    await seeded(ledger)
+    failed = await tamper(ledger, "UPDATE log_entry SET kind = 'donation.record' WHERE idx = 42",
+                          [])
+    assert (failed.difference.table, failed.difference.key) == ("log_entry.kind", "idx=42")
+    assert failed.difference.expected == "'account.register'"
+    assert failed.difference.found == "'donation.record'"
+
+
+async def test_edited_signer_nonce_is_named(ledger: Ledger) -> None:
+    await seeded(ledger)
+    failed = await tamper(ledger, "UPDATE log_entry_signer SET nonce = 'AAAA' WHERE idx = 42", [])
+    assert (failed.difference.table, failed.difference.key[:7]) == (
+        "log_entry_signer.nonce", "idx=42,")
+    assert failed.difference.found == "'AAAA'"
+
+
+async def test_deleted_signer_row_is_named(ledger: Ledger) -> None:
+    await seeded(ledger)
+    failed = await tamper(ledger, "DELETE FROM log_entry_signer WHERE idx = 42", [])
+    assert failed.difference.table == "log_entry_signer"
+    assert failed.difference.key.startswith("idx=42, address=")
+    assert failed.difference.expected == "this row next"
+    assert failed.difference.found.startswith("idx=43, address=")
+
+
+async def test_deleted_last_signer_row_is_named(ledger: Ledger) -> None:
+    await seeded(ledger)
+    failed = await tamper(ledger, "DELETE FROM log_entry_signer WHERE idx = 300", [])
+    assert failed.difference.key.startswith("idx=300, address=")
+    assert (failed.difference.expected, failed.difference.found) == ("a row", "missing")
+
+
+@pytest.mark.parametrize("idx", [42, 300])
+async def test_an_added_signer_row_is_named(ledger: Ledger, idx: int) -> None:
+    await seeded(ledger)
+    address = "hc1" + "z" * 59  # after every real address: the row after the entry's own
+    # Not through `tamper`: PostgreSQL counts no affected rows for an INSERT here.
+    await execute(ledger.platform.log._conn(), "INSERT INTO log_entry_signer (address, nonce, "
+                  "idx) VALUES (?, 'AAAA', ?)", [address, idx])
+    failed = await failure(ledger)
+    assert failed.difference.table == "log_entry_signer"
+    if idx == 300:  # after the last expected row
+        assert failed.difference.key == f"idx=300, address={address}"
+        assert failed.difference.expected == "no such row"
+    else:
+        assert failed.difference.key.startswith("idx=43, address=")
+        assert failed.difference.found == f"idx=42, address={address} instead"
 
 
 async def test_edited_tile_row_is_named(ledger: Ledger) -> None:
@@ -118,9 +180,9 @@ async def test_deleted_entry_is_a_gap(ledger: Ledger) -> None:
 async def test_small_chunks_page_through_every_table(ledger: Ledger,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Keyset pagination: with 7-row chunks every table spans many pages, composite keys too."""
-    from heartchain.ledger import verify
+    from heartchain.ledger import verify_compare
 
-    monkeypatch.setattr(verify, "_CHUNK", 7)
+    monkeypatch.setattr(verify_compare, "CHUNK", 7)
     await seeded(ledger)
     report = await verify_log(ledger.platform.log)
     assert report.entries == 301 and report.projection_rows["account"] == 301
