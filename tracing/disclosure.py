@@ -1,16 +1,16 @@
 """Disclosure reports: what a charity publishes for each campaign at least every three months
 (China's Charity Law, art. 71–73): raised, reversed, refunded (pay for success), spent by
-purpose, goods received and distributed, lost and in stock, and the cash balance, per calendar quarter, from the log's
-projections. Every figure lists the entries behind it. A campaign that only received goods has
-a report like any other (its cash rows are zero).
+purpose, goods received and distributed, lost and in stock, and the cash balance, per calendar
+quarter, from the log's projections. Every figure lists the entries behind it. A campaign that
+only received goods has a report like any other (its cash rows are zero).
 
 The quarters run from the one the campaign starts in (a declared campaign's `starts`; a legacy
 undeclared one's first entry) to the current one; quarters without entries carry the balances
 and stock over. Asking for a quarter before the start or not yet begun is `QuarterOutOfRange`.
 
-Quarters are calendar quarters in China Standard Time (UTC+8): `2026-Q4` is 2026-10-01 00:00
-to 2027-01-01 00:00 +08:00. An entry counts in the quarter of its signed time (`at`). Amounts
-are integer fen (cash) and the goods' own units (grams, items, trees). Projections apply
+Quarters are calendar quarters in China Standard Time (UTC+8): `2026-Q4` is 2026-10-01 00:00 to
+2027-01-01 00:00 +08:00. An entry counts in the quarter of its signed time (`at`). Amounts are
+integer fen (cash) and the goods' own units (grams, items, trees). Projections apply
 corrections, so a corrected gift counts at its corrected amount in its own quarter, and the
 corrections behind a quarter's figures are listed in it.
 
@@ -38,22 +38,20 @@ JSON (`report_json`), `format` "heartchain-disclosure/1"::
 
 `closing_balance = opening_balance + raised − reversed − refunded − spent`, and a quarter's
 opening is the previous one's closing (the first opens at 0). `refunded` is what a
-pay-for-success campaign gave back to its donors after its deadline (tracing.escrow): `count`
-the gifts' shares, `entries` the campaign.refund entry. `entries` are log indexes
-(`/entries/<n>`): donations for `raised`, reversal entries for `reversed`, disbursements for
-`spent`, donations
+pay-for-success campaign gave back to its donors after its deadline (tracing.escrow):
+`count` the gifts' shares, `entries` the campaign.refund entry. `entries` are log indexes (`/entries/<n>`):
+donations for `raised`, reversal entries for `reversed`, disbursements for `spent`, donations
 for `goods_received`, `lot.deliver` entries for `goods_distributed`, `lot.loss` (or the split or
 merge that lost units) for `goods_lost`, and for `goods_in_stock` (held at the quarter's close)
 the origin entries (gifts, purchase lots) whose units are held: see tracing.disclosure_goods.
 
 CSV (`report_csv`): one row per figure, columns
-`quarter,section,item,unit,amount,count,entries,receipts`; `section` is one of
-opening_balance, raised, reversed, refunded, spent, spent_by_purpose, goods_received,
-goods_distributed, goods_lost, goods_in_stock, closing_balance, corrections; `item` the purpose or goods (empty
+`quarter,section,item,unit,amount,count,entries,receipts`; `section` is one of opening_balance,
+raised, reversed, refunded, spent, spent_by_purpose, goods_received, goods_distributed,
+goods_lost, goods_in_stock, closing_balance, corrections; `item` the purpose or goods (empty
 otherwise); `unit` fen or the goods' unit; `entries` and `receipts` space-separated. Text cells
 are escaped against formula injection (heartchain.csvsafe); `parse_csv` reads it back into the
-same reports.
-"""
+same reports."""
 
 from __future__ import annotations
 
