@@ -38,12 +38,13 @@ JSON (`report_json`), `format` "heartchain-disclosure/1"::
 
 `closing_balance = opening_balance + raised − reversed − refunded − spent`, and a quarter's
 opening is the previous one's closing (the first opens at 0). `refunded` is what a
-pay-for-success campaign gave back to its donors after its deadline (tracing.escrow):
-`count` the gifts' shares, `entries` the campaign.refund entry. `entries` are log indexes (`/entries/<n>`):
-donations for `raised`, reversal entries for `reversed`, disbursements for `spent`, donations
-for `goods_received`, `lot.deliver` entries for `goods_distributed`, `lot.loss` (or the split or
-merge that lost units) for `goods_lost`, and for `goods_in_stock` (held at the quarter's close)
-the origin entries (gifts, purchase lots) whose units are held: see tracing.disclosure_goods.
+pay-for-success campaign gave back to its donors after its deadline (tracing.escrow): `count`
+the gifts' shares, `entries` the campaign.refund entry. `entries` are log indexes
+(`/entries/<n>`): donations for `raised`, reversal entries for `reversed`, disbursements for
+`spent`, donations for `goods_received`, `lot.deliver` entries for `goods_distributed`,
+`lot.loss` (or the split or merge that lost units) for `goods_lost`, and for `goods_in_stock`
+(held at the quarter's close) the origin entries (gifts, purchase lots) whose units are held:
+see tracing.disclosure_goods.
 
 CSV (`report_csv`): one row per figure, columns
 `quarter,section,item,unit,amount,count,entries,receipts`; `section` is one of opening_balance,
