@@ -126,7 +126,10 @@ async def test_a_worker_killed_mid_stream_is_resumed_with_none_lost(hooks: Ledge
     await endpoint(hooks, charity, kinds=["donation.record"])
     indexes = [await donate(hooks, charity, donor, "cash", n) for n in range(1, 21)]
     receiver = Receiver(delay=0.02)
-    first = worker_for(hooks, receiver)
+    # The leases' clock moves only when the test says, so a slow machine cannot run a lease
+    # out early (or late): the second worker's first pass is refused, its later one is not.
+    clock = [time.time()]
+    first = worker_for(hooks, receiver, now=lambda: clock[0])
     task = asyncio.get_running_loop().create_task(first.run())
     while len(receiver.received) < 7:
         await asyncio.sleep(0.01)
@@ -135,9 +138,9 @@ async def test_a_worker_killed_mid_stream_is_resumed_with_none_lost(hooks: Ledge
         await task
     cut = len(receiver.received)
     assert cut < len(indexes)
-    second = worker_for(hooks, receiver)  # a new process: its own lease owner
+    second = worker_for(hooks, receiver, now=lambda: clock[0])  # a new process: its own owner
     assert await second.run_once() == 0  # the dead worker's lease has not run out yet
-    await asyncio.sleep(0.35)
+    clock[0] += 0.35
     more = [await donate(hooks, charity, donor, "cash", 1000)]
     await second.run_once()
     assert receiver.delivered_indexes() == indexes + more  # none lost, in order
