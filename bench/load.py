@@ -103,7 +103,6 @@ from load_procs import (
     pg_admin,
     pg_url,
     start_witnesses,
-    stop_all,
 )
 from load_report import (
     batches_during,
@@ -117,6 +116,8 @@ from load_report import (
     print_table,
     summary,
 )
+
+from heartchain.witness.demo import stop_all
 
 __all__ = ["pg_admin", "pg_url", "start_witnesses", "stop_all"]  # bench/hearts.py uses them
 

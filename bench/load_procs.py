@@ -140,17 +140,6 @@ class Service:
                 self.process.wait(10)
 
 
-def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 async def cap_workers(service: Service, workers: int, cores: float) -> list[CpuCap]:
     """Each worker of `service` in a cgroup of its own, capped at `cores`."""
     deadline = time.monotonic() + 60

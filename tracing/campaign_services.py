@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from heartchain.errors import ValidationError
 from heartchain.keys import SigningKey, address_of
@@ -15,6 +15,8 @@ from heartchain.platform import Platform
 from tracing.campaign_models import DeclaredCampaign
 from tracing.campaigns import UPDATABLE, CampaignCreateBody, CampaignUpdateBody, campaign_key
 from tracing.errors import UnknownCampaign
+
+T = TypeVar("T")
 
 Signer = str | SigningKey
 
@@ -65,7 +67,12 @@ async def get_campaign(slug: str, charity: str | None = None) -> DeclaredCampaig
     query = DeclaredCampaign.filter(slug=slug)
     if charity is not None:
         query = query.filter(charity=charity)
-    found = await query.order_by("created_idx").limit(2) if fits else []
+    return only_one(slug, charity, await query.order_by("created_idx").limit(2) if fits else [])
+
+
+def only_one(slug: str, charity: str | None, found: Sequence[T]) -> T:
+    """The one campaign `slug` names (of `charity` when given): none is UnknownCampaign, two or
+    more a ValidationError asking for the charity."""
     if not found:
         raise UnknownCampaign(f"no campaign {slug} was declared"
                               + (f" by {charity}" if charity else ""))

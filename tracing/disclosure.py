@@ -66,10 +66,9 @@ from typing import Any
 
 from heartchain import csvsafe
 from heartchain.corrections.queries import corrections_of
-from heartchain.errors import ValidationError
 from heartchain.lookups import can_match
 from tracing.campaign_models import CampaignRefund
-from tracing.campaign_services import get_campaign
+from tracing.campaign_services import get_campaign, only_one
 from tracing.campaigns import campaign_key
 from tracing.disclosure_goods import Goods, goods_by_quarter
 from tracing.errors import QuarterOutOfRange, UnknownCampaign
@@ -182,13 +181,7 @@ async def find_subject(slug: str, charity: str | None = None) -> Subject:
         query = query.filter(charity=charity)
     fits = can_match(TracedDonation, campaign=slug, charity=charity or "")
     found = sorted(set(await query.distinct().values_list("charity", flat=True))) if fits else []
-    if not found:
-        raise UnknownCampaign(f"no campaign {slug} was declared"
-                              + (f" by {charity}" if charity else ""))
-    if len(found) > 1:
-        raise ValidationError(f"campaign {slug} is run by {len(found)} charities: name the "
-                              "charity", field="charity")
-    return Subject(slug, str(found[0]), None)
+    return Subject(slug, str(only_one(slug, charity, found)), None)
 
 
 async def campaign_report(subject: Subject, *, now: datetime, quarter: str | None = None

@@ -98,13 +98,19 @@ def demo_witnesses(settings: Settings, log_key: str, ports: tuple[int, int] = (8
         os.environ[ENV_WITNESSES] = value
         yield value
     finally:
-        for process in processes:
+        stop_all(processes)
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate the processes still running, then kill any that has not ended within 10 s."""
+    for process in processes:
+        if process.poll() is None:
             process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _wait_healthy(url: str, timeout: float = 20) -> None:
