@@ -5,6 +5,7 @@ an Idempotency-Key retry that writes nothing twice, and the escrow on the campai
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,15 +20,9 @@ from tests.tracing.conftest import Cast
 
 ESCROW = """campaign { slug escrow { released releasedAll attestations lastAttestIndex
   refundIndex refunded refunds { refundIndex donationIndex donor amount heartsBurned at } } }"""
-ATTEST = f"""mutation AttestOutcome($input: OutcomeAttestInput!) {{ attestOutcome(input: $input) {{
-  __typename ... on EscrowChanged {{ {ESCROW} entry {{ index kind signers }} }}
-  ... on ValidationError {{ message field }} ... on PermissionDenied {{ message }}
-  ... on NotFound {{ message }} ... on Conflict {{ message }} }} }}"""
-REFUND = f"""mutation RefundCampaign($input: CampaignRefundInput!) {{
-  refundCampaign(input: $input) {{
-  __typename ... on EscrowChanged {{ {ESCROW} entry {{ index kind signers }} }}
-  ... on ValidationError {{ message field }} ... on PermissionDenied {{ message }}
-  ... on NotFound {{ message }} ... on Conflict {{ message }} }} }}"""
+# The documents users copy: graphql/operations/tracing.graphql (AttestOutcome, RefundCampaign).
+ATTEST = REFUND = (Path(__file__).resolve().parents[2] / "graphql" / "operations"
+                   / "tracing.graphql").read_text()
 READ = f"""query Read($slug: String!) {{ campaignDeclaration(slug: $slug) {{
   {ESCROW.removeprefix("campaign { slug ").removesuffix(" }")} }} }}"""
 
