@@ -105,7 +105,7 @@ async def verify_log(live: Log, *, progress: Progress | None = None,
         with tempfile.TemporaryDirectory(dir=scratch_dir) as tmp:
             scratch_conn = await _scratch_client(Path(tmp) / "replay.sqlite3")
             try:
-                return await _verify(live, scratch_conn, checker, progress)
+                return await _verify(live, head[0], scratch_conn, checker, progress)
             finally:
                 await _drop_scratch()
     finally:
@@ -114,14 +114,12 @@ async def verify_log(live: Log, *, progress: Progress | None = None,
         gc.unfreeze()
 
 
-async def _verify(live: Log, scratch_conn: BaseDBAsyncClient, checker: EntryChecker,
-                  progress: Progress | None) -> VerifyReport:
+async def _verify(live: Log, head: dict[str, Any], scratch_conn: BaseDBAsyncClient,
+                  checker: EntryChecker, progress: Progress | None) -> VerifyReport:
+    """The replay and comparisons against the live `head` row that verify_log read."""
     live_conn = live.reader.connection()
     report = VerifyReport(workers=checker.workers)
-    head = await fetch(live_conn, "SELECT size, root_hash FROM log_head WHERE id = 1")
-    if not head:
-        raise VerifyFailed(Difference("log_head", "1", "a head row", "none"))
-    size = int(head[0]["size"])
+    size = int(head["size"])
     clock = FixedClock(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     replay = Log(origin=live.origin, signer=NoteSigner.generate("verify.scratch"), clock=clock,
                  connection=SCRATCH, batch_size=live.batch_size)
@@ -132,9 +130,9 @@ async def _verify(live: Log, scratch_conn: BaseDBAsyncClient, checker: EntryChec
     report.entries = size
     replayed_root = await replay.root_at(size)
     report.root_hash = replayed_root
-    if bytes(head[0]["root_hash"]) != replayed_root:
+    if bytes(head["root_hash"]) != replayed_root:
         raise VerifyFailed(Difference("log_head", "1", show(replayed_root),
-                                      show(head[0]["root_hash"])))
+                                      show(head["root_hash"])))
 
     report.tiles = await compare("log_tile", live_conn, scratch_conn,
                                  "SELECT level, idx, data FROM log_tile",
