@@ -14,7 +14,7 @@ from tracing.campaign_models import (
     DeclaredCampaign,
     DisbursementKind,
 )
-from tracing.campaigns import RAISED_BY
+from tracing.campaigns import RAISED_BY, campaign_key
 from tracing.models import Campaign, Disbursement, Lot, OriginFlow, TracedDonation
 
 GOODS_UNIT = {"food": "grams", "tree": "trees"}
@@ -135,7 +135,7 @@ class EscrowSteps:
 async def escrow_steps(gifts: Sequence[Any]) -> dict[int, EscrowSteps]:
     """The escrow steps of each cash gift (rows with idx, kind, campaign, charity and
     refund_hearts: tokens' HeartDonation) given to a pay-for-success campaign."""
-    keys = {f"{g.campaign}@{g.charity}" for g in gifts if g.kind == "cash"}
+    keys = {campaign_key(g.campaign, g.charity) for g in gifts if g.kind == "cash"}
     if not keys:
         return {}
     declared = {d.key: d for d in await DeclaredCampaign.filter(
@@ -143,12 +143,13 @@ async def escrow_steps(gifts: Sequence[Any]) -> dict[int, EscrowSteps]:
     if not declared:
         return {}
     escrows = {e.key: e for e in await CampaignEscrow.filter(key__in=list(declared))}
-    ours = [g for g in gifts if g.kind == "cash" and f"{g.campaign}@{g.charity}" in declared]
+    ours = [g for g in gifts
+            if g.kind == "cash" and campaign_key(g.campaign, g.charity) in declared]
     refunds = {r.donation_idx: r for r in await CampaignRefund.filter(
         donation_idx__in=[g.idx for g in ours])}
     steps = {}
     for g in ours:
-        key = f"{g.campaign}@{g.charity}"
+        key = campaign_key(g.campaign, g.charity)
         row = declared[key]
         steps[g.idx] = EscrowSteps(str(row.validator), str(row.outcome_deadline),
                                    escrows.get(key), refunds.get(g.idx),
