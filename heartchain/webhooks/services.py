@@ -31,6 +31,7 @@ from heartchain.webhooks.pinning import (
     LOOPBACK_NAMES,
     Resolver,
     check_registered_name,
+    refusal,
     system_resolver,
 )
 
@@ -40,7 +41,14 @@ MAX_URL = 500
 MAX_FILTERS = 50
 MAX_ENDPOINTS = 20  # per owner
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
-_LOOPBACK = LOOPBACK_NAMES
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def check_url(url: str, *, allow_loopback_http: bool = False) -> str:
@@ -58,15 +66,12 @@ def check_url(url: str, *, allow_loopback_http: bool = False) -> str:
         raise EndpointRefused("url: no host", field="url")
     if parts.username is not None or parts.password is not None or parts.fragment:
         raise EndpointRefused("url: no user name, password or #fragment", field="url")
-    if parts.scheme == "http" and allow_loopback_http and host in _LOOPBACK:
+    if parts.scheme == "http" and allow_loopback_http and host in LOOPBACK_NAMES:
         return url
     if parts.scheme != "https":
         raise EndpointRefused("url: deliveries go to https:// endpoints only", field="url")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if (address is not None and not address.is_global) or host in _LOOPBACK:
+    # An address literal meets the rule each delivery applies to what a name resolves to.
+    if host in LOOPBACK_NAMES or (_is_address(host) and refusal(host) is not None):
         raise EndpointRefused("url: not a public address", field="url")
     return url
 
