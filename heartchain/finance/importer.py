@@ -164,9 +164,11 @@ async def _in_open_campaigns(platform: Platform, charity: str, gifts: list[Gift]
             if can_match(DeclaredCampaign, key=key) else None
         row = None if found is None else {
             "starts": found.starts, "ends": found.ends, "outcome_deadline": found.outcome_deadline}
-        owner = None if found is not None else await other_owner(conn, slug)
+        legacy = at < DECLARED_FROM
+        # As open_campaign asks: another charity's declaration matters only when one is needed.
+        owner = None if found is not None or legacy else await other_owner(conn, slug)
         error = refusal(RecordBody.KIND, slug, charity, at, row, owner=owner, donation=True,
-                        legacy=at < DECLARED_FROM)
+                        legacy=legacy)
         if error is not None:
             refused[slug] = str(error)
     kept = []
