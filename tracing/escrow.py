@@ -33,7 +33,7 @@ from heartchain.ledger.body import Address, Body, Fen, Hex32, Slug
 from heartchain.ledger.kinds import ApplyContext, observes, projects, rules
 from heartchain.ledger.store import execute, fetch
 from tokens.entries import ReverseBody, burn_refunded
-from tracing.campaign_models import CampaignEscrow, CampaignRefund
+from tracing.campaign_models import CampaignRefund
 from tracing.campaigns import campaign_key, declared
 from tracing.errors import AlreadySpent, NotReleased, OutcomeClosed, UnknownCampaign
 from tracing.models import Campaign
@@ -185,7 +185,3 @@ async def _check_reverse_refunded(ctx: ApplyContext, body: ReverseBody) -> None:
     if rows:
         raise AlreadySpent(f"donation {body.donation}'s campaign refunded its remaining cash "
                            f"to its donors (entry {rows[0]['refund_idx']})")
-
-
-async def escrow_row(key: str) -> CampaignEscrow | None:
-    return await CampaignEscrow.get_or_none(key=key)
