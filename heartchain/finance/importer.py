@@ -23,6 +23,7 @@ from datetime import datetime
 
 from heartchain.accounts.entries import RegisterBody
 from heartchain.accounts.models import Account
+from heartchain.collector import fewer_collections
 from heartchain.errors import NotFound, PermissionDenied
 from heartchain.finance import signing
 from heartchain.finance.mappings import Mapping, Resolved, find_header, mappings_to_try
@@ -182,11 +183,43 @@ async def _in_open_campaigns(platform: Platform, charity: str, gifts: list[Gift]
     return kept
 
 
+@dataclass
+class _Plan:
+    """One chunk's entries before signing: the new donors' registrations, then the gifts."""
+
+    items: list[tuple[Body, SigningKey]]
+    row_of: list[str]  # what each entry of the set is, for a refusal's reason
+    registering: dict[Address, SigningKey]
+
+
+def _plan(part: list[tuple[Gift, str]], charity: str, charity_key: SigningKey,
+          addresses: dict[str, Address], unregistered: dict[Address, SigningKey]) -> _Plan:
+    first_row: dict[Address, int] = {}
+    for gift, _ in part:
+        donor = addresses[gift.contact]
+        if donor in unregistered:
+            first_row.setdefault(donor, gift.row)
+    registering = {donor: unregistered[donor] for donor in sorted(first_row)}
+    items: list[tuple[Body, SigningKey]] = []
+    row_of: list[str] = []
+    for donor, key in registering.items():
+        items.append((RegisterBody(address=donor, role="member", registrar=donor), key))
+        row_of.append(f"the new donor of row {first_row[donor]}")
+    for gift, reference in part:
+        items.append((RecordBody(
+            charity=Address(charity), donor=addresses[gift.contact], kind="cash",
+            quantity=gift.fen, campaign=gift.campaign, reference=reference,
+            paid_at=gift.paid_at), charity_key))
+        row_of.append(f"row {gift.row}")
+    return _Plan(items, row_of, registering)
+
+
 async def dry_run(platform: Platform, charity: str, data: bytes, *,
                   mapping: str | None = None, columns: Mapping | None = None,
                   campaign: str | None = None) -> Report:
-    return (await check_file(platform, charity, data, mapping=mapping, columns=columns,
-                             campaign=campaign)).report
+    with fewer_collections():
+        return (await check_file(platform, charity, data, mapping=mapping, columns=columns,
+                                 campaign=campaign)).report
 
 
 async def import_file(platform: Platform, charity: str, data: bytes, *,
@@ -194,6 +227,14 @@ async def import_file(platform: Platform, charity: str, data: bytes, *,
                       campaign: str | None = None, progress: Progress | None = None,
                       chunk_rows: int = CHUNK_ROWS) -> Report:
     """Check every row, then import the good ones not imported before, chunk by chunk."""
+    with fewer_collections():
+        return await _import(platform, charity, data, mapping=mapping, columns=columns,
+                             campaign=campaign, progress=progress, chunk_rows=chunk_rows)
+
+
+async def _import(platform: Platform, charity: str, data: bytes, *, mapping: str | None,
+                  columns: Mapping | None, campaign: str | None, progress: Progress | None,
+                  chunk_rows: int) -> Report:
     checked = await check_file(platform, charity, data, mapping=mapping, columns=columns,
                                campaign=campaign)
     report = checked.report
@@ -207,44 +248,46 @@ async def import_file(platform: Platform, charity: str, data: bytes, *,
     donors = await donors_for_contacts(platform, [g.contact for g, _ in checked.pending],
                                        charity=charity)
     # A donor is registered in the first chunk that names it; a chunk refused leaves its
-    # donors for the next chunk naming them.
+    # donors for the next chunk naming them. Chunk k + 1 is built and signed while chunk k is
+    # appended, as if k lands (its donors then registered); if k is refused, k + 1 is built
+    # and signed again with k's donors back among the unregistered.
     unregistered = {address_of(key): key for key in donors.unregistered}
-    for number, start in enumerate(range(0, total, chunk_rows), 1):
-        part = checked.pending[start:start + chunk_rows]
-        chunk = Chunk(number, part[0][0].row, part[-1][0].row, len(part), landed=False)
-        report.chunks.append(chunk)
-        items: list[tuple[Body, SigningKey]] = []
-        row_of: list[str] = []  # what each entry of the set is, for a refusal's reason
-        first_row: dict[Address, int] = {}
-        for gift, _ in part:
-            donor = donors.addresses[gift.contact]
-            if donor in unregistered:
-                first_row.setdefault(donor, gift.row)
-        registering = sorted(first_row)
-        for donor in registering:
-            items.append((RegisterBody(address=donor, role="member", registrar=donor),
-                          unregistered[donor]))
-            row_of.append(f"the new donor of row {first_row[donor]}")
-        for gift, reference in part:
-            items.append((RecordBody(
-                charity=Address(charity), donor=donors.addresses[gift.contact], kind="cash",
-                quantity=gift.fen, campaign=gift.campaign, reference=reference,
-                paid_at=gift.paid_at), charity_key))
-            row_of.append(f"row {gift.row}")
-        signed = signing.sign_set(items, format_time(platform.clock.now()))
-        position = {id(entry): n for n, (entry, _) in enumerate(signed)}
-        try:
-            appended = await platform.log.append_all(signed)
-        except SetRefused as exc:
-            where = position.get(id(exc.entry))
-            chunk.reason = f"{'an entry' if where is None else row_of[where]}: {exc.error}"
-        else:
-            chunk.landed = True
-            chunk.first_index, chunk.last_index = appended[0].index, appended[-1].index
-            report.imported += len(part)
-            report.donors_created += len(registering)
-            for donor in registering:
-                del unregistered[donor]
-        if progress is not None:
-            progress(min(start + chunk_rows, total), total)
+    parts = [checked.pending[at:at + chunk_rows] for at in range(0, total, chunk_rows)]
+    entries = total + len(unregistered)
+
+    def begin(number: int) -> tuple[_Plan, signing.Pending]:
+        plan = _plan(parts[number], charity, charity_key, donors.addresses, unregistered)
+        for donor in plan.registering:
+            del unregistered[donor]
+        return plan, signer.submit(plan.items, format_time(platform.clock.now()))
+
+    done = 0
+    async with signing.ChunkSigner.for_entries(entries) as signer:
+        upcoming = begin(0) if parts else None
+        for number, part in enumerate(parts):
+            plan, pending = upcoming or begin(number)  # always begun by the turn before
+            upcoming = begin(number + 1) if number + 1 < len(parts) else None
+            chunk = Chunk(number + 1, part[0][0].row, part[-1][0].row, len(part), landed=False)
+            report.chunks.append(chunk)
+            signed = await pending.signed()
+            position = {id(entry): n for n, (entry, _) in enumerate(signed)}
+            try:
+                appended = await platform.log.append_all(signed)
+            except SetRefused as exc:
+                where = position.get(id(exc.entry))
+                chunk.reason = f"{'an entry' if where is None else plan.row_of[where]}: " \
+                               f"{exc.error}"
+                unregistered.update(plan.registering)
+                if upcoming is not None:  # built as if this chunk landed: build it again
+                    upcoming[1].discard()
+                    unregistered.update(upcoming[0].registering)
+                    upcoming = begin(number + 1)
+            else:
+                chunk.landed = True
+                chunk.first_index, chunk.last_index = appended[0].index, appended[-1].index
+                report.imported += len(part)
+                report.donors_created += len(plan.registering)
+            done += len(part)
+            if progress is not None:
+                progress(done, total)
     return report

@@ -1,4 +1,4 @@
-"""Signing the import's own entries, a chunk at a time.
+"""Signing the import's own entries, a chunk at a time, one chunk ahead of the appends.
 
 The import builds every body itself from checked rows (heartchain.finance.rows) and its own
 keys, so it takes the signed-body shortcut of Platform.write / Log.append_all: the body is not
@@ -7,28 +7,123 @@ slug that matched the Slug pattern, fen in 1..MAX_FEN, a hex HMAC reference, a `
 time, addresses encoded from keys), and the signatures are not verified again. `verify` still
 re-reads and re-checks every entry from its bytes.
 
-A chunk's entries share one `at`, the time the chunk is signed: it is appended at once, in one
-transaction, so one clock reading serves every entry (and saves formatting it per entry).
+A chunk's entries share one `at`, the time the chunk is signed: it is appended moments later,
+in one transaction, so one clock reading serves every entry (well inside the log's clock skew).
+
+Signing (Ed25519 and the canonical bytes) is a third of an import's CPU and depends on nothing
+but the bodies and keys, so for a large file a forked worker process signs the next chunk while
+this process appends the current one: the two cores work at once. The worker only signs: it
+gets each chunk's distinct keys as seeds and sends back the signed entries, and is stopped when
+the import ends. Small files, or where fork is not available, are signed in this process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import multiprocessing
 import os
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
 
 from heartchain.keys import SigningKey
 from heartchain.ledger.body import Body, wire
 from heartchain.ledger.entries import NONCE_BYTES, Entry
 
+# Below this many entries a worker costs more to fork than its overlap saves.
+PARALLEL_FROM = 3000
+
+Unsigned = tuple[str, dict[str, Any], int]  # kind, wire body, position of its key in the seeds
+
 
 def sign_set(items: Sequence[tuple[Body, SigningKey]], at: str) -> list[tuple[Entry, Body]]:
     """Each body as an entry at `at`, signed by its key (one signer per body), with a fresh
     nonce; in the order given, each beside its body for Log.append_all."""
-    nonces = os.urandom(NONCE_BYTES * len(items))
-    signed: list[tuple[Entry, Body]] = []
-    for position, (body, key) in enumerate(items):
+    unsigned, keys = _unsigned(items)
+    return list(zip(_sign(unsigned, keys, at), (body for body, _ in items), strict=True))
+
+
+def _unsigned(items: Sequence[tuple[Body, SigningKey]]
+              ) -> tuple[list[Unsigned], list[SigningKey]]:
+    """The bodies as wire dicts, each naming its key by position in the chunk's distinct keys."""
+    position: dict[bytes, int] = {}
+    keys: list[SigningKey] = []
+    unsigned: list[Unsigned] = []
+    for body, key in items:
+        seed = bytes(key)
+        if seed not in position:
+            position[seed] = len(keys)
+            keys.append(key)
+        unsigned.append((body.KIND, wire(body), position[seed]))
+    return unsigned, keys
+
+
+def _sign_from_seeds(unsigned: list[Unsigned], seeds: list[bytes], at: str) -> list[Entry]:
+    """The worker's side: each key expanded once per chunk, from its seed."""
+    return _sign(unsigned, [SigningKey(seed) for seed in seeds], at)
+
+
+def _sign(unsigned: list[Unsigned], keys: list[SigningKey], at: str) -> list[Entry]:
+    nonces = os.urandom(NONCE_BYTES * len(unsigned))
+    signed: list[Entry] = []
+    for position, (kind, body, key) in enumerate(unsigned):
         nonce = base64.b64encode(nonces[position * NONCE_BYTES:(position + 1) * NONCE_BYTES])
-        entry = Entry(body.KIND, at, nonce.decode(), wire(body)).signed_by(key)
-        signed.append((entry, body))
+        entry = Entry(kind, at, nonce.decode(), body).signed_by(keys[key])
+        # Not needed after signing (the shortcut verifies nothing), so not sent back.
+        entry.__dict__.pop("signing_bytes", None)
+        signed.append(entry)
     return signed
+
+
+class ChunkSigner:
+    """Signs chunks for Log.append_all: in a forked worker process, a chunk ahead, when
+    `parallel`; otherwise in this process, when asked. Use as an async context manager."""
+
+    def __init__(self, parallel: bool) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        if parallel and "fork" in multiprocessing.get_all_start_methods():
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+
+    @classmethod
+    def for_entries(cls, entries: int) -> ChunkSigner:
+        return cls(parallel=entries >= PARALLEL_FROM)
+
+    async def __aenter__(self) -> ChunkSigner:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, items: Sequence[tuple[Body, SigningKey]], at: str) -> Pending:
+        """Start signing `items` at `at`; await the result's `signed()`."""
+        bodies = [body for body, _ in items]
+        if self._pool is None:
+            return Pending(bodies, done=sign_set(items, at))
+        unsigned, keys = _unsigned(items)
+        seeds = [bytes(key) for key in keys]
+        return Pending(bodies, future=self._pool.submit(_sign_from_seeds, unsigned, seeds, at))
+
+
+class Pending:
+    """A chunk being signed: its bodies, and the entries once signed."""
+
+    def __init__(self, bodies: list[Body], *, done: list[tuple[Entry, Body]] | None = None,
+                 future: Future[list[Entry]] | None = None) -> None:
+        self._bodies = bodies
+        self._done = done
+        self._future = future
+
+    async def signed(self) -> list[tuple[Entry, Body]]:
+        if self._done is None:
+            if self._future is None:
+                raise RuntimeError("a pending chunk has neither a result nor a future")
+            entries = await asyncio.wrap_future(self._future)
+            self._done = list(zip(entries, self._bodies, strict=True))
+        return self._done
+
+    def discard(self) -> None:
+        """Not needed after all (the chunk before it was refused, so it must be built again)."""
+        if self._future is not None:
+            self._future.cancel()

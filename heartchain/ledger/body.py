@@ -36,6 +36,7 @@ from typing import (
 
 import msgspec
 import msgspec.inspect as mi
+import msgspec.json
 
 from heartchain import keys
 from heartchain.errors import ValidationError
@@ -115,19 +116,16 @@ def body_classes() -> dict[str, type[Body]]:
     return dict(_BY_NAME)
 
 
+_WIRE_ENCODER = msgspec.json.Encoder()
+_WIRE_DECODER = msgspec.json.Decoder()
+
+
 def wire(body: Body) -> dict[str, Any]:
     """The body as the entry carries it (wire names, None-valued optional fields left out, tuples
-    as lists: equal to the same body read back from the log)."""
-    built: dict[str, Any] = _lists(msgspec.to_builtins(body))
+    as lists: equal to the same body read back from the log, which is how it is made: through
+    JSON, in C, faster than walking `to_builtins` for tuples)."""
+    built: dict[str, Any] = _WIRE_DECODER.decode(_WIRE_ENCODER.encode(body))
     return built
-
-
-def _lists(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _lists(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_lists(v) for v in value]
-    return value
 
 
 def decode(cls: type[B], raw: Any) -> B:

@@ -14,7 +14,6 @@ found). The log's records of its witnesses are checked by `heartchain.witness.re
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from tortoise.connection import get_connections
 from tortoise.transactions import in_transaction
 
 from heartchain.clock import FixedClock
+from heartchain.collector import fewer_collections
 from heartchain.errors import HeartchainError
 from heartchain.ledger import merkle
 from heartchain.ledger.batches import BatchLine
@@ -91,27 +91,20 @@ async def verify_log(live: Log, *, progress: Progress | None = None,
     head = await fetch(live_conn, "SELECT size, root_hash FROM log_head WHERE id = 1")
     if not head:
         raise VerifyFailed(Difference("log_head", "1", "a head row", "none"))
-    # What exists already is left out of garbage collections until the end, and the young
-    # generation collected every 50,000 allocations instead of 700: otherwise collections walk
-    # the whole heap and the chunks in flight again and again (a third of the replay's CPU in
-    # bench/ledger.py), and in a forked worker they would copy every page they touch. What
-    # verify allocates is mostly acyclic and freed by reference counting.
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(50_000, *thresholds[1:])
-    checker = EntryChecker(default_workers(int(head[0]["size"])) if workers is None
-                           else workers)
-    try:
-        with tempfile.TemporaryDirectory(dir=scratch_dir) as tmp:
-            scratch_conn = await _scratch_client(Path(tmp) / "replay.sqlite3")
-            try:
-                return await _verify(live, head[0], scratch_conn, checker, progress)
-            finally:
-                await _drop_scratch()
-    finally:
-        checker.close()
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
+    # Default-paced collections were a third of the replay's CPU in bench/ledger.py; frozen
+    # before the workers fork, so that collections in them copy no inherited page either.
+    with fewer_collections():
+        checker = EntryChecker(default_workers(int(head[0]["size"])) if workers is None
+                               else workers)
+        try:
+            with tempfile.TemporaryDirectory(dir=scratch_dir) as tmp:
+                scratch_conn = await _scratch_client(Path(tmp) / "replay.sqlite3")
+                try:
+                    return await _verify(live, head[0], scratch_conn, checker, progress)
+                finally:
+                    await _drop_scratch()
+        finally:
+            checker.close()
 
 
 async def _verify(live: Log, head: dict[str, Any], scratch_conn: BaseDBAsyncClient,

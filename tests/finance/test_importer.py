@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import pytest
 from openpyxl import Workbook
 
 from heartchain.accounts.models import Account
 from heartchain.errors import PermissionDenied, ValidationError
-from heartchain.finance import importer, mappings
+from heartchain.finance import importer, mappings, signing
 from heartchain.ledger.verify import verify_log
 from tests.conftest import Ledger
 from tests.finance.factories import ALIPAY_HEADER, generic_csv
@@ -72,8 +74,27 @@ def _slice(data: bytes, first: int, last: int) -> bytes:
     return "".join([lines[0], *lines[1 + first:1 + last]]).encode()
 
 
+
+@pytest.fixture(params=["worker", "here"])
+def signed_in(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Chunks signed by the forked worker, a chunk ahead, or in this process: the same rows."""
+    placed: list[bool] = []
+    submit = signing.ChunkSigner.submit
+
+    def spied(self: signing.ChunkSigner, *args: Any) -> signing.Pending:
+        placed.append(self._pool is not None)
+        return submit(self, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(signing, "PARALLEL_FROM", 0 if request.param == "worker" else 10**9)
+        patch.setattr(signing.ChunkSigner, "submit", spied)
+        yield request.param
+    assert placed and all(p == (request.param == "worker") for p in placed)
+
+
 async def test_a_refused_chunk_writes_nothing_and_a_rerun_resumes(
-        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch,
+        signed_in: str) -> None:
     charity = await f.charity(ledger)
     platform = ledger.platform
     whole = generic_csv(2_500, payers=300).data
@@ -106,7 +127,8 @@ async def test_a_refused_chunk_writes_nothing_and_a_rerun_resumes(
 
 
 async def test_a_new_donor_of_a_refused_chunk_is_registered_by_the_next_chunk_naming_it(
-        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch,
+        signed_in: str) -> None:
     """The import finds every payer's donor once for the file; a donor's account.register goes
     in the first chunk naming it, and when that chunk is refused, in the next one."""
     charity = await f.charity(ledger)
