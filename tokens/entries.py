@@ -193,9 +193,10 @@ async def _move_score(ctx: ApplyContext, address: str, kind: str, hearts: int, *
     """Mint or burn `hearts`; `counted` adds one to gifts (a mint) or reversals (a burn)."""
     delta = -hearts if burn else hearts
     per_kind = [delta if k == kind else 0 for k in KINDS]
-    await ctx.write(_UPSERT_SCORE, [
+    await ctx.add_up(_UPSERT_SCORE, [
         address, delta, *per_kind, 0 if burn else hearts, hearts if burn else 0,
-        int(counted and not burn), int(counted and burn), ctx.index])
+        int(counted and not burn), int(counted and burn), ctx.index],
+        summed=range(1, 9), latest=(9,))
     key = ("heart.score", address)
     if key in ctx.memo:
         ctx.memo[key] += delta

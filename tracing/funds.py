@@ -99,11 +99,12 @@ async def _observe_record(ctx: ApplyContext, body: RecordBody) -> None:
                      body.quantity, ctx.entry.at])
     if body.kind != "cash":
         return
-    await ctx.write("INSERT INTO tracing_campaign (key, slug, charity, donated, reversed, "
-                    "disbursed, balance, first_idx) VALUES (?, ?, ?, ?, 0, 0, ?, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET donated = tracing_campaign.donated + "
-                    "excluded.donated, balance = tracing_campaign.balance + excluded.balance",
-                    [key, body.campaign, body.charity, body.quantity, body.quantity, ctx.index])
+    await ctx.add_up("INSERT INTO tracing_campaign (key, slug, charity, donated, reversed, "
+                     "disbursed, balance, first_idx) VALUES (?, ?, ?, ?, 0, 0, ?, ?) "
+                     "ON CONFLICT (key) DO UPDATE SET donated = tracing_campaign.donated + "
+                     "excluded.donated, balance = tracing_campaign.balance + excluded.balance",
+                     [key, body.campaign, body.charity, body.quantity, body.quantity, ctx.index],
+                     summed=(3, 4))
 
 
 async def reversal_target(ctx: ApplyContext, body: ReverseBody) -> tuple[TracedDonation, int]:

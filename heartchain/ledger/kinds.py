@@ -38,7 +38,7 @@ a time as before, after the buffer is flushed, so the per-entry interface needs 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -77,6 +77,15 @@ class ApplyContext:
         kind is set-based, at once otherwise."""
         if self.batched and self.writes is not None:
             self.writes.add(query, values)
+        else:
+            await execute(self.conn, query, values)
+
+    async def add_up(self, query: str, values: list[Any], *, summed: Sequence[int],
+                     latest: Sequence[int] = ()) -> None:
+        """`write` of an additive upsert keyed by its first value: buffered rows with one key
+        are folded into one (WriteBuffer.add_up)."""
+        if self.batched and self.writes is not None:
+            self.writes.add_up(query, values, summed=summed, latest=latest)
         else:
             await execute(self.conn, query, values)
 
