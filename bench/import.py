@@ -68,7 +68,7 @@ async def bench(rows: int, payers: int, workdir: Path) -> tuple[list[dict[str, o
     log = platform.log
     # The importer calls these through its modules' attributes, so timing wrappers stand in.
     append_all = log.append_all
-    submit, signed = signing.ChunkSigner.submit, signing.Pending.signed
+    begin, signed = signing.begin, signing.Pending.signed
     donors_for = importer.donors_for_contacts  # type: ignore[attr-defined]
 
     async def timed_append(entries: Any) -> Any:
@@ -80,10 +80,10 @@ async def bench(rows: int, payers: int, workdir: Path) -> tuple[list[dict[str, o
 
     # Signing's cost to this process: building each chunk's set, and signing it here or
     # waiting for the worker that signs it a chunk ahead (heartchain.finance.signing).
-    def timed_submit(self: Any, items: Any, at: str) -> Any:
+    def timed_begin(worker: Any, items: Any, at: str) -> Any:
         began = time.perf_counter()
         try:
-            return submit(self, items, at)
+            return begin(worker, items, at)
         finally:
             spent["sign"] += time.perf_counter() - began
 
@@ -102,7 +102,7 @@ async def bench(rows: int, payers: int, workdir: Path) -> tuple[list[dict[str, o
             spent["donors"] += time.perf_counter() - began
 
     log.append_all = timed_append  # type: ignore[method-assign,assignment]
-    signing.ChunkSigner.submit = timed_submit  # type: ignore[method-assign]
+    signing.begin = timed_begin
     signing.Pending.signed = timed_signed  # type: ignore[method-assign]
     setattr(importer, "donors_for_contacts", timed_donors)  # noqa: B010
     began = time.perf_counter()
@@ -114,7 +114,7 @@ async def bench(rows: int, payers: int, workdir: Path) -> tuple[list[dict[str, o
     total = time.perf_counter() - began
     written = await log.size() - size
     log.append_all = append_all  # type: ignore[method-assign]
-    signing.ChunkSigner.submit = submit  # type: ignore[method-assign]
+    signing.begin = begin
     signing.Pending.signed = signed  # type: ignore[method-assign]
     setattr(importer, "donors_for_contacts", donors_for)  # noqa: B010
     await Tortoise.close_connections()  # before any exit: an open connection's thread hangs it

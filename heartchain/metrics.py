@@ -17,7 +17,8 @@ import os
 import re
 import shutil
 import time
-from collections.abc import AsyncIterator, MutableMapping
+from collections import Counter as Tally
+from collections.abc import AsyncIterator, Iterable, MutableMapping
 from pathlib import Path
 
 from prometheus_client import (
@@ -71,6 +72,13 @@ RATE_LIMIT_FALLBACK = Gauge("heartchain_rate_limit_fallback",
 WITNESS_REFUSALS = Counter("heartchain_witness_refusals_total",
                            "Checkpoints a witness refused or could not be reached for",
                            ["witness", "status"])
+
+
+def count_appended(kinds: Iterable[str]) -> None:
+    """APPENDED for each appended entry's kind: one increment per kind (a multiprocess counter's
+    increment is a file write under a lock, and an import appends thousands of one kind)."""
+    for kind, count in Tally(kinds).items():
+        APPENDED.labels(kind).inc(count)
 
 
 def record_checkpoint(size: int) -> None:

@@ -27,8 +27,9 @@ from heartchain.collector import fewer_collections
 from heartchain.errors import NotFound, PermissionDenied
 from heartchain.finance import signing
 from heartchain.finance.mappings import Mapping, Resolved, find_header, mappings_to_try
-from heartchain.finance.rows import Gift, Problem, check_row
+from heartchain.finance.rows import Gift, Problem, check_rows
 from heartchain.finance.sheets import read_rows
+from heartchain.finance.worker import ImportWorker
 from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger.body import Body
 from heartchain.ledger.entries import format_time
@@ -111,8 +112,10 @@ async def require_charity(charity: str) -> Address:
 
 async def check_file(platform: Platform, charity: str, data: bytes, *,
                      mapping: str | None = None, columns: Mapping | None = None,
-                     campaign: str | None = None) -> Checked:
-    """Read and check every row of `data` (CSV or XLSX); nothing is written."""
+                     campaign: str | None = None, worker: ImportWorker | None = None
+                     ) -> Checked:
+    """Read and check every row of `data` (CSV or XLSX); nothing is written. With a forked
+    `worker`, it checks the second half of the rows while this process checks the first."""
     await require_charity(charity)
     rows = list(read_rows(data))
     tried = [columns] if columns is not None else await mappings_to_try(charity, mapping)
@@ -120,22 +123,31 @@ async def check_file(platform: Platform, charity: str, data: bytes, *,
     report = Report(resolved.name, resolved.header_row,
                     {f: header for f, (_, header) in resolved.columns.items()})
     now = platform.clock.now()
+    numbered = [(number, cells)
+                for number, cells in enumerate(rows[resolved.header_row:], resolved.header_row + 1)
+                if any(c.strip() for c in cells) and not cells[0].lstrip().startswith("#")]
+    report.rows = len(numbered)
+    half = len(numbered) // 2
+    if worker is not None:
+        worker.fork_for(report.rows)
+    later = None if worker is None else worker.run(
+        check_rows, numbered[half:], resolved, default_campaign=campaign, now=now)
+    results = check_rows(numbered if later is None else numbered[:half], resolved,
+                         default_campaign=campaign, now=now)
+    if later is not None:
+        results += await later
     gifts: list[Gift] = []
     seen: dict[str, int] = {}
-    for number, cells in enumerate(rows[resolved.header_row:], resolved.header_row + 1):
-        if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
-            continue
-        report.rows += 1
-        result = check_row(number, cells, resolved, default_campaign=campaign, now=now)
+    for result in results:
         if isinstance(result, list):
             report.problems.extend(result)
             continue
         if result.transaction in seen:
-            report.problems.append(Problem(number, resolved.columns["transaction"][1],
+            report.problems.append(Problem(result.row, resolved.columns["transaction"][1],
                                            f"transaction {result.transaction} is also in row "
                                            f"{seen[result.transaction]}"))
             continue
-        seen[result.transaction] = number
+        seen[result.transaction] = result.row
         gifts.append(result)
     gifts = await _in_open_campaigns(platform, charity, gifts, resolved, now, report.problems)
     report.valid = len(gifts)
@@ -218,8 +230,9 @@ async def dry_run(platform: Platform, charity: str, data: bytes, *,
                   mapping: str | None = None, columns: Mapping | None = None,
                   campaign: str | None = None) -> Report:
     with fewer_collections():
-        return (await check_file(platform, charity, data, mapping=mapping, columns=columns,
-                                 campaign=campaign)).report
+        async with ImportWorker() as worker:
+            return (await check_file(platform, charity, data, mapping=mapping, columns=columns,
+                                     campaign=campaign, worker=worker)).report
 
 
 async def import_file(platform: Platform, charity: str, data: bytes, *,
@@ -228,15 +241,17 @@ async def import_file(platform: Platform, charity: str, data: bytes, *,
                       chunk_rows: int = CHUNK_ROWS) -> Report:
     """Check every row, then import the good ones not imported before, chunk by chunk."""
     with fewer_collections():
-        return await _import(platform, charity, data, mapping=mapping, columns=columns,
-                             campaign=campaign, progress=progress, chunk_rows=chunk_rows)
+        async with ImportWorker() as worker:
+            return await _import(platform, charity, data, worker, mapping=mapping,
+                                 columns=columns, campaign=campaign, progress=progress,
+                                 chunk_rows=chunk_rows)
 
 
-async def _import(platform: Platform, charity: str, data: bytes, *, mapping: str | None,
-                  columns: Mapping | None, campaign: str | None, progress: Progress | None,
-                  chunk_rows: int) -> Report:
+async def _import(platform: Platform, charity: str, data: bytes, worker: ImportWorker, *,
+                  mapping: str | None, columns: Mapping | None, campaign: str | None,
+                  progress: Progress | None, chunk_rows: int) -> Report:
     checked = await check_file(platform, charity, data, mapping=mapping, columns=columns,
-                               campaign=campaign)
+                               campaign=campaign, worker=worker)
     report = checked.report
     report.dry_run = False
     total = len(checked.pending)
@@ -253,41 +268,39 @@ async def _import(platform: Platform, charity: str, data: bytes, *, mapping: str
     # and signed again with k's donors back among the unregistered.
     unregistered = {address_of(key): key for key in donors.unregistered}
     parts = [checked.pending[at:at + chunk_rows] for at in range(0, total, chunk_rows)]
-    entries = total + len(unregistered)
 
     def begin(number: int) -> tuple[_Plan, signing.Pending]:
         plan = _plan(parts[number], charity, charity_key, donors.addresses, unregistered)
         for donor in plan.registering:
             del unregistered[donor]
-        return plan, signer.submit(plan.items, format_time(platform.clock.now()))
+        return plan, signing.begin(worker, plan.items, format_time(platform.clock.now()))
 
     done = 0
-    async with signing.ChunkSigner.for_entries(entries) as signer:
-        upcoming = begin(0) if parts else None
-        for number, part in enumerate(parts):
-            plan, pending = upcoming or begin(number)  # always begun by the turn before
-            upcoming = begin(number + 1) if number + 1 < len(parts) else None
-            chunk = Chunk(number + 1, part[0][0].row, part[-1][0].row, len(part), landed=False)
-            report.chunks.append(chunk)
-            signed = await pending.signed()
-            position = {id(entry): n for n, (entry, _) in enumerate(signed)}
-            try:
-                appended = await platform.log.append_all(signed)
-            except SetRefused as exc:
-                where = position.get(id(exc.entry))
-                chunk.reason = f"{'an entry' if where is None else plan.row_of[where]}: " \
-                               f"{exc.error}"
-                unregistered.update(plan.registering)
-                if upcoming is not None:  # built as if this chunk landed: build it again
-                    upcoming[1].discard()
-                    unregistered.update(upcoming[0].registering)
-                    upcoming = begin(number + 1)
-            else:
-                chunk.landed = True
-                chunk.first_index, chunk.last_index = appended[0].index, appended[-1].index
-                report.imported += len(part)
-                report.donors_created += len(plan.registering)
-            done += len(part)
-            if progress is not None:
-                progress(done, total)
+    upcoming = begin(0) if parts else None
+    for number, part in enumerate(parts):
+        plan, pending = upcoming or begin(number)  # always begun by the turn before
+        upcoming = begin(number + 1) if number + 1 < len(parts) else None
+        chunk = Chunk(number + 1, part[0][0].row, part[-1][0].row, len(part), landed=False)
+        report.chunks.append(chunk)
+        signed = await pending.signed()
+        position = {id(entry): n for n, (entry, _) in enumerate(signed)}
+        try:
+            appended = await platform.log.append_all(signed)
+        except SetRefused as exc:
+            where = position.get(id(exc.entry))
+            entry = "an entry" if where is None else plan.row_of[where]
+            chunk.reason = f"{entry}: {exc.error}"
+            unregistered.update(plan.registering)
+            if upcoming is not None:  # built as if this chunk landed: build it again
+                upcoming[1].discard()
+                unregistered.update(upcoming[0].registering)
+                upcoming = begin(number + 1)
+        else:
+            chunk.landed = True
+            chunk.first_index, chunk.last_index = appended[0].index, appended[-1].index
+            report.imported += len(part)
+            report.donors_created += len(plan.registering)
+        done += len(part)
+        if progress is not None:
+            progress(done, total)
     return report

@@ -152,3 +152,10 @@ def check_row(number: int, cells: Sequence[str], resolved: Resolved, *,
     if problems:
         return problems
     return Gift(number, paid_at, contact, fen, transaction, campaign)
+
+
+def check_rows(numbered: Sequence[tuple[int, Sequence[str]]], resolved: Resolved, *,
+               default_campaign: str | None, now: datetime) -> list[Gift | list[Problem]]:
+    """`check_row` of each (row number, cells), in order (a slice of a file, for the worker)."""
+    return [check_row(number, cells, resolved, default_campaign=default_campaign, now=now)
+            for number, cells in numbered]

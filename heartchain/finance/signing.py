@@ -10,29 +10,24 @@ re-reads and re-checks every entry from its bytes.
 A chunk's entries share one `at`, the time the chunk is signed: it is appended moments later,
 in one transaction, so one clock reading serves every entry (well inside the log's clock skew).
 
-Signing (Ed25519 and the canonical bytes) is a third of an import's CPU and depends on nothing
-but the bodies and keys, so for a large file a forked worker process signs the next chunk while
-this process appends the current one: the two cores work at once. The worker only signs: it
-gets each chunk's distinct keys as seeds and sends back the signed entries, and is stopped when
-the import ends. Small files, or where fork is not available, are signed in this process.
+Signing (Ed25519 and the canonical bytes) is a fifth of an import's CPU and depends on nothing
+but the bodies and keys, so for a large file the import's worker process
+(heartchain.finance.worker) signs the next chunk while this process appends the current one: it
+gets each chunk's distinct keys as seeds and sends back the signed entries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
+from heartchain.finance.worker import ImportWorker
 from heartchain.keys import SigningKey
 from heartchain.ledger.body import Body, wire
 from heartchain.ledger.entries import NONCE_BYTES, Entry
-
-# Below this many entries a worker costs more to fork than its overlap saves.
-PARALLEL_FROM = 3000
 
 Unsigned = tuple[str, dict[str, Any], int]  # kind, wire body, position of its key in the seeds
 
@@ -76,41 +71,22 @@ def _sign(unsigned: list[Unsigned], keys: list[SigningKey], at: str) -> list[Ent
     return signed
 
 
-class ChunkSigner:
-    """Signs chunks for Log.append_all: in a forked worker process, a chunk ahead, when
-    `parallel`; otherwise in this process, when asked. Use as an async context manager."""
-
-    def __init__(self, parallel: bool) -> None:
-        self._pool: ProcessPoolExecutor | None = None
-        if parallel and "fork" in multiprocessing.get_all_start_methods():
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-
-    @classmethod
-    def for_entries(cls, entries: int) -> ChunkSigner:
-        return cls(parallel=entries >= PARALLEL_FROM)
-
-    async def __aenter__(self) -> ChunkSigner:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def submit(self, items: Sequence[tuple[Body, SigningKey]], at: str) -> Pending:
-        """Start signing `items` at `at`; await the result's `signed()`."""
-        bodies = [body for body, _ in items]
-        if self._pool is None:
-            return Pending(bodies, done=sign_set(items, at))
-        unsigned, keys = _unsigned(items)
-        seeds = [bytes(key) for key in keys]
-        return Pending(bodies, future=self._pool.submit(_sign_from_seeds, unsigned, seeds, at))
+def begin(worker: ImportWorker, items: Sequence[tuple[Body, SigningKey]], at: str) -> Pending:
+    """Start signing `items` at `at`: in the worker when there is one, else here and now;
+    await the result's `signed()`."""
+    bodies = [body for body, _ in items]
+    if not worker.forked:
+        return Pending(bodies, done=sign_set(items, at))
+    unsigned, keys = _unsigned(items)
+    return Pending(bodies, future=worker.run(_sign_from_seeds, unsigned,
+                                             [bytes(key) for key in keys], at))
 
 
 class Pending:
     """A chunk being signed: its bodies, and the entries once signed."""
 
     def __init__(self, bodies: list[Body], *, done: list[tuple[Entry, Body]] | None = None,
-                 future: Future[list[Entry]] | None = None) -> None:
+                 future: asyncio.Future[list[Entry]] | None = None) -> None:
         self._bodies = bodies
         self._done = done
         self._future = future
@@ -119,8 +95,7 @@ class Pending:
         if self._done is None:
             if self._future is None:
                 raise RuntimeError("a pending chunk has neither a result nor a future")
-            entries = await asyncio.wrap_future(self._future)
-            self._done = list(zip(entries, self._bodies, strict=True))
+            self._done = list(zip(await self._future, self._bodies, strict=True))
         return self._done
 
     def discard(self) -> None:

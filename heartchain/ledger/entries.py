@@ -169,7 +169,14 @@ def format_time(moment: datetime) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    if not isinstance(text, str) or not _AT_RE.fullmatch(text):
+    if not isinstance(text, str):
+        raise EntryFormatError(f"at: expected YYYY-MM-DDTHH:MM:SS.mmmZ, got {text!r}", field="at")
+    return _parse_at(text)
+
+
+@functools.lru_cache(maxsize=256)  # a batch's entries mostly share a few `at` values
+def _parse_at(text: str) -> datetime:
+    if not _AT_RE.fullmatch(text):
         raise EntryFormatError(f"at: expected YYYY-MM-DDTHH:MM:SS.mmmZ, got {text!r}", field="at")
     try:
         return datetime.fromisoformat(text)  # the regex above pins the one accepted form

@@ -90,11 +90,13 @@ class Integrator:
         outcomes = await self._integrate_isolating(batch)
         metrics.INTEGRATION_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(len(batch))
+        metrics.count_appended(item.entry.kind for item, outcome in zip(batch, outcomes,
+                                                                       strict=True)
+                               if isinstance(outcome, Appended))
         appended = 0
         for item, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Appended):
                 appended += 1
-                metrics.APPENDED.labels(item.entry.kind).inc()
             else:
                 metrics.REJECTED.labels(item.entry.kind, type(outcome).__name__).inc()
                 logger.info("entry rejected", extra={"kind": item.entry.kind,

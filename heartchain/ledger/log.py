@@ -109,8 +109,7 @@ class Log:
             raise RuntimeError(f"append_all: {len(refused)} entries refused outside the rules "
                                f"(the first: {refused[0]}); the others were written")
         metrics.BATCH_SIZE.observe(len(batch))
-        for item in batch:
-            metrics.APPENDED.labels(item.entry.kind).inc()
+        metrics.count_appended(item.entry.kind for item in batch)
         return [o for o in outcomes if isinstance(o, Appended)]
 
     async def _integrate(self, batch: list[PreparedEntry]) -> list[Appended | HeartchainError]:

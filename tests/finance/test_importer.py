@@ -15,6 +15,8 @@ from openpyxl import Workbook
 from heartchain.accounts.models import Account
 from heartchain.errors import PermissionDenied, ValidationError
 from heartchain.finance import importer, mappings, signing
+from heartchain.finance import worker as worker_module
+from heartchain.finance.worker import ImportWorker
 from heartchain.ledger.verify import verify_log
 from tests.conftest import Ledger
 from tests.finance.factories import ALIPAY_HEADER, generic_csv
@@ -77,17 +79,18 @@ def _slice(data: bytes, first: int, last: int) -> bytes:
 
 @pytest.fixture(params=["worker", "here"])
 def signed_in(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Chunks signed by the forked worker, a chunk ahead, or in this process: the same rows."""
+    """Rows checked and chunks signed (a chunk ahead) by the forked worker, or all in this
+    process: the same rows, the same report."""
     placed: list[bool] = []
-    submit = signing.ChunkSigner.submit
+    begin = signing.begin
 
-    def spied(self: signing.ChunkSigner, *args: Any) -> signing.Pending:
-        placed.append(self._pool is not None)
-        return submit(self, *args)
+    def spied(worker: ImportWorker, *args: Any) -> signing.Pending:
+        placed.append(worker.forked)
+        return begin(worker, *args)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(signing, "PARALLEL_FROM", 0 if request.param == "worker" else 10**9)
-        patch.setattr(signing.ChunkSigner, "submit", spied)
+        patch.setattr(worker_module, "PARALLEL_FROM", 0 if request.param == "worker" else 10**9)
+        patch.setattr(signing, "begin", spied)
         yield request.param
     assert placed and all(p == (request.param == "worker") for p in placed)
 
