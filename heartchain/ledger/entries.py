@@ -126,7 +126,7 @@ class Entry:
     def leaf_data(self) -> bytes:
         return self._leaf if self._leaf is not None else canonical_json(self.to_json())
 
-    @property
+    @cached_property  # asked several times per entry by the integrator
     def signers(self) -> tuple[Address, ...]:
         return tuple(s.by for s in self.sigs)
 
