@@ -5,7 +5,9 @@ its row number, column and reason; it writes nothing, not even a donor. The impo
 good rows that the charity has not recorded before, in chunks of `CHUNK_ROWS` rows: each chunk
 is one all-or-nothing transaction on the log (Log.append_all) holding the `account.register` of
 every payer new to the charity and a `donation.record` per row, signed by the charity. A chunk
-that a rule refuses leaves nothing of itself; the report says which chunks landed.
+that a rule refuses leaves nothing of itself; the report says which chunks landed. A large
+file's rows are checked and its chunks signed partly in a forked worker process, so both cores
+work (heartchain.finance.worker); the rows, rules and entries are the same either way.
 
 Idempotent per provider transaction: each gift carries `reference`, a keyed hash of (charity,
 transaction id), and a second donation with the same reference from the same charity is refused
