@@ -14,7 +14,6 @@ import msgspec
 
 from heartchain.accounts.entries import role_of
 from heartchain.accounts.errors import UnknownAccount
-from heartchain.ledger import merkle
 from heartchain.ledger.body import literal_values
 from heartchain.ledger.kinds import ApplyContext
 from heartchain.ledger.store import fetch
@@ -72,7 +71,7 @@ class Writer:
     def new_lot(self, lot_id: str, *, origin: str, goods: str, unit: str, quantity: int,
                 charity: str, custodian: str, place: str | None,
                 shares: Sequence[tuple[int, int]], **extra: Any) -> Lot:
-        lot = Lot(id=lot_id, code=label_code(merkle.leaf_hash(self.ctx.entry.leaf_data), lot_id),
+        lot = Lot(id=lot_id, code=label_code(self.ctx.entry.leaf_hash, lot_id),
                   created_idx=self.ctx.index, origin=origin, goods=goods, unit=unit,
                   initial_quantity=quantity, quantity=quantity, charity=charity,
                   custodian=custodian, status=HELD, place=place, updated_idx=self.ctx.index,

@@ -65,8 +65,10 @@ def _sign(unsigned: list[Unsigned], keys: list[SigningKey], at: str) -> list[Ent
     for position, (kind, body, key) in enumerate(unsigned):
         nonce = base64.b64encode(nonces[position * NONCE_BYTES:(position + 1) * NONCE_BYTES])
         entry = Entry(kind, at, nonce.decode(), body).signed_by(keys[key])
-        # Not needed after signing (the shortcut verifies nothing), so not sent back.
+        # Not needed after signing (the shortcut verifies nothing), so not sent back; the leaf
+        # hash is, computed here rather than in the appending process.
         entry.__dict__.pop("signing_bytes", None)
+        entry.leaf_hash  # noqa: B018
         signed.append(entry)
     return signed
 

@@ -31,6 +31,7 @@ from nacl.signing import SigningKey
 
 from heartchain.errors import Conflict, PermissionDenied, ValidationError
 from heartchain.keys import Address, address_of, verify_key_of
+from heartchain.ledger import merkle
 
 ENTRY_VERSION = 1
 SIGNING_PREFIX = b"heartchain/entry/v1\n"
@@ -125,6 +126,12 @@ class Entry:
     @cached_property
     def leaf_data(self) -> bytes:
         return self._leaf if self._leaf is not None else canonical_json(self.to_json())
+
+    @cached_property
+    def leaf_hash(self) -> bytes:
+        """The RFC 9162 leaf hash of `leaf_data`: once, by whoever has a spare core (the
+        import's and verify's worker processes compute it before sending the entry back)."""
+        return merkle.leaf_hash(self.leaf_data)
 
     @cached_property  # asked several times per entry by the integrator
     def signers(self) -> tuple[Address, ...]:

@@ -225,7 +225,7 @@ class Integrator:
                 # later entries read afresh rather than trust what was loaded before it.
                 memo.clear()
             used.update((signer, entry.nonce) for signer in entry.signers)
-            leaf = merkle.leaf_hash(entry.leaf_data)
+            leaf = entry.leaf_hash
             nodes.extend(frontier.append(leaf))
             rows.append([index, leaf, entry.leaf_data, entry.kind, entry.at])
             answers[index] = context.answer
