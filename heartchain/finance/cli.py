@@ -26,7 +26,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "donations", help="donations from a payment provider's CSV or XLSX export",
         description="Check every row (a dry run writes nothing and lists each bad row), then "
                     "record the good ones not recorded before, all or nothing per chunk of "
-                    "1,000 rows. A re-run skips what landed: each provider transaction is "
+                    "2,000 rows. A re-run skips what landed: each provider transaction is "
                     "recorded once.")
     donations.add_argument("file", help="the CSV or XLSX export")
     _charity(donations)
