@@ -15,13 +15,14 @@ import secrets
 from collections.abc import Sequence
 from datetime import timedelta
 
-from heartchain.accounts.models import Account
-from heartchain.errors import Conflict, ValidationError
+from heartchain.errors import Conflict, HeartchainError, ValidationError
 from heartchain.idempotency import idempotent_nonce
 from heartchain.keys import Address, SigningKey, address_of, is_address
 from heartchain.ledger.body import decode, wire
-from heartchain.ledger.entries import format_time, parse_entry
+from heartchain.ledger.entries import Entry, format_time, parse_entry, verify_signatures
+from heartchain.ledger.kinds import applied_class
 from heartchain.ledger.log import Appended
+from heartchain.ledger.store import execute, fetch
 from heartchain.lookups import can_match
 from heartchain.platform import Platform
 from tracing.entries import (
@@ -61,7 +62,7 @@ __all__ = [
     "create_lot", "deliver_lot", "disburse", "donation_journey", "donations_of",
     "find_campaign", "get_lot", "hand_over", "handover_body", "lineage", "lot_trace_url",
     "lots_held_by", "merge_lots", "offer_handover", "pending_offers", "record_loss",
-    "split_lot", "timeline",
+    "split_lot", "timeline", "written_lot",
 ]
 
 OFFER_TTL = timedelta(minutes=4)
@@ -102,25 +103,33 @@ async def offer_handover(platform: Platform, *, lot: str, giver: str, taker: str
     Under an Idempotency-Key the offer's id and entry nonce derive from the key, so a retried
     offer answers the pending offer instead of making a second one."""
     nonce = idempotent_nonce(HandoverBody.KIND, giver, f"offer:{lot}")
-    offer_id = secrets.token_hex(8) if nonce is None else nonce.hex()[:16]
-    earlier = await HandoverOffer.get_or_none(id=offer_id)
-    if earlier is not None:
-        if (earlier.lot_id, earlier.giver, earlier.taker) != (lot, giver, taker):
-            raise Conflict("Idempotency-Key was already used for a different request")
-        return earlier
+    if nonce is None:  # a fresh random id: no earlier offer can have it
+        offer_id = secrets.token_hex(8)
+    else:
+        offer_id = nonce.hex()[:16]
+        earlier = await HandoverOffer.get_or_none(id=offer_id)
+        if earlier is not None:
+            if (earlier.lot_id, earlier.giver, earlier.taker) != (lot, giver, taker):
+                raise Conflict("Idempotency-Key was already used for a different request")
+            return earlier
     row = await get_lot(lot)
     _require_held_by(row, giver)
     if giver == taker:
         raise ValidationError("to: giver and taker are the same", field="to")
     if not is_address(taker):
         raise ValidationError(f"to: {taker[:100]!r} is not a valid address (hc1p…)", field="to")
-    if not await Account.exists(address=taker):
+    if not await fetch(platform.log.reader.connection(),
+                       "SELECT 1 FROM account WHERE address = ?", [taker]):
         raise ValidationError(f"to: {taker} is not a registered account", field="to")
     entry = platform.build(HandoverBody.KIND,
                            wire(handover_body(lot, giver, taker, place, evidence)), nonce)
-    platform.log.prepare(entry.signed_by(await platform.custodial_key(giver),
-                                         await platform.custodial_key(taker)))  # shape check
-    signed = entry.signed_by(await platform.custodial_key(giver))
+    giver_key = await platform.custodial_key(giver)
+    taker_key = await platform.custodial_key(taker)
+    signed = entry.signed_by(giver_key)
+    # The shape check, without verifying the signatures made just now: the size limit on the
+    # entry as the taker will complete it, and the body as the log will decode it.
+    signed.signed_by(taker_key)
+    decode(applied_class(entry.kind), entry.body)
     return await HandoverOffer.create(id=offer_id, lot_id=lot, giver=giver,
                                       taker=taker, data=signed.leaf_data,
                                       created_at=format_time(platform.clock.now()))
@@ -144,14 +153,39 @@ async def accept_handover(platform: Platform, *, offer_id: str, taker: str) -> A
             raise OfferExpired(f"offer {offer_id} was signed at {entry.at}; offers must be "
                                f"accepted within {int(OFFER_TTL.total_seconds() // 60)} "
                                "minutes: offer again")
-        appended = await platform.log.append(
-            entry.signed_by(await platform.custodial_key(taker)))
+        full = entry.signed_by(await platform.custodial_key(taker))
+        body = _offered_body(entry, offer)
+        appended = await (platform.log.append(full) if body is None
+                          else platform.log.append_signed(full, body))
     elif parse_entry(earlier.data).body == entry.body:
         appended = await platform.log.appended(earlier.index)
     else:
         raise OfferNotFound(f"offer {offer_id}'s nonce was used by another entry")
-    await HandoverOffer.filter(id=offer_id).update(accepted_idx=appended.index)
+    await execute(platform.log.reader.connection(),
+                  "UPDATE tracing_handover_offer SET accepted_idx = ? WHERE id = ?",
+                  [appended.index, offer_id])
     return appended
+
+
+def _offered_body(entry: Entry, offer: HandoverOffer) -> HandoverBody | None:
+    """The body of an offer's stored entry when it is what `offer_handover` stores (a handover
+    from the giver to the taker, the giver's signature valid), so the log need not verify again
+    the taker's signature this process makes just now; None: `Log.append` checks it all."""
+    try:
+        body = decode(HandoverBody, entry.body)
+        if entry.kind != HandoverBody.KIND or (body.giver, body.taker) != (offer.giver,
+                                                                           offer.taker):
+            return None
+        verify_signatures(entry, [body.giver])
+    except HeartchainError:
+        return None
+    return body
+
+
+def written_lot(appended: Appended) -> Lot | None:
+    """The lot as the handover this process just integrated left it (None: look it up)."""
+    written = appended.written
+    return written.answer if written is not None and isinstance(written.answer, Lot) else None
 
 
 async def pending_offers(account: str) -> list[HandoverOffer]:
