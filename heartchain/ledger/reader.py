@@ -165,6 +165,13 @@ class LogReader:
                            "WHERE signed_at <= ? ORDER BY size DESC LIMIT 1", [at])
         return int(rows[0]["size"]) if rows else None
 
+    async def checkpoint_size_as_of(self, at: str) -> int:
+        """`last_checkpoint_size_signed_by(at)`, else the first checkpoint: one round trip."""
+        rows = await fetch(self.connection(), "SELECT COALESCE((SELECT size FROM log_checkpoint "
+                           "WHERE signed_at <= ? ORDER BY size DESC LIMIT 1), "
+                           "(SELECT MIN(size) FROM log_checkpoint)) AS size", [at])
+        return int(rows[0]["size"])
+
     async def first_checkpoint_size(self) -> int:
         rows = await fetch(self.connection(), "SELECT MIN(size) AS size FROM log_checkpoint")
         return int(rows[0]["size"])
