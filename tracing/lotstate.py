@@ -43,7 +43,7 @@ async def held_lot(ctx: ApplyContext, lot_id: str, custodian: str) -> Lot:
 
 # The set-based handover (tracing.custody) keeps the lots its batch touches in `ctx.memo`, as
 # column dicts, current with what its projector buffered; any per-entry kind clears the memo.
-_LOT_COLUMNS = tuple(sorted(Lot._meta.db_fields))
+LOT_COLUMNS = tuple(sorted(Lot._meta.db_fields))
 _CHUNK = 500  # values bound in one IN (...) list
 
 
@@ -57,7 +57,7 @@ async def load_lots(ctx: ApplyContext, lot_ids: Iterable[str]) -> None:
     wanted = sorted({i for i in lot_ids if _lot_key(i) not in ctx.memo})
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start:start + _CHUNK]
-        rows = await fetch(ctx.conn, f"SELECT {', '.join(_LOT_COLUMNS)} FROM tracing_lot "
+        rows = await fetch(ctx.conn, f"SELECT {', '.join(LOT_COLUMNS)} FROM tracing_lot "
                            f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
         for row in rows:
             ctx.memo[_lot_key(str(row["id"]))] = row

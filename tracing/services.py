@@ -19,7 +19,13 @@ from heartchain.errors import Conflict, HeartchainError, ValidationError
 from heartchain.idempotency import idempotent_nonce
 from heartchain.keys import Address, SigningKey, address_of, is_address
 from heartchain.ledger.body import decode, wire
-from heartchain.ledger.entries import Entry, format_time, parse_entry, verify_signatures
+from heartchain.ledger.entries import (
+    Entry,
+    ReplayError,
+    format_time,
+    parse_entry,
+    verify_signatures,
+)
 from heartchain.ledger.kinds import applied_class
 from heartchain.ledger.log import Appended
 from heartchain.ledger.store import execute, fetch
@@ -130,9 +136,14 @@ async def offer_handover(platform: Platform, *, lot: str, giver: str, taker: str
     # entry as the taker will complete it, and the body as the log will decode it.
     signed.signed_by(taker_key)
     decode(applied_class(entry.kind), entry.body)
-    return await HandoverOffer.create(id=offer_id, lot_id=lot, giver=giver,
-                                      taker=taker, data=signed.leaf_data,
-                                      created_at=format_time(platform.clock.now()))
+    offer = HandoverOffer(id=offer_id, lot_id=lot, giver=giver, taker=taker,
+                          data=signed.leaf_data, created_at=format_time(platform.clock.now()),
+                          accepted_idx=None)
+    await execute(platform.log.reader.connection(),  # raw: one insert, no ORM query building
+                  "INSERT INTO tracing_handover_offer (id, lot_id, giver, taker, data, "
+                  "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                  [offer.id, lot, giver, taker, offer.data, offer.created_at])
+    return offer
 
 
 async def accept_handover(platform: Platform, *, offer_id: str, taker: str) -> Appended:
@@ -140,31 +151,58 @@ async def accept_handover(platform: Platform, *, offer_id: str, taker: str) -> A
 
     Accepting an offer the taker already accepted answers that entry (one entry per offer), so a
     retried accept writes nothing twice, even when the first stopped before marking the offer."""
-    offer = (await HandoverOffer.get_or_none(id=offer_id)
-             if can_match(HandoverOffer, id=offer_id) else None)
+    offer = await _offer(platform, offer_id)
     if offer is None or offer.taker != taker:
         raise OfferNotFound(f"no pending handover offer {offer_id} for {taker}")
     if offer.accepted_idx is not None:
         return await platform.log.appended(offer.accepted_idx)
     entry = parse_entry(bytes(offer.data))
-    earlier = await platform.log.find_signed(offer.giver, entry.nonce)
-    if earlier is None:
-        if platform.clock.now() - entry.at_datetime > OFFER_TTL:
+    if platform.clock.now() - entry.at_datetime > OFFER_TTL:
+        appended = await _appended_before(platform, offer, entry)
+        if appended is None:
             raise OfferExpired(f"offer {offer_id} was signed at {entry.at}; offers must be "
                                f"accepted within {int(OFFER_TTL.total_seconds() // 60)} "
                                "minutes: offer again")
+    else:
         full = entry.signed_by(await platform.custodial_key(taker))
         body = _offered_body(entry, offer)
-        appended = await (platform.log.append(full) if body is None
-                          else platform.log.append_signed(full, body))
-    elif parse_entry(earlier.data).body == entry.body:
-        appended = await platform.log.appended(earlier.index)
-    else:
-        raise OfferNotFound(f"offer {offer_id}'s nonce was used by another entry")
+        try:
+            appended = await (platform.log.append(full) if body is None
+                              else platform.log.append_signed(full, body))
+        except ReplayError:
+            # Appended by an earlier accept that stopped before marking the offer: asked only
+            # now, not before every append (a round trip on every handover).
+            earlier = await _appended_before(platform, offer, entry)
+            if earlier is None:
+                raise
+            appended = earlier
     await execute(platform.log.reader.connection(),
                   "UPDATE tracing_handover_offer SET accepted_idx = ? WHERE id = ?",
                   [appended.index, offer_id])
     return appended
+
+
+async def _offer(platform: Platform, offer_id: str) -> HandoverOffer | None:
+    if not can_match(HandoverOffer, id=offer_id):
+        return None
+    rows = await fetch(platform.log.reader.connection(),
+                       f"SELECT {', '.join(_OFFER_COLUMNS)} FROM tracing_handover_offer "
+                       "WHERE id = ?", [offer_id])
+    return HandoverOffer._init_from_db(**rows[0]) if rows else None
+
+
+_OFFER_COLUMNS = tuple(sorted(HandoverOffer._meta.db_fields))
+
+
+async def _appended_before(platform: Platform, offer: HandoverOffer, entry: Entry
+                           ) -> Appended | None:
+    """What the log answered for the offer's entry if it is there already (None if not)."""
+    earlier = await platform.log.find_signed(offer.giver, entry.nonce)
+    if earlier is None:
+        return None
+    if parse_entry(earlier.data).body != entry.body:
+        raise OfferNotFound(f"offer {offer.id}'s nonce was used by another entry")
+    return await platform.log.appended(earlier.index)
 
 
 def _offered_body(entry: Entry, offer: HandoverOffer) -> HandoverBody | None:
