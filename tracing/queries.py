@@ -46,6 +46,19 @@ async def get_lot(lot_id: str) -> Lot:
     return lot_of(rows[0])
 
 
+async def get_lot_and_account(lot_id: str, address: str) -> tuple[Lot, bool]:
+    """`get_lot`, and whether `address` is a registered account: one round trip (a handover
+    offer asks both)."""
+    rows = (await fetch(connections.get("default"), f"SELECT {', '.join(LOT_COLUMNS)}, "
+                        "(SELECT COUNT(*) FROM account WHERE address = ?) AS accounts FROM "
+                        "tracing_lot WHERE id = ?", [address, lot_id])
+            if can_match(Lot, id=lot_id) else [])
+    if not rows:
+        raise LotNotFound(f"lot {lot_id} does not exist")
+    accounts = int(rows[0].pop("accounts"))
+    return lot_of(rows[0]), accounts > 0
+
+
 async def check_label(lot_id: str, code: str) -> Lot:
     """What a scan does: the lot, if the label's code is its own; LabelMismatch otherwise."""
     lot = await get_lot(lot_id)

@@ -56,6 +56,7 @@ from tracing.queries import (
     donations_of,
     find_campaign,
     get_lot,
+    get_lot_and_account,
     lineage,
     lot_trace_url,
     lots_held_by,
@@ -118,14 +119,13 @@ async def offer_handover(platform: Platform, *, lot: str, giver: str, taker: str
             if (earlier.lot_id, earlier.giver, earlier.taker) != (lot, giver, taker):
                 raise Conflict("Idempotency-Key was already used for a different request")
             return earlier
-    row = await get_lot(lot)
+    row, taker_registered = await get_lot_and_account(lot, taker)
     _require_held_by(row, giver)
     if giver == taker:
         raise ValidationError("to: giver and taker are the same", field="to")
     if not is_address(taker):
         raise ValidationError(f"to: {taker[:100]!r} is not a valid address (hc1p…)", field="to")
-    if not await fetch(platform.log.reader.connection(),
-                       "SELECT 1 FROM account WHERE address = ?", [taker]):
+    if not taker_registered:
         raise ValidationError(f"to: {taker} is not a registered account", field="to")
     entry = platform.build(HandoverBody.KIND,
                            wire(handover_body(lot, giver, taker, place, evidence)), nonce)
