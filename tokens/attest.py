@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
 import json
 import sys
@@ -62,7 +63,14 @@ def attestation_key_from_settings(settings: Settings) -> SigningKey:
     the master key signs with the same key, and no other secret file needs guarding."""
     from heartchain.privacy import derive_key_from_settings
 
-    return SigningKey(derive_key_from_settings(settings, _KEY_PURPOSE))
+    return _signing_key(derive_key_from_settings(settings, _KEY_PURPOSE))
+
+
+@functools.lru_cache(maxsize=8)
+def _signing_key(seed: bytes) -> SigningKey:
+    # Every partner check signs a credential: the key's expansion from its seed was a seventh
+    # of the attestation's CPU.
+    return SigningKey(seed)
 
 
 def attestation_key(platform: Platform) -> SigningKey:
@@ -94,6 +102,7 @@ def _b58decode(text: str) -> bytes:
     return b"\0" * (len(text) - len(text.lstrip("1"))) + body
 
 
+@functools.lru_cache(maxsize=64)  # the issuer of every credential: one key
 def did_key(public_key: bytes) -> str:
     """`did:key` of an Ed25519 public key (multicodec 0xed01, multibase base58btc)."""
     return "did:key:z" + _b58encode(_ED25519_MULTICODEC + public_key)

@@ -17,18 +17,19 @@ from typing import Any, Literal
 
 import rfc8785
 
-from heartchain.accounts.entries import require_role, role_of
+from heartchain.accounts.entries import load_roles, require_role, role_of
 from heartchain.errors import ValidationError
 from heartchain.ledger.body import Address, Body, Hex32, Index, Time, literal_values
 from heartchain.ledger.entries import format_time, parse_time
-from heartchain.ledger.kinds import ApplyContext, projects, rules
+from heartchain.ledger.kinds import ApplyContext, prefetches, projects, rules
+from heartchain.ledger.store import fetch
 from tokens.errors import (
     ConsentAlreadyRevoked,
     NoActiveConsent,
     NotYourConsent,
     UnknownConsent,
 )
-from tokens.models import HeartCheck, HeartConsent
+from tokens.models import HeartConsent
 
 Scope = Literal["hearts.threshold"]
 SCOPES: tuple[str, ...] = literal_values(Scope)
@@ -145,13 +146,47 @@ class CheckBody(Body):
         return [self.partner] if self.consent is not None else [self.handle]
 
 
-@rules(CheckBody)
+# Set-based (heartchain.ledger.kinds): a partner check is a write on every call. The batch's
+# consents are read once (prefetch) into the memo; only consent.grant / consent.revoke (and
+# corrections) change a consent, and they are per-entry kinds, after which the memo is cleared.
+
+
+def _consent_key(index: int) -> tuple[str, int]:
+    return ("tokens.consent", index)
+
+
+async def _load_consents(ctx: ApplyContext, indexes: list[int]) -> None:
+    wanted = sorted({i for i in indexes if _consent_key(i) not in ctx.memo})
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start:start + _CHUNK]
+        rows = await fetch(ctx.conn, f"SELECT {', '.join(_CONSENT_COLUMNS)} FROM heart_consent "
+                           f"WHERE idx IN ({', '.join('?' * len(chunk))})", chunk)
+        for row in rows:  # a miss is not memoized: read again when asked
+            ctx.memo[_consent_key(int(row["idx"]))] = HeartConsent._init_from_db(**row)
+
+
+async def _memo_consent(ctx: ApplyContext, index: int) -> HeartConsent:
+    if _consent_key(index) not in ctx.memo:
+        await _load_consents(ctx, [index])
+    row: HeartConsent | None = ctx.memo.get(_consent_key(index))
+    if row is None:
+        raise UnknownConsent(f"entry {index} is not a consent")
+    return row
+
+
+@prefetches(CheckBody)
+async def _prefetch_check(ctx: ApplyContext, bodies: list[CheckBody]) -> None:
+    await _load_consents(ctx, [b.consent for b in bodies if b.consent is not None])
+    await load_roles(ctx, [a for b in bodies for a in (b.partner, b.handle)])
+
+
+@rules(CheckBody, batched=True)
 async def _check_check(ctx: ApplyContext, body: CheckBody) -> None:
     await require_role(ctx, body.partner, "partner")
     if body.consent is None:  # member-presented: the handle's own signature is the consent
         await _require_handle(ctx, body.handle, CheckBody.KIND)
         return
-    consent = await _consent(ctx, body.consent)
+    consent = await _memo_consent(ctx, body.consent)
     if (consent.handle, consent.partner) != (body.handle, body.partner):
         raise NoActiveConsent(f"consent.check: consent {body.consent} is not {body.handle}'s "
                               f"consent to {body.partner}")
@@ -160,8 +195,13 @@ async def _check_check(ctx: ApplyContext, body: CheckBody) -> None:
         raise NoActiveConsent(f"consent.check: consent {body.consent} was {state}")
 
 
-@projects(CheckBody)
+@projects(CheckBody, batched=True)
 async def _project_check(ctx: ApplyContext, body: CheckBody) -> None:
-    await HeartCheck.create(using_db=ctx.conn, idx=ctx.index, handle=body.handle,
-                            partner=body.partner, consent_idx=body.consent,
-                            commitment=body.commitment, checked_at=format_time(ctx.now))
+    await ctx.write("INSERT INTO heart_check (idx, handle, partner, consent_idx, commitment, "
+                    "checked_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [ctx.index, body.handle, body.partner, body.consent, body.commitment,
+                     format_time(ctx.now)])
+
+
+_CHUNK = 500  # values bound in one IN (...) list
+_CONSENT_COLUMNS = tuple(sorted(HeartConsent._meta.db_fields))

@@ -16,7 +16,7 @@ from heartchain.accounts.models import Account as AccountRow
 from heartchain.errors import ValidationError
 from heartchain.gql import JSON, ErrorResult, Info, Int64
 from heartchain.ledger.entries import parse_time
-from heartchain.ledger.types import FromEntry, LogEntry, load_entry
+from heartchain.ledger.types import FromEntry, LogEntry, written_entry
 from tokens import services
 
 
@@ -155,4 +155,4 @@ async def hearts_checked(info: Info, checked: services.Checked, threshold: int
     return HeartsChecked(at_least=checked.result, threshold=Int64(threshold),
                          checkpoint_size=Int64(checked.checkpoint_size),
                          attestation=JSON(checked.attestation),
-                         entry=await load_entry(info, checked.index))
+                         entry=await written_entry(info, checked.appended))

@@ -29,7 +29,7 @@ from heartchain.ledger.log import Appended, LogReader
 from heartchain.ledger.store import fetch
 from heartchain.lookups import can_match
 from heartchain.platform import Platform
-from heartchain.privacy import seal_personal, subject_salt
+from heartchain.privacy import seal_personal, subject_salt, subject_salt_and_key
 
 # Re-exported: callers keep asking `tokens.services` for donors and opened checks.
 from tokens.checks import CheckOpening as CheckOpening
@@ -357,9 +357,7 @@ async def as_of_checkpoint(platform: Platform, now: datetime) -> int:
     """The checkpoint a check made at `now` is answered at: the newest one signed by the start
     of the hour (else the first after it), so every check in that hour shares it and none can be
     told apart by it."""
-    start = format_time(_bucket(now))
-    found = await platform.log.reader.last_checkpoint_size_signed_by(start)
-    return found if found is not None else await platform.log.reader.first_checkpoint_size()
+    return await platform.log.reader.checkpoint_size_as_of(format_time(_bucket(now)))
 
 
 @dataclass(frozen=True)
@@ -371,9 +369,9 @@ class Checked:
     appended: Appended
 
 
-async def _check_salt(platform: Platform, member: str, fields: Mapping[str, Any]) -> bytes:
+def _check_salt(member_salt: bytes, fields: Mapping[str, Any]) -> bytes:
     # Derived, not random: a retry with the same Idempotency-Key builds the same entry.
-    return hmac.new(await subject_salt(platform, member),
+    return hmac.new(member_salt,
                     b"heartchain/consent-check-salt/v1\n" + rfc8785.dumps(dict(fields)),
                     hashlib.sha256).digest()
 
@@ -386,13 +384,15 @@ async def _record_check(platform: Platform, *, member: str, partner: str, handle
     result = await score_at(_db(), member, size) >= threshold
     fields = {"checkpoint": size, "consent": consent, "handle": handle, "partner": partner,
               "threshold": threshold, "bucket": format_time(_bucket(now))}
-    salt = await _check_salt(platform, member, fields)
+    member_salt, member_key = await subject_salt_and_key(platform, member)
+    salt = _check_salt(member_salt, fields)
     opening = {"threshold": threshold, "checkpoint": size, "result": result, "salt": salt.hex()}
     commitment = check_commitment(member=member, partner=partner, handle=handle,
                                   threshold=threshold, checkpoint=size, result=result, salt=salt)
     # Sealed before the entry is written: a check whose opening were lost could not be shown
     # to its member; an opening without its entry is never shown.
-    await seal_personal(platform, member, f"check/{commitment[:48]}", json.dumps(opening))
+    await seal_personal(platform, member, f"check/{commitment[:48]}", json.dumps(opening),
+                        key=member_key)
     body = CheckBody(partner=Address(partner), handle=Address(handle), commitment=commitment,
                      consent=consent)
     appended = await platform.write(body, *_keys(signer))

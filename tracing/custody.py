@@ -12,11 +12,24 @@ from typing import Literal
 
 import msgspec
 
+from heartchain.accounts.entries import load_roles
 from heartchain.errors import ValidationError
 from heartchain.ledger.body import Address, Body, Hex32, Quantity, Text, literal_values
-from heartchain.ledger.kinds import ApplyContext, projects, rules
+from heartchain.ledger.kinds import ApplyContext, prefetches, projects, rules
 from tracing.errors import StaleQuantity
-from tracing.lotstate import HELD, LotId, Writer, held_lot, registered, take_out, update_lot
+from tracing.lotstate import (
+    HELD,
+    LotId,
+    Writer,
+    held_lot,
+    held_lot_row,
+    load_lots,
+    lot_of,
+    memo_lot,
+    registered,
+    take_out,
+    update_lot,
+)
 from tracing.models import Lot
 
 LossReason = Literal["spoiled", "damaged", "stolen", "expired", "other"]
@@ -73,20 +86,41 @@ class DeliverBody(Body):
 # lot.handover
 
 
-@rules(HandoverBody)
+# Set-based (heartchain.ledger.kinds): the hot lot kind, a write on every handover. The batch's
+# lots are read once (prefetch), the rules read them from the memo, the projector keeps the memo
+# current and buffers its two rows: the same rule, rows and errors as the per-entry lot kinds.
+
+
+@prefetches(HandoverBody)
+async def _prefetch_handover(ctx: ApplyContext, bodies: list[HandoverBody]) -> None:
+    await load_lots(ctx, [body.lot for body in bodies])
+    await load_roles(ctx, [body.taker for body in bodies])
+
+
+@rules(HandoverBody, batched=True)
 async def _check_handover(ctx: ApplyContext, body: HandoverBody) -> None:
-    await held_lot(ctx, body.lot, body.giver)
+    await held_lot_row(ctx, body.lot, body.giver)
     await registered(ctx, body.taker, "to")
 
 
-@projects(HandoverBody)
+@projects(HandoverBody, batched=True)
 async def _project_handover(ctx: ApplyContext, body: HandoverBody) -> None:
-    lot = await Lot.get(id=body.lot).using_db(ctx.conn)
-    await update_lot(ctx, lot, custodian=body.taker, place=body.place)
-    writer = Writer(ctx)
-    writer.event(lot, "handover", lot.quantity, giver=body.giver, place=body.place,
-                 evidence=body.evidence)
-    await writer.save()
+    row = await memo_lot(ctx, body.lot)
+    if row is None:  # the rule found it: only a bug gets here
+        raise RuntimeError(f"lot {body.lot} vanished between its rule and its projector")
+    row.update(custodian=body.taker, place=body.place, updated_idx=ctx.index)
+    await ctx.write("UPDATE tracing_lot SET updated_idx = ?, custodian = ?, place = ? "
+                    "WHERE id = ?", [ctx.index, body.taker, body.place, body.lot])
+    await ctx.write(_EVENT_INSERT, [
+        f"{ctx.index}|{body.lot}", ctx.index, body.lot, "handover", row["quantity"],
+        row["quantity"], body.giver, body.taker, body.place, body.evidence, None, None, None,
+        ctx.entry.at])
+    ctx.answer = lot_of(row)  # the lot after this handover, for the accepting resolver
+
+
+_EVENT_INSERT = ("INSERT INTO tracing_lot_event (id, idx, lot_id, action, quantity, moved, giver, "
+                 "custodian, place, evidence, reason, beneficiary, related, at) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 # ---------------------------------------------------------------------------------------------

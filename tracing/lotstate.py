@@ -7,7 +7,7 @@ output of a split).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -38,6 +38,54 @@ async def held_lot(ctx: ApplyContext, lot_id: str, custodian: str) -> Lot:
     if lot.custodian != custodian:
         raise NotCustodian(f"{custodian} is not the custodian of lot {lot_id}")
     return lot
+
+
+# The set-based handover (tracing.custody) keeps the lots its batch touches in `ctx.memo`, as
+# column dicts, current with what its projector buffered; any per-entry kind clears the memo.
+LOT_COLUMNS = tuple(sorted(Lot._meta.db_fields))
+_CHUNK = 500  # values bound in one IN (...) list
+
+
+def _lot_key(lot_id: str) -> tuple[str, str]:
+    return ("tracing.lot", lot_id)
+
+
+async def load_lots(ctx: ApplyContext, lot_ids: Iterable[str]) -> None:
+    """Memoize the rows of `lot_ids` in one query a chunk (a batch's prefetch); lots already
+    memoized are left as they are (they may be newer), a missing lot is not memoized."""
+    wanted = sorted({i for i in lot_ids if _lot_key(i) not in ctx.memo})
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start:start + _CHUNK]
+        rows = await fetch(ctx.conn, f"SELECT {', '.join(LOT_COLUMNS)} FROM tracing_lot "
+                           f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+        for row in rows:
+            ctx.memo[_lot_key(str(row["id"]))] = row
+
+
+async def memo_lot(ctx: ApplyContext, lot_id: str) -> dict[str, Any] | None:
+    """The lot's current columns: from the memo, else read (and memoized)."""
+    key = _lot_key(lot_id)
+    if key not in ctx.memo:
+        await load_lots(ctx, [lot_id])
+    row: dict[str, Any] | None = ctx.memo.get(key)
+    return row
+
+
+async def held_lot_row(ctx: ApplyContext, lot_id: str, custodian: str) -> dict[str, Any]:
+    """`held_lot` for a set-based kind: the same rule and errors, on the memoized row."""
+    row = await memo_lot(ctx, lot_id)
+    if row is None:
+        raise LotNotFound(f"lot {lot_id} does not exist")
+    if row["status"] != HELD:
+        raise LotClosed(f"lot {lot_id} was {row['status']}; nothing more can happen to it")
+    if row["custodian"] != custodian:
+        raise NotCustodian(f"{custodian} is not the custodian of lot {lot_id}")
+    return row
+
+
+def lot_of(row: dict[str, Any]) -> Lot:
+    """A Lot model of a memoized row, detached from it (the memo moves on with the batch)."""
+    return Lot._init_from_db(**row)
 
 
 async def registered(ctx: ApplyContext, address: str, what: str) -> None:

@@ -15,13 +15,20 @@ import secrets
 from collections.abc import Sequence
 from datetime import timedelta
 
-from heartchain.accounts.models import Account
-from heartchain.errors import Conflict, ValidationError
+from heartchain.errors import Conflict, HeartchainError, ValidationError
 from heartchain.idempotency import idempotent_nonce
 from heartchain.keys import Address, SigningKey, address_of, is_address
 from heartchain.ledger.body import decode, wire
-from heartchain.ledger.entries import format_time, parse_entry
+from heartchain.ledger.entries import (
+    Entry,
+    ReplayError,
+    format_time,
+    parse_entry,
+    verify_signatures,
+)
+from heartchain.ledger.kinds import applied_class
 from heartchain.ledger.log import Appended
+from heartchain.ledger.store import execute, fetch
 from heartchain.lookups import can_match
 from heartchain.platform import Platform
 from tracing.entries import (
@@ -49,6 +56,7 @@ from tracing.queries import (
     donations_of,
     find_campaign,
     get_lot,
+    get_lot_and_account,
     lineage,
     lot_trace_url,
     lots_held_by,
@@ -61,7 +69,7 @@ __all__ = [
     "create_lot", "deliver_lot", "disburse", "donation_journey", "donations_of",
     "find_campaign", "get_lot", "hand_over", "handover_body", "lineage", "lot_trace_url",
     "lots_held_by", "merge_lots", "offer_handover", "pending_offers", "record_loss",
-    "split_lot", "timeline",
+    "split_lot", "timeline", "written_lot",
 ]
 
 OFFER_TTL = timedelta(minutes=4)
@@ -102,28 +110,40 @@ async def offer_handover(platform: Platform, *, lot: str, giver: str, taker: str
     Under an Idempotency-Key the offer's id and entry nonce derive from the key, so a retried
     offer answers the pending offer instead of making a second one."""
     nonce = idempotent_nonce(HandoverBody.KIND, giver, f"offer:{lot}")
-    offer_id = secrets.token_hex(8) if nonce is None else nonce.hex()[:16]
-    earlier = await HandoverOffer.get_or_none(id=offer_id)
-    if earlier is not None:
-        if (earlier.lot_id, earlier.giver, earlier.taker) != (lot, giver, taker):
-            raise Conflict("Idempotency-Key was already used for a different request")
-        return earlier
-    row = await get_lot(lot)
+    if nonce is None:  # a fresh random id: no earlier offer can have it
+        offer_id = secrets.token_hex(8)
+    else:
+        offer_id = nonce.hex()[:16]
+        earlier = await HandoverOffer.get_or_none(id=offer_id)
+        if earlier is not None:
+            if (earlier.lot_id, earlier.giver, earlier.taker) != (lot, giver, taker):
+                raise Conflict("Idempotency-Key was already used for a different request")
+            return earlier
+    row, taker_registered = await get_lot_and_account(lot, taker)
     _require_held_by(row, giver)
     if giver == taker:
         raise ValidationError("to: giver and taker are the same", field="to")
     if not is_address(taker):
         raise ValidationError(f"to: {taker[:100]!r} is not a valid address (hc1p…)", field="to")
-    if not await Account.exists(address=taker):
+    if not taker_registered:
         raise ValidationError(f"to: {taker} is not a registered account", field="to")
     entry = platform.build(HandoverBody.KIND,
                            wire(handover_body(lot, giver, taker, place, evidence)), nonce)
-    platform.log.prepare(entry.signed_by(await platform.custodial_key(giver),
-                                         await platform.custodial_key(taker)))  # shape check
-    signed = entry.signed_by(await platform.custodial_key(giver))
-    return await HandoverOffer.create(id=offer_id, lot_id=lot, giver=giver,
-                                      taker=taker, data=signed.leaf_data,
-                                      created_at=format_time(platform.clock.now()))
+    giver_key = await platform.custodial_key(giver)
+    taker_key = await platform.custodial_key(taker)
+    signed = entry.signed_by(giver_key)
+    # The shape check, without verifying the signatures made just now: the size limit on the
+    # entry as the taker will complete it, and the body as the log will decode it.
+    signed.signed_by(taker_key)
+    decode(applied_class(entry.kind), entry.body)
+    offer = HandoverOffer(id=offer_id, lot_id=lot, giver=giver, taker=taker,
+                          data=signed.leaf_data, created_at=format_time(platform.clock.now()),
+                          accepted_idx=None)
+    await execute(platform.log.reader.connection(),  # raw: one insert, no ORM query building
+                  "INSERT INTO tracing_handover_offer (id, lot_id, giver, taker, data, "
+                  "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                  [offer.id, lot, giver, taker, offer.data, offer.created_at])
+    return offer
 
 
 async def accept_handover(platform: Platform, *, offer_id: str, taker: str) -> Appended:
@@ -131,27 +151,79 @@ async def accept_handover(platform: Platform, *, offer_id: str, taker: str) -> A
 
     Accepting an offer the taker already accepted answers that entry (one entry per offer), so a
     retried accept writes nothing twice, even when the first stopped before marking the offer."""
-    offer = (await HandoverOffer.get_or_none(id=offer_id)
-             if can_match(HandoverOffer, id=offer_id) else None)
+    offer = await _offer(platform, offer_id)
     if offer is None or offer.taker != taker:
         raise OfferNotFound(f"no pending handover offer {offer_id} for {taker}")
     if offer.accepted_idx is not None:
         return await platform.log.appended(offer.accepted_idx)
     entry = parse_entry(bytes(offer.data))
-    earlier = await platform.log.find_signed(offer.giver, entry.nonce)
-    if earlier is None:
-        if platform.clock.now() - entry.at_datetime > OFFER_TTL:
+    if platform.clock.now() - entry.at_datetime > OFFER_TTL:
+        appended = await _appended_before(platform, offer, entry)
+        if appended is None:
             raise OfferExpired(f"offer {offer_id} was signed at {entry.at}; offers must be "
                                f"accepted within {int(OFFER_TTL.total_seconds() // 60)} "
                                "minutes: offer again")
-        appended = await platform.log.append(
-            entry.signed_by(await platform.custodial_key(taker)))
-    elif parse_entry(earlier.data).body == entry.body:
-        appended = await platform.log.appended(earlier.index)
     else:
-        raise OfferNotFound(f"offer {offer_id}'s nonce was used by another entry")
-    await HandoverOffer.filter(id=offer_id).update(accepted_idx=appended.index)
+        full = entry.signed_by(await platform.custodial_key(taker))
+        body = _offered_body(entry, offer)
+        try:
+            appended = await (platform.log.append(full) if body is None
+                              else platform.log.append_signed(full, body))
+        except ReplayError:
+            # Appended by an earlier accept that stopped before marking the offer: asked only
+            # now, not before every append (a round trip on every handover).
+            earlier = await _appended_before(platform, offer, entry)
+            if earlier is None:
+                raise
+            appended = earlier
+    await execute(platform.log.reader.connection(),
+                  "UPDATE tracing_handover_offer SET accepted_idx = ? WHERE id = ?",
+                  [appended.index, offer_id])
     return appended
+
+
+async def _offer(platform: Platform, offer_id: str) -> HandoverOffer | None:
+    if not can_match(HandoverOffer, id=offer_id):
+        return None
+    rows = await fetch(platform.log.reader.connection(),
+                       f"SELECT {', '.join(_OFFER_COLUMNS)} FROM tracing_handover_offer "
+                       "WHERE id = ?", [offer_id])
+    return HandoverOffer._init_from_db(**rows[0]) if rows else None
+
+
+_OFFER_COLUMNS = tuple(sorted(HandoverOffer._meta.db_fields))
+
+
+async def _appended_before(platform: Platform, offer: HandoverOffer, entry: Entry
+                           ) -> Appended | None:
+    """What the log answered for the offer's entry if it is there already (None if not)."""
+    earlier = await platform.log.find_signed(offer.giver, entry.nonce)
+    if earlier is None:
+        return None
+    if parse_entry(earlier.data).body != entry.body:
+        raise OfferNotFound(f"offer {offer.id}'s nonce was used by another entry")
+    return await platform.log.appended(earlier.index)
+
+
+def _offered_body(entry: Entry, offer: HandoverOffer) -> HandoverBody | None:
+    """The body of an offer's stored entry when it is what `offer_handover` stores (a handover
+    from the giver to the taker, the giver's signature valid), so the log need not verify again
+    the taker's signature this process makes just now; None: `Log.append` checks it all."""
+    try:
+        body = decode(HandoverBody, entry.body)
+        if entry.kind != HandoverBody.KIND or (body.giver, body.taker) != (offer.giver,
+                                                                           offer.taker):
+            return None
+        verify_signatures(entry, [body.giver])
+    except HeartchainError:
+        return None
+    return body
+
+
+def written_lot(appended: Appended) -> Lot | None:
+    """The lot as the handover this process just integrated left it (None: look it up)."""
+    written = appended.written
+    return written.answer if written is not None and isinstance(written.answer, Lot) else None
 
 
 async def pending_offers(account: str) -> list[HandoverOffer]:

@@ -25,7 +25,7 @@ from heartchain.gql import (
     page_size,
 )
 from heartchain.ledger.entries import format_time, parse_entry
-from heartchain.ledger.types import LogEntry, load_entry
+from heartchain.ledger.types import LogEntry, load_entry, written_entry
 from tracing import models, services
 from tracing.campaign_types import CampaignMutation, CampaignQuery
 from tracing.lot_types import HandoverOffer, LabelCheck, Lot
@@ -164,8 +164,11 @@ class Mutation(CampaignMutation):
     async def accept_lot(self, info: Info, offer_id: str) -> LotResult:
         appended = await services.accept_handover(info.context.platform, offer_id=offer_id,
                                                   taker=info.context.caller.address)
-        offer = await models.HandoverOffer.get(id=offer_id)
-        return await _changed(info, offer.lot_id, appended.index)
+        lot = services.written_lot(appended)
+        if lot is None:  # answered again (a retry): as it stands now
+            offer = await models.HandoverOffer.get(id=offer_id)
+            lot = await services.get_lot(offer.lot_id)
+        return LotChanged(lot=Lot.of(lot), entry=await written_entry(info, appended))
 
     @mutation(signed_in=True,
               description="Custodian: split a lot; outputs + loss = its quantity.")

@@ -103,6 +103,7 @@ class LogReader:
     def __init__(self, connection: str = "default") -> None:
         self.connection_name = connection
         self._full_tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._as_of: tuple[str, int] | None = None  # checkpoint_size_as_of's final answer
 
     def connection(self) -> BaseDBAsyncClient:
         """The database the log lives in. Domains query their own tables (heart_*, mutual_*)
@@ -164,6 +165,23 @@ class LogReader:
         rows = await fetch(self.connection(), "SELECT size FROM log_checkpoint "
                            "WHERE signed_at <= ? ORDER BY size DESC LIMIT 1", [at])
         return int(rows[0]["size"]) if rows else None
+
+    async def checkpoint_size_as_of(self, at: str) -> int:
+        """`last_checkpoint_size_signed_by(at)`, else the first checkpoint: one round trip, and
+        none once the answer is final (every check in an hour asks with the hour's start)."""
+        if self._as_of is not None and self._as_of[0] == at:
+            return self._as_of[1]
+        rows = await fetch(self.connection(), "SELECT COALESCE((SELECT size FROM log_checkpoint "
+                           "WHERE signed_at <= ? ORDER BY size DESC LIMIT 1), "
+                           "(SELECT MIN(size) FROM log_checkpoint)) AS size, "
+                           "(SELECT MAX(signed_at) FROM log_checkpoint) AS latest", [at])
+        size = int(rows[0]["size"])
+        # Checkpoint times never go back (verify refuses a log where they do): once one is
+        # signed after `at`, none signed by `at` can follow, so the answer cannot change.
+        # (format_time strings sort as the times they name.)
+        if str(rows[0]["latest"]) > at:
+            self._as_of = (at, size)
+        return size
 
     async def first_checkpoint_size(self) -> int:
         rows = await fetch(self.connection(), "SELECT MIN(size) AS size FROM log_checkpoint")
