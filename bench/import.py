@@ -80,10 +80,10 @@ async def bench(rows: int, payers: int, workdir: Path) -> tuple[list[dict[str, o
 
     # Signing's cost to this process: building each chunk's set, and signing it here or
     # waiting for the worker that signs it a chunk ahead (heartchain.finance.signing).
-    def timed_begin(worker: Any, items: Any, at: str) -> Any:
+    def timed_begin(worker: Any, items: Any, at: str, **kwargs: Any) -> Any:
         began = time.perf_counter()
         try:
-            return begin(worker, items, at)
+            return begin(worker, items, at, **kwargs)
         finally:
             spent["sign"] += time.perf_counter() - began
 

@@ -274,16 +274,17 @@ async def _import(platform: Platform, charity: str, data: bytes, worker: ImportW
     unregistered = {address_of(key): key for key in donors.unregistered}
     parts = [checked.pending[at:at + chunk_rows] for at in range(0, total, chunk_rows)]
 
-    def begin(number: int) -> tuple[_Plan, signing.Pending]:
+    def begin(number: int, *, now: bool = False) -> tuple[_Plan, signing.Pending]:
         plan = _plan(parts[number], charity, charity_key, donors.addresses, unregistered)
         for donor in plan.registering:
             del unregistered[donor]
-        return plan, signing.begin(worker, plan.items, format_time(platform.clock.now()))
+        return plan, signing.begin(worker, plan.items, format_time(platform.clock.now()),
+                                   now=now)
 
     done = 0
-    upcoming = begin(0) if parts else None
+    upcoming = begin(0, now=True) if parts else None
     for number, part in enumerate(parts):
-        plan, pending = upcoming or begin(number)  # always begun by the turn before
+        plan, pending = upcoming or begin(number, now=True)  # always begun by the turn before
         upcoming = begin(number + 1) if number + 1 < len(parts) else None
         chunk = Chunk(number + 1, part[0][0].row, part[-1][0].row, len(part), landed=False)
         report.chunks.append(chunk)
@@ -299,7 +300,7 @@ async def _import(platform: Platform, charity: str, data: bytes, worker: ImportW
             if upcoming is not None:  # built as if this chunk landed: build it again
                 upcoming[1].discard()
                 unregistered.update(upcoming[0].registering)
-                upcoming = begin(number + 1)
+                upcoming = begin(number + 1, now=True)
         else:
             chunk.landed = True
             chunk.first_index, chunk.last_index = appended[0].index, appended[-1].index

@@ -73,31 +73,34 @@ def _sign(unsigned: list[Unsigned], keys: list[SigningKey], at: str) -> list[Ent
     return signed
 
 
-def begin(worker: ImportWorker, items: Sequence[tuple[Body, SigningKey]], at: str) -> Pending:
+def begin(worker: ImportWorker, items: Sequence[tuple[Body, SigningKey]], at: str, *,
+          now: bool = False) -> Pending:
     """Start signing `items` at `at`: in the worker when there is one, else here and now;
-    await the result's `signed()`."""
-    bodies = [body for body, _ in items]
+    await the result's `signed()`. `now`: the set is needed at once (the first chunk, with
+    nothing to append meanwhile), so this process signs its first half while the worker signs
+    the rest."""
     if not worker.forked:
-        return Pending(bodies, done=sign_set(items, at))
-    unsigned, keys = _unsigned(items)
-    return Pending(bodies, future=worker.run(_sign_from_seeds, unsigned,
-                                             [bytes(key) for key in keys], at))
+        return Pending(sign_set(items, at))
+    here = len(items) // 2 if now else 0
+    unsigned, keys = _unsigned(items[here:])
+    return Pending(sign_set(items[:here], at), [body for body, _ in items[here:]],
+                   worker.run(_sign_from_seeds, unsigned, [bytes(key) for key in keys], at))
 
 
 class Pending:
-    """A chunk being signed: its bodies, and the entries once signed."""
+    """A chunk being signed: the part signed here, and the bodies of the part the worker signs
+    with the future of its entries."""
 
-    def __init__(self, bodies: list[Body], *, done: list[tuple[Entry, Body]] | None = None,
+    def __init__(self, done: list[tuple[Entry, Body]], bodies: Sequence[Body] = (),
                  future: asyncio.Future[list[Entry]] | None = None) -> None:
-        self._bodies = bodies
         self._done = done
+        self._bodies = bodies
         self._future = future
 
     async def signed(self) -> list[tuple[Entry, Body]]:
-        if self._done is None:
-            if self._future is None:
-                raise RuntimeError("a pending chunk has neither a result nor a future")
-            self._done = list(zip(await self._future, self._bodies, strict=True))
+        if self._future is not None:
+            self._done += zip(await self._future, self._bodies, strict=True)
+            self._future = None
         return self._done
 
     def discard(self) -> None:

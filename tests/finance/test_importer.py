@@ -84,9 +84,9 @@ def signed_in(request: pytest.FixtureRequest) -> Iterator[str]:
     placed: list[bool] = []
     begin = signing.begin
 
-    def spied(worker: ImportWorker, *args: Any) -> signing.Pending:
+    def spied(worker: ImportWorker, *args: Any, **kwargs: Any) -> signing.Pending:
         placed.append(worker.forked)
-        return begin(worker, *args)
+        return begin(worker, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(worker_module, "PARALLEL_FROM", 0 if request.param == "worker" else 10**9)
