@@ -176,22 +176,31 @@ def second_server(server: Server) -> Iterator[str]:
 
 
 def decode_qr(png: bytes) -> str:
-    """The text of the QR code in an image, '' if none is found. The detector misses a code at
-    some sizes and on anti-aliased seams, so the image is binarised, given a quiet zone, and
-    tried at its own size and at two larger ones (the code's text is the same at any size)."""
+    """The text of the QR code in an image, '' if none is found. OpenCV's detectors miss a code
+    at some sizes (a 1,476-pixel label read at half its size and not at its own) and on
+    anti-aliased seams, so the image is binarised, given a quiet zone, and tried at several
+    sizes with both detectors (the code's text is the same at any size)."""
     import cv2
     import numpy
 
     image = cv2.imdecode(numpy.frombuffer(png, dtype=numpy.uint8), cv2.IMREAD_GRAYSCALE)
     _, image = cv2.threshold(image, 128, 255, cv2.THRESH_BINARY)
     image = cv2.copyMakeBorder(image, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255)
-    detector = cv2.QRCodeDetector()
-    for scale in (1, 2, 3):
-        scaled = image if scale == 1 else cv2.resize(image, None, fx=scale, fy=scale,
-                                                     interpolation=cv2.INTER_NEAREST)
-        text, _, _ = detector.detectAndDecode(scaled)
-        if text:
-            return str(text)
+    detectors = [cv2.QRCodeDetector()]
+    if hasattr(cv2, "QRCodeDetectorAruco"):
+        detectors.append(cv2.QRCodeDetectorAruco())
+    for scale in (1, 0.5, 2, 0.25, 3):
+        if scale == 1:
+            scaled = image
+        else:
+            # Shrinking averages pixels (then binarised again); growing repeats them.
+            scaled = cv2.resize(image, None, fx=scale, fy=scale, interpolation=(
+                cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST))
+            _, scaled = cv2.threshold(scaled, 128, 255, cv2.THRESH_BINARY)
+        for detector in detectors:
+            text, _, _ = detector.detectAndDecode(scaled)
+            if text:
+                return str(text)
     return ""
 
 
