@@ -16,7 +16,7 @@ from heartchain.accounts.entries import role_of
 from heartchain.accounts.errors import UnknownAccount
 from heartchain.ledger.body import literal_values
 from heartchain.ledger.kinds import ApplyContext
-from heartchain.ledger.store import fetch
+from heartchain.ledger.store import IN_LIST, fetch
 from tracing import fifo
 from tracing.errors import LotClosed, LotNotFound, NotCustodian
 from tracing.labels import label_code
@@ -29,21 +29,25 @@ LotId = Annotated[str, msgspec.Meta(max_length=24, pattern=rf"\A{LOT_ID.pattern}
 HELD = "held"
 
 
+def _check_held(lot_id: str, status: str, holder: str, custodian: str) -> None:
+    """The rule of every step on an existing lot: it is held, and `custodian` holds it."""
+    if status != HELD:
+        raise LotClosed(f"lot {lot_id} was {status}; nothing more can happen to it")
+    if holder != custodian:
+        raise NotCustodian(f"{custodian} is not the custodian of lot {lot_id}")
+
+
 async def held_lot(ctx: ApplyContext, lot_id: str, custodian: str) -> Lot:
     lot = await Lot.get_or_none(id=lot_id).using_db(ctx.conn)
     if lot is None:
         raise LotNotFound(f"lot {lot_id} does not exist")
-    if lot.status != HELD:
-        raise LotClosed(f"lot {lot_id} was {lot.status}; nothing more can happen to it")
-    if lot.custodian != custodian:
-        raise NotCustodian(f"{custodian} is not the custodian of lot {lot_id}")
+    _check_held(lot_id, lot.status, lot.custodian, custodian)
     return lot
 
 
 # The set-based handover (tracing.custody) keeps the lots its batch touches in `ctx.memo`, as
 # column dicts, current with what its projector buffered; any per-entry kind clears the memo.
 LOT_COLUMNS = tuple(sorted(Lot._meta.db_fields))
-_CHUNK = 500  # values bound in one IN (...) list
 
 
 def _lot_key(lot_id: str) -> tuple[str, str]:
@@ -54,8 +58,8 @@ async def load_lots(ctx: ApplyContext, lot_ids: Iterable[str]) -> None:
     """Memoize the rows of `lot_ids` in one query a chunk (a batch's prefetch); lots already
     memoized are left as they are (they may be newer), a missing lot is not memoized."""
     wanted = sorted({i for i in lot_ids if _lot_key(i) not in ctx.memo})
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start:start + _CHUNK]
+    for start in range(0, len(wanted), IN_LIST):
+        chunk = wanted[start:start + IN_LIST]
         rows = await fetch(ctx.conn, f"SELECT {', '.join(LOT_COLUMNS)} FROM tracing_lot "
                            f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
         for row in rows:
@@ -76,10 +80,7 @@ async def held_lot_row(ctx: ApplyContext, lot_id: str, custodian: str) -> dict[s
     row = await memo_lot(ctx, lot_id)
     if row is None:
         raise LotNotFound(f"lot {lot_id} does not exist")
-    if row["status"] != HELD:
-        raise LotClosed(f"lot {lot_id} was {row['status']}; nothing more can happen to it")
-    if row["custodian"] != custodian:
-        raise NotCustodian(f"{custodian} is not the custodian of lot {lot_id}")
+    _check_held(lot_id, row["status"], row["custodian"], custodian)
     return row
 
 

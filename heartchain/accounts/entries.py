@@ -19,12 +19,11 @@ from heartchain.accounts.errors import AccountExists, RoleRequired, UnknownAccou
 from heartchain.errors import PermissionDenied, ValidationError
 from heartchain.ledger.body import Address, Body, Label, literal_values
 from heartchain.ledger.kinds import ApplyContext, prefetches, projects, rules
-from heartchain.ledger.store import fetch
+from heartchain.ledger.store import IN_LIST, fetch
 
 Role = Literal["operator", "charity", "partner", "investigator", "member", "witness"]
 ROLES: tuple[str, ...] = literal_values(Role)
 _LABEL = re.compile(r"\S(.*\S)?")
-_CHUNK = 500  # values bound in one IN (...) list
 _OPERATOR = ("role", "operator registered")
 
 
@@ -62,8 +61,8 @@ async def load_roles(ctx: ApplyContext, addresses: Iterable[str]) -> None:
     """Memoize the roles of `addresses` (a miss as None) in one query a chunk, for a batch's
     prefetch; addresses already memoized are left as they are (they may be newer)."""
     wanted = sorted({a for a in addresses if ("role", a) not in ctx.memo})
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start:start + _CHUNK]
+    for start in range(0, len(wanted), IN_LIST):
+        chunk = wanted[start:start + IN_LIST]
         rows = await fetch(ctx.conn, f"SELECT address, role FROM account WHERE address IN "
                            f"({', '.join('?' * len(chunk))})", chunk)
         found = {str(row["address"]): str(row["role"]) for row in rows}

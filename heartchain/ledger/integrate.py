@@ -90,17 +90,16 @@ class Integrator:
         outcomes = await self._integrate_isolating(batch)
         metrics.INTEGRATION_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(len(batch))
-        metrics.count_appended(item.entry.kind for item, outcome in zip(batch, outcomes,
-                                                                       strict=True)
-                               if isinstance(outcome, Appended))
-        appended = 0
+        appended_kinds: list[str] = []
         for item, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Appended):
-                appended += 1
+                appended_kinds.append(item.entry.kind)
             else:
                 metrics.REJECTED.labels(item.entry.kind, type(outcome).__name__).inc()
                 logger.info("entry rejected", extra={"kind": item.entry.kind,
                                                      "reason": type(outcome).__name__})
+        metrics.count_appended(appended_kinds)
+        appended = len(appended_kinds)
         logger.debug("integrated %d of %d entries", appended, len(batch), extra={
             "batch": len(batch), "appended": appended, "rejected": len(batch) - appended,
             "seconds": round(time.perf_counter() - started, 4)})

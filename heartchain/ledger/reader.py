@@ -22,10 +22,9 @@ from heartchain.errors import NotFound, ValidationError
 from heartchain.ledger import merkle, tiles
 from heartchain.ledger.entries import Entry, parse_entry
 from heartchain.ledger.notes import Checkpoint
-from heartchain.ledger.store import fetch
+from heartchain.ledger.store import IN_LIST, fetch
 
 _FULL_TILE_CACHE = 4096  # 4096 x 8 KiB = 32 MiB of immutable tiles
-_CHUNK = 500  # values bound in one IN (...) list
 _ENTRY_COLUMNS = "idx, leaf_hash, data, kind, at, integrated_at"
 _CHECKPOINT_COLUMNS = "size, note, signed_at"
 
@@ -150,25 +149,19 @@ class LogReader:
         it; one query a chunk however many, so a page's query count does not grow with them."""
         found: dict[int, int] = {}
         unique = sorted(set(indexes))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start:start + _CHUNK]
+        for start in range(0, len(unique), IN_LIST):
+            chunk = unique[start:start + IN_LIST]
             rows = await fetch(self.connection(), "SELECT e.idx, (SELECT MIN(c.size) FROM "
                                "log_checkpoint c WHERE c.size > e.idx) AS size FROM log_entry e "
                                f"WHERE e.idx IN ({', '.join('?' * len(chunk))})", chunk)
             found.update((int(r["idx"]), int(r["size"])) for r in rows if r["size"] is not None)
         return found
 
-    async def last_checkpoint_size_signed_by(self, at: str) -> int | None:
-        """The newest checkpoint signed at or before `at` (a `format_time` string), if any."""
-        # Sizes and signing times grow together: walking back from the newest checkpoint by its
-        # key stops within the checkpoints signed after `at`.
-        rows = await fetch(self.connection(), "SELECT size FROM log_checkpoint "
-                           "WHERE signed_at <= ? ORDER BY size DESC LIMIT 1", [at])
-        return int(rows[0]["size"]) if rows else None
-
     async def checkpoint_size_as_of(self, at: str) -> int:
-        """`last_checkpoint_size_signed_by(at)`, else the first checkpoint: one round trip, and
-        none once the answer is final (every check in an hour asks with the hour's start)."""
+        """The newest checkpoint signed at or before `at` (a `format_time` string), else the
+        first checkpoint: one round trip, and none once the answer is final (every check in an
+        hour asks with the hour's start). Sizes and signing times grow together, so walking
+        back from the newest checkpoint by its key stops within those signed after `at`."""
         if self._as_of is not None and self._as_of[0] == at:
             return self._as_of[1]
         rows = await fetch(self.connection(), "SELECT COALESCE((SELECT size FROM log_checkpoint "
@@ -200,8 +193,8 @@ class LogReader:
         """The signed note of each of `sizes` that has a checkpoint (missing ones are absent)."""
         found: dict[int, str] = {}
         unique = sorted(set(sizes))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start:start + _CHUNK]
+        for start in range(0, len(unique), IN_LIST):
+            chunk = unique[start:start + IN_LIST]
             for row in await fetch(self.connection(), "SELECT size, note FROM log_checkpoint "
                                    f"WHERE size IN ({', '.join('?' * len(chunk))})", chunk):
                 found[int(row["size"])] = str(row["note"])
@@ -225,8 +218,8 @@ class LogReader:
     async def get_entries(self, indexes: Sequence[int]) -> dict[int, StoredEntry]:
         found: dict[int, StoredEntry] = {}
         unique = sorted(set(indexes))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start:start + _CHUNK]
+        for start in range(0, len(unique), IN_LIST):
+            chunk = unique[start:start + IN_LIST]
             marks = ", ".join("?" * len(chunk))
             for row in await fetch(self.connection(), f"SELECT {_ENTRY_COLUMNS} FROM log_entry "
                                    f"WHERE idx IN ({marks})", chunk):

@@ -92,6 +92,9 @@ def sql(conn: BaseDBAsyncClient, query: str) -> str:
     return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
+IN_LIST = 500  # values bound in one IN (...) list: well under every driver's limit
+
+
 async def fetch(conn: BaseDBAsyncClient, query: str, values: list[Any] | None = None
                 ) -> list[dict[str, Any]]:
     return await conn.execute_query_dict(sql(conn, query), values or [])
