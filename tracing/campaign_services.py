@@ -88,6 +88,16 @@ async def campaigns_of(charity: str) -> list[DeclaredCampaign]:
     return await DeclaredCampaign.filter(charity=charity).order_by("-created_idx")
 
 
+async def pay_for_success_of(account: str) -> list[DeclaredCampaign]:
+    """The pay-for-success campaigns `account` validates or runs, newest first (the console's
+    list of outcomes to attest and campaigns to refund)."""
+    from tortoise.expressions import Q
+
+    if not can_match(DeclaredCampaign, charity=account):
+        return []
+    return await DeclaredCampaign.filter(
+        Q(validator=account) | Q(charity=account), validator__isnull=False
+    ).order_by("-created_idx")
 
 
 async def attest_outcome(platform: Platform, *, validator: Signer, charity: str, slug: str,

@@ -158,6 +158,12 @@ class CampaignQuery:
     async def campaigns_of(self, charity: str) -> list[CampaignDeclaration]:
         return [CampaignDeclaration.of(r) for r in await campaign_services.campaigns_of(charity)]
 
+    @strawberry.field(description="The pay-for-success campaigns an account validates or runs, "
+                                  "newest first.")
+    async def pay_for_success_campaigns(self, account: str) -> list[CampaignDeclaration]:
+        return [CampaignDeclaration.of(r)
+                for r in await campaign_services.pay_for_success_of(account)]
+
 
 @strawberry.type
 class CampaignMutation:

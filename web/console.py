@@ -4,8 +4,9 @@ client and shows each resulting entry, verified in the browser.
 
     GET /console         sign in; record a donation; create a lot; accept handovers; my lots
                          (merge them); donations I recorded (search, refund); disburse
-                         campaign cash with a receipt file; webhooks; register organisations
-                         (operator)
+                         campaign cash with a receipt file; pay for success (the validator
+                         attests, refund after the deadline); webhooks; register
+                         organisations (operator)
     GET /console/import  bulk import of a provider export (dry-run report, then the import
                          with its progress) and the accounting exports (heartchain/finance)
 
@@ -147,6 +148,24 @@ add_messages({
                               "Operator only. The name is public on the log: an organisation's "
                               "name, never a person's details."),
     "console_role": ("角色", "Role"),
+    "cc_escrow": ("按成效付款（可选）", "Pay for success (optional)"),
+    "cc_escrow_help": ("指定一家其他机构作为核验方：善款先冻结，核验方证实成效后才能支出；"
+                       "截止时仍未证实的，剩余善款按比例退回捐赠人。声明后不能更改。",
+                       "Name another organisation as the validator: the cash is held until it "
+                       "attests the outcome, and whatever is not released by the deadline goes "
+                       "back to the donors pro rata. Fixed once declared."),
+    "cc_validator": ("核验方（按名称选择已登记的机构）", "Validator (a registered organisation, "
+                     "by name)"),
+    "cc_deadline": ("成效截止时间（本地时间）", "Outcome deadline (your local time)"),
+    "console_escrow": ("按成效付款", "Pay for success"),
+    "console_escrow_help": ("由您核验或由您募集的按成效付款项目。核验方凭证据文件证实成效并释放善款"
+                            "（只记录文件的哈希，文件由您保存）；截止后未释放的部分可由机构、"
+                            "核验方或平台退回捐赠人。",
+                            "Pay-for-success campaigns you validate or run. The validator attests "
+                            "the outcome on an evidence file and releases cash (only the file's "
+                            "hash is recorded; you keep the file); after the deadline, what was "
+                            "not released can be refunded to the donors by the charity, the "
+                            "validator or the operator."),
     "role_depot": ("合作方（仓库、志愿者队伍）", "Partner (depot, volunteer team)"),
     "console_org_name": ("公开名称", "Public name"),
     "console_register_submit": ("签名并登记", "Sign and register"),
@@ -205,6 +224,26 @@ add_messages({
                         "{url} · {n} delivered · next #{next}{failing}"),
     "c_webhook_failing": (" · 连续失败 {f} 次", " · {f} failures in a row"),
     "c_webhook_off": ("（已停用）", " (disabled)"),
+    "c_escrow_state": ("{title} · {charity} · 截止 {deadline} · 已释放 {released} · "
+                       "已退回 {refunded}",
+                       "{title} · {charity} · deadline {deadline} · {released} released · "
+                       "{refunded} refunded"),
+    "c_escrow_closed": ("已全部释放。", "All of it was released."),
+    "c_escrow_refunded": ("已退回捐赠人（条目 #{n}）。", "Refunded to the donors (entry #{n})."),
+    "c_escrow_wait": ("截止前可由核验方证实成效；截止后可退款。",
+                      "Until the deadline the validator may attest; after it, refund."),
+    "c_evidence": ("证据文件（只记录其 SHA-256）", "Evidence file (only its SHA-256 is recorded)"),
+    "c_release": ("释放金额（元，留空为全部）", "Amount to release (yuan; empty: all of it)"),
+    "c_attest": ("签名证实成效", "Sign the attestation"),
+    "c_attest_done": ("已证实成效：共释放 {q}", "Outcome attested: {q} released in all"),
+    "c_evidence_hash": ("证据 SHA-256：{h}", "Evidence SHA-256: {h}"),
+    "c_refund_donors": ("按比例退回捐赠人", "Refund the donors pro rata"),
+    "c_confirm_refund_donors": ("确定把项目 {slug} 剩余的善款按比例退回捐赠人？"
+                                "此操作写入日志，不能撤销。",
+                                "Refund what campaign {slug} still holds to its donors, pro "
+                                "rata? This is written to the log and cannot be undone."),
+    "c_refund_donors_done": ("已退回捐赠人 {q}", "{q} refunded to the donors"),
+    "c_need_evidence": ("请选择证据文件。", "Choose the evidence file."),
     "c_registered": ("已登记 {label}（{role}）。令牌只显示这一次：",
                      "Registered {label} ({role}). Its token is shown this once:"),
 })

@@ -130,3 +130,24 @@ async def test_a_campaign_without_a_validator_has_no_escrow(ledger: Ledger,
     await campaign(ledger, cast.charity, "meals")
     read = (await _send(client, READ, "Read", {"slug": "meals"}))["campaignDeclaration"]
     assert read == {"escrow": None}
+
+
+async def test_the_campaigns_an_account_validates_or_runs(ledger: Ledger,
+                                                         client: httpx.AsyncClient,
+                                                         cast: Cast) -> None:
+    deadline = format_time(ledger.platform.clock.now() + timedelta(days=2))
+    await campaign(ledger, cast.charity, "cure", category="medical", validator=cast.school,
+                   outcome_deadline=deadline)
+    await campaign(ledger, cast.charity, "sight", category="medical", validator=cast.school,
+                   outcome_deadline=deadline)
+    await campaign(ledger, cast.charity, "meals")  # no validator: not pay for success
+
+    async def listed(account: str) -> list[tuple[str, str]]:
+        data = await _send(client, ATTEST, "PayForSuccessCampaigns", {"account": account})
+        return [(c["slug"], c["validator"]) for c in data["payForSuccessCampaigns"]]
+
+    newest_first = [("sight", cast.school), ("cure", cast.school)]
+    assert await listed(cast.school) == newest_first  # the validator's
+    assert await listed(cast.charity) == newest_first  # the charity's
+    assert await listed(cast.driver) == []
+    assert await listed("x" * 200) == []  # longer than any address: no query at all

@@ -290,8 +290,8 @@ async function recordDonation(event) {
 
 // -- declare or edit a campaign (createCampaign / updateCampaign) ---------------------------
 
-const CAMPAIGN_FIELDS = "slug titleZh titleEn purpose category goal unit starts ends beneficiary goods payees";
-const FIXED_ON_EDIT = ["slug", "category", "unit", "starts"];
+const CAMPAIGN_FIELDS = "slug titleZh titleEn purpose category goal unit starts ends beneficiary goods payees validator outcomeDeadline";
+const FIXED_ON_EDIT = ["slug", "category", "unit", "starts", "validator", "outcome_deadline"];
 
 function myCampaigns() {
   try { return JSON.parse($("hc-campaigns").textContent)[me.address] || []; } catch { return []; }
@@ -309,6 +309,14 @@ function fillCampaignEditor() {
 // A date input's day as the log's time (midnight UTC), and back.
 const dayToTime = (day) => (day ? `${day}T00:00:00.000Z` : null);
 const timeToDay = (time) => (time ? time.slice(0, 10) : "");
+// A datetime-local input's moment (the browser's time zone) as the log's time, and back.
+const localToTime = (value) => (value ? new Date(value).toISOString() : null);
+function timeToLocal(time) {
+  if (!time) return "";
+  const d = new Date(time);
+  const two = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}T${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
 
 function goalToText(goal, unit) {
   return unit === "fen" ? (goal / 100).toFixed(2) : String(goal);
@@ -329,6 +337,9 @@ async function editCampaign() {
   form.goal.value = goalToText(Number(c.goal), c.unit);
   form.starts.value = timeToDay(c.starts); form.ends.value = timeToDay(c.ends);
   form.beneficiary.value = c.beneficiary;
+  form.validator.value = c.validator || "";
+  form.outcome_deadline.value = timeToLocal(c.outcomeDeadline);
+  $("cc-escrow").open = Boolean(c.validator);
   for (const box of form.querySelectorAll("input[name=goods]")) box.checked = c.goods.includes(box.value);
   for (const box of form.querySelectorAll("input[name=payees]")) box.checked = c.payees.includes(box.value);
 }
@@ -354,6 +365,10 @@ async function saveCampaign(event) {
       const slug = form.slug.value.trim();
       if (!/^[a-z0-9][a-z0-9-]*$/.test(slug)) throw new ActionError(msg("c_bad_campaign"));
       const input = { slug, category: form.category.value, unit, starts: dayToTime(form.starts.value), ...common };
+      if (form.validator.value.trim() || form.outcome_deadline.value) {
+        input.validator = form.validator.value.trim() || null;
+        input.outcomeDeadline = localToTime(form.outcome_deadline.value);
+      }
       const data = await gql(`mutation Create($input: CampaignInput!) { createCampaign(input: $input) {
         __typename ... on CampaignSaved { campaign { slug charity } ${ENTRY_FIELDS} } ${ERROR_FIELDS} } }`, { input });
       saved = unwrap(data.createCampaign, "CampaignSaved");
@@ -365,6 +380,7 @@ async function saveCampaign(event) {
       fillCampaignEditor();
       $("cc-which").value = slug;
       for (const name of FIXED_ON_EDIT) form[name].disabled = true;
+      if (input.validator) await loadEscrow();
     }
     const c = saved.campaign;
     showResult(box, "ok",
@@ -676,6 +692,83 @@ function payeeNames() {
   if ($("f-payee")) $("f-payee").setAttribute("list", "payees");
 }
 
+// -- pay for success: the validator attests, anyone entitled refunds after the deadline --------
+
+const ESCROW_QUERY = `query Escrow($a: String!) { payForSuccessCampaigns(account: $a) {
+  slug charity titleZh titleEn validator outcomeDeadline escrow { released releasedAll refundIndex refunded } } }`;
+const ESCROW_CHANGED = `__typename ... on EscrowChanged { campaign { escrow { released refunded refundIndex } } ${ENTRY_FIELDS} } ${ERROR_FIELDS}`;
+
+function attestForm(campaign) {
+  const id = `ev-${campaign.slug}`;
+  const form = element("form", { class: "escrow-attest", "data-attest": campaign.slug },
+    element("p", {}, element("label", { for: `${id}-file`, text: msg("c_evidence") }),
+      element("input", { id: `${id}-file`, name: "evidence", type: "file" })),
+    element("p", {}, element("label", { for: `${id}-amount`, text: msg("c_release") }),
+      element("input", { id: `${id}-amount`, name: "amount", inputmode: "decimal", autocomplete: "off" })),
+    element("button", { type: "submit", text: msg("c_attest") }));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(form, $("escrow-result"), async () => {
+      const evidence = await fileHash(form.evidence);
+      if (!evidence) throw new ActionError(msg("c_need_evidence"));
+      const input = { charity: campaign.charity, campaign: campaign.slug, evidence,
+        amount: form.amount.value.trim() ? parseDecimal(form.amount.value, 2) : null };
+      const data = await gql(`mutation Attest($input: OutcomeAttestInput!) { attestOutcome(input: $input) { ${ESCROW_CHANGED} } }`, { input });
+      const done = unwrap(data.attestOutcome, "EscrowChanged");
+      showResult($("escrow-result"), "ok",
+        element("p", { "data-attested": campaign.slug, text: msg("c_attest_done", { q: formatQuantity(done.campaign.escrow.released, "cash") }) }),
+        element("p", { class: "mono break small", text: msg("c_evidence_hash", { h: evidence }) }), entryBlock(done.entry));
+      await loadEscrow();
+    });
+  });
+  return form;
+}
+
+function refundButton(campaign) {
+  const button = element("button", { type: "button", class: "secondary", "data-refund-campaign": campaign.slug, text: msg("c_refund_donors") });
+  button.addEventListener("click", () => {
+    if (!window.confirm(msg("c_confirm_refund_donors", { slug: campaign.slug }))) return;
+    act(null, $("escrow-result"), async () => {
+      const data = await gql(`mutation Refund($input: CampaignRefundInput!) { refundCampaign(input: $input) { ${ESCROW_CHANGED} } }`,
+        { input: { charity: campaign.charity, campaign: campaign.slug } });
+      const done = unwrap(data.refundCampaign, "EscrowChanged");
+      showResult($("escrow-result"), "ok",
+        element("p", { "data-refunded-campaign": campaign.slug, text: msg("c_refund_donors_done", { q: formatQuantity(done.campaign.escrow.refunded, "cash") }) }),
+        entryBlock(done.entry));
+      await loadEscrow();
+    });
+  });
+  return button;
+}
+
+function escrowItem(campaign, names) {
+  const escrow = campaign.escrow;
+  const english = !document.documentElement.lang.startsWith("zh");
+  const item = element("li", { "data-escrow": campaign.slug }, element("p", { text: msg("c_escrow_state", {
+    title: english ? campaign.titleEn : campaign.titleZh, charity: names[campaign.charity],
+    deadline: new Date(campaign.outcomeDeadline).toLocaleString(document.documentElement.lang),
+    released: formatQuantity(escrow.released, "cash"), refunded: formatQuantity(escrow.refunded, "cash") }) }),
+  element("p", {}, element("a", { href: `/campaigns/${campaign.slug}?charity=${campaign.charity}`, text: msg("c_campaign_open") })));
+  if (escrow.releasedAll) {
+    item.append(element("p", { class: "muted", text: msg("c_escrow_closed") }));
+  } else if (escrow.refundIndex !== null) {
+    item.append(element("p", { class: "muted" }, element("a", { href: `/entries/${escrow.refundIndex}`, text: msg("c_escrow_refunded", { n: escrow.refundIndex }) })));
+  } else if (Date.now() < Date.parse(campaign.outcomeDeadline)) {
+    item.append(me.address === campaign.validator ? attestForm(campaign) : element("p", { class: "muted", text: msg("c_escrow_wait") }));
+  } else {
+    item.append(refundButton(campaign));
+  }
+  return item;
+}
+
+async function loadEscrow() {
+  if (!$("escrow-list") || !me) return;
+  const campaigns = (await gql(ESCROW_QUERY, { a: me.address }, false)).payForSuccessCampaigns;
+  const names = await labelsOf(campaigns.map((c) => c.charity));
+  $("escrow-list").replaceChildren(...campaigns.map((c) => escrowItem(c, names)));
+  $("escrow").hidden = campaigns.length === 0;
+}
+
 // -- webhooks ----------------------------------------------------------------------------------
 
 const WEBHOOK_FIELDS = "id url kinds campaigns active nextIndex failures delivered";
@@ -765,7 +858,7 @@ async function showOperations() {
   fillDisburseCampaigns();
   await loadOrganisations();
   payeeNames();
-  await Promise.all([loadRecorded(), loadWebhooks()]);
+  await Promise.all([loadRecorded(), loadWebhooks(), loadEscrow()]);
 }
 
 // -- start ------------------------------------------------------------------------------------
