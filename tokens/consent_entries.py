@@ -22,7 +22,7 @@ from heartchain.errors import ValidationError
 from heartchain.ledger.body import Address, Body, Hex32, Index, Time, literal_values
 from heartchain.ledger.entries import format_time, parse_time
 from heartchain.ledger.kinds import ApplyContext, prefetches, projects, rules
-from heartchain.ledger.store import IN_LIST, fetch
+from heartchain.ledger.store import fetch, in_chunks
 from tokens.errors import (
     ConsentAlreadyRevoked,
     NoActiveConsent,
@@ -157,8 +157,7 @@ def _consent_key(index: int) -> tuple[str, int]:
 
 async def _load_consents(ctx: ApplyContext, indexes: list[int]) -> None:
     wanted = sorted({i for i in indexes if _consent_key(i) not in ctx.memo})
-    for start in range(0, len(wanted), IN_LIST):
-        chunk = wanted[start:start + IN_LIST]
+    for chunk in in_chunks(wanted):
         rows = await fetch(ctx.conn, f"SELECT {', '.join(_CONSENT_COLUMNS)} FROM heart_consent "
                            f"WHERE idx IN ({', '.join('?' * len(chunk))})", chunk)
         for row in rows:  # a miss is not memoized: read again when asked

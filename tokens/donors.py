@@ -25,7 +25,7 @@ from heartchain.accounts.services import self_register_member
 from heartchain.errors import HeartchainError, ValidationError, VerificationError
 from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger.entries import format_time
-from heartchain.ledger.store import execute_many
+from heartchain.ledger.store import execute_many, in_chunks
 from heartchain.platform import Platform
 from heartchain.privacy import (
     derive_key,
@@ -128,8 +128,8 @@ async def donors_for_contacts(platform: Platform, contacts: Iterable[str], *,
     index_of = {c: _index(platform, charity, c) for c in dict.fromkeys(contacts)}
     by_index: dict[str, Address] = {}
     indexes = list(index_of.values())
-    for start in range(0, len(indexes), 500):
-        for row in await DonorContact.filter(contact_index__in=indexes[start:start + 500]):
+    for chunk in in_chunks(indexes):
+        for row in await DonorContact.filter(contact_index__in=chunk):
             by_index[row.contact_index] = _bound_address(platform, row)
     new = [c for c, i in index_of.items() if i not in by_index]
     fresh: dict[str, SigningKey] = {}
@@ -155,8 +155,7 @@ async def donors_for_contacts(platform: Platform, contacts: Iterable[str], *,
     addresses = {c: by_index[i] for c, i in index_of.items()}
     waiting = set(fresh)
     earlier = sorted({a for a in addresses.values() if a not in fresh})
-    for start in range(0, len(earlier), 500):
-        chunk = earlier[start:start + 500]
+    for chunk in in_chunks(earlier):
         registered = {str(a) for a in await Account.filter(address__in=chunk).values_list(
             "address", flat=True)}
         waiting.update(a for a in chunk if a not in registered)
@@ -204,8 +203,8 @@ async def addresses_for_contact(platform: Platform, contact: str) -> list[Addres
     charities = [a.address for a in await Account.filter(role="charity").only("address")]
     indexes = [_index(platform, charity, normal) for charity in charities]
     found: set[Address] = set()
-    for start in range(0, len(indexes), 500):
-        for row in await DonorContact.filter(contact_index__in=indexes[start:start + 500]):
+    for chunk in in_chunks(indexes):
+        for row in await DonorContact.filter(contact_index__in=chunk):
             found.add(_bound_address(platform, row))
     legacy = await LegacyDonorContact.get_or_none(
         contact_hash=keyed_hash(platform, "donor-contact", normal))

@@ -40,7 +40,7 @@ from heartchain.ledger.body import (
 )
 from heartchain.ledger.entries import format_time
 from heartchain.ledger.kinds import ApplyContext, prefetches, projects, rules
-from heartchain.ledger.store import execute, fetch
+from heartchain.ledger.store import execute, fetch, in_chunks
 from tokens import consent_entries  # noqa: F401  (heartchain.db loads this module: the consent kinds)
 from tokens.errors import (
     AlreadyReversed,
@@ -170,8 +170,7 @@ _UPSERT_SCORE = (
 async def _load_scores(ctx: ApplyContext, addresses: list[str]) -> None:
     """Memoize the score totals of `addresses` (0 for none yet), one query a chunk."""
     wanted = sorted({a for a in addresses if ("heart.score", a) not in ctx.memo})
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
+    for chunk in in_chunks(wanted):
         rows = await fetch(ctx.conn, f"SELECT address, total FROM heart_score WHERE address IN "
                            f"({', '.join('?' * len(chunk))})", chunk)
         found = {str(row["address"]): int(row["total"]) for row in rows}
@@ -314,8 +313,7 @@ async def burn_refunded(ctx: ApplyContext, refunds: Mapping[int, tuple[int, int]
     (its campaign's single refund), and a reversed one has no net left to refund."""
     burned = 0
     wanted = sorted(refunds)
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
+    for chunk in in_chunks(wanted):
         rows = await fetch(ctx.conn, f"SELECT idx, donor, kind, hearts FROM heart_donation "
                            f"WHERE idx IN ({', '.join('?' * len(chunk))}) AND reversed_idx IS "
                            "NULL AND refund_idx IS NULL ORDER BY idx", chunk)

@@ -16,7 +16,7 @@ from heartchain.accounts.entries import role_of
 from heartchain.accounts.errors import UnknownAccount
 from heartchain.ledger.body import literal_values
 from heartchain.ledger.kinds import ApplyContext
-from heartchain.ledger.store import IN_LIST, fetch
+from heartchain.ledger.store import fetch, in_chunks
 from tracing import fifo
 from tracing.errors import LotClosed, LotNotFound, NotCustodian
 from tracing.labels import label_code
@@ -58,8 +58,7 @@ async def load_lots(ctx: ApplyContext, lot_ids: Iterable[str]) -> None:
     """Memoize the rows of `lot_ids` in one query a chunk (a batch's prefetch); lots already
     memoized are left as they are (they may be newer), a missing lot is not memoized."""
     wanted = sorted({i for i in lot_ids if _lot_key(i) not in ctx.memo})
-    for start in range(0, len(wanted), IN_LIST):
-        chunk = wanted[start:start + IN_LIST]
+    for chunk in in_chunks(wanted):
         rows = await fetch(ctx.conn, f"SELECT {', '.join(LOT_COLUMNS)} FROM tracing_lot "
                            f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
         for row in rows:

@@ -14,7 +14,7 @@ from tortoise import connections
 
 from heartchain import csvsafe
 from heartchain.errors import ValidationError
-from heartchain.ledger.store import fetch
+from heartchain.ledger.store import fetch, in_chunks
 from heartchain.lookups import can_match
 from heartchain.platform import Platform
 from tracing.entries import HELD
@@ -167,8 +167,8 @@ def _add_link_list(links: list[Link], lot: str, quantity: int, index: int) -> No
 async def _in_chunks(model: type, column: str, values: Sequence[object]) -> list:  # type: ignore[type-arg]
     found = []
     unique = list(dict.fromkeys(values))
-    for start in range(0, len(unique), 500):
-        found.extend(await model.filter(**{f"{column}__in": unique[start:start + 500]}))
+    for chunk in in_chunks(unique):
+        found.extend(await model.filter(**{f"{column}__in": chunk}))
     return found
 
 

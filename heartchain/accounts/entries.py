@@ -19,7 +19,7 @@ from heartchain.accounts.errors import AccountExists, RoleRequired, UnknownAccou
 from heartchain.errors import PermissionDenied, ValidationError
 from heartchain.ledger.body import Address, Body, Label, literal_values
 from heartchain.ledger.kinds import ApplyContext, prefetches, projects, rules
-from heartchain.ledger.store import IN_LIST, fetch
+from heartchain.ledger.store import fetch, in_chunks
 
 Role = Literal["operator", "charity", "partner", "investigator", "member", "witness"]
 ROLES: tuple[str, ...] = literal_values(Role)
@@ -61,8 +61,7 @@ async def load_roles(ctx: ApplyContext, addresses: Iterable[str]) -> None:
     """Memoize the roles of `addresses` (a miss as None) in one query a chunk, for a batch's
     prefetch; addresses already memoized are left as they are (they may be newer)."""
     wanted = sorted({a for a in addresses if ("role", a) not in ctx.memo})
-    for start in range(0, len(wanted), IN_LIST):
-        chunk = wanted[start:start + IN_LIST]
+    for chunk in in_chunks(wanted):
         rows = await fetch(ctx.conn, f"SELECT address, role FROM account WHERE address IN "
                            f"({', '.join('?' * len(chunk))})", chunk)
         found = {str(row["address"]): str(row["role"]) for row in rows}

@@ -20,7 +20,7 @@ from heartchain.errors import Conflict, NotFound, PermissionDenied
 from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger.entries import format_time
 from heartchain.ledger.log import Appended, StoredEntry, create_head
-from heartchain.ledger.store import fetch
+from heartchain.ledger.store import fetch, in_chunks
 from heartchain.platform import Platform
 from heartchain.privacy import derive_key
 
@@ -128,8 +128,8 @@ async def revoke_legacy_tokens() -> int:
     """Revoke the rows of tokens issued before keyed tokens (they authenticate nobody now)."""
     legacy = [row.token_hash for row in await ApiToken.filter(revoked=False)
               if _is_legacy_token_row(row.token_hash)]
-    for start in range(0, len(legacy), 500):
-        await ApiToken.filter(token_hash__in=legacy[start:start + 500]).update(revoked=True)
+    for chunk in in_chunks(legacy):
+        await ApiToken.filter(token_hash__in=chunk).update(revoked=True)
     forget_tokens()
     return len(legacy)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from heartchain.corrections.models import Correction
+from heartchain.ledger.store import in_chunks
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,8 @@ async def corrections_of(targets: Iterable[int]) -> dict[int, EntryCorrections]:
     """Every corrected entry among `targets`, with its corrections folded per field."""
     wanted = sorted(set(targets))
     rows: list[Correction] = []
-    for start in range(0, len(wanted), 500):
-        rows.extend(await Correction.filter(target_idx__in=wanted[start:start + 500]))
+    for chunk in in_chunks(wanted):
+        rows.extend(await Correction.filter(target_idx__in=chunk))
     grouped: dict[int, list[Correction]] = {}
     for row in sorted(rows, key=lambda r: r.idx):
         grouped.setdefault(row.target_idx, []).append(row)

@@ -49,7 +49,7 @@ from heartchain.ledger.reader import (
     StoredEntry,
     Written,
 )
-from heartchain.ledger.store import execute, execute_many, fetch
+from heartchain.ledger.store import execute, execute_many, fetch, in_chunks
 from heartchain.ledger.writes import WriteBuffer
 
 logger = logging.getLogger(__name__)
@@ -237,8 +237,7 @@ class Integrator:
                            ) -> set[tuple[str, str]]:
         nonces = sorted({item.entry.nonce for item in batch})
         used: set[tuple[str, str]] = set()
-        for start in range(0, len(nonces), 500):
-            chunk = nonces[start:start + 500]
+        for chunk in in_chunks(nonces):
             marks = ", ".join("?" * len(chunk))
             found = await fetch(conn, f"SELECT address, nonce FROM log_entry_signer "
                                 f"WHERE nonce IN ({marks})", list(chunk))

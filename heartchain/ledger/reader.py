@@ -22,7 +22,7 @@ from heartchain.errors import NotFound, ValidationError
 from heartchain.ledger import merkle, tiles
 from heartchain.ledger.entries import Entry, parse_entry
 from heartchain.ledger.notes import Checkpoint
-from heartchain.ledger.store import IN_LIST, fetch
+from heartchain.ledger.store import fetch, in_chunks
 
 _FULL_TILE_CACHE = 4096  # 4096 x 8 KiB = 32 MiB of immutable tiles
 _ENTRY_COLUMNS = "idx, leaf_hash, data, kind, at, integrated_at"
@@ -149,8 +149,7 @@ class LogReader:
         it; one query a chunk however many, so a page's query count does not grow with them."""
         found: dict[int, int] = {}
         unique = sorted(set(indexes))
-        for start in range(0, len(unique), IN_LIST):
-            chunk = unique[start:start + IN_LIST]
+        for chunk in in_chunks(unique):
             rows = await fetch(self.connection(), "SELECT e.idx, (SELECT MIN(c.size) FROM "
                                "log_checkpoint c WHERE c.size > e.idx) AS size FROM log_entry e "
                                f"WHERE e.idx IN ({', '.join('?' * len(chunk))})", chunk)
@@ -193,8 +192,7 @@ class LogReader:
         """The signed note of each of `sizes` that has a checkpoint (missing ones are absent)."""
         found: dict[int, str] = {}
         unique = sorted(set(sizes))
-        for start in range(0, len(unique), IN_LIST):
-            chunk = unique[start:start + IN_LIST]
+        for chunk in in_chunks(unique):
             for row in await fetch(self.connection(), "SELECT size, note FROM log_checkpoint "
                                    f"WHERE size IN ({', '.join('?' * len(chunk))})", chunk):
                 found[int(row["size"])] = str(row["note"])
@@ -218,8 +216,7 @@ class LogReader:
     async def get_entries(self, indexes: Sequence[int]) -> dict[int, StoredEntry]:
         found: dict[int, StoredEntry] = {}
         unique = sorted(set(indexes))
-        for start in range(0, len(unique), IN_LIST):
-            chunk = unique[start:start + IN_LIST]
+        for chunk in in_chunks(unique):
             marks = ", ".join("?" * len(chunk))
             for row in await fetch(self.connection(), f"SELECT {_ENTRY_COLUMNS} FROM log_entry "
                                    f"WHERE idx IN ({marks})", chunk):

@@ -7,7 +7,8 @@ tile grows in place until it is full, after which it never changes.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 from tortoise import fields
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -92,7 +93,14 @@ def sql(conn: BaseDBAsyncClient, query: str) -> str:
     return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
 
 
+T = TypeVar("T")
 IN_LIST = 500  # values bound in one IN (...) list: well under every driver's limit
+
+
+def in_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """`values` IN_LIST at a time, for queries with an IN (...) list."""
+    for start in range(0, len(values), IN_LIST):
+        yield values[start:start + IN_LIST]
 
 
 async def fetch(conn: BaseDBAsyncClient, query: str, values: list[Any] | None = None

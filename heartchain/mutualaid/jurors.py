@@ -22,6 +22,7 @@ from heartchain.accounts.entries import require_role
 from heartchain.errors import Conflict, ValidationError
 from heartchain.ledger.body import Address, Body, Hex32, Slug
 from heartchain.ledger.kinds import ApplyContext, projects, rules
+from heartchain.ledger.store import in_chunks
 from heartchain.mutualaid.errors import NotAMember
 from heartchain.mutualaid.jury_models import Juror, JuryRules, MemberLink
 from heartchain.mutualaid.membership import (
@@ -181,8 +182,7 @@ async def linked_to(conn: BaseDBAsyncClient, members: set[str]) -> set[str]:
         return set()
     found: set[str] = set()
     wanted = sorted(members)
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
+    for chunk in in_chunks(wanted):
         for row in await MemberLink.filter(low__in=chunk).using_db(conn):
             found.add(row.high)
         for row in await MemberLink.filter(high__in=chunk).using_db(conn):

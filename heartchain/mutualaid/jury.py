@@ -29,7 +29,7 @@ from heartchain.accounts.entries import require_role
 from heartchain.errors import Conflict
 from heartchain.ledger.body import Address, Body, Hex32, Index, Slug
 from heartchain.ledger.kinds import ApplyContext, projects, rules
-from heartchain.ledger.store import fetch
+from heartchain.ledger.store import fetch, in_chunks
 from heartchain.mutualaid import draw
 from heartchain.mutualaid.errors import RuleBroken, UnknownCase, WrongStage
 from heartchain.mutualaid.jurors import MAJORITY_SCALE, MAX_JURY, linked_to
@@ -69,8 +69,8 @@ async def eligible_pool(conn: BaseDBAsyncClient, case: Case, now: str) -> list[s
     volunteers = [j.member for j in await Juror.filter(
         plan=case.plan, active=True, qualified=True).using_db(conn)]
     covered: set[str] = set()
-    for start in range(0, len(volunteers), 500):
-        ids = [f"{case.plan}:{m}" for m in volunteers[start:start + 500]]
+    for chunk in in_chunks(volunteers):
+        ids = [f"{case.plan}:{m}" for m in chunk]
         covered |= {m.member for m in await Membership.filter(
             id__in=ids, status="active", covered_from__lte=now, balance_fen__gt=0
         ).using_db(conn)}

@@ -14,7 +14,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from heartchain.ledger.store import is_postgres, sql
+from heartchain.ledger.store import in_chunks, is_postgres, sql
 from heartchain.mutualaid.membership import membership_id
 from heartchain.mutualaid.models import MEMBERSHIP_JOIN_ORDER
 
@@ -119,8 +119,8 @@ class Reader:
 async def joined_of(read: Reader, plan: str, members: Sequence[bytes]) -> list[int]:
     """The joined_idx of each of `members` (by primary key, a few hundred at a time)."""
     found: dict[str, int] = {}
-    for start in range(0, len(members), 500):
-        ids = [membership_id(plan, m.decode()) for m in members[start:start + 500]]
+    for chunk in in_chunks(members):
+        ids = [membership_id(plan, m.decode()) for m in chunk]
         marks = ", ".join("?" * len(ids))
         for row in await read.rows(f"SELECT id, joined_idx FROM ma_membership "
                                    f"WHERE id IN ({marks})", ids):
