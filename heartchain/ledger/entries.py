@@ -177,14 +177,18 @@ def format_time(moment: datetime) -> str:
 
 def parse_time(text: str) -> datetime:
     if not isinstance(text, str):
-        raise EntryFormatError(f"at: expected YYYY-MM-DDTHH:MM:SS.mmmZ, got {text!r}", field="at")
+        raise _not_a_time(text)
     return _parse_at(text)
+
+
+def _not_a_time(text: object) -> EntryFormatError:
+    return EntryFormatError(f"at: expected YYYY-MM-DDTHH:MM:SS.mmmZ, got {text!r}", field="at")
 
 
 @functools.lru_cache(maxsize=256)  # a batch's entries mostly share a few `at` values
 def _parse_at(text: str) -> datetime:
     if not _AT_RE.fullmatch(text):
-        raise EntryFormatError(f"at: expected YYYY-MM-DDTHH:MM:SS.mmmZ, got {text!r}", field="at")
+        raise _not_a_time(text)
     try:
         return datetime.fromisoformat(text)  # the regex above pins the one accepted form
     except ValueError as exc:
