@@ -19,6 +19,7 @@ Columns (`COLUMNS`, in this order; a new column only ever goes at the end):
 | payee / purpose | a disbursement's |
 | receipt | the receipt hash on the entry |
 | reference | an imported gift's keyed hash of the provider transaction id |
+| transaction | an imported gift's provider transaction id (kept off the log for this export) |
 
 A pay-for-success campaign refunded after its deadline (tracing.escrow's campaign.refund) has a
 `refund` row per cash gift's pro-rata share: `index` is the refund entry, `donation_index` the
@@ -56,7 +57,7 @@ from tracing.funds import campaign_key
 
 COLUMNS = ("type", "index", "time", "booked_at", "campaign", "donor", "kind", "quantity", "unit",
            "amount_fen", "amount_yuan", "donation_index", "reason", "payee", "purpose",
-           "receipt", "reference")
+           "receipt", "reference", "transaction")
 PAGE = 1000
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -106,14 +107,16 @@ def _donations(query: Query) -> Page:
 
     async def page(after: int) -> list[Row]:
         found = await fetch(connections.get("default"), "SELECT d.idx, d.at, d.campaign, "
-                            "d.donor, d.kind, d.quantity, h.receipt, r.reference, r.paid_at "
-                            "FROM tracing_donation d JOIN heart_donation h ON h.idx = d.idx "
-                            "LEFT JOIN heart_donation_reference r ON r.idx = d.idx "
+                            "d.donor, d.kind, d.quantity, h.receipt, r.reference, r.paid_at, "
+                            "t.transaction_id FROM tracing_donation d JOIN heart_donation h ON "
+                            "h.idx = d.idx LEFT JOIN heart_donation_reference r ON r.idx = d.idx "
+                            "LEFT JOIN finance_import_transaction t ON t.reference = r.reference "
                             f"WHERE {where} AND d.idx > ? ORDER BY d.idx LIMIT {PAGE}",
                             [*values, after])
         return [_goods("donation", row["idx"], row["at"], row["paid_at"] or row["at"], row,
                        int(row["quantity"]), receipt=row["receipt"],
-                       reference=row["reference"]) for row in found]
+                       reference=row["reference"], transaction=row["transaction_id"])
+                for row in found]
     return page
 
 

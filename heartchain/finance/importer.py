@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tortoise.connection import connections
+
 from heartchain.accounts.entries import RegisterBody
 from heartchain.accounts.models import Account
 from heartchain.collector import fewer_collections
@@ -36,6 +38,7 @@ from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger.body import Body
 from heartchain.ledger.entries import format_time
 from heartchain.ledger.kinds import SetRefused
+from heartchain.ledger.store import execute_many, in_chunks
 from heartchain.lookups import can_match
 from heartchain.platform import Platform
 from heartchain.privacy import keyed_hash
@@ -104,6 +107,7 @@ class Report:
 class Checked:
     report: Report
     pending: list[tuple[Gift, str]]  # the gifts to import, each with its reference
+    transactions: list[list[str]]  # [reference, transaction id] of every valid gift
 
 
 async def require_charity(charity: str) -> Address:
@@ -163,7 +167,7 @@ async def check_file(platform: Platform, charity: str, data: bytes, *,
     report.already = len(referenced) - len(pending)
     report.to_import = len(pending)
     report.fen = sum(g.fen for g, _ in pending)
-    return Checked(report, pending)
+    return Checked(report, pending, [[r, g.transaction] for g, r in referenced])
 
 
 async def _in_open_campaigns(platform: Platform, charity: str, gifts: list[Gift],
@@ -231,6 +235,17 @@ def _plan(part: list[tuple[Gift, str]], charity: str, charity_key: SigningKey,
     return _Plan(items, row_of, registering)
 
 
+async def _keep_transactions(transactions: list[list[str]]) -> None:
+    """The provider transaction ids, off the log, for the charity's accounting export (the log
+    holds only their keyed hash). Kept for every valid row, so re-uploading a file imported
+    before these were kept fills them in; nothing changes for one kept already."""
+    conn = connections.get("default")
+    for chunk in in_chunks(transactions):
+        await execute_many(conn, "INSERT INTO finance_import_transaction (reference, "
+                           "transaction_id) VALUES (?, ?) ON CONFLICT (reference) DO NOTHING",
+                           list(chunk))
+
+
 async def dry_run(platform: Platform, charity: str, data: bytes, *,
                   mapping: str | None = None, columns: Mapping | None = None,
                   campaign: str | None = None) -> Report:
@@ -267,6 +282,7 @@ async def _import(platform: Platform, charity: str, data: bytes, worker: ImportW
     # mappings are off the log and written before any chunk, as donors_for_contacts says.
     donors = await donors_for_contacts(platform, [g.contact for g, _ in checked.pending],
                                        charity=charity)
+    await _keep_transactions(checked.transactions)
     # A donor is registered in the first chunk that names it; a chunk refused leaves its
     # donors for the next chunk naming them. Chunk k + 1 is built and signed while chunk k is
     # appended, as if k lands (its donors then registered); if k is refused, k + 1 is built

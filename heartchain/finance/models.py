@@ -1,4 +1,5 @@
-"""Off-log tables of charity finance: configuration, not state, so `verify` ignores them."""
+"""Off-log tables of charity finance: configuration and the charity's own bookkeeping, not log
+state, so `verify` ignores them."""
 
 from __future__ import annotations
 
@@ -17,3 +18,15 @@ class ImportMapping(Model):
 
     class Meta:
         table = "finance_import_mapping"
+
+
+class ImportedTransaction(Model):
+    """An imported gift's provider transaction id, for its charity's own accounting export. The
+    log holds only `reference`, a keyed hash of (charity, transaction id), so the public cannot
+    confirm a guessed id; the reference names one charity's transaction, so it is the key."""
+
+    reference = fields.CharField(max_length=64, primary_key=True)
+    transaction_id = fields.CharField(max_length=128)
+
+    class Meta:
+        table = "finance_import_transaction"

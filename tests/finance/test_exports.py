@@ -179,3 +179,34 @@ async def test_a_large_export_streams(ledger: Ledger, monkeypatch: pytest.Monkey
     rest = [piece async for piece in chunks]
     assert len(rest) >= 24 and pages == 26
     assert len(read_csv(first + b"".join(rest))) == 2_500
+
+
+async def test_imported_gifts_carry_their_provider_transaction_id(
+        ledger: Ledger, books: tuple[str, str]) -> None:
+    """The log holds only the keyed hash of a transaction id; the charity's own export gives the
+    id itself back, to reconcile with the provider's statement. Gifts not imported have none."""
+    charity, _ = books
+    rows = read_csv(await collect(exports.csv_chunks(exports.Query(charity))))
+    imported = [r for r in rows if r["reference"]]
+    assert len(imported) == 30
+    assert sorted(r["transaction"] for r in imported) == [f"T2026{n:09d}" for n in range(30)]
+    for row in imported:
+        assert row["reference"] == importer.reference_of(ledger.platform, charity,
+                                                         row["transaction"])
+    assert all(r["transaction"] is None for r in rows if not r["reference"])
+    log = ledger.platform.log
+    stored = await log.get_entries(range(await log.size()))
+    assert not any(b"T2026" in entry.data for entry in stored.values())
+
+
+async def test_a_re_upload_fills_in_transaction_ids_kept_before_they_were(
+        ledger: Ledger, books: tuple[str, str]) -> None:
+    from heartchain.finance.models import ImportedTransaction
+
+    charity, _ = books
+    await ImportedTransaction.all().delete()  # as a store imported into by an older release
+    again = await importer.import_file(ledger.platform, charity, generic_csv(30, payers=5).data)
+    assert (again.already, again.imported) == (30, 0)
+    rows = read_csv(await collect(exports.csv_chunks(exports.Query(charity))))
+    assert sorted(r["transaction"] for r in rows if r["reference"]) == [
+        f"T2026{n:09d}" for n in range(30)]
