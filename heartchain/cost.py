@@ -95,7 +95,7 @@ def operation_cost(query: str, variables: Mapping[str, Any] | None = None,
     return cost
 
 
-_PRICE_CACHE = 1024
+_PRICE_CACHE = 512  # as _parse's: the query texts kept are mostly the same objects
 _PRICES: OrderedDict[tuple[Any, ...], int] = OrderedDict()
 _PAGE_VARIABLES: dict[tuple[Any, ...], tuple[str, ...]] = {}
 
