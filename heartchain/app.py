@@ -30,6 +30,7 @@ from graphql import GraphQLError
 from heartchain import http_log, unavailable
 from heartchain.accounts.services import authenticate
 from heartchain.clock import Clock
+from heartchain.collector import serving_pace
 from heartchain.db import import_domain_modules, load_entry_kinds, skip_pool_reset, tortoise_config
 from heartchain.files import private_sqlite_url
 from heartchain.gql import Context
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             skip_pool_reset()
             async with publishing(app.state.platform.log, the_settings.static_tiles_dir), \
                     delivering(app.state.platform):
+                serving_pace()
                 yield
 
     origin = urlsplit(the_settings.public_url)

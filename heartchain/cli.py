@@ -160,7 +160,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         uvicorn.run("heartchain.app:create_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level, access_log=False,
                     log_config=logging_config(args.log_level, json=json_logs),
-                    timeout_keep_alive=keep_alive_from_env())
+                    timeout_keep_alive=keep_alive_from_env(),
+                    # A response's header and body writes go out in one send (http_protocol.py).
+                    http="heartchain.http_protocol:CoalescingHttpToolsProtocol")
     except SystemExit as exc:
         # uvicorn exits 1 when the bind fails after the check above (a race); it has logged why.
         return exc.code if isinstance(exc.code, int) else 1

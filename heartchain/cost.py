@@ -21,6 +21,7 @@ itself expensive.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -75,20 +76,85 @@ def operation_cost(query: str, variables: Mapping[str, Any] | None = None,
     if document is None:
         return 1
     the_schema = schema or _schema()
+    operations = _operations(document, operation_name)
+    # The walk reads only the variables that size a page, so the cost is a function of the
+    # document and those values: priced once per distinct (document, page sizes), not per
+    # request (a donation's signature and amounts never change its price).
+    sizes = []
+    for i, operation in enumerate(operations):
+        given = _given(operation, variables)
+        names = _page_variables(the_schema, document, operation, (query, operation_name, i))
+        sizes.append(tuple(_whole(given.get(name)) for name in names))
+    key = (query, operation_name, the_schema, tuple(sizes))
+    cost = _PRICES.get(key)
+    if cost is None:
+        cost = _price(the_schema, document, operations, variables)
+        _PRICES[key] = cost
+        if len(_PRICES) > _PRICE_CACHE:
+            _PRICES.popitem(last=False)
+    return cost
+
+
+_PRICE_CACHE = 512  # as _parse's: the query texts kept are mostly the same objects
+_PRICES: OrderedDict[tuple[Any, ...], int] = OrderedDict()
+_PAGE_VARIABLES: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+
+def _operations(document: DocumentNode, operation_name: str | None
+                ) -> list[OperationDefinitionNode]:
+    return [operation for operation in document.definitions
+            if isinstance(operation, OperationDefinitionNode)
+            and (operation_name is None
+                 or (operation.name is not None and operation.name.value == operation_name))]
+
+
+def _given(operation: OperationDefinitionNode, variables: Mapping[str, Any] | None
+           ) -> dict[str, Any]:
+    """The variables as the walk sees them: a variable left out takes the operation's default
+    for it ($first: Int = 50)."""
+    given = {d.variable.name.value: d.default_value.value
+             for d in operation.variable_definitions or ()
+             if isinstance(d.default_value, IntValueNode)}
+    given.update(variables or {})
+    return given
+
+
+def _page_variables(schema: GraphQLSchema, document: DocumentNode,
+                    operation: OperationDefinitionNode, key: tuple[str, str | None, int]
+                    ) -> tuple[str, ...]:
+    """The variables a page argument of the operation names, whatever their values (the walk's
+    path through the document does not depend on them): found by walking it once."""
+    names = _PAGE_VARIABLES.get((*key, schema))
+    if names is None:
+        read = _ReadVariables()
+        walk = _Walk(schema, document, read)
+        walk.selections(walk.root(operation.operation), operation.selection_set, frozenset())
+        names = tuple(sorted(read.read))
+        if len(_PAGE_VARIABLES) > _PRICE_CACHE:
+            _PAGE_VARIABLES.clear()
+        _PAGE_VARIABLES[(*key, schema)] = names
+    return names
+
+
+class _ReadVariables(dict[str, Any]):
+    """An empty variable map that remembers which names the walk asked it for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.read.add(key)
+        return default
+
+
+def _price(schema: GraphQLSchema, document: DocumentNode,
+           operations: list[OperationDefinitionNode],
+           variables: Mapping[str, Any] | None) -> int:
     cost = 1
     spent = 0
-    for operation in document.definitions:
-        if not isinstance(operation, OperationDefinitionNode):
-            continue
-        if operation_name is not None and (operation.name is None
-                                           or operation.name.value != operation_name):
-            continue
-        # A variable left out takes the operation's default for it ($first: Int = 50).
-        given = {d.variable.name.value: d.default_value.value
-                 for d in operation.variable_definitions or ()
-                 if isinstance(d.default_value, IntValueNode)}
-        given.update(variables or {})
-        walk = _Walk(the_schema, document, given)
+    for operation in operations:
+        walk = _Walk(schema, document, _given(operation, variables))
         root = walk.root(operation.operation)
         if operation.operation is OperationType.MUTATION:
             cost += MUTATION_COST * walk.count_fields(root, operation.selection_set)

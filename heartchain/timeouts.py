@@ -58,7 +58,10 @@ class BodyTimeout:
             if deadline is None:
                 deadline = time.monotonic() + self.seconds
             try:
-                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+                # A timeout on this task, not wait_for's task per receive: the body is
+                # usually in already, and then receive() returns without suspending.
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    message = await receive()
             except TimeoutError:
                 raise BodyTimedOut from None
             if message["type"] != "http.request" or not message.get("more_body", False):

@@ -53,7 +53,9 @@ class _BoundedLock(asyncio.Lock):
 
     async def acquire(self) -> Literal[True]:
         try:
-            return await asyncio.wait_for(super().acquire(), self.timeout)
+            # A timer on this task, not wait_for's task per query.
+            async with asyncio.timeout(self.timeout):
+                return await super().acquire()
         except TimeoutError:
             raise DatabaseBusy(f"no database connection within {self.timeout:g} s") from None
 

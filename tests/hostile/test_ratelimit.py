@@ -119,6 +119,31 @@ PROOFS = "{ " + " ".join(f"e{i}: entries(first: 100) {{ edges {{ node {{ index "
                          f"inclusionProof {{ hashes }} }} }} }}" for i in range(30)) + " }"
 
 
+def test_a_cached_price_follows_the_page_sizes_and_nothing_else() -> None:
+    """Costs are cached per document and page-size values: a second request with other page
+    sizes is priced anew, one with other values elsewhere shares the first one's price."""
+    from heartchain import cost
+
+    nested = ("query($n: Int!, $who: String) { entries(first: $n) { edges { node { index "
+              "inclusionProof { hashes } } } } }")
+    small, large = graphql_cost(nested, {"n": 5}), graphql_cost(nested, {"n": 50})
+    assert small < large
+    assert graphql_cost(nested, {"n": 5, "who": "a"}) == small
+    assert graphql_cost(nested, {"n": 50, "who": "b"}) == large
+    assert graphql_cost(nested, {"n": "junk"}) == graphql_cost(nested, {})
+    priced = len(cost._PRICES)
+    for i in range(20):  # values no page reads add no entries
+        graphql_cost(nested, {"n": 5, "who": str(i)})
+    assert len(cost._PRICES) == priced
+    # Two operations in one document: each is priced with its own page variable.
+    two = ("query A($n: Int = 3) { entries(first: $n) { edges { node { index } } } } "
+           "query B($m: Int = 4) { entries(first: $m) { edges { node { index } } } }")
+    assert graphql_cost(two, {"n": 90}, operation_name="A") \
+        > graphql_cost(two, {"m": 90}, operation_name="A")
+    assert graphql_cost(two, {"m": 90}, operation_name="B") \
+        == graphql_cost(two, {"n": 90}, operation_name="A")
+
+
 def test_costs_grow_with_the_items_a_list_may_return() -> None:
     def priced(items: int, aliases: int = 1) -> int:
         # 1 + entries' 2 + each item's 1/50 and its proof's 2, rounded up once

@@ -1,9 +1,13 @@
-"""WriteBuffer.add_up folds additive upserts per key, and heartchain.collector's pacing nests."""
+"""WriteBuffer.add_up folds additive upserts per key, and heartchain.collector's pacing nests
+(and a server's, set once, outlives a bulk job)."""
 
 from __future__ import annotations
 
 import gc
 
+import pytest
+
+from heartchain import collector
 from heartchain.collector import fewer_collections
 from heartchain.ledger.writes import WriteBuffer
 
@@ -39,7 +43,8 @@ async def test_a_flush_starts_the_folding_afresh() -> None:
     assert sent == [(UPSERT, [["a", 1, 1, 1, "x"]]), (UPSERT, [["a", 1, 1, 2, "y"]])]
 
 
-def test_fewer_collections_nests_and_restores_the_pace() -> None:
+def test_fewer_collections_nests_and_restores_the_pace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collector, "_serving", False)  # as in a CLI job, not a server
     before = gc.get_threshold()
     with fewer_collections(young=40_000):
         assert gc.get_threshold()[0] == 40_000
@@ -49,3 +54,23 @@ def test_fewer_collections_nests_and_restores_the_pace() -> None:
         assert gc.get_threshold()[0] == 40_000  # the outer job is still running
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_a_server_freezes_its_start_up_once_and_keeps_it_after_a_bulk_job(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    saved, was_frozen = gc.get_threshold(), gc.get_freeze_count()
+    monkeypatch.setattr(collector, "_serving", False)
+    try:
+        collector.serving_pace(young=3_000)
+        assert gc.get_threshold()[0] == 3_000
+        assert gc.get_freeze_count() > 0
+        collector.serving_pace(young=9_000)  # once per process: a second app changes nothing
+        assert gc.get_threshold()[0] == 3_000
+        with fewer_collections(young=40_000):
+            assert gc.get_threshold()[0] == 40_000
+        assert gc.get_threshold()[0] == 3_000  # the server's pace, not the default, is back
+        assert gc.get_freeze_count() > 0  # and what lives on is out of the collections again
+    finally:
+        if not was_frozen:
+            gc.unfreeze()
+        gc.set_threshold(*saved)
