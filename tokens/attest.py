@@ -43,6 +43,7 @@ import nacl.exceptions
 import rfc8785
 from nacl.signing import SigningKey, VerifyKey
 
+from heartchain.ledger.entries import jcs
 from tokens.errors import AttestationInvalid
 
 if TYPE_CHECKING:
@@ -129,7 +130,10 @@ def sign_credential(document: Mapping[str, Any], key: SigningKey, created: str
         "proofPurpose": "assertionMethod"}
     if "@context" in unsecured:
         proof["@context"] = unsecured["@context"]
-    signature = key.sign(_hash_data(unsecured, proof)).signature
+    # The same bytes _hash_data gives (JCS is exact), by the service's faster canonical form:
+    # the package's pure-Python encoder was a tenth of a partner check's CPU.
+    hashed = (hashlib.sha256(jcs(proof)).digest() + hashlib.sha256(jcs(unsecured)).digest())
+    signature = key.sign(hashed).signature
     return {**unsecured, "proof": {**proof, "proofValue": "z" + _b58encode(bytes(signature))}}
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import rfc8785
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
@@ -24,7 +23,7 @@ from heartchain.accounts.models import Account
 from heartchain.errors import Conflict, NotFound, ValidationError
 from heartchain.keys import Address, SigningKey, address_of, verify_key_of
 from heartchain.ledger.body import decode, wire
-from heartchain.ledger.entries import format_time
+from heartchain.ledger.entries import format_time, jcs
 from heartchain.ledger.log import Appended, LogReader
 from heartchain.ledger.store import fetch
 from heartchain.lookups import can_match
@@ -372,7 +371,7 @@ class Checked:
 def _check_salt(member_salt: bytes, fields: Mapping[str, Any]) -> bytes:
     # Derived, not random: a retry with the same Idempotency-Key builds the same entry.
     return hmac.new(member_salt,
-                    b"heartchain/consent-check-salt/v1\n" + rfc8785.dumps(dict(fields)),
+                    b"heartchain/consent-check-salt/v1\n" + jcs(dict(fields)),
                     hashlib.sha256).digest()
 
 

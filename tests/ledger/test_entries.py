@@ -15,6 +15,7 @@ from heartchain.ledger.entries import (
     EntryFormatError,
     canonical_json,
     check_clock,
+    jcs,
     new_entry,
     parse_entry,
     verify_signatures,
@@ -48,6 +49,23 @@ json_values = st.recursive(
 @given(json_values)
 def test_fast_canonical_form_equals_rfc8785(value: object) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20))
+def test_jcs_is_rfc8785_whatever_the_value(value: object) -> None:
+    """jcs takes the fast form only where it is exact: floats and integers beyond 2**53 go to
+    the rfc8785 package, which encodes or refuses them as before."""
+    try:
+        expected = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(rfc8785.CanonicalizationError):
+            jcs(value)
+        return
+    assert jcs(value) == expected
 
 
 @pytest.mark.parametrize(("mutate", "message"), [
