@@ -7,7 +7,6 @@ dataclasses; nothing here knows about GraphQL.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -17,35 +16,36 @@ from datetime import datetime
 from typing import Any
 
 from tortoise import connections
-from tortoise.exceptions import IntegrityError
 
 from heartchain.accounts.models import Account
 from heartchain.errors import Conflict, NotFound, ValidationError
-from heartchain.keys import Address, SigningKey, address_of, verify_key_of
+from heartchain.keys import Address, SigningKey, address_of
 from heartchain.ledger.body import decode, wire
 from heartchain.ledger.entries import format_time, jcs
 from heartchain.ledger.log import Appended, LogReader
 from heartchain.ledger.store import fetch
 from heartchain.lookups import can_match
 from heartchain.platform import Platform
-from heartchain.privacy import seal_personal, subject_salt, subject_salt_and_key
+from heartchain.privacy import seal_personal, subject_salt_and_key
 
 # Re-exported: callers keep asking `tokens.services` for donors and opened checks.
 from tokens.checks import CheckOpening as CheckOpening
-from tokens.checks import attestation, handles_of, open_check
+from tokens.checks import attestation, open_check
 from tokens.checks import attestation_for as attestation_for
 from tokens.checks import checks_on as checks_on
 from tokens.checks import get_check as get_check
 from tokens.checks import hour_of as _bucket
 from tokens.checks import pseudonym as pseudonym
 from tokens.consent_entries import (
-    SCOPES,
     CheckBody,
-    GrantBody,
-    RevokeBody,
     check_commitment,
-    consent_is_active,
 )
+from tokens.consents import MemberConsent as MemberConsent
+from tokens.consents import Signer, active_consent, consent_handle
+from tokens.consents import consents_of as consents_of
+from tokens.consents import grant_consent as grant_consent
+from tokens.consents import revoke_consent as revoke_consent
+from tokens.consents import signer_address as _address
 from tokens.donors import Donor as Donor
 from tokens.donors import addresses_for_contact as addresses_for_contact
 from tokens.donors import donor_contact as donor_contact
@@ -62,22 +62,13 @@ from tokens.entries import (
     latest_rates,
     score_at,
 )
-from tokens.errors import ChecksArePrivate, NoActiveConsent, NotYourConsent, UnknownConsent
 from tokens.models import (
     KINDS,
-    ConsentHandle,
     HeartCheck,
-    HeartConsent,
     HeartDonation,
     HeartRateVersion,
     HeartScore,
 )
-
-Signer = str | SigningKey
-
-
-def _address(signer: Signer) -> Address:
-    return address_of(signer) if isinstance(signer, SigningKey) else Address(signer)
 
 
 def _keys(signer: Signer) -> list[SigningKey]:
@@ -262,94 +253,7 @@ async def score_history(address: str, *, first: int = 50, after: int = 0) -> lis
     return points
 
 
-# -- consent and checks ----------------------------------------------------------------------
-#
-# The log never names the member in a consent or a check. Each (member, partner) pair has a
-# consent *handle*: an Ed25519 key that signs that member's grants, revocations and presented
-# checks for that partner and nothing else. Its seed comes from the member's sealed salt (or,
-# for a self-custody key, from that key), so nobody else can compute it and erasing the member
-# makes it unrecoverable; which member a handle is lives only in the off-log `ConsentHandle`.
-# A check entry holds the handle and a salted commitment to (member, threshold, checkpoint,
-# answer); the salt derives from the member's sealed salt, so the member can open every check.
-
-_HANDLE_DOMAIN = b"heartchain/consent-handle/v1\n"
-
-
-async def _member_secret(platform: Platform, member: Signer) -> bytes:
-    if isinstance(member, SigningKey):
-        return hashlib.sha256(_HANDLE_DOMAIN + bytes(member)).digest()
-    return await subject_salt(platform, member)
-
-
-async def consent_handle(platform: Platform, member: Signer, partner: str) -> SigningKey:
-    """The member's consent handle key for `partner` (created, and its owner recorded off the
-    log, on first use)."""
-    verify_key_of(partner)  # a partner is an address: nothing else may name a handle row
-    secret = await _member_secret(platform, member)
-    key = SigningKey(hmac.new(secret, _HANDLE_DOMAIN + partner.encode(), hashlib.sha256)
-                     .digest())
-    handle = address_of(key)
-    if await ConsentHandle.get_or_none(handle=handle) is None:
-        with contextlib.suppress(IntegrityError):  # a concurrent request recorded it first
-            await ConsentHandle.create(handle=handle, member=_address(member), partner=partner)
-    return key
-
-
-async def grant_consent(platform: Platform, *, member: Signer, partner: str,
-                        expires: datetime, scope: str = SCOPES[0]) -> Appended:
-    handle = await consent_handle(platform, member, partner)
-    earlier = await platform.written_before(GrantBody, handle)
-    if earlier is not None:  # a retry: "for 30 days" counted from the first attempt
-        body = earlier.entry.body
-        if (body.get("partner"), body.get("scope")) != (partner, scope):
-            raise Conflict("Idempotency-Key was already used for a different request")
-        return await platform.log.appended(earlier.index)
-    return await platform.write(GrantBody(handle=address_of(handle), partner=Address(partner),
-                                          scope=scope,  # type: ignore[arg-type]
-                                          expires=format_time(expires)), handle)
-
-
-async def revoke_consent(platform: Platform, *, member: Signer, consent: int) -> Appended:
-    row = await HeartConsent.get_or_none(idx=consent)
-    if row is None:
-        raise UnknownConsent(f"entry {consent} is not a consent")
-    if row.handle not in await handles_of(_address(member)):
-        raise NotYourConsent(f"consent {consent} belongs to another member")
-    handle = await consent_handle(platform, member, row.partner)
-    return await platform.write(RevokeBody(handle=Address(row.handle), consent=consent), handle)
-
-
-@dataclass(frozen=True)
-class MemberConsent:
-    """A consent as its member sees it (the log only knows the handle)."""
-
-    row: HeartConsent
-    member: Address
-
-
-async def consents_of(member: str, *, viewer: Account | None) -> list[MemberConsent]:
-    """The member's consents, newest first; only the member may read them."""
-    if viewer is None or viewer.address != member:
-        raise ChecksArePrivate("consents are visible only to the member who granted them")
-    rows = await HeartConsent.filter(handle__in=list(await handles_of(member))).order_by("-idx")
-    return [MemberConsent(row, Address(member)) for row in rows]
-
-
-async def active_consent(member: str, partner: str, now: datetime) -> HeartConsent:
-    # One raw round trip on every partner check: the member's handle for the partner joined to
-    # its unrevoked consents, newest first (two ORM queries cost a tenth of a check's CPU).
-    rows = (await fetch(_db(), "SELECT c.idx, c.handle, c.partner, c.scope, c.expires_at, "
-                        "c.granted_at, c.revoked_idx FROM heart_consent_handle h "
-                        "JOIN heart_consent c ON c.handle = h.handle AND c.partner = h.partner "
-                        "WHERE h.member = ? AND h.partner = ? AND c.scope = ? "
-                        "AND c.revoked_idx IS NULL ORDER BY c.idx DESC",
-                        [member, partner, SCOPES[0]])
-            if can_match(ConsentHandle, member=member, partner=partner) else [])
-    for row in rows:
-        consent = HeartConsent(**row)
-        if consent_is_active(consent, now):
-            return consent
-    raise NoActiveConsent(f"{member} has no active consent for {partner} to check hearts")
+# -- checks (consents: tokens.consents) -----------------------------------------------------
 
 
 async def as_of_checkpoint(platform: Platform, now: datetime) -> int:
