@@ -107,8 +107,11 @@ async def test_validator_attests_and_charity_refunds_after_the_deadline(
         button = page.locator("[data-refund-campaign='sight-console']")
         await button.wait_for()
         await button.click()
-        await page.wait_for_function("['ok', 'error'].includes("
-                                     "document.getElementById('escrow-result')?.dataset.state)")
+        # A function, not an expression: the page's CSP forbids eval, which polling a string
+        # expression needs once its first check is false.
+        await page.wait_for_function(
+            "(id) => ['ok', 'error'].includes(document.getElementById(id)?.dataset.state)",
+            arg="escrow-result")
         if await page.locator("#escrow-result").get_attribute("data-state") == "ok":
             break
         assert "not before the outcome deadline" in await page.locator(
