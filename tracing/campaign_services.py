@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from tortoise.expressions import Q
+
 from heartchain.errors import ValidationError
 from heartchain.keys import SigningKey, address_of
 from heartchain.ledger.body import decode
@@ -91,8 +93,6 @@ async def campaigns_of(charity: str) -> list[DeclaredCampaign]:
 async def pay_for_success_of(account: str) -> list[DeclaredCampaign]:
     """The pay-for-success campaigns `account` validates or runs, newest first (the console's
     list of outcomes to attest and campaigns to refund)."""
-    from tortoise.expressions import Q
-
     if not can_match(DeclaredCampaign, charity=account):
         return []
     return await DeclaredCampaign.filter(
