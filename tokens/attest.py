@@ -34,7 +34,7 @@ import functools
 import hashlib
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,10 +112,11 @@ def did_key(public_key: bytes) -> str:
 # -- signing ---------------------------------------------------------------------------------
 
 
-def _hash_data(unsecured: Mapping[str, Any], proof_config: Mapping[str, Any]) -> bytes:
+def _hash_data(unsecured: Mapping[str, Any], proof_config: Mapping[str, Any],
+               canonical: Callable[[Any], bytes] = rfc8785.dumps) -> bytes:
     """§3.3.4 Hashing: SHA-256(JCS(proof config)) || SHA-256(JCS(document without proof))."""
-    return (hashlib.sha256(rfc8785.dumps(proof_config)).digest()
-            + hashlib.sha256(rfc8785.dumps(unsecured)).digest())
+    return (hashlib.sha256(canonical(proof_config)).digest()
+            + hashlib.sha256(canonical(unsecured)).digest())
 
 
 def sign_credential(document: Mapping[str, Any], key: SigningKey, created: str
@@ -130,10 +131,9 @@ def sign_credential(document: Mapping[str, Any], key: SigningKey, created: str
         "proofPurpose": "assertionMethod"}
     if "@context" in unsecured:
         proof["@context"] = unsecured["@context"]
-    # The same bytes _hash_data gives (JCS is exact), by the service's faster canonical form:
-    # the package's pure-Python encoder was a tenth of a partner check's CPU.
-    hashed = (hashlib.sha256(jcs(proof)).digest() + hashlib.sha256(jcs(unsecured)).digest())
-    signature = key.sign(hashed).signature
+    # JCS by the service's exact faster form (the same bytes as rfc8785's): the package's
+    # pure-Python encoder was a tenth of a partner check's CPU.
+    signature = key.sign(_hash_data(unsecured, proof, jcs)).signature
     return {**unsecured, "proof": {**proof, "proofValue": "z" + _b58encode(bytes(signature))}}
 
 
