@@ -107,7 +107,7 @@ class Report:
 class Checked:
     report: Report
     pending: list[tuple[Gift, str]]  # the gifts to import, each with its reference
-    transactions: list[list[str]]  # [reference, transaction id] of every valid gift
+    referenced: list[tuple[Gift, str]]  # every valid gift with its reference, imported or not
 
 
 async def require_charity(charity: str) -> Address:
@@ -167,7 +167,7 @@ async def check_file(platform: Platform, charity: str, data: bytes, *,
     report.already = len(referenced) - len(pending)
     report.to_import = len(pending)
     report.fen = sum(g.fen for g, _ in pending)
-    return Checked(report, pending, [[r, g.transaction] for g, r in referenced])
+    return Checked(report, pending, referenced)
 
 
 async def _in_open_campaigns(platform: Platform, charity: str, gifts: list[Gift],
@@ -235,7 +235,7 @@ def _plan(part: list[tuple[Gift, str]], charity: str, charity_key: SigningKey,
     return _Plan(items, row_of, registering)
 
 
-async def _keep_transactions(transactions: list[list[str]]) -> None:
+async def _keep_transactions(referenced: list[tuple[Gift, str]]) -> None:
     """The provider transaction ids, off the log, for the charity's accounting export (the log
     holds only their keyed hash). Kept for every valid row, so re-uploading a file imported
     before these were kept fills them in; nothing changes for one kept already."""
@@ -243,7 +243,7 @@ async def _keep_transactions(transactions: list[list[str]]) -> None:
     # In key order, so the primary key's index grows at its end instead of page by page.
     await execute_many(conn, "INSERT INTO finance_import_transaction (reference, "
                        "transaction_id) VALUES (?, ?) ON CONFLICT (reference) DO NOTHING",
-                       sorted(transactions))
+                       sorted([reference, gift.transaction] for gift, reference in referenced))
 
 
 async def dry_run(platform: Platform, charity: str, data: bytes, *,
@@ -282,7 +282,7 @@ async def _import(platform: Platform, charity: str, data: bytes, worker: ImportW
     # mappings are off the log and written before any chunk, as donors_for_contacts says.
     donors = await donors_for_contacts(platform, [g.contact for g, _ in checked.pending],
                                        charity=charity)
-    await _keep_transactions(checked.transactions)
+    await _keep_transactions(checked.referenced)
     # A donor is registered in the first chunk that names it; a chunk refused leaves its
     # donors for the next chunk naming them. Chunk k + 1 is built and signed while chunk k is
     # appended, as if k lands (its donors then registered); if k is refused, k + 1 is built
