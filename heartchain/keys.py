@@ -64,6 +64,20 @@ def address_of(key: VerifyKey | SigningKey) -> Address:
     return encode_address(bytes(verify_key))
 
 
+# Who signs a write: an address (the platform holds its custodial key) or the signer's own key.
+Signer = str | SigningKey
+
+
+def signer_address(signer: Signer) -> Address:
+    # Unchecked here: the write path decodes the body, which checks every address.
+    return address_of(signer) if isinstance(signer, SigningKey) else Address(signer)
+
+
+def signing_keys(*signers: Signer) -> list[SigningKey]:
+    """The keys passed in (self-custody); an address alone signs with its custodial key."""
+    return [s for s in signers if isinstance(s, SigningKey)]
+
+
 _CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _CHAR_VALUES = {c: i for i, c in enumerate(_CHARSET)}
 _BECH32M_CONST = 0x2BC830A3

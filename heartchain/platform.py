@@ -20,11 +20,13 @@ from heartchain.errors import Conflict, NotFound
 from heartchain.files import private_dir
 from heartchain.idempotency import claim, idempotent, idempotent_nonce, set_idempotency_key
 from heartchain.keys import (
+    Signer,
     SigningKey,
     Vault,
     address_of,
     load_or_create_master_key,
     read_secret_file,
+    signer_address,
     write_secret_file,
 )
 from heartchain.ledger.body import Body, decode, wire
@@ -108,12 +110,12 @@ class Platform:
         claim(nonce)  # only once written: a rejected attempt may be tried again with its nonce
         return appended
 
-    async def written_before(self, kind: type[Body], signer: str | SigningKey, *,
+    async def written_before(self, kind: type[Body], signer: Signer, *,
                              purpose: str = "") -> StoredEntry | None:
         """The entry this request's earlier attempt wrote for (`kind`, `signer`, `purpose`), if
         any: for writes whose body a retry cannot rebuild (a fresh custodial key, a state that
         the first attempt changed), so the retry answers what the first attempt wrote."""
-        address = address_of(signer) if isinstance(signer, SigningKey) else signer
+        address = signer_address(signer)
         nonce = idempotent_nonce(kind.KIND, address, purpose)
         if nonce is None:
             return None

@@ -24,7 +24,7 @@ from tortoise.exceptions import IntegrityError
 
 from heartchain.accounts.models import Account
 from heartchain.errors import Conflict
-from heartchain.keys import Address, SigningKey, address_of, verify_key_of
+from heartchain.keys import Address, Signer, SigningKey, address_of, signer_address, verify_key_of
 from heartchain.ledger.entries import format_time
 from heartchain.ledger.log import Appended
 from heartchain.ledger.store import fetch
@@ -35,12 +35,6 @@ from tokens.checks import handles_of
 from tokens.consent_entries import SCOPES, GrantBody, RevokeBody, consent_is_active
 from tokens.errors import ChecksArePrivate, NoActiveConsent, NotYourConsent, UnknownConsent
 from tokens.models import ConsentHandle, HeartConsent
-
-Signer = str | SigningKey
-
-
-def signer_address(signer: Signer) -> Address:
-    return address_of(signer) if isinstance(signer, SigningKey) else Address(signer)
 
 
 def _db() -> Any:

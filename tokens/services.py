@@ -19,7 +19,7 @@ from tortoise import connections
 
 from heartchain.accounts.models import Account
 from heartchain.errors import Conflict, NotFound, ValidationError
-from heartchain.keys import Address, SigningKey, address_of
+from heartchain.keys import Address, Signer, address_of, signer_address, signing_keys
 from heartchain.ledger.body import decode, wire
 from heartchain.ledger.entries import format_time, jcs
 from heartchain.ledger.log import Appended, LogReader
@@ -41,11 +41,10 @@ from tokens.consent_entries import (
     check_commitment,
 )
 from tokens.consents import MemberConsent as MemberConsent
-from tokens.consents import Signer, active_consent, consent_handle
+from tokens.consents import active_consent, consent_handle
 from tokens.consents import consents_of as consents_of
 from tokens.consents import grant_consent as grant_consent
 from tokens.consents import revoke_consent as revoke_consent
-from tokens.consents import signer_address as _address
 from tokens.donors import Donor as Donor
 from tokens.donors import addresses_for_contact as addresses_for_contact
 from tokens.donors import donor_contact as donor_contact
@@ -69,11 +68,6 @@ from tokens.models import (
     HeartRateVersion,
     HeartScore,
 )
-
-
-def _keys(signer: Signer) -> list[SigningKey]:
-    """The key to sign with when the signer holds its own; else the platform's custodial one."""
-    return [signer] if isinstance(signer, SigningKey) else []
 
 
 def _db() -> Any:
@@ -109,8 +103,8 @@ async def set_heart_rates(platform: Platform, operator: Signer,
             raise Conflict("Idempotency-Key was already used for a different request")
         return await platform.log.appended(earlier.index)
     version = (await current_rates()).version + 1
-    return await platform.write(RatesBody(operator=_address(operator), version=version,
-                                          rates=terms), *_keys(operator))
+    return await platform.write(RatesBody(operator=signer_address(operator), version=version,
+                                          rates=terms), *signing_keys(operator))
 
 
 # -- donations -------------------------------------------------------------------------------
@@ -120,9 +114,9 @@ async def record_donation(platform: Platform, *, charity: Signer, donor: str, ki
                           quantity: int, campaign: str, receipt: str | None = None) -> Appended:
     """A gift received by `charity`: mints hearts to `donor` at the rate in force."""
     return await platform.write(
-        RecordBody(charity=_address(charity), donor=Address(donor),
+        RecordBody(charity=signer_address(charity), donor=Address(donor),
                    kind=kind, quantity=quantity,  # type: ignore[arg-type]  # decode checks
-                   campaign=campaign, receipt=receipt), *_keys(charity))
+                   campaign=campaign, receipt=receipt), *signing_keys(charity))
 
 
 async def record_donation_for_contact(platform: Platform, *, charity: Signer, contact: str,
@@ -130,11 +124,11 @@ async def record_donation_for_contact(platform: Platform, *, charity: Signer, co
                                       receipt: str | None = None) -> tuple[Donor, Appended]:
     """`record_donation` for a donor known by phone or e-mail. The gift is checked for shape
     first, so a malformed one creates no donor either."""
-    probe = RecordBody(charity=_address(charity), donor=_address(charity),
+    probe = RecordBody(charity=signer_address(charity), donor=signer_address(charity),
                        kind=kind, quantity=quantity,  # type: ignore[arg-type]  # decode checks
                        campaign=campaign, receipt=receipt)
     decode(RecordBody, wire(probe))
-    donor = await donor_for_contact(platform, contact, charity=_address(charity))
+    donor = await donor_for_contact(platform, contact, charity=signer_address(charity))
     appended = await record_donation(platform, charity=charity, donor=donor.address, kind=kind,
                                      quantity=quantity, campaign=campaign, receipt=receipt)
     return donor, appended
@@ -144,9 +138,9 @@ async def reverse_donation(platform: Platform, *, charity: Signer, donation: int
                            reason: str = "refund") -> Appended:
     """A refund or chargeback: burns exactly what `donation` minted. Only its charity, once."""
     return await platform.write(
-        ReverseBody(charity=_address(charity), donation=donation,
+        ReverseBody(charity=signer_address(charity), donation=donation,
                     reason=reason),  # type: ignore[arg-type]  # decode checks
-        *_keys(charity))
+        *signing_keys(charity))
 
 
 def written_donation(appended: Appended) -> HeartDonation | None:
@@ -298,7 +292,7 @@ async def _record_check(platform: Platform, *, member: str, partner: str, handle
                         key=member_key)
     body = CheckBody(partner=Address(partner), handle=Address(handle), commitment=commitment,
                      consent=consent)
-    appended = await platform.write(body, *_keys(signer))
+    appended = await platform.write(body, *signing_keys(signer))
     if appended.written is None:  # a retry, answered with what the first attempt wrote
         opened = await open_check(platform, await HeartCheck.get(idx=appended.index))
         return Checked(appended.index, opened.result, opened.checkpoint_size,
@@ -317,7 +311,7 @@ async def check_hearts(platform: Platform, *, partner: Signer, member: str,
     """Does `member` hold at least `threshold` hearts (as of this hour's checkpoint)? Needs the
     member's active consent for this partner; the partner signs the recorded check, which names
     neither the member nor the answer, and gets a signed attestation."""
-    partner_address = _address(partner)
+    partner_address = signer_address(partner)
     consent = await active_consent(member, partner_address, platform.clock.now())
     if threshold < 1:
         raise ValidationError("threshold: must be at least 1", field="threshold")
@@ -335,7 +329,7 @@ async def present_hearts(platform: Platform, *, member: Signer, partner: str,
         raise ValidationError("threshold: must be at least 1", field="threshold")
     await _require_partner(partner)
     handle = await consent_handle(platform, member, partner)
-    return await _record_check(platform, member=_address(member), partner=partner,
+    return await _record_check(platform, member=signer_address(member), partner=partner,
                                handle=address_of(handle), consent=None, threshold=threshold,
                                signer=handle)
 

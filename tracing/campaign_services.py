@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from tortoise.expressions import Q
 
 from heartchain.errors import ValidationError
-from heartchain.keys import SigningKey, address_of
+from heartchain.keys import Signer, signer_address, signing_keys
 from heartchain.ledger.body import decode
 from heartchain.ledger.log import Appended
 from heartchain.lookups import can_match
@@ -20,15 +20,8 @@ from tracing.errors import UnknownCampaign
 
 T = TypeVar("T")
 
-Signer = str | SigningKey
 
 
-def _address(signer: Signer) -> str:
-    return address_of(signer) if isinstance(signer, SigningKey) else signer
-
-
-def _keys(signer: Signer) -> tuple[SigningKey, ...]:
-    return (signer,) if isinstance(signer, SigningKey) else ()
 
 
 async def create_campaign(platform: Platform, *, charity: Signer, slug: str, title_zh: str,
@@ -38,12 +31,13 @@ async def create_campaign(platform: Platform, *, charity: Signer, slug: str, tit
                           validator: str | None = None,
                           outcome_deadline: str | None = None) -> DeclaredCampaign:
     raw: dict[str, Any] = {
-        "charity": _address(charity), "slug": slug, "title_zh": title_zh, "title_en": title_en,
-        "purpose": purpose, "category": category, "goal": goal, "unit": unit, "starts": starts,
-        "beneficiary": beneficiary, "ends": ends, "goods": list(goods), "payees": list(payees),
+        "charity": signer_address(charity), "slug": slug, "title_zh": title_zh,
+        "title_en": title_en, "purpose": purpose, "category": category, "goal": goal,
+        "unit": unit, "starts": starts, "beneficiary": beneficiary, "ends": ends,
+        "goods": list(goods), "payees": list(payees),
         "validator": validator, "outcome_deadline": outcome_deadline}
     body = decode(CampaignCreateBody, {k: v for k, v in raw.items() if v is not None})
-    await platform.write(body, *_keys(charity))
+    await platform.write(body, *signing_keys(charity))
     return await DeclaredCampaign.get(key=campaign_key(slug, body.charity))
 
 
@@ -54,12 +48,12 @@ async def update_campaign(platform: Platform, *, charity: Signer, slug: str,
     if unknown:
         raise ValidationError(f"campaign.update: cannot change {', '.join(unknown)}",
                               field=unknown[0])
-    raw: dict[str, Any] = {"charity": _address(charity), "slug": slug}
+    raw: dict[str, Any] = {"charity": signer_address(charity), "slug": slug}
     for name, value in changes.items():
         if value is not None:
             raw[name] = list(value) if isinstance(value, (list, tuple)) else value
     body = decode(CampaignUpdateBody, raw)
-    await platform.write(body, *_keys(charity))
+    await platform.write(body, *signing_keys(charity))
     return await DeclaredCampaign.get(key=campaign_key(slug, body.charity))
 
 
@@ -105,11 +99,11 @@ async def attest_outcome(platform: Platform, *, validator: Signer, charity: str,
     """Pay for success: the validator releases `amount` fen (all, when None) on evidence."""
     from tracing.escrow import OutcomeAttestBody
 
-    raw: dict[str, Any] = {"validator": _address(validator), "charity": charity,
+    raw: dict[str, Any] = {"validator": signer_address(validator), "charity": charity,
                            "campaign": slug, "evidence": evidence}
     if amount is not None:
         raw["amount"] = amount
-    return await platform.write(decode(OutcomeAttestBody, raw), *_keys(validator))
+    return await platform.write(decode(OutcomeAttestBody, raw), *signing_keys(validator))
 
 
 async def refund_campaign(platform: Platform, *, by: Signer, charity: str,
@@ -117,5 +111,5 @@ async def refund_campaign(platform: Platform, *, by: Signer, charity: str,
     """Pay for success, after the deadline without the outcome: refund the rest pro rata."""
     from tracing.escrow import RefundBody
 
-    body = decode(RefundBody, {"by": _address(by), "charity": charity, "campaign": slug})
-    return await platform.write(body, *_keys(by))
+    body = decode(RefundBody, {"by": signer_address(by), "charity": charity, "campaign": slug})
+    return await platform.write(body, *signing_keys(by))

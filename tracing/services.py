@@ -17,7 +17,13 @@ from datetime import timedelta
 
 from heartchain.errors import Conflict, HeartchainError, ValidationError
 from heartchain.idempotency import idempotent_nonce
-from heartchain.keys import Address, SigningKey, address_of, is_address
+from heartchain.keys import (
+    Address,
+    Signer,
+    is_address,
+    signer_address,
+    signing_keys,
+)
 from heartchain.ledger.body import decode, wire
 from heartchain.ledger.entries import (
     Entry,
@@ -73,7 +79,6 @@ __all__ = [
 ]
 
 OFFER_TTL = timedelta(minutes=4)
-Signer = str | SigningKey
 
 # ---------------------------------------------------------------------------------------------
 # Writes
@@ -82,12 +87,12 @@ Signer = str | SigningKey
 async def create_lot(platform: Platform, *, charity: Signer, goods: str, quantity: int, unit: str,
                      custodian: str, donation: int | None = None, receipt: str | None = None,
                      disbursement: int | None = None, place: str | None = None) -> Lot:
-    body = CreateBody(charity=_address(charity),
+    body = CreateBody(charity=signer_address(charity),
                       source="donation" if donation is not None else "purchase",
                       donation=donation, receipt=receipt, disbursement=disbursement, goods=goods,
                       quantity=quantity, unit=unit, custodian=custodian,  # type: ignore[arg-type]
                       place=place)
-    appended = await platform.write(body, *_keys(charity))
+    appended = await platform.write(body, *signing_keys(charity))
     return await get_lot(f"L{appended.index}")
 
 
@@ -99,8 +104,8 @@ def handover_body(lot: str, giver: str, taker: str, place: str, evidence: str) -
 async def hand_over(platform: Platform, *, lot: str, giver: Signer, taker: Signer, place: str,
                     evidence: str) -> Appended:
     """One co-signed handover when both keys are at hand (self-custody keys or the demo)."""
-    body = handover_body(lot, _address(giver), _address(taker), place, evidence)
-    return await platform.write(body, *_keys(giver, taker))
+    body = handover_body(lot, signer_address(giver), signer_address(taker), place, evidence)
+    return await platform.write(body, *signing_keys(giver, taker))
 
 
 async def offer_handover(platform: Platform, *, lot: str, giver: str, taker: str, place: str,
@@ -239,10 +244,10 @@ async def split_lot(platform: Platform, *, by: Signer, lot: str, outputs: Sequen
         _same_request((split.lot, split.outputs, split.loss), (lot, tuple(outputs), loss))
         return await Lot.filter(created_idx=earlier.index).order_by("id")
     row = await get_lot(lot)
-    _require_held_by(row, _address(by))
-    body = SplitBody(lot=lot, by=_address(by), quantity=row.quantity, outputs=tuple(outputs),
+    _require_held_by(row, signer_address(by))
+    body = SplitBody(lot=lot, by=signer_address(by), quantity=row.quantity, outputs=tuple(outputs),
                      loss=loss, reason=reason, place=place)
-    appended = await platform.write(body, *_keys(by))
+    appended = await platform.write(body, *signing_keys(by))
     return await Lot.filter(created_idx=appended.index).order_by("id")
 
 
@@ -256,23 +261,23 @@ async def merge_lots(platform: Platform, *, by: Signer, lots: Sequence[str],
         return await get_lot(f"L{earlier.index}")
     rows = [await get_lot(lot_id) for lot_id in lots]
     for row in rows:
-        _require_held_by(row, _address(by))
+        _require_held_by(row, signer_address(by))
     total = sum(r.quantity for r in rows)
-    body = MergeBody(by=_address(by),
+    body = MergeBody(by=signer_address(by),
                      inputs=tuple(MergeInput(lot=r.id, quantity=r.quantity) for r in rows),
                      quantity=total - loss, loss=loss,
                      goods=goods or (rows[0].goods if rows else ""), reason=reason, place=place)
-    appended = await platform.write(body, *_keys(by))
+    appended = await platform.write(body, *signing_keys(by))
     return await get_lot(f"L{appended.index}")
 
 
 async def record_loss(platform: Platform, *, by: Signer, lot: str, quantity: int, reason: str,
                       note: str | None = None, evidence: str | None = None,
                       place: str | None = None) -> Appended:
-    body = LossBody(lot=lot, by=_address(by), quantity=quantity,
+    body = LossBody(lot=lot, by=signer_address(by), quantity=quantity,
                     reason=reason, note=note, evidence=evidence,  # type: ignore[arg-type]
                     place=place)
-    return await platform.write(body, *_keys(by))
+    return await platform.write(body, *signing_keys(by))
 
 
 async def beneficiary_commitment(platform: Platform, person: str) -> str:
@@ -298,9 +303,9 @@ async def deliver_lot(platform: Platform, *, by: Signer, lot: str, quantity: int
         if not beneficiary.strip():
             raise ValidationError("beneficiary: is empty", field="beneficiary")
         commitment = await beneficiary_commitment(platform, beneficiary.strip())
-    body = DeliverBody(lot=lot, by=_address(by), quantity=quantity,
+    body = DeliverBody(lot=lot, by=signer_address(by), quantity=quantity,
                        beneficiary=commitment, place=place, evidence=evidence)  # type: ignore[arg-type]
-    return await platform.write(body, *_keys(by))
+    return await platform.write(body, *signing_keys(by))
 
 
 async def disburse(platform: Platform, *, charity: Signer, campaign: str, amount: int,
@@ -308,10 +313,10 @@ async def disburse(platform: Platform, *, charity: Signer, campaign: str, amount
                    payee_kind: str | None = None) -> Disbursement:
     """Spend campaign cash; `goods` and `payee_kind` name what it bought and whom it paid, from
     the kinds the campaign declared (required when it declared any)."""
-    body = DisburseBody(charity=_address(charity), campaign=campaign, amount=amount,
+    body = DisburseBody(charity=signer_address(charity), campaign=campaign, amount=amount,
                         payee=payee, purpose=purpose, receipt=receipt,
                         goods=goods, payee_kind=payee_kind)  # type: ignore[arg-type]
-    appended = await platform.write(body, *_keys(charity))
+    appended = await platform.write(body, *signing_keys(charity))
     return await Disbursement.get(idx=appended.index)
 
 
@@ -320,14 +325,6 @@ def _same_request(earlier: object, asked: object) -> None:
         raise Conflict("Idempotency-Key was already used for a different request")
 
 
-def _address(signer: Signer) -> Address:
-    # Unchecked here: the write path decodes the body, which checks every address.
-    return address_of(signer) if isinstance(signer, SigningKey) else Address(signer)
-
-
-def _keys(*signers: Signer) -> list[SigningKey]:
-    """The keys passed in (self-custody); addresses sign with their custodial key."""
-    return [s for s in signers if isinstance(s, SigningKey)]
 
 
 def _require_held_by(lot: Lot, custodian: str) -> None:

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 
 from heartchain.errors import NotFound, ValidationError
-from heartchain.keys import Address, SigningKey, address_of
+from heartchain.keys import Address, Signer, signer_address, signing_keys
 from heartchain.ledger import witness_client
 from heartchain.ledger.body import decode
 from heartchain.ledger.entries import format_time
@@ -40,31 +40,24 @@ from heartchain.mutualaid.models import Case
 from heartchain.platform import Platform
 from heartchain.privacy import commitment, seal_personal, subject_salt
 
-Signer = str | SigningKey
 MAX_RECORD = 2_000
 
 
-def _address(signer: Signer) -> Address:
-    return address_of(signer) if isinstance(signer, SigningKey) else Address(signer)
-
-
-def _keys(*signers: Signer) -> list[SigningKey]:
-    return [s for s in signers if isinstance(s, SigningKey)]
 
 
 async def set_jury_rules(platform: Platform, *, operator: Signer, plan: str, size: int,
                          quorum: int, majority_bp: int = 5_000, commit_days: int = 3,
                          reveal_days: int = 2) -> Appended:
     return await platform.write(PlanJury(
-        plan=plan, operator=_address(operator), size=size, quorum=quorum,
+        plan=plan, operator=signer_address(operator), size=size, quorum=quorum,
         majority_bp=majority_bp, commit_days=commit_days, reveal_days=reveal_days),
-        *_keys(operator))
+        *signing_keys(operator))
 
 
 async def volunteer(platform: Platform, *, plan: str, member: Signer, active: bool = True
                     ) -> Appended:
-    return await platform.write(JurorVolunteer(plan=plan, member=_address(member),
-                                               active=active), *_keys(member))
+    return await platform.write(JurorVolunteer(plan=plan, member=signer_address(member),
+                                               active=active), *signing_keys(member))
 
 
 async def qualify(platform: Platform, *, operator: Signer, plan: str, member: str,
@@ -74,13 +67,13 @@ async def qualify(platform: Platform, *, operator: Signer, plan: str, member: st
     if not record or len(record) > MAX_RECORD:
         raise ValidationError(f"record: 1..{MAX_RECORD} characters", field="record")
     # Checked as the entry will be before a salt is made for `member` (a bad address: typed).
-    decode(JurorQualify, {"plan": plan, "member": member, "operator": _address(operator),
+    decode(JurorQualify, {"plan": plan, "member": member, "operator": signer_address(operator),
                           "passed": passed, "record_hash": "0" * 64})
     subject = f"mutualaid:{member}"
     salted = commitment(await subject_salt(platform, subject), record)
     appended = await platform.write(JurorQualify(
-        plan=plan, member=Address(member), operator=_address(operator), passed=passed,
-        record_hash=salted), *_keys(operator))
+        plan=plan, member=Address(member), operator=signer_address(operator), passed=passed,
+        record_hash=salted), *signing_keys(operator))
     await seal_personal(platform, subject, f"juror:{plan}:{appended.index}", record)
     return appended
 
@@ -88,9 +81,9 @@ async def qualify(platform: Platform, *, operator: Signer, plan: str, member: st
 async def declare_link(platform: Platform, *, member: Signer, other: str, relation: str
                        ) -> Appended:
     return await platform.write(MemberLinkDeclare(
-        member=_address(member), other=Address(other),
+        member=signer_address(member), other=Address(other),
         relation=relation),  # type: ignore[arg-type]
-        *_keys(member))
+        *signing_keys(member))
 
 
 async def _case(case_id: str) -> Case:
@@ -124,8 +117,8 @@ async def draw_body(platform: Platform, *, operator: str, case: str) -> JuryDraw
 
 
 async def draw_jury(platform: Platform, *, operator: Signer, case: str) -> Appended:
-    return await platform.write(await draw_body(platform, operator=_address(operator),
-                                                case=case), *_keys(operator))
+    return await platform.write(await draw_body(platform, operator=signer_address(operator),
+                                                case=case), *signing_keys(operator))
 
 
 async def commit_vote(platform: Platform, *, case: str, juror: Signer, vote: str,
@@ -138,18 +131,18 @@ async def commit_vote(platform: Platform, *, case: str, juror: Signer, vote: str
         int(salt, 16)
     except ValueError:
         raise ValidationError("salt: 64 hex digits", field="salt") from None
-    address = _address(juror)
+    address = signer_address(juror)
     appended = await platform.write(JuryCommit(
         case=case, juror=address, commitment=vote_commitment(case, address, vote, salt)),
-        *_keys(juror))
+        *signing_keys(juror))
     return salt, appended
 
 
 async def reveal_vote(platform: Platform, *, case: str, juror: Signer, vote: str, salt: str
                       ) -> Appended:
-    return await platform.write(JuryReveal(case=case, juror=_address(juror),
+    return await platform.write(JuryReveal(case=case, juror=signer_address(juror),
                                            vote=vote, salt=salt),  # type: ignore[arg-type]
-                                *_keys(juror))
+                                *signing_keys(juror))
 
 
 # -- reads ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import rfc8785
 
 from heartchain.errors import Conflict, HeartchainError, ValidationError
 from heartchain.idempotency import current_idempotency_key
-from heartchain.keys import Address, SigningKey, address_of
+from heartchain.keys import Address, Signer, signer_address, signing_keys
 from heartchain.ledger.body import decode
 from heartchain.ledger.entries import format_time
 from heartchain.ledger.log import Appended
@@ -97,18 +97,10 @@ __all__ = [
     "set_proxy", "share_proof", "shares_in", "shares_of", "top_up",
 ]
 
-Signer = str | SigningKey
 MAX_NAME = 64
 MAX_DESCRIPTION = 2_000  # sealed text: a description, an objection's note
 
 
-def _address(signer: Signer) -> Address:
-    return address_of(signer) if isinstance(signer, SigningKey) else Address(signer)
-
-
-def _keys(*signers: Signer) -> list[SigningKey]:
-    """The keys passed in (self-custody); an address alone signs with its custodial key."""
-    return [s for s in signers if isinstance(s, SigningKey)]
 
 
 def mask_name(name: str) -> str:
@@ -150,9 +142,9 @@ async def create_plan(platform: Platform, *, operator: Signer, plan: str, name: 
         row = await Plan.get_or_none(id=plan) if can_match(Plan, id=plan) else None
         version = row.version + 1 if row else 1
     return await platform.write(PlanCreate(plan=plan, version=version, name=name,
-                                           operator=_address(operator), rules=rules,
+                                           operator=signer_address(operator), rules=rules,
                                            operates_under=operates_under),
-                                *_keys(operator))
+                                *signing_keys(operator))
 
 
 @dataclass(frozen=True)
@@ -165,7 +157,7 @@ async def join_plan(platform: Platform, *, plan: str, member: Signer, birth_date
                     prepay_fen: int, personal: Mapping[str, str] | None = None) -> Joined:
     """Join with a prepayment. The birth date and any `personal` values are sealed off the log;
     the entry carries completed years (days only for infants) and the birth-date commitment."""
-    address = _address(member)
+    address = signer_address(member)
     subject = f"mutualaid:{address}"
     salt = await subject_salt(platform, subject)
     years, days = age_on(birth_date, platform.clock.now().date())
@@ -174,7 +166,7 @@ async def join_plan(platform: Platform, *, plan: str, member: Signer, birth_date
     body = PlanJoin(plan=plan, member=address, age_years=years,
                     birth_commitment=commitment(salt, birth_date.isoformat()),
                     prepay_fen=prepay_fen, infant_age_days=days if years == 0 else None)
-    appended = await platform.write(body, *_keys(member))
+    appended = await platform.write(body, *signing_keys(member))
     await seal_personal(platform, subject, "birth_date", birth_date.isoformat())
     for field, value in (personal or {}).items():
         await seal_personal(platform, subject, field, value)
@@ -182,12 +174,13 @@ async def join_plan(platform: Platform, *, plan: str, member: Signer, birth_date
 
 
 async def top_up(platform: Platform, *, plan: str, member: Signer, amount_fen: int) -> Appended:
-    return await platform.write(PlanTopup(plan=plan, member=_address(member),
-                                          amount_fen=amount_fen), *_keys(member))
+    return await platform.write(PlanTopup(plan=plan, member=signer_address(member),
+                                          amount_fen=amount_fen), *signing_keys(member))
 
 
 async def leave_plan(platform: Platform, *, plan: str, member: Signer) -> Appended:
-    return await platform.write(PlanLeave(plan=plan, member=_address(member)), *_keys(member))
+    return await platform.write(PlanLeave(plan=plan, member=signer_address(member)),
+                                *signing_keys(member))
 
 
 # -- hospitals and proxies ------------------------------------------------------------------
@@ -197,15 +190,15 @@ async def register_hospital(platform: Platform, *, operator: Signer, code: str, 
     """Register (or rename, or unlist) a hospital that cases may name by `code`."""
     return await platform.write(HospitalRegister(
         hospital=code, name_zh=name_zh, name_en=name_en, listed=listed,
-        operator=_address(operator)), *_keys(operator))
+        operator=signer_address(operator)), *signing_keys(operator))
 
 
 async def set_proxy(platform: Platform, *, plan: str, member: Signer, proxy: str,
                     grant: bool = True) -> Appended:
     """The member authorises (or revokes) `proxy`, a registered account, to open their cases."""
     return await platform.write(PlanProxy(
-        plan=plan, member=_address(member), proxy=Address(proxy),
-        action="grant" if grant else "revoke"), *_keys(member))
+        plan=plan, member=signer_address(member), proxy=Address(proxy),
+        action="grant" if grant else "revoke"), *signing_keys(member))
 
 
 async def hospitals() -> list[Hospital]:
@@ -259,7 +252,7 @@ async def open_case(platform: Platform, *, plan: str, member: str, opener: Signe
     if description is not None and len(description) > MAX_DESCRIPTION:
         raise ValidationError(f"description: at most {MAX_DESCRIPTION} characters",
                               field="description")
-    opener_address = _address(opener)
+    opener_address = signer_address(opener)
     case_id = case or new_case_id(opener_address)
     masked = mask_name(patient_name)
     now = format_time(platform.clock.now())
@@ -274,7 +267,7 @@ async def open_case(platform: Platform, *, plan: str, member: str, opener: Signe
                         masked_name=masked, age_band=age_band(age_now(m, now)),
                         diagnosed_on=diagnosed_on.isoformat(),
                         details_commitment=commitment(salt, details))
-        appended = await platform.write(body, *_keys(opener))
+        appended = await platform.write(body, *signing_keys(opener))
     except HeartchainError:
         if not existed and await find_case(case_id) is None:
             await erase_subject(platform, subject)  # refused: keep no salt for a non-case
@@ -287,24 +280,24 @@ async def attest_case(platform: Platform, *, case: str, investigator: Signer,
                       findings: str, recommendation: str,
                       amount_fen: int | None = None) -> Appended:
     """The findings are sealed under the case; the log has their salted commitment."""
-    body = CaseAttest(case=case, investigator=_address(investigator),
+    body = CaseAttest(case=case, investigator=signer_address(investigator),
                       findings_hash=await _committed(platform, case, findings),
                       recommendation=recommendation,  # type: ignore[arg-type]
                       amount_fen=amount_fen)
-    appended = await platform.write(body, *_keys(investigator))
+    appended = await platform.write(body, *signing_keys(investigator))
     await seal_personal(platform, case_subject(case), f"findings:{appended.index}", findings)
     return appended
 
 
 async def notice_case(platform: Platform, *, case: str, operator: Signer, days: int) -> Appended:
-    return await platform.write(CaseNotice(case=case, operator=_address(operator), days=days),
-                                *_keys(operator))
+    return await platform.write(CaseNotice(case=case, operator=signer_address(operator), days=days),
+                                *signing_keys(operator))
 
 
 async def object_case(platform: Platform, *, case: str, member: Signer, reason: str,
                       note: str | None = None) -> Appended:
     """`reason` is a code of codes.OBJECTION_REASONS; a typed `note` is sealed under the case."""
-    address = _address(member)
+    address = signer_address(member)
     note_commitment = None
     if note:
         if len(note) > MAX_DESCRIPTION:
@@ -312,7 +305,7 @@ async def object_case(platform: Platform, *, case: str, member: Signer, reason: 
         note_commitment = await _committed(platform, case, note)
     appended = await platform.write(CaseObject(case=case, member=address, reason=reason,
                                                note_commitment=note_commitment),
-                                    *_keys(member))
+                                    *signing_keys(member))
     if note:
         await seal_personal(platform, case_subject(case), f"objection:{appended.index}", note)
     return appended
@@ -321,10 +314,10 @@ async def object_case(platform: Platform, *, case: str, member: Signer, reason: 
 async def review_case(platform: Platform, *, case: str, reviewer: Signer, findings: str,
                       outcome: str) -> Appended:
     appended = await platform.write(CaseReview(
-        case=case, reviewer=_address(reviewer),
+        case=case, reviewer=signer_address(reviewer),
         findings_hash=await _committed(platform, case, findings),
         outcome=outcome),  # type: ignore[arg-type]
-        *_keys(reviewer))
+        *signing_keys(reviewer))
     await seal_personal(platform, case_subject(case), f"findings:{appended.index}", findings)
     return appended
 
@@ -341,10 +334,10 @@ async def decide_case(platform: Platform, *, case: str, operator: Signer, decisi
             raise ValidationError(f"reason_text: at most {MAX_DESCRIPTION} characters",
                                   field="reason_text")
         sealed = await _committed(platform, case, reason_text)
-    body = CaseDecide(case=case, operator=_address(operator),
+    body = CaseDecide(case=case, operator=signer_address(operator),
                       decision=decision,  # type: ignore[arg-type]
                       amount_fen=amount_fen, reason=reason, reason_commitment=sealed)
-    appended = await platform.write(body, *_keys(operator))
+    appended = await platform.write(body, *signing_keys(operator))
     if reason_text:
         await seal_personal(platform, case_subject(case), f"decision:{appended.index}",
                             reason_text)
@@ -410,8 +403,8 @@ async def open_period_notice(platform: Platform, *, plan: str, operator: Signer,
     row = await get_plan(conn, plan)
     if day is None:
         day = local_date(format_time(platform.clock.now()), row.time_zone or "UTC")
-    body = await notice_body(conn, plan, _address(operator), day)
-    return await platform.write(body, *_keys(operator))
+    body = await notice_body(conn, plan, signer_address(operator), day)
+    return await platform.write(body, *signing_keys(operator))
 
 
 async def apportion_period(platform: Platform, *, plan: str, operator: Signer,
@@ -426,10 +419,10 @@ async def apportion_period(platform: Platform, *, plan: str, operator: Signer,
             raise Conflict("Idempotency-Key was already used for a different request")
         return await platform.log.appended(earlier.index)
     for attempt in range(attempts):
-        body = await apportion_body(platform, plan=plan, operator=_address(operator),
+        body = await apportion_body(platform, plan=plan, operator=signer_address(operator),
                                     cases=cases)
         try:
-            return await platform.write(body, *_keys(operator))
+            return await platform.write(body, *signing_keys(operator))
         except PeriodMismatch:
             if attempt == attempts - 1:
                 raise

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from heartchain.errors import Conflict
-from heartchain.keys import SigningKey, address_of
+from heartchain.keys import Signer, signer_address, signing_keys
 from heartchain.ledger.entries import format_time
 from heartchain.ledger.log import Appended
 from heartchain.ledger.store import fetch
@@ -25,16 +25,6 @@ from heartchain.mutualaid.models import Period, PlanClosing, PlanRefund
 from heartchain.mutualaid.plans import get_plan
 from heartchain.platform import Platform
 
-Signer = str | SigningKey
-
-
-def _address(signer: Signer) -> str:
-    return address_of(signer) if isinstance(signer, SigningKey) else signer
-
-
-def _keys(signer: Signer) -> list[SigningKey]:
-    return [signer] if isinstance(signer, SigningKey) else []
-
 
 async def close_plan(platform: Platform, *, operator: Signer, plan: str, last_notice: datetime,
                      claims_days: int) -> Appended:
@@ -44,9 +34,9 @@ async def close_plan(platform: Platform, *, operator: Signer, plan: str, last_no
         if earlier.entry.body.get("plan") != plan:
             raise Conflict("Idempotency-Key was already used for a different request")
         return await platform.log.appended(earlier.index)
-    return await platform.write(PlanClose(plan=plan, operator=_address(operator),
+    return await platform.write(PlanClose(plan=plan, operator=signer_address(operator),
                                           last_notice=format_time(last_notice),
-                                          claims_days=claims_days), *_keys(operator))
+                                          claims_days=claims_days), *signing_keys(operator))
 
 
 async def refund_plan(platform: Platform, *, operator: Signer, plan: str,
@@ -67,11 +57,11 @@ async def refund_plan(platform: Platform, *, operator: Signer, plan: str,
         remaining = await holders(conn, plan)
         lines = tuple(Refund(member=m.member, amount_fen=m.balance_fen)
                       for m in remaining[:batch_size])
-        body = PlanRefundBatch(plan=plan, operator=_address(operator),
+        body = PlanRefundBatch(plan=plan, operator=signer_address(operator),
                                batch=(closing.batches if closing else 0) + 1, refunds=lines,
                                total_fen=sum(r.amount_fen for r in lines),
                                final=len(remaining) <= batch_size)
-        written.append(await platform.write(body, *_keys(operator)))
+        written.append(await platform.write(body, *signing_keys(operator)))
 
 
 @dataclass(frozen=True)
