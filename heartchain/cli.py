@@ -162,7 +162,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
                     log_config=logging_config(args.log_level, json=json_logs),
                     timeout_keep_alive=keep_alive_from_env(),
                     # A response's header and body writes go out in one send (http_protocol.py).
-                    http="heartchain.http_protocol:CoalescingHttpToolsProtocol")
+                    http="heartchain.http_protocol:CoalescingHttpToolsProtocol",
+                    # The log head's holder runs ahead of the requests (priority_loop.py).
+                    loop="heartchain.priority_loop:PriorityEventLoop")
     except SystemExit as exc:
         # uvicorn exits 1 when the bind fails after the check above (a race); it has logged why.
         return exc.code if isinstance(exc.code, int) else 1

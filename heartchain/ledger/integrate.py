@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -49,14 +50,55 @@ from heartchain.ledger.reader import (
     StoredEntry,
     Written,
 )
-from heartchain.ledger.store import execute, execute_many, fetch, in_chunks
+from heartchain.ledger.store import execute, execute_many, fetch, in_chunks, socket_fd
 from heartchain.ledger.writes import WriteBuffer
+from heartchain.priority_loop import holding_the_log_head
 
 logger = logging.getLogger(__name__)
 
 Outcomes = list[Appended | HeartchainError]
 _Rows = list[list[object]]
 _Nodes = list[tuple[merkle.NodeID, bytes]]
+_Tiles = dict[tuple[int, int], bytes]
+
+
+@dataclass
+class _Batch:
+    """A batch written inside its transaction, waiting for the COMMIT."""
+
+    outcomes_before: Outcomes
+    rows: _Rows
+    answers: dict[int, object]
+    frontier: merkle.CompactRange
+    tiles: _Tiles
+    signed: SignedCheckpoint
+    nodes: dict[merkle.NodeID, bytes]
+
+    def outcomes(self) -> Outcomes:
+        proofs = BatchProofs(self.signed, self.nodes)
+        written = {int(row[0]): row for row in self.rows}
+        return [Appended(o.index, o.leaf_hash, self.frontier.size, Written(
+                    StoredEntry(o.index, o.leaf_hash, *written[o.index][2:6]),
+                    self.answers[o.index], proofs))
+                if isinstance(o, Appended) else o for o in self.outcomes_before]
+
+
+async def lock_head(conn: BaseDBAsyncClient) -> tuple[int, str | None]:
+    """Take the log head's write lock (before anything is read); the head's size and when its
+    checkpoint was signed."""
+    head = await fetch(conn, "UPDATE log_head SET size = size WHERE id = 1 RETURNING size, "
+                       "(SELECT signed_at FROM log_checkpoint WHERE log_checkpoint.size = "
+                       "log_head.size) AS signed_at")
+    if not head:
+        raise RuntimeError("log_head is missing: run `heartchain init`")
+    size, signed_at = int(head[0]["size"]), head[0]["signed_at"]
+    if signed_at is None and size > 0:
+        # The UPDATE waited for another worker's batch and returned the head that batch left,
+        # but its subquery read the snapshot taken before the wait (PostgreSQL, read committed),
+        # which lacks that batch's checkpoint. A new statement sees it.
+        found = await fetch(conn, "SELECT signed_at FROM log_checkpoint WHERE size = ?", [size])
+        signed_at = found[0]["signed_at"] if found else None
+    return size, None if signed_at is None else str(signed_at)
 
 
 class ProjectorFailed(Exception):
@@ -83,6 +125,7 @@ class Integrator:
         self.reader = reader
         self._committed = committed  # told of each checkpoint once its batch has committed
         self._frontier: merkle.CompactRange | None = None
+        self._partial_tiles: _Tiles = {}  # the log's partial tiles when _frontier is current
 
     async def integrate(self, batch: list[PreparedEntry]) -> Outcomes:
         """Integrate `batch`, recording metrics; each entry's outcome in order."""
@@ -128,62 +171,63 @@ class Integrator:
         """One transaction at the log's time `now` (verify replays batches through this)."""
         committing = False
         try:
-            async with in_transaction(self.connection) as conn:
-                # Updating the head first takes the write lock before anything is read.
-                if await execute(conn, "UPDATE log_head SET size = size WHERE id = 1") != 1:
-                    raise RuntimeError("log_head is missing: run `heartchain init`")
-                head = (await fetch(conn, "SELECT size FROM log_head WHERE id = 1"))[0]
-                size = int(head["size"])
-                # Batch times never go back (verify requires it): another process sharing the
-                # database may have read its clock later and taken the lock first.
-                before = await fetch(conn, "SELECT signed_at FROM log_checkpoint WHERE size = ?",
-                                     [size])
-                if before and parse_time(str(before[0]["signed_at"])) > now:
-                    now = parse_time(str(before[0]["signed_at"]))
-                integrated_at = format_time(now)
-                frontier = (await self._frontier_at(conn, size)).copy()
-                border = dict(zip(merkle.range_nodes(size), frontier.hashes, strict=True))
-                outcomes, rows, signer_rows, nodes, answers = await self._apply_all(
-                    conn, batch, now, frontier)
-                if not rows:
-                    return outcomes
-                for row in rows:
-                    row.append(integrated_at)
-                await execute_many(conn, "INSERT INTO log_entry (idx, leaf_hash, data, kind, at, "
-                                   "integrated_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
-                await execute_many(conn, "INSERT INTO log_entry_signer (address, nonce, idx) "
-                                   "VALUES (?, ?, ?)", signer_rows)
-                await self._write_tiles(conn, nodes)
-                checkpoint = batch_checkpoint(self.origin, frontier.size, frontier.root(),
-                                              BatchLine(size, integrated_at))
-                note = sign_note(checkpoint.to_text(), self.signer)
-                await execute(conn, "INSERT INTO log_checkpoint (size, root_hash, note, signed_at)"
-                              " VALUES (?, ?, ?, ?)",
-                              [frontier.size, checkpoint.root_hash, note, integrated_at])
-                await execute(conn, "UPDATE log_head SET size = ?, root_hash = ? WHERE id = 1",
-                              [frontier.size, checkpoint.root_hash])
-                committing = True  # leaving the block sends COMMIT: a failure now is in doubt
+            # From the lock's request to its COMMIT this task runs ahead of the requests sharing
+            # its event loop (priority_loop.py), so the head is held for this work alone.
+            with holding_the_log_head() as holding:
+                async with in_transaction(self.connection) as conn:
+                    holding.watch(socket_fd(conn))
+                    written = await self._write_batch(conn, batch, now)
+                    if isinstance(written, list):
+                        return written
+                    committing = True  # leaving the block sends COMMIT: now in doubt
         except (ProjectorFailed, SetRefused):  # a bug, or a refused all-or-none set: no doubt
-            self._frontier = None
+            self._forget_frontier()
             raise
         except Exception as exc:
-            self._frontier = None  # the cached border may be ahead of what committed
+            self._forget_frontier()  # the cached border may be ahead of what committed
             if committing:
                 raise
             raise BatchNotCommitted(exc) from exc
         except BaseException:
-            self._frontier = None
+            self._forget_frontier()
             raise
-        self._frontier = frontier
-        metrics.record_checkpoint(frontier.size)
-        signed = SignedCheckpoint(checkpoint, note, integrated_at)
-        self._committed(signed)
-        proofs = BatchProofs(signed, {**border, **dict(nodes)})
-        written = {int(row[0]): row for row in rows}
-        return [Appended(o.index, o.leaf_hash, frontier.size, Written(
-                    StoredEntry(o.index, o.leaf_hash, *written[o.index][2:6]),
-                    answers[o.index], proofs))
-                if isinstance(o, Appended) else o for o in outcomes]
+        self._frontier = written.frontier
+        self._partial_tiles = written.tiles
+        metrics.record_checkpoint(written.frontier.size)
+        self._committed(written.signed)
+        return written.outcomes()
+
+    async def _write_batch(self, conn: BaseDBAsyncClient, batch: list[PreparedEntry],
+                           now: datetime) -> _Batch | Outcomes:
+        size, signed_at = await lock_head(conn)
+        # Batch times never go back (verify requires it): another process sharing the database
+        # may have read its clock later and taken the lock first.
+        if signed_at is not None and parse_time(signed_at) > now:
+            now = parse_time(signed_at)
+        integrated_at = format_time(now)
+        frontier = (await self._frontier_at(conn, size)).copy()
+        border = dict(zip(merkle.range_nodes(size), frontier.hashes, strict=True))
+        outcomes, rows, signer_rows, nodes, answers = await self._apply_all(
+            conn, batch, now, frontier)
+        if not rows:
+            return outcomes
+        for row in rows:
+            row.append(integrated_at)
+        await execute_many(conn, "INSERT INTO log_entry (idx, leaf_hash, data, kind, at, "
+                           "integrated_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        await execute_many(conn, "INSERT INTO log_entry_signer (address, nonce, idx) "
+                           "VALUES (?, ?, ?)", signer_rows)
+        grown = await self._write_tiles(conn, nodes)
+        checkpoint = batch_checkpoint(self.origin, frontier.size, frontier.root(),
+                                      BatchLine(size, integrated_at))
+        note = sign_note(checkpoint.to_text(), self.signer)
+        await execute(conn, "INSERT INTO log_checkpoint (size, root_hash, note, signed_at)"
+                      " VALUES (?, ?, ?, ?)",
+                      [frontier.size, checkpoint.root_hash, note, integrated_at])
+        await execute(conn, "UPDATE log_head SET size = ?, root_hash = ? WHERE id = 1",
+                      [frontier.size, checkpoint.root_hash])
+        return _Batch(outcomes, rows, answers, frontier, grown,
+                      SignedCheckpoint(checkpoint, note, integrated_at), {**border, **dict(nodes)})
 
     async def _apply_all(self, conn: BaseDBAsyncClient, batch: list[PreparedEntry],
                          now: datetime, frontier: merkle.CompactRange
@@ -244,7 +288,8 @@ class Integrator:
             used.update((row["address"], row["nonce"]) for row in found)
         return used
 
-    async def _write_tiles(self, conn: BaseDBAsyncClient, nodes: _Nodes) -> None:
+    async def _write_tiles(self, conn: BaseDBAsyncClient, nodes: _Nodes) -> _Tiles:
+        """Grow the tiles `nodes` fall in; the log's partial tiles afterwards."""
         grown: dict[tuple[int, int], list[tuple[int, bytes]]] = {}
         for (level, index), digest in nodes:
             if level % tiles.TILE_HEIGHT:
@@ -252,8 +297,14 @@ class Integrator:
             tile_level = level // tiles.TILE_HEIGHT
             grown.setdefault((tile_level, index // tiles.TILE_WIDTH), []).append(
                 (index % tiles.TILE_WIDTH, digest))
-        existing = await self.reader.fetch_tiles(conn, list(grown), cache=False)
+        # The partial tiles this process wrote last are still the stored ones when the head has
+        # not moved since (the frontier cache's condition): only the others are read.
+        partial = self._partial_tiles
+        unknown = [key for key in grown if key not in partial]
+        existing = {**partial, **(await self.reader.fetch_tiles(conn, unknown, cache=False)
+                                  if unknown else {})}
         upserts: _Rows = []
+        after: _Tiles = {}
         for (tile_level, tile_index), additions in grown.items():
             data = existing.get((tile_level, tile_index), b"")
             for offset, digest in additions:
@@ -262,12 +313,22 @@ class Integrator:
                         f"tile {tile_level}/{tile_index}: hash {offset} out of order")
                 data += digest
             upserts.append([tile_level, tile_index, data])
+            if len(data) < tiles.TILE_WIDTH * tiles.HASH_SIZE:
+                after[(tile_level, tile_index)] = data
         await execute_many(conn, "INSERT INTO log_tile (level, idx, data) VALUES (?, ?, ?) "
                            "ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data", upserts)
+        # A partial tile this batch did not reach stays as it was; a full one never grows.
+        return {**{key: data for key, data in partial.items()
+                   if key[0] not in {level for level, _ in grown}}, **after}
+
+    def _forget_frontier(self) -> None:
+        self._frontier = None
+        self._partial_tiles = {}
 
     async def _frontier_at(self, conn: BaseDBAsyncClient, size: int) -> merkle.CompactRange:
         if self._frontier is not None and self._frontier.size == size:
             return self._frontier
+        self._partial_tiles = {}  # another process wrote since: read them afresh
         hashes = await self.reader.read_nodes(merkle.range_nodes(size), conn)
         self._frontier = merkle.CompactRange(size, hashes)
         return self._frontier

@@ -85,6 +85,13 @@ def is_postgres(conn: BaseDBAsyncClient) -> bool:
     return conn.capabilities.dialect == "postgres"
 
 
+def socket_fd(conn: BaseDBAsyncClient) -> int | None:
+    """The database socket under `conn` (asyncpg), or None (aiosqlite works on a thread)."""
+    transport = getattr(getattr(conn, "_connection", None), "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    return sock.fileno() if sock is not None else None
+
+
 def sql(conn: BaseDBAsyncClient, query: str) -> str:
     """Write raw SQL with `?` placeholders; asyncpg wants `$1, $2, ...`."""
     if not is_postgres(conn):

@@ -6,6 +6,7 @@ import random
 from datetime import timedelta
 
 import pytest
+from tortoise.transactions import in_transaction
 
 from heartchain.accounts.errors import AccountExists, RoleRequired
 from heartchain.accounts.models import Account
@@ -13,9 +14,10 @@ from heartchain.errors import Conflict, PermissionDenied, ValidationError
 from heartchain.keys import address_of, new_signing_key
 from heartchain.ledger import merkle
 from heartchain.ledger.entries import new_entry
+from heartchain.ledger.integrate import lock_head
 from heartchain.ledger.kinds import PreparedEntry
 from heartchain.ledger.notes import Checkpoint, NoteVerifier, open_note
-from heartchain.ledger.store import fetch
+from heartchain.ledger.store import execute, fetch
 from tests.conftest import Ledger
 from tests.factories import entry, registration_by_operator, self_registration
 
@@ -253,3 +255,30 @@ async def test_a_batch_that_failed_before_its_commit_is_answered_at_once(
         await log.append_now([self_registration(ledger)])
     monkeypatch.undo()
     assert await log.size() == 1
+
+
+async def test_the_head_lock_sees_the_checkpoint_of_the_batch_it_waited_for(ledger: Ledger
+                                                                          ) -> None:
+    # Two workers: the second's head UPDATE waits for the first's batch, and must come back
+    # with that batch's checkpoint time, or its own batch could be dated before it (verify
+    # refused such a log after a two-server run).
+    if ledger.backend != "postgres":
+        pytest.skip("SQLite has one writer connection: nothing waits on a row lock")
+    size, _ = await lock_head(ledger.platform.log._conn())
+    later = "2999-01-01T00:00:00.000Z"
+    first_holds_the_lock = asyncio.Event()
+
+    async def second() -> tuple[int, str | None]:
+        await first_holds_the_lock.wait()
+        async with in_transaction("default") as conn:
+            return await lock_head(conn)
+    waiting = asyncio.create_task(second())  # before the first transaction: not nested in it
+    async with in_transaction("default") as first:
+        await lock_head(first)
+        await execute(first, "INSERT INTO log_checkpoint (size, root_hash, note, signed_at) "
+                      "VALUES (?, ?, ?, ?)", [size + 1, bytes(32), "note", later])
+        await execute(first, "UPDATE log_head SET size = ? WHERE id = 1", [size + 1])
+        first_holds_the_lock.set()
+        await asyncio.sleep(0.3)  # the second transaction is now waiting for the row lock
+        assert not waiting.done()
+    assert await waiting == (size + 1, later)
