@@ -20,6 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 from cpucap import CpuCap, worker_pids
 from load_driver import Connection, HTTPError
 
+from tests.servers import listening_sockets
+
 PYTHON = sys.executable
 WITNESSES = [("riverside", "riverside-library.witness.localhost"),
              ("federation", "city-charity-federation.witness.localhost")]
@@ -99,6 +101,7 @@ class Service:
 
     def __init__(self, env: dict[str, str], workers: int) -> None:
         self.port = free_port()
+        self.workers = workers
         # Its log goes to a file, never a pipe: one nobody reads fills up under load (warnings
         # on every request) and then blocks the server on its next log line.
         self.log = Path(tempfile.mkstemp(prefix="hc-load-serve-", suffix=".log")[1])
@@ -124,7 +127,11 @@ class Service:
             try:
                 await conn.get("/healthz")
                 await conn.close()
-                return
+                # Each worker listens on a socket of its own (heartchain/serving.py): clients
+                # that connect before every worker listens would all land on the first up.
+                if listening_sockets(self.port) >= self.workers:
+                    return
+                await asyncio.sleep(0.2)
             except (OSError, HTTPError, asyncio.IncompleteReadError):
                 await conn.close()
                 await asyncio.sleep(0.2)

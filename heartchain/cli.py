@@ -22,6 +22,8 @@ from heartchain.settings import Settings
 from heartchain.token_cli import cmd_token
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from heartchain.accounts.services import Genesis
     from heartchain.platform import Platform
 
@@ -156,18 +158,48 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     json_logs = log_format_from_env()
     # Several workers: /metrics adds up every worker's values, kept in files (metrics.py).
     prepare_multiprocess(settings.data_dir, args.workers, os.environ)
+    config = uvicorn.Config(
+        "heartchain.app:create_app", factory=True, host=args.host, port=args.port,
+        workers=args.workers, log_level=args.log_level, access_log=False,
+        log_config=logging_config(args.log_level, json=json_logs),
+        timeout_keep_alive=keep_alive_from_env(),
+        # A response's header and body writes go out in one send (http_protocol.py).
+        http="heartchain.http_protocol:CoalescingHttpToolsProtocol",
+        # The log head's holder runs ahead of the requests (priority_loop.py).
+        loop="heartchain.priority_loop:PriorityEventLoop")
     try:
-        uvicorn.run("heartchain.app:create_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=args.log_level, access_log=False,
-                    log_config=logging_config(args.log_level, json=json_logs),
-                    timeout_keep_alive=keep_alive_from_env(),
-                    # A response's header and body writes go out in one send (http_protocol.py).
-                    http="heartchain.http_protocol:CoalescingHttpToolsProtocol",
-                    # The log head's holder runs ahead of the requests (priority_loop.py).
-                    loop="heartchain.priority_loop:PriorityEventLoop")
+        if args.workers > 1:
+            return _serve_workers(config, args.host, args.port)
+        server = uvicorn.Server(config)
+        server.run()
+        return 0 if server.started else 1
     except SystemExit as exc:
         # uvicorn exits 1 when the bind fails after the check above (a race); it has logged why.
         return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+def _serve_workers(config: uvicorn.Config, host: str, port: int) -> int:
+    """uvicorn's worker supervisor, each worker on a listening socket of its own (serving.py)."""
+    import logging
+    import socket
+
+    from uvicorn.supervisors import Multiprocess
+
+    from heartchain.serving import worker_socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = worker_socket(family, (host, port))
+    except OSError as exc:
+        print(f"heartchain serve: cannot listen on {host}:{port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
+    shown = f"[{host}]" if ":" in host else host
+    logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d with %d workers "
+                                            "(Press CTRL+C to quit)", shown, port,
+                                            config.workers)
+    Multiprocess(config, sockets=[sock]).run()
     return 0
 
 

@@ -55,3 +55,28 @@ def port_in_use(host: str, port: int) -> str | None:
                 return f"{host}:{port} is already in use (is another heartchain serving there?)"
             return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
     return None
+
+
+class WorkerSocket(socket.socket):
+    """The address `serve --workers N` listens on. uvicorn starts its workers by spawn and hands
+    each this socket pickled; each unpickles it as a socket of its own bound to the same address
+    with SO_REUSEPORT, so the kernel spreads new connections over the workers. One shared
+    listening socket let whichever worker woke first accept a whole burst, and keep-alive keeps a
+    connection on the worker that took it: 32 benchmark clients on one worker, the other idle.
+    The parent's socket only holds the address: it never listens, so it is given no connection."""
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return worker_socket, (self.family, self.getsockname())
+
+
+def worker_socket(family: int, address: tuple[object, ...]) -> WorkerSocket:
+    sock = WorkerSocket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock

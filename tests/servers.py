@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -22,6 +23,18 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def listening_sockets(port: int) -> int:
+    """How many TCP sockets listen on `port` on this machine (IPv4 and IPv6)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    count += 1
+    return count
 
 
 def cli_env(data_dir: Path, db_url: str, **extra: str) -> dict[str, str]:
@@ -69,7 +82,9 @@ class Server:
                     error = self.log.read_text(errors="replace")
                     raise RuntimeError(f"server exited: {error[-2000:]}")
                 try:
-                    if (await client.get(f"{self.url}/healthz")).status_code == 200:
+                    # Each worker listens on a socket of its own (heartchain/serving.py).
+                    if ((await client.get(f"{self.url}/healthz")).status_code == 200
+                            and listening_sockets(self.port) >= self.workers):
                         return
                 except httpx.TransportError:
                     pass

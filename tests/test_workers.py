@@ -4,8 +4,10 @@ mode, heartchain/metrics.py), and with Redis the rate limit is one limit, not on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+import socket
 import stat
 from pathlib import Path
 
@@ -147,3 +149,46 @@ def test_serve_prepares_a_metrics_directory_only_for_several_workers(tmp_path: P
     path = metrics.prepare_multiprocess(tmp_path, 3, environ)
     assert path == (tmp_path / "metrics").resolve() and environ[metrics.MULTIPROC_ENV] == str(path)
     assert list(path.iterdir()) == [] and stat.S_IMODE(path.stat().st_mode) == 0o700
+
+
+def connections_per_worker(server: Server) -> dict[int, int]:
+    """How many established connections to the server's port each worker process holds."""
+    inodes: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == server.port:
+                inodes[fields[9]] = 0
+    held: dict[int, int] = {}
+    assert server.process is not None
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for pid in map(int, children):  # the workers (and multiprocessing's resource tracker)
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    held[pid] = held.get(pid, 0) + 1
+    return held
+
+
+@pytest.mark.slow
+async def test_a_burst_of_connections_is_spread_over_the_workers(tmp_path: Path) -> None:
+    # One shared listening socket gave the first worker awake every connection of a burst,
+    # and keep-alive kept them there: the second worker sat idle under a benchmark's load.
+    env, _, _ = init(tmp_path)
+    server = Server(env, workers=2)
+    await server.start()
+    try:
+        clients = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(32)]
+        for client in clients:
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        for client in clients:
+            assert client.recv(64).startswith(b"HTTP/1.1 200")
+        held = connections_per_worker(server)
+        # The kernel hashes each connection to a worker: 32 land about half and half.
+        assert sorted(held.values())[0] >= 6 and sum(held.values()) == 32, held
+        for client in clients:
+            client.close()
+    finally:
+        server.stop()
