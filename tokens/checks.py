@@ -88,8 +88,10 @@ async def attestation_for(platform: Platform, check: HeartCheck) -> dict[str, An
 
 
 async def attestation(platform: Platform, check: CheckOpening, *,
-                      consent_expires: str | None = None) -> dict[str, Any]:
-    """`consent_expires`: the check's consent's expires_at, when the caller has just read it."""
+                      consent_expires: str | None = None,
+                      root_hash: bytes | None = None) -> dict[str, Any]:
+    """`consent_expires`: the check's consent's expires_at, and `root_hash` the root of its
+    checkpoint, when the caller has just read them."""
     # validFrom is the hour the check was made in and asOf that hour's checkpoint: a log
     # reader holding the credential cannot pick its entry among that hour's checks.
     valid_from = hour_of(parse_time(check.checked_at))
@@ -99,7 +101,8 @@ async def attestation(platform: Platform, check: CheckOpening, *,
             consent_expires = (await HeartConsent.get(idx=check.consent)).expires_at
         expires = parse_time(consent_expires)
         valid_until = min(valid_until, max(hour_of(expires), valid_from + CHECK_BUCKET))
-    root_hash = await platform.log.root_at(check.checkpoint_size)
+    if root_hash is None:
+        root_hash = await platform.log.root_at(check.checkpoint_size)
     credential_id = uuid.UUID(hex=keyed_hash(platform, "attestation-id",
                                              f"{platform.log.origin}\n{check.index}")[:32],
                               version=4)

@@ -250,11 +250,11 @@ async def score_history(address: str, *, first: int = 50, after: int = 0) -> lis
 # -- checks (consents: tokens.consents) -----------------------------------------------------
 
 
-async def as_of_checkpoint(platform: Platform, now: datetime) -> int:
-    """The checkpoint a check made at `now` is answered at: the newest one signed by the start
-    of the hour (else the first after it), so every check in that hour shares it and none can be
-    told apart by it."""
-    return await platform.log.reader.checkpoint_size_as_of(format_time(_bucket(now)))
+async def as_of_checkpoint(platform: Platform, now: datetime) -> tuple[int, bytes]:
+    """The checkpoint (size, root hash) a check made at `now` is answered at: the newest one
+    signed by the start of the hour (else the first after it), so every check in that hour
+    shares it and none can be told apart by it."""
+    return await platform.log.reader.checkpoint_as_of(format_time(_bucket(now)))
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,7 @@ async def _record_check(platform: Platform, *, member: str, partner: str, handle
                         consent: int | None, threshold: int, signer: Signer,
                         consent_expires: str | None = None) -> Checked:
     now = platform.clock.now()
-    size = await as_of_checkpoint(platform, now)
+    size, root_hash = await as_of_checkpoint(platform, now)
     result = await score_at(_db(), member, size) >= threshold
     fields = {"checkpoint": size, "consent": consent, "handle": handle, "partner": partner,
               "threshold": threshold, "bucket": format_time(_bucket(now))}
@@ -302,7 +302,8 @@ async def _record_check(platform: Platform, *, member: str, partner: str, handle
     opened = CheckOpening(appended.index, partner, handle, Address(member), consent, threshold,
                           size, result, appended.written.stored.integrated_at)
     return Checked(appended.index, result, size,
-                   await attestation(platform, opened, consent_expires=consent_expires),
+                   await attestation(platform, opened, consent_expires=consent_expires,
+                                     root_hash=root_hash),
                    appended)
 
 

@@ -102,7 +102,7 @@ class LogReader:
     def __init__(self, connection: str = "default") -> None:
         self.connection_name = connection
         self._full_tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
-        self._as_of: tuple[str, int] | None = None  # checkpoint_size_as_of's final answer
+        self._as_of: tuple[str, int, bytes] | None = None  # checkpoint_as_of's final answer
 
     def connection(self) -> BaseDBAsyncClient:
         """The database the log lives in. Domains query their own tables (heart_*, mutual_*)
@@ -156,24 +156,26 @@ class LogReader:
             found.update((int(r["idx"]), int(r["size"])) for r in rows if r["size"] is not None)
         return found
 
-    async def checkpoint_size_as_of(self, at: str) -> int:
-        """The newest checkpoint signed at or before `at` (a `format_time` string), else the
-        first checkpoint: one round trip, and none once the answer is final (every check in an
-        hour asks with the hour's start). Sizes and signing times grow together, so walking
-        back from the newest checkpoint by its key stops within those signed after `at`."""
+    async def checkpoint_as_of(self, at: str) -> tuple[int, bytes]:
+        """The size and root hash of the newest checkpoint signed at or before `at` (a
+        `format_time` string), else of the first checkpoint: one round trip, and none once the
+        answer is final (every check in an hour asks with the hour's start). Sizes and signing
+        times grow together, so walking back from the newest checkpoint by its key stops within
+        those signed after `at`."""
         if self._as_of is not None and self._as_of[0] == at:
-            return self._as_of[1]
-        rows = await fetch(self.connection(), "SELECT COALESCE((SELECT size FROM log_checkpoint "
-                           "WHERE signed_at <= ? ORDER BY size DESC LIMIT 1), "
-                           "(SELECT MIN(size) FROM log_checkpoint)) AS size, "
-                           "(SELECT MAX(signed_at) FROM log_checkpoint) AS latest", [at])
-        size = int(rows[0]["size"])
+            return self._as_of[1], self._as_of[2]
+        rows = await fetch(self.connection(), "SELECT c.size, c.root_hash, (SELECT MAX(signed_at)"
+                           " FROM log_checkpoint) AS latest FROM log_checkpoint c WHERE c.size = "
+                           "COALESCE((SELECT size FROM log_checkpoint WHERE signed_at <= ? "
+                           "ORDER BY size DESC LIMIT 1), (SELECT MIN(size) FROM log_checkpoint))",
+                           [at])
+        size, root_hash = int(rows[0]["size"]), bytes(rows[0]["root_hash"])
         # Checkpoint times never go back (verify refuses a log where they do): once one is
         # signed after `at`, none signed by `at` can follow, so the answer cannot change.
         # (format_time strings sort as the times they name.)
         if str(rows[0]["latest"]) > at:
-            self._as_of = (at, size)
-        return size
+            self._as_of = (at, size, root_hash)
+        return size, root_hash
 
     async def first_checkpoint_size(self) -> int:
         rows = await fetch(self.connection(), "SELECT MIN(size) AS size FROM log_checkpoint")
