@@ -89,6 +89,7 @@ class Server:
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.1)
+        self.stop()  # not left running behind the failed test
         raise RuntimeError("server did not start in time")
 
     def kill(self) -> None:
