@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from cpucap import worker_pids
 from figures import figure
 from load_driver import WRITES, Connection, HTTPError, Tally
 
@@ -71,19 +72,26 @@ class CpuMark:
     generator: float
     machine: tuple[float, float]
     postgres: float
+    workers: dict[int, float] = field(default_factory=dict)  # each worker's own, when several
 
 
 def cpu_mark(server_pid: int, witness_pids: list[int]) -> CpuMark:
     return CpuMark(cpu_seconds(server_pid), sum(cpu_seconds(pid) for pid in witness_pids),
-                   time.process_time(), machine_busy(), cpu_of_command("postgres"))
+                   time.process_time(), machine_busy(), cpu_of_command("postgres"),
+                   {pid: cpu_seconds(pid) for pid in worker_pids(server_pid)})
 
 
 def cores_used(before: CpuMark, server_pid: int, witness_pids: list[int],
                seconds: float) -> dict[str, float]:
     """The cores each party kept busy over the `seconds` since `before`."""
     busy, total = machine_busy()
+    # The least and the most busy worker: a worker left idle (connections all on another) shows.
+    workers = sorted((cpu_seconds(pid) - start) / seconds for pid, start in before.workers.items())
+    spread = ({"idlest worker": workers[0], "busiest worker": workers[-1]}
+              if len(workers) > 1 else {})
     return {
         "servers": (cpu_seconds(server_pid) - before.servers) / seconds,
+        **spread,
         "witnesses": (sum(cpu_seconds(pid) for pid in witness_pids) - before.witnesses)
         / seconds,
         "generator": (time.process_time() - before.generator) / seconds,
@@ -233,7 +241,8 @@ def op_cpu(tally: Tally) -> dict[str, float]:
     """Milliseconds of each party's CPU per operation in a one-operation phase."""
     rate = tally.total / tally.seconds if tally.seconds else 0.0
     return {k: v / rate * 1000 for k, v in tally.cpu.items()
-            if k not in ("machine", "generator", "probe_us")} if rate else {}
+            if k not in ("machine", "generator", "probe_us", "idlest worker", "busiest worker")
+            } if rate else {}
 
 
 def print_op_cpu(workers: int, phases: dict[str, Tally]) -> None:

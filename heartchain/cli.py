@@ -126,6 +126,7 @@ def _check_store_is_current(settings: Settings) -> str | None:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     if not (settings.data_dir / "log.key").exists():
         print(f"{settings.data_dir / 'log.key'} is missing: run `heartchain init` first",
@@ -172,11 +173,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             return _serve_workers(config, args.host, args.port)
         server = uvicorn.Server(config)
         server.run()
-        return 0 if server.started else 1
+        # As uvicorn.run: a failed startup (the app's lifespan) exits with uvicorn's code.
+        return 0 if server.started else STARTUP_FAILURE
     except SystemExit as exc:
         # uvicorn exits 1 when the bind fails after the check above (a race); it has logged why.
         return exc.code if isinstance(exc.code, int) else 1
-    return 0
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown, as uvicorn.run takes it
+        return 0
 
 
 def _serve_workers(config: uvicorn.Config, host: str, port: int) -> int:
