@@ -201,13 +201,22 @@ async def _move_score(ctx: ApplyContext, address: str, kind: str, hearts: int, *
         ctx.memo[key] += delta
 
 
+def score_query(address: str, size: int) -> tuple[str, list[object]]:
+    """The SQL (one row: minted, burned) of the donor's hearts over the first `size` entries,
+    for `score_at` or a query that reads the score with something else (`score_of` its row)."""
+    return ("SELECT COALESCE(SUM(hearts), 0) AS minted, COALESCE(SUM(CASE WHEN reversed_idx < ? "
+            "THEN hearts WHEN refund_idx < ? THEN refund_hearts ELSE 0 END), 0) AS burned "
+            "FROM heart_donation WHERE donor = ? AND idx < ?", [size, size, address, size])
+
+
+def score_of(row: Mapping[str, Any]) -> int:
+    return int(row["minted"]) - int(row["burned"])
+
+
 async def score_at(conn: BaseDBAsyncClient, address: str, size: int) -> int:
     """The donor's hearts over the log prefix of `size` entries (mints minus burns before it)."""
-    rows = await fetch(conn, "SELECT COALESCE(SUM(hearts), 0) AS minted, COALESCE(SUM(CASE WHEN "
-                       "reversed_idx < ? THEN hearts WHEN refund_idx < ? THEN refund_hearts "
-                       "ELSE 0 END), 0) AS burned FROM heart_donation WHERE donor = ? AND "
-                       "idx < ?", [size, size, address, size])
-    return int(rows[0]["minted"]) - int(rows[0]["burned"])
+    query, values = score_query(address, size)
+    return score_of((await fetch(conn, query, values))[0])
 
 
 # -- donations -------------------------------------------------------------------------------

@@ -41,7 +41,8 @@ from tokens.consent_entries import (
     check_commitment,
 )
 from tokens.consents import MemberConsent as MemberConsent
-from tokens.consents import active_consent, consent_handle
+from tokens.consents import active_consent as active_consent
+from tokens.consents import active_consent_and_score, consent_handle
 from tokens.consents import consents_of as consents_of
 from tokens.consents import grant_consent as grant_consent
 from tokens.consents import revoke_consent as revoke_consent
@@ -275,10 +276,17 @@ def _check_salt(member_salt: bytes, fields: Mapping[str, Any]) -> bytes:
 
 async def _record_check(platform: Platform, *, member: str, partner: str, handle: str,
                         consent: int | None, threshold: int, signer: Signer,
-                        consent_expires: str | None = None) -> Checked:
-    now = platform.clock.now()
-    size, root_hash = await as_of_checkpoint(platform, now)
-    result = await score_at(_db(), member, size) >= threshold
+                        consent_expires: str | None = None,
+                        read: tuple[datetime, tuple[int, bytes], int] | None = None) -> Checked:
+    """`read`: the time, checkpoint and member's score at it, when the caller has just read
+    them."""
+    if read is None:
+        now = platform.clock.now()
+        size, root_hash = await as_of_checkpoint(platform, now)
+        score = await score_at(_db(), member, size)
+    else:
+        now, (size, root_hash), score = read
+    result = score >= threshold
     fields = {"checkpoint": size, "consent": consent, "handle": handle, "partner": partner,
               "threshold": threshold, "bucket": format_time(_bucket(now))}
     member_salt, member_key = await subject_salt_and_key(platform, member)
@@ -313,12 +321,16 @@ async def check_hearts(platform: Platform, *, partner: Signer, member: str,
     member's active consent for this partner; the partner signs the recorded check, which names
     neither the member nor the answer, and gets a signed attestation."""
     partner_address = signer_address(partner)
-    consent = await active_consent(member, partner_address, platform.clock.now())
+    now = platform.clock.now()
+    checkpoint = await as_of_checkpoint(platform, now)
+    consent, score = await active_consent_and_score(member, partner_address, now,
+                                                    checkpoint[0])
     if threshold < 1:
         raise ValidationError("threshold: must be at least 1", field="threshold")
     return await _record_check(platform, member=member, partner=partner_address,
                                handle=consent.handle, consent=consent.idx, threshold=threshold,
-                               signer=partner, consent_expires=consent.expires_at)
+                               signer=partner, consent_expires=consent.expires_at,
+                               read=(now, checkpoint, score))
 
 
 async def present_hearts(platform: Platform, *, member: Signer, partner: str,

@@ -415,3 +415,15 @@ async def test_the_consent_behind_a_check_is_one_query(ledger: Ledger) -> None:
     assert consent.idx == grant and len(queries) == 1, queries
     with pytest.raises(NoActiveConsent):
         await services.active_consent(member, partner, p.clock.now() + timedelta(days=31))
+
+
+async def test_a_check_reads_the_consent_and_the_score_in_one_round_trip(ledger: Ledger) -> None:
+    from tests.tracing.test_journeys import _counted
+
+    p = ledger.platform
+    _, partner, member, _ = await consented(ledger)
+    with _counted() as queries:
+        checked = await services.check_hearts(p, partner=partner, member=member, threshold=1)
+    scores = [q for q in queries if "heart_donation" in q]
+    assert len(scores) == 1 and "heart_consent" in scores[0], scores
+    assert checked.result is ((await services.score(member)).total >= 1)
