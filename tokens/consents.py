@@ -126,15 +126,14 @@ async def active_consent_and_score(member: str, partner: str, now: datetime, siz
                                    ) -> tuple[HeartConsent, int]:
     """`active_consent`, and the member's hearts over the first `size` entries, in one round
     trip: what every partner check reads before it is written."""
-    if not can_match(ConsentHandle, member=member, partner=partner):
-        return _first_active([], member, partner, now), 0
     query, values = score_query(member, size)
-    rows = await fetch(_db(), f"SELECT {', '.join(_CONSENT_COLUMNS)}, s.minted, s.burned "
-                       f"FROM ({query}) s CROSS JOIN {_CONSENTS}",
-                       [*values, member, partner, SCOPES[0]])
+    rows = (await fetch(_db(), f"SELECT {', '.join(_CONSENT_COLUMNS)}, s.minted, s.burned "
+                        f"FROM ({query}) s CROSS JOIN {_CONSENTS}",
+                        [*values, member, partner, SCOPES[0]])
+            if can_match(ConsentHandle, member=member, partner=partner) else [])
     consent = _first_active([{k: row[k] for k in row if k not in ("minted", "burned")}
                              for row in rows], member, partner, now)
-    return consent, score_of(rows[0])
+    return consent, score_of(rows[0])  # rows[0] exists: _first_active raised on none
 
 
 def _first_active(rows: list[dict[str, Any]], member: str, partner: str, now: datetime

@@ -274,19 +274,21 @@ def _check_salt(member_salt: bytes, fields: Mapping[str, Any]) -> bytes:
                     hashlib.sha256).digest()
 
 
-async def _record_check(platform: Platform, *, member: str, partner: str, handle: str,
-                        consent: int | None, threshold: int, signer: Signer,
-                        consent_expires: str | None = None,
-                        read: tuple[datetime, tuple[int, bytes], int] | None = None) -> Checked:
-    """`read`: the time, checkpoint and member's score at it, when the caller has just read
-    them."""
-    if read is None:
-        now = platform.clock.now()
-        size, root_hash = await as_of_checkpoint(platform, now)
-        score = await score_at(_db(), member, size)
-    else:
-        now, (size, root_hash), score = read
-    result = score >= threshold
+@dataclass(frozen=True)
+class _CheckInputs:
+    """What a check is answered from: its time, the hour's checkpoint, the member's score."""
+
+    now: datetime
+    size: int
+    root_hash: bytes
+    score: int
+
+
+async def _record_check(platform: Platform, inputs: _CheckInputs, *, member: str, partner: str,
+                        handle: str, consent: int | None, threshold: int, signer: Signer,
+                        consent_expires: str | None = None) -> Checked:
+    now, size, root_hash = inputs.now, inputs.size, inputs.root_hash
+    result = inputs.score >= threshold
     fields = {"checkpoint": size, "consent": consent, "handle": handle, "partner": partner,
               "threshold": threshold, "bucket": format_time(_bucket(now))}
     member_salt, member_key = await subject_salt_and_key(platform, member)
@@ -322,15 +324,14 @@ async def check_hearts(platform: Platform, *, partner: Signer, member: str,
     neither the member nor the answer, and gets a signed attestation."""
     partner_address = signer_address(partner)
     now = platform.clock.now()
-    checkpoint = await as_of_checkpoint(platform, now)
-    consent, score = await active_consent_and_score(member, partner_address, now,
-                                                    checkpoint[0])
+    size, root_hash = await as_of_checkpoint(platform, now)
+    consent, score = await active_consent_and_score(member, partner_address, now, size)
     if threshold < 1:
         raise ValidationError("threshold: must be at least 1", field="threshold")
-    return await _record_check(platform, member=member, partner=partner_address,
-                               handle=consent.handle, consent=consent.idx, threshold=threshold,
-                               signer=partner, consent_expires=consent.expires_at,
-                               read=(now, checkpoint, score))
+    return await _record_check(platform, _CheckInputs(now, size, root_hash, score),
+                               member=member, partner=partner_address, handle=consent.handle,
+                               consent=consent.idx, threshold=threshold, signer=partner,
+                               consent_expires=consent.expires_at)
 
 
 async def present_hearts(platform: Platform, *, member: Signer, partner: str,
@@ -342,7 +343,12 @@ async def present_hearts(platform: Platform, *, member: Signer, partner: str,
         raise ValidationError("threshold: must be at least 1", field="threshold")
     await _require_partner(partner)
     handle = await consent_handle(platform, member, partner)
-    return await _record_check(platform, member=signer_address(member), partner=partner,
+    member_address = signer_address(member)
+    now = platform.clock.now()
+    size, root_hash = await as_of_checkpoint(platform, now)
+    score = await score_at(_db(), member_address, size)
+    return await _record_check(platform, _CheckInputs(now, size, root_hash, score),
+                               member=member_address, partner=partner,
                                handle=address_of(handle), consent=None, threshold=threshold,
                                signer=handle)
 
