@@ -25,16 +25,24 @@ def free_port() -> int:
         return port
 
 
-def listening_sockets(port: int) -> int:
-    """How many TCP sockets listen on `port` on this machine (IPv4 and IPv6)."""
-    count = 0
+TCP_ESTABLISHED, TCP_LISTEN = "01", "0A"  # the kernel's state codes in /proc/net/tcp
+
+
+def tcp_sockets(port: int, state: str) -> list[str]:
+    """The inodes of this machine's TCP sockets on local `port` in `state` (IPv4 and IPv6)."""
+    inodes = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with contextlib.suppress(OSError), open(table) as lines:
             for line in list(lines)[1:]:
                 fields = line.split()
-                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                    count += 1
-    return count
+                if fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.append(fields[9])
+    return inodes
+
+
+def listening_sockets(port: int) -> int:
+    """How many TCP sockets listen on `port` on this machine."""
+    return len(tcp_sockets(port, TCP_LISTEN))
 
 
 def cli_env(data_dir: Path, db_url: str, **extra: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from heartchain import metrics
 from tests.hostile.test_socket_tokens import init
 from tests.redis_keys import private_prefix, redis_url
-from tests.servers import Server
+from tests.servers import TCP_ESTABLISHED, Server, tcp_sockets
 
 ME = "{ me { address } }"
 REGISTER = 'mutation { registerAccount(role: "member") { __typename } }'
@@ -153,12 +153,7 @@ def test_serve_prepares_a_metrics_directory_only_for_several_workers(tmp_path: P
 
 def connections_per_worker(server: Server) -> dict[int, int]:
     """How many established connections to the server's port each worker process holds."""
-    inodes: dict[str, int] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == server.port:
-                inodes[fields[9]] = 0
+    inodes = set(tcp_sockets(server.port, TCP_ESTABLISHED))
     held: dict[int, int] = {}
     assert server.process is not None
     pid = server.process.pid
