@@ -185,15 +185,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def _serve_workers(config: uvicorn.Config, host: str, port: int) -> int:
     """uvicorn's worker supervisor, each worker on a listening socket of its own (serving.py)."""
     import logging
-    import socket
 
     from uvicorn.supervisors import Multiprocess
 
-    from heartchain.serving import worker_socket
+    from heartchain.serving import address_family, worker_socket
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        sock = worker_socket(family, (host, port))
+        sock = worker_socket(address_family(host), (host, port))
     except OSError as exc:
         print(f"heartchain serve: cannot listen on {host}:{port}: {exc.strerror or exc}",
               file=sys.stderr)

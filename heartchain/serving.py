@@ -43,10 +43,13 @@ def settle_public_url(env: MutableMapping[str, str], host: str, port: int) -> st
     return None
 
 
+def address_family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def port_in_use(host: str, port: int) -> str | None:
     """Why `host:port` cannot be bound now (None when it can), checked as uvicorn binds it."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
+    with socket.socket(address_family(host), socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
