@@ -318,8 +318,8 @@ class Integrator:
         await execute_many(conn, "INSERT INTO log_tile (level, idx, data) VALUES (?, ?, ?) "
                            "ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data", upserts)
         # A partial tile this batch did not reach stays as it was; a full one never grows.
-        return {**{key: data for key, data in partial.items()
-                   if key[0] not in {level for level, _ in grown}}, **after}
+        reached = {level for level, _ in grown}
+        return {**{key: data for key, data in partial.items() if key[0] not in reached}, **after}
 
     def _forget_frontier(self) -> None:
         self._frontier = None
