@@ -19,8 +19,8 @@ STRAWBERRY_BASELINE = 3500.0  # STACK.md: trivial strawberry query, 1 uvicorn wo
 # Cores used, from /proc
 
 
-def cpu_seconds(root: int) -> float:
-    """User + system CPU seconds of a process and its children (uvicorn workers), from /proc."""
+def process_cpu() -> dict[int, tuple[int, float]]:
+    """Every process's parent and user + system CPU seconds, from one pass over /proc."""
     tick = os.sysconf("SC_CLK_TCK")
     stats: dict[int, tuple[int, float]] = {}
     for entry in Path("/proc").iterdir():
@@ -31,6 +31,12 @@ def cpu_seconds(root: int) -> float:
         except OSError:
             continue
         stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    return stats
+
+
+def cpu_seconds(root: int, stats: dict[int, tuple[int, float]] | None = None) -> float:
+    """CPU seconds of a process and its children (uvicorn workers), from `stats` (else now)."""
+    stats = process_cpu() if stats is None else stats
     tree, total = {root}, 0.0
     for _ in range(3):
         tree |= {pid for pid, (ppid, _) in stats.items() if ppid in tree}
@@ -76,25 +82,32 @@ class CpuMark:
 
 
 def cpu_mark(server_pid: int, witness_pids: list[int]) -> CpuMark:
-    return CpuMark(cpu_seconds(server_pid), sum(cpu_seconds(pid) for pid in witness_pids),
-                   time.process_time(), machine_busy(), cpu_of_command("postgres"),
-                   {pid: cpu_seconds(pid) for pid in worker_pids(server_pid)})
+    # One pass over /proc for every party, read before the generator's own clock starts.
+    workers = worker_pids(server_pid)
+    stats = process_cpu()
+    return CpuMark(cpu_seconds(server_pid, stats),
+                   sum(cpu_seconds(pid, stats) for pid in witness_pids), time.process_time(),
+                   machine_busy(), cpu_of_command("postgres"),
+                   {pid: cpu_seconds(pid, stats) for pid in workers})
 
 
 def cores_used(before: CpuMark, server_pid: int, witness_pids: list[int],
                seconds: float) -> dict[str, float]:
     """The cores each party kept busy over the `seconds` since `before`."""
+    generator = time.process_time() - before.generator  # before this function's own reads
     busy, total = machine_busy()
+    stats = process_cpu()
     # The least and the most busy worker: a worker left idle (connections all on another) shows.
-    workers = sorted((cpu_seconds(pid) - start) / seconds for pid, start in before.workers.items())
+    workers = sorted((cpu_seconds(pid, stats) - start) / seconds
+                     for pid, start in before.workers.items())
     spread = ({"idlest worker": workers[0], "busiest worker": workers[-1]}
               if len(workers) > 1 else {})
     return {
-        "servers": (cpu_seconds(server_pid) - before.servers) / seconds,
+        "servers": (cpu_seconds(server_pid, stats) - before.servers) / seconds,
         **spread,
-        "witnesses": (sum(cpu_seconds(pid) for pid in witness_pids) - before.witnesses)
+        "witnesses": (sum(cpu_seconds(pid, stats) for pid in witness_pids) - before.witnesses)
         / seconds,
-        "generator": (time.process_time() - before.generator) / seconds,
+        "generator": generator / seconds,
         # Backends that exit during the run take their CPU time with them: a floor.
         "postgres": max(0.0, cpu_of_command("postgres") - before.postgres) / seconds,
         "machine": (busy - before.machine[0]) / (total - before.machine[1])
