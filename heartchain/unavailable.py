@@ -18,6 +18,8 @@ from tortoise import connections
 from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.exceptions import DBConnectionError, OperationalError
 
+from heartchain.pg_pool import LendingPool
+
 RETRY_AFTER_SECONDS = 1
 MESSAGE = "the database is unavailable; retry shortly"
 CODE = "DATABASE_UNAVAILABLE"
@@ -60,22 +62,10 @@ class _BoundedLock(asyncio.Lock):
             raise DatabaseBusy(f"no database connection within {self.timeout:g} s") from None
 
 
-class _BoundedPool:
-    """An asyncpg pool whose acquire waits at most `timeout` (asyncpg raises TimeoutError)."""
-
-    def __init__(self, pool: Any, timeout: float) -> None:
-        self._pool, self._timeout = pool, timeout
-
-    def acquire(self, *, timeout: float | None = None) -> Any:
-        return self._pool.acquire(timeout=timeout or self._timeout)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._pool, name)
-
-
 def bound_connection_waits(seconds: float) -> None:
     """Make every tortoise connection's wait for a connection (SQLite: its one connection's
-    lock; PostgreSQL: the pool) end within `seconds`. Call once the connections exist."""
+    lock; PostgreSQL: the pool, lent through `LendingPool`) end within `seconds`. Call once the
+    connections exist."""
     for client in connections.all():
         if isinstance(client, SqliteClient) and not isinstance(client._lock, _BoundedLock):
             client._lock = _BoundedLock(seconds)
@@ -83,9 +73,9 @@ def bound_connection_waits(seconds: float) -> None:
             create_pool = client.create_pool
 
             async def bounded(create_pool: Any = create_pool, **kwargs: Any) -> Any:
-                return _BoundedPool(await create_pool(**kwargs), seconds)
+                return LendingPool(await create_pool(**kwargs), seconds)
 
             client.create_pool = bounded
             client._bounded_pool = True
             if getattr(client, "_pool", None) is not None:
-                client._pool = _BoundedPool(client._pool, seconds)
+                client._pool = LendingPool(client._pool, seconds)
