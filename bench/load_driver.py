@@ -18,8 +18,10 @@ from typing import Any
 from heartchain.ledger import merkle
 from heartchain.ledger.tiles import TILE_WIDTH, decode_entry_bundle, index_path
 
+# `floor` (weight 0 unless asked for): an authenticated request that does nothing, so its CPU
+# is what every request pays before its own work (HTTP, middleware, GraphQL, the token).
 MIX = {"donation": 20, "handover": 10, "check": 10, "lot_page": 15, "donor_page": 15,
-       "proof": 15, "tile": 15}
+       "proof": 15, "tile": 15, "floor": 0}
 WRITES = ("donation", "handover", "check")
 
 # ---------------------------------------------------------------------------------------------
@@ -265,6 +267,12 @@ async def op_proof(conn: Connection, world: World, lane: Lane, rng: random.Rando
         raise HTTPError(f"entry: no proof in {str(data)[:200]}")
 
 
+async def op_floor(conn: Connection, world: World, lane: Lane, rng: random.Random) -> None:
+    data = await conn.gql("{ __typename }", {}, world.charity.token)
+    if data.get("__typename") != "Query":
+        raise HTTPError(f"floor: {str(data)[:200]}")
+
+
 async def op_tile(conn: Connection, world: World, lane: Lane, rng: random.Random) -> None:
     full = world.size // TILE_WIDTH
     if full == 0:  # a small (light-seeded) log: its one partial bundle
@@ -287,7 +295,7 @@ def _tile_index(n: int) -> str:
 
 OPS: dict[str, Op] = {"donation": op_donation, "handover": op_handover, "check": op_check,
                       "lot_page": op_lot_page, "donor_page": op_donor_page, "proof": op_proof,
-                      "tile": op_tile}
+                      "tile": op_tile, "floor": op_floor}
 
 
 async def run_clients(world: World, mix: dict[str, int], clients: int, seconds: float,

@@ -27,6 +27,7 @@ from strawberry.extensions.field_extension import (
 from graphql import IntValueNode, ValueNode, print_ast, value_from_ast_untyped
 from heartchain import errors
 from heartchain.accounts.models import Account
+from heartchain.idempotency import mutation_field
 from heartchain.platform import Platform
 
 if TYPE_CHECKING:
@@ -227,8 +228,10 @@ def connection(rows: Sequence[Row], limit: int, *, cursor: Callable[[Row], str],
 
 
 class Guarded(FieldExtension):
-    """The one resolver path: check the caller's role, then run the resolver and answer its
-    expected failure (a HeartchainError) as the union's error member, not a GraphQL error."""
+    """The one resolver path of a mutation: check the caller's role, then run the resolver
+    with its writes scoped to the field's response key (Idempotency-Key nonces,
+    heartchain.idempotency), and answer its expected failure (a HeartchainError) as the
+    union's error member, not a GraphQL error."""
 
     def __init__(self, roles: Sequence[str] = (), *, signed_in: bool = False) -> None:
         super().__init__()
@@ -243,7 +246,8 @@ class Guarded(FieldExtension):
                 **kwargs: Any) -> Any:
         try:
             self._admit(info)
-            return next_(source, info, **kwargs)
+            with mutation_field(str(info.path.key)):
+                return next_(source, info, **kwargs)
         except errors.HeartchainError as exc:
             return error_result(exc)
 
@@ -251,7 +255,8 @@ class Guarded(FieldExtension):
                             info: strawberry.Info, **kwargs: Any) -> Any:
         try:
             self._admit(info)
-            return await next_(source, info, **kwargs)
+            with mutation_field(str(info.path.key)):
+                return await next_(source, info, **kwargs)
         except errors.HeartchainError as exc:
             return error_result(exc)
 

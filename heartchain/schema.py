@@ -11,12 +11,6 @@ from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     QueryDepthLimiter,
-    SchemaExtension,
-)
-from strawberry.extensions.field_extension import (
-    AsyncExtensionResolver,
-    FieldExtension,
-    SyncExtensionResolver,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -26,8 +20,7 @@ from strawberry.types.base import get_object_definition
 from graphql import DocumentNode, GraphQLError, parse, validate
 from heartchain.db import import_domain_modules, load_entry_kinds
 from heartchain.errors import HeartchainError
-from heartchain.gql import SCALARS
-from heartchain.idempotency import mutation_field
+from heartchain.gql import SCALARS, Guarded
 from heartchain.ledger.types import LedgerMutation, LedgerQuery, LedgerSubscription
 from heartchain.unavailable import is_unavailable
 
@@ -50,22 +43,11 @@ Mutation = merge_types("Mutation", _collect("Mutation", LedgerMutation))
 Subscription = merge_types("Subscription", _collect("Subscription", LedgerSubscription))
 
 
-class MutationFieldScope(FieldExtension):
-    """Idempotency-Key nonces include the mutation field's response key (heartchain.idempotency)."""
-
-    def resolve(self, next_: SyncExtensionResolver, source: Any, info: strawberry.Info,
-                **kwargs: Any) -> Any:
-        with mutation_field(str(info.path.key)):
-            return next_(source, info, **kwargs)
-
-    async def resolve_async(self, next_: AsyncExtensionResolver, source: Any,
-                            info: strawberry.Info, **kwargs: Any) -> Any:
-        with mutation_field(str(info.path.key)):
-            return await next_(source, info, **kwargs)
-
-
+# Every mutation runs through Guarded (heartchain.gql.mutation), which scopes its writes to
+# the field's response key: without it, an Idempotency-Key would make two aliased fields one.
 for _field in get_object_definition(Mutation, strict=True).fields:
-    _field.extensions.append(MutationFieldScope())
+    if not any(isinstance(e, Guarded) for e in _field.extensions):
+        raise TypeError(f"Mutation.{_field.python_name}: declare it with heartchain.gql.mutation")
 
 
 def should_mask_error(error: GraphQLError) -> bool:
@@ -90,11 +72,21 @@ _DOCUMENTS: OrderedDict[str, DocumentNode] = OrderedDict()
 _VALIDATED: OrderedDict[tuple[str, int], list[GraphQLError]] = OrderedDict()
 
 
-class PreparedDocuments(SchemaExtension):
+class PreparedDocuments(MaskErrors):
     """Parse (at most MAX_TOKENS tokens) and validate (with the depth and alias limits) each
-    distinct query text once. One extension where four (AddValidationRules, MaxTokensLimiter,
-    ParserCache, ValidationCache) each wrapped every request in their own hooks; the answers
-    are the same, the documents cached per process (bounded)."""
+    distinct query text once, and mask the unexpected errors (`should_mask_error`). One
+    extension where five (AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache,
+    MaskErrors) each wrapped every request in their own hooks; the answers are the same, the
+    documents cached per process (bounded)."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=should_mask_error)
+
+    def _process_result(self, result: object) -> None:
+        # MaskErrors asks isinstance() of a runtime Protocol: a slow check on every request.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -140,6 +132,5 @@ schema = HeartchainSchema(
     extensions=[
         # Factories: a fresh extension per request; the document caches live on the class.
         PreparedDocuments,
-        lambda: MaskErrors(should_mask_error=should_mask_error),
     ],
 )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -184,6 +185,23 @@ async def test_unexpected_errors_are_masked(ledger: Ledger, client: httpx.AsyncC
     result = await gql(client, "{ checkpoint { size } }")
     assert result["errors"][0]["message"] == "Unexpected error."
     assert "hunter2" not in str(result)
+
+
+async def test_request_bodies_are_read_as_json_reads_them(client: httpx.AsyncClient) -> None:
+    """The fast decoder (msgspec) refuses what json reads (a BOM, UTF-16, NaN): those are
+    still answered; malformed JSON is still a 400, never a 500."""
+    query = '{ __typename a: __typename }'
+    for body in (b"\xef\xbb\xbf" + json.dumps({"query": query}).encode(),
+                 json.dumps({"query": query}).encode("utf-16"),
+                 b'{"query": "' + query.encode() + b'", "variables": {"x": NaN}}'):
+        response = await client.post("/graphql", content=body,
+                                     headers={"content-type": "application/json"})
+        assert response.status_code == 200, (body[:20], response.text)
+        assert response.json()["data"] == {"__typename": "Query", "a": "Query"}
+    for body in (b'{"query": ', b'{"query": "{ __typename }"} trailing', b"\xff\xfe\x00"):
+        response = await client.post("/graphql", content=body,
+                                     headers={"content-type": "application/json"})
+        assert response.status_code == 400, (body, response.text)
 
 
 async def test_oversized_request_bodies_are_refused(ledger: Ledger, client: httpx.AsyncClient

@@ -107,7 +107,9 @@ class Sequencer:
         if self.write_timeout is None:
             return await future
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self.write_timeout)
+            # A timer on this task, not wait_for's extra task per write.
+            async with asyncio.timeout(self.write_timeout):
+                return await asyncio.shield(future)
         except TimeoutError:
             if not any(w is waiting for w in self._waiting):
                 # Already in a batch being integrated: that ends within the database's own

@@ -75,6 +75,7 @@ class DeliveryWorker:
         self._clients: dict[str, httpx.AsyncClient] = {}  # per host name, when `http` is None
         self._verify = verify
         self._wake = asyncio.Event()
+        self._any_active = True  # until a pass finds none
 
     def _client(self, server_name: str) -> httpx.AsyncClient:
         # One client per host name: a pooled connection is keyed by the address, and one that
@@ -98,6 +99,7 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """Serve every active endpoint once (concurrently); return the deliveries made."""
         endpoints = await WebhookEndpoint.filter(active=True)
+        self._any_active = bool(endpoints)
         sent = await asyncio.gather(*(self._serve_logged(e) for e in endpoints))
         return sum(sent)
 
@@ -204,7 +206,10 @@ class DeliveryWorker:
 
     async def _next_retry_in(self) -> float:
         # Endpoints whose retry time has passed were served in this pass, or are another
-        # worker's: only the ones still waiting set the next wake-up.
+        # worker's: only the ones still waiting set the next wake-up. None active (the pass
+        # just looked): nothing to ask, on every batch the log integrates.
+        if not self._any_active:
+            return self.poll * 5
         soonest = await WebhookEndpoint.filter(active=True, retry_at__gt=self.now()).order_by(
             "retry_at").first()
         if soonest is None or soonest.retry_at is None:
