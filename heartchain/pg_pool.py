@@ -8,6 +8,8 @@ asyncpg and lends them out itself: a free connection is handed over without a ta
 await, a waiter is woken with one future, and a wait is bounded by `timeout` as before.
 A connection goes back to asyncpg (which closes or resets it) only when it cannot be lent
 again as it is: closed, cancelling a query, inside a transaction, expired, or worn out.
+The cost: asyncpg no longer closes connections idle past its inactivity lifetime, so a
+worker keeps up to its pool's maxsize open once a peak has needed them.
 """
 
 from __future__ import annotations
