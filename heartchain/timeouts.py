@@ -5,6 +5,10 @@ otherwise keep a request, and whatever it holds, open for as long as it likes. B
 answers 408 (and closes the connection) once HEARTCHAIN_BODY_TIMEOUT_S (default 10) has passed
 since the app first asked for the body. Idle keep-alive connections are closed by uvicorn after
 HEARTCHAIN_KEEP_ALIVE_S (default 5; `heartchain serve`).
+
+Our own outgoing connections (witnesses, webhooks) are dropped sooner than any server's idle
+timeout (`client_limits`): a request sent on a connection at the moment its server closes it
+for idleness fails with no answer (a ReadError), and a witness would be logged unreachable.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ import os
 import time
 from collections.abc import Mapping
 
+import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from heartchain.limits import plain_answer, refusing
 
 DEFAULT_BODY_TIMEOUT = 10.0
 DEFAULT_KEEP_ALIVE = 5
+# Below uvicorn's 5 s and gunicorn's 2 s: reopening a connection idle this long costs a handshake.
+CLIENT_KEEP_ALIVE_S = 1.0
 
 
 class BodyTimedOut(Exception):
@@ -37,6 +44,12 @@ def body_timeout_from_env(environ: Mapping[str, str] | None = None) -> float:
 def keep_alive_from_env(environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     return int(env.get("HEARTCHAIN_KEEP_ALIVE_S", DEFAULT_KEEP_ALIVE))
+
+
+def client_limits() -> httpx.Limits:
+    """Connection limits for our long-lived outgoing clients: httpx's own idle expiry is 5 s,
+    the same as uvicorn's, and the two race."""
+    return httpx.Limits(keepalive_expiry=CLIENT_KEEP_ALIVE_S)
 
 
 class BodyTimeout:

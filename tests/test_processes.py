@@ -13,6 +13,7 @@ from heartchain.keys import address_of, new_signing_key
 from heartchain.ledger import merkle
 from heartchain.ledger.entries import Entry, new_entry
 from heartchain.settings import sqlite_url
+from heartchain.timeouts import client_limits
 from tests.conftest import POSTGRES, create_postgres_database, drop_postgres_database, postgres_url
 from tests.servers import Server, cli_env, run_cli
 
@@ -59,7 +60,8 @@ async def submit_all(url: str, entries: list[Entry], concurrency: int = 32,
             else:
                 reasons.append(f"HTTP {response.status_code}: {str(document)[:300]}")
 
-    async with httpx.AsyncClient(timeout=120) as client:
+    # Connections idle past the server's keep-alive would race its close (heartchain.timeouts).
+    async with httpx.AsyncClient(timeout=120, limits=client_limits()) as client:
         await asyncio.gather(*[worker(client) for _ in range(concurrency)])
     return acknowledged
 

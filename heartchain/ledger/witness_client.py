@@ -45,6 +45,7 @@ from heartchain.ledger.witnessed import (
     note_text,
     witnessed_checkpoint,
 )
+from heartchain.timeouts import client_limits
 from heartchain.witness.models import WitnessCosignature, WitnessRefusal
 from heartchain.witness.protocol import SIZE_CONTENT_TYPE, format_request, parse_size
 from heartchain.witness.records import RecordSeal
@@ -202,7 +203,7 @@ class WitnessClient:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.policy.timeout)
+            self._http = httpx.AsyncClient(timeout=self.policy.timeout, limits=client_limits())
         return self._http
 
     async def submit(self, endpoint: WitnessEndpoint, signed: SignedCheckpoint) -> Outcome:

@@ -37,6 +37,7 @@ from tortoise.transactions import in_transaction
 from heartchain.ledger.entries import format_time
 from heartchain.ledger.reader import StoredEntry
 from heartchain.platform import Platform
+from heartchain.timeouts import client_limits
 from heartchain.webhooks import signing
 from heartchain.webhooks.errors import EndpointRefused
 from heartchain.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -84,7 +85,8 @@ class DeliveryWorker:
             return self._http
         if server_name not in self._clients:
             self._clients[server_name] = httpx.AsyncClient(
-                timeout=TIMEOUT_S, follow_redirects=False, verify=self._verify)
+                timeout=TIMEOUT_S, follow_redirects=False, verify=self._verify,
+                limits=client_limits())
         return self._clients[server_name]
 
     async def close(self) -> None:

@@ -21,6 +21,7 @@ import httpx
 
 from heartchain.ledger import merkle
 from heartchain.ledger.entries import parse_entry
+from heartchain.timeouts import client_limits
 from tests.servers import run_cli
 from tests.test_processes import stored_leaves
 
@@ -113,7 +114,7 @@ class Load:
         self._client: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> Load:
-        self._client = httpx.AsyncClient(timeout=HANG_SECONDS)
+        self._client = httpx.AsyncClient(timeout=HANG_SECONDS, limits=client_limits())
         self._tasks = [asyncio.create_task(worker(n)) for n, worker in enumerate(self._plan)]
         return self
 
