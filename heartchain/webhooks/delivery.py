@@ -203,8 +203,21 @@ class DeliveryWorker:
     # -- running with the app ----------------------------------------------------------
 
     async def _watch(self) -> None:
-        async for _ in self.platform.log.sizes(poll=self.poll):
-            self._wake.set()
+        # Outlives a database outage: a watcher that died with it left deliveries to the slow
+        # retry wake-up once the database was back, and failed the app's shutdown.
+        failing = False
+        while True:
+            try:
+                async for _ in self.platform.log.sizes(poll=self.poll):
+                    failing = False
+                    self._wake.set()
+            except Exception as exc:
+                if not failing:
+                    logger.warning("webhook deliveries: watching the log failed (%s); "
+                                   "retrying", type(exc).__name__)
+                failing = True
+                self._wake.set()  # a pass finds out whether the database is back
+                await asyncio.sleep(self.poll)
 
     async def _next_retry_in(self) -> float:
         # Endpoints whose retry time has passed were served in this pass, or are another

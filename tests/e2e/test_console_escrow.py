@@ -91,8 +91,9 @@ async def test_validator_attests_and_charity_refunds_after_the_deadline(
         assert "¥10.00 released in all" in await result.inner_text()
         assert hashlib.sha256(EVIDENCE).hexdigest() in await result.inner_text()
         assert await verify_state(tab, "#escrow-result [data-verify-entry]") == "ok"
-        assert "¥10.00 released" in await tab.locator(
-            "#escrow-list li[data-escrow='sight-console']").inner_text()
+        # The list is read again after the result shows: wait for it, do not race it.
+        await tab.locator("#escrow-list li[data-escrow='sight-console']",
+                          has_text="¥10.00 released").wait_for()
         await tab.screenshot(path=str(artifacts_dir() / "console-attest-360.png"),
                              full_page=True)
     finally:

@@ -110,7 +110,9 @@ async def test_postgres_stops_and_returns_mid_load(tmp_path: Path, mode: str) ->
         async with Load(server.url, cast) as load:
             tally = load.tally
             await wait_until(lambda: len(tally.acks) >= 100, 20, "acks before the stop")
-            cluster.stop(mode)
+            # In a thread: the clients keep running while pg_ctl waits (blocking the loop
+            # froze them for the whole restart, past the server's keep-alive timeout).
+            await asyncio.to_thread(cluster.stop, mode)
             stopped = time.monotonic()
             await wait_until(lambda: tally.refusals_between(stopped) >= 20
                              and time.monotonic() - stopped > DOWN_SECONDS, 15,
@@ -121,7 +123,7 @@ async def test_postgres_stops_and_returns_mid_load(tmp_path: Path, mode: str) ->
                                                     "quantity": 1}, cast.charity.token)
             probe_seconds = time.monotonic() - probe_started
             acks_while_down = len(tally.acks_between(stopped + 1))
-            cluster.start()
+            await asyncio.to_thread(cluster.start)
             restarted = time.monotonic()
             await wait_until(lambda: len(tally.acks_between(restarted)) >= 60 and {
                 a.operation for a in tally.acks_between(restarted)} >= {

@@ -265,3 +265,42 @@ async def test_an_endpoint_whose_secret_does_not_open_stops_only_itself(hooks: L
         (working.endpoint.id, gift)]
     assert (await WebhookEndpoint.get(id=broken.endpoint.id)).next_index == gift
     await worker.close()
+
+
+async def test_the_log_watcher_outlives_a_database_outage(
+        hooks: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watcher's first subscription fails as when PostgreSQL stops: it subscribes again,
+    a gift made after that is delivered, and the worker stops cleanly."""
+    charity = await account(hooks, "charity")
+    donor = await account(hooks)
+    await endpoint(hooks, charity, kinds=["donation.record"])
+    log = hooks.platform.log
+    real_sizes = log.sizes
+    subscriptions = 0
+
+    async def failing_once(poll: float = 1.0) -> Any:
+        nonlocal subscriptions
+        subscriptions += 1
+        if subscriptions == 1:
+            raise ConnectionError("connection was closed in the middle of operation")
+        async for grown in real_sizes(poll):
+            yield grown
+
+    monkeypatch.setattr(log, "sizes", failing_once)
+    receiver = Receiver()
+    worker = worker_for(hooks, receiver)
+    task = asyncio.get_running_loop().create_task(worker.run())
+    for _ in range(200):
+        if subscriptions >= 2:
+            break
+        await asyncio.sleep(0.01)
+    assert subscriptions >= 2, "the watcher did not subscribe again"
+    index = await donate(hooks, charity, donor, "cash", 500)
+    for _ in range(200):
+        if receiver.delivered_indexes() == [index]:
+            break
+        await asyncio.sleep(0.01)
+    assert receiver.delivered_indexes() == [index]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):  # not the watcher's ConnectionError
+        await task
