@@ -29,10 +29,10 @@ import functools
 import hashlib
 import hmac
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nacl.bindings import (
     crypto_aead_xchacha20poly1305_ietf_decrypt,
@@ -60,9 +60,11 @@ __all__ = [
     "derive_key_from_settings",
     "erase_subject",
     "keyed_hash",
+    "opened_salt_and_key",
     "read_personal",
     "seal_new_subjects",
     "seal_personal",
+    "sealed_salt_columns",
     "subject_salt",
     "subject_salt_and_key",
 ]
@@ -226,6 +228,29 @@ async def subject_salt_and_key(platform: Platform, subject_id: str) -> tuple[byt
     """`subject_salt` and the subject's key, for a caller that seals a value for the subject
     next (`seal_personal(..., key=)`): one query when both exist, as they do after first use."""
     key, data = await _key_and_value(platform, subject_id, _SALT_FIELD)
+    return await _salt_and_key(platform, subject_id, key, data)
+
+
+def sealed_salt_columns(subject_id: str) -> tuple[str, list[Any]]:
+    """Two columns, `sealed_key` and `sealed_salt`, and their values, for a caller that reads
+    the subject's salt in a statement of its own (`opened_salt_and_key` opens them)."""
+    return ("(SELECT sealed_key FROM sealed_subject WHERE subject_id = ?) AS sealed_key, "
+            "(SELECT sealed FROM sealed_value WHERE subject_id = ? AND field = ?) AS sealed_salt",
+            [subject_id, subject_id, _SALT_FIELD])
+
+
+async def opened_salt_and_key(platform: Platform, subject_id: str, row: Mapping[str, Any]
+                              ) -> tuple[bytes, bytes]:
+    """`subject_salt_and_key` from a row holding `sealed_salt_columns`."""
+    sealed_key = row["sealed_key"]
+    key = None if sealed_key is None else platform.vault.open(bytes(sealed_key))
+    sealed = row["sealed_salt"]
+    return await _salt_and_key(platform, subject_id, key,
+                               None if sealed is None else bytes(sealed))
+
+
+async def _salt_and_key(platform: Platform, subject_id: str, key: bytes | None,
+                        data: bytes | None) -> tuple[bytes, bytes]:
     if key is not None and data is not None:
         return bytes.fromhex(_open(key, subject_id, _SALT_FIELD, data)), key
     salt = await subject_salt(platform, subject_id)

@@ -30,7 +30,7 @@ from heartchain.ledger.log import Appended
 from heartchain.ledger.store import fetch
 from heartchain.lookups import can_match
 from heartchain.platform import Platform
-from heartchain.privacy import subject_salt
+from heartchain.privacy import sealed_salt_columns, subject_salt
 from tokens.checks import handles_of
 from tokens.consent_entries import SCOPES, GrantBody, RevokeBody, consent_is_active
 from tokens.entries import score_of, score_query
@@ -122,18 +122,34 @@ async def active_consent(member: str, partner: str, now: datetime) -> HeartConse
     return _first_active(rows, member, partner, now)
 
 
+@dataclass(frozen=True)
+class CheckReads:
+    """What a partner check reads before it is written: the member's active consent for the
+    partner, hearts over the checkpoint's entries, and the member's sealed salt and subject key
+    (`opened_salt_and_key` opens them: only once the check's input is known good, since on a
+    member's first check it creates them)."""
+
+    consent: HeartConsent
+    score: int
+    sealed_salt: dict[str, Any]
+
+
 async def active_consent_and_score(member: str, partner: str, now: datetime, size: int
-                                   ) -> tuple[HeartConsent, int]:
-    """`active_consent`, and the member's hearts over the first `size` entries, in one round
-    trip: what every partner check reads before it is written."""
+                                   ) -> CheckReads:
+    """`active_consent`, the member's hearts over the first `size` entries, and the member's
+    salt and key, in one round trip (each was one of a check's four)."""
     query, values = score_query(member, size)
-    rows = (await fetch(_db(), f"SELECT {', '.join(_CONSENT_COLUMNS)}, s.minted, s.burned "
-                        f"FROM ({query}) s CROSS JOIN {_CONSENTS}",
-                        [*values, member, partner, SCOPES[0]])
+    salt_columns, salt_values = sealed_salt_columns(member)
+    rows = (await fetch(_db(), f"SELECT {', '.join(_CONSENT_COLUMNS)}, s.minted, s.burned, "
+                        f"{salt_columns} FROM ({query}) s CROSS JOIN {_CONSENTS}",
+                        [*salt_values, *values, member, partner, SCOPES[0]])
             if can_match(ConsentHandle, member=member, partner=partner) else [])
-    consent = _first_active([{k: row[k] for k in row if k not in ("minted", "burned")}
-                             for row in rows], member, partner, now)
-    return consent, score_of(rows[0])  # rows[0] exists: _first_active raised on none
+    extra = ("minted", "burned", "sealed_key", "sealed_salt")
+    consent = _first_active([{k: row[k] for k in row if k not in extra} for row in rows],
+                            member, partner, now)
+    first = rows[0]  # exists: _first_active raised on none
+    return CheckReads(consent, score_of(first),
+                      {"sealed_key": first["sealed_key"], "sealed_salt": first["sealed_salt"]})
 
 
 def _first_active(rows: list[dict[str, Any]], member: str, partner: str, now: datetime

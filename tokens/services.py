@@ -26,7 +26,7 @@ from heartchain.ledger.log import Appended, LogReader
 from heartchain.ledger.store import fetch
 from heartchain.lookups import can_match
 from heartchain.platform import Platform
-from heartchain.privacy import seal_personal, subject_salt_and_key
+from heartchain.privacy import opened_salt_and_key, seal_personal, subject_salt_and_key
 
 # Re-exported: callers keep asking `tokens.services` for donors and opened checks.
 from tokens.checks import CheckOpening as CheckOpening
@@ -282,6 +282,7 @@ class _CheckInputs:
     size: int
     root_hash: bytes
     score: int
+    sealed_salt: Mapping[str, Any] | None = None  # the member's, when already read
 
 
 async def _record_check(platform: Platform, inputs: _CheckInputs, *, member: str, partner: str,
@@ -291,7 +292,9 @@ async def _record_check(platform: Platform, inputs: _CheckInputs, *, member: str
     result = inputs.score >= threshold
     fields = {"checkpoint": size, "consent": consent, "handle": handle, "partner": partner,
               "threshold": threshold, "bucket": format_time(_bucket(now))}
-    member_salt, member_key = await subject_salt_and_key(platform, member)
+    member_salt, member_key = (
+        await opened_salt_and_key(platform, member, inputs.sealed_salt)
+        if inputs.sealed_salt is not None else await subject_salt_and_key(platform, member))
     salt = _check_salt(member_salt, fields)
     opening = {"threshold": threshold, "checkpoint": size, "result": result, "salt": salt.hex()}
     commitment = check_commitment(member=member, partner=partner, handle=handle,
@@ -325,10 +328,12 @@ async def check_hearts(platform: Platform, *, partner: Signer, member: str,
     partner_address = signer_address(partner)
     now = platform.clock.now()
     size, root_hash = await as_of_checkpoint(platform, now)
-    consent, score = await active_consent_and_score(member, partner_address, now, size)
+    reads = await active_consent_and_score(member, partner_address, now, size)
+    consent = reads.consent
     if threshold < 1:
         raise ValidationError("threshold: must be at least 1", field="threshold")
-    return await _record_check(platform, _CheckInputs(now, size, root_hash, score),
+    return await _record_check(platform, _CheckInputs(now, size, root_hash, reads.score,
+                                                      reads.sealed_salt),
                                member=member, partner=partner_address, handle=consent.handle,
                                consent=consent.idx, threshold=threshold, signer=partner,
                                consent_expires=consent.expires_at)

@@ -16,9 +16,11 @@ from heartchain.ledger.verify import verify_log
 from heartchain.privacy import SealedSubject, SealedValue, read_personal
 from tests.conftest import Ledger
 from tests.factories import entry
+from tests.sql_count import counted_queries
 from tests.tokens import factories as f
 from tokens import services
 from tokens.attest import attestation_key, public_key_b64, verify_attestation
+from tokens.checks import open_check
 from tokens.consent_entries import CheckBody, GrantBody
 from tokens.entries import score_at
 from tokens.errors import (
@@ -406,24 +408,23 @@ async def test_a_subjects_salt_made_twice_at_once_is_one_salt(ledger: Ledger) ->
 async def test_the_consent_behind_a_check_is_one_query(ledger: Ledger) -> None:
     """A partner check finds the member's handle and its active consent in one round trip (two
     ORM queries were a tenth of a check's server CPU under load)."""
-    from tests.tracing.test_journeys import _counted
-
     p = ledger.platform
     _, partner, member, grant = await consented(ledger)
-    with _counted() as queries:
+    with counted_queries() as queries:
         consent = await services.active_consent(member, partner, p.clock.now())
     assert consent.idx == grant and len(queries) == 1, queries
     with pytest.raises(NoActiveConsent):
         await services.active_consent(member, partner, p.clock.now() + timedelta(days=31))
 
 
-async def test_a_check_reads_the_consent_and_the_score_in_one_round_trip(ledger: Ledger) -> None:
-    from tests.tracing.test_journeys import _counted
-
+async def test_a_check_reads_the_consent_score_and_salt_in_one_round_trip(ledger: Ledger
+                                                                          ) -> None:
     p = ledger.platform
     _, partner, member, _ = await consented(ledger)
-    with _counted() as queries:
+    with counted_queries() as queries:
         checked = await services.check_hearts(p, partner=partner, member=member, threshold=1)
-    scores = [q for q in queries if "heart_donation" in q]
-    assert len(scores) == 1 and "heart_consent" in scores[0], scores
+    reads = [q for q in queries if "heart_donation" in q or "sealed_subject" in q]
+    assert len(reads) == 1 and "heart_consent" in reads[0] and "sealed_value" in reads[0], reads
+    opened = await open_check(p, await HeartCheck.get(idx=checked.index))
+    assert (opened.threshold, opened.result) == (1, checked.result)
     assert checked.result is ((await services.score(member)).total >= 1)

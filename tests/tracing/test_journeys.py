@@ -4,16 +4,14 @@ that does not grow with the number of gifts."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
 import httpx
-from tortoise import connections
 
 from heartchain.demo import DemoState
 from tests.conftest import Ledger
+from tests.sql_count import counted_queries
 from tests.tracing import factories as f
 from tests.tracing.conftest import needs_donations
 from tracing import demo, queries, services
@@ -107,28 +105,6 @@ async def test_batched_journeys_equal_one_at_a_time(ledger: Ledger) -> None:
     assert any(j.lots for j in batched.values()) and any(j.allocations for j in batched.values())
 
 
-@contextmanager
-def _counted() -> Iterator[list[str]]:
-    seen: list[str] = []
-    client_class = type(connections.get("default"))
-    originals = {name: getattr(client_class, name) for name in
-                 ("execute_query", "execute_query_dict", "execute_many", "execute_insert")}
-
-    def counting(name: str) -> Any:
-        async def run(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
-            seen.append(query)
-            return await originals[name](self, query, *args, **kwargs)
-        return run
-
-    for name in originals:
-        setattr(client_class, name, counting(name))
-    try:
-        yield seen
-    finally:
-        for name, original in originals.items():
-            setattr(client_class, name, original)
-
-
 @needs_donations
 async def test_donor_page_queries_do_not_grow_with_gifts(ledger: Ledger,
                                                          client: httpx.AsyncClient) -> None:
@@ -140,7 +116,7 @@ async def test_donor_page_queries_do_not_grow_with_gifts(ledger: Ledger,
         await f.donate(ledger, food, many, "food" if i % 2 else "cash", 100 + i)
     counts = []
     for donor in (few, many):
-        with _counted() as queries:
+        with counted_queries() as queries:
             response = await client.get(f"/members/{donor}")
         assert response.status_code == 200
         counts.append(len(queries))
