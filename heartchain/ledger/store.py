@@ -7,6 +7,7 @@ tile grows in place until it is full, after which it never changes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -94,8 +95,11 @@ def socket_fd(conn: BaseDBAsyncClient) -> int | None:
 
 def sql(conn: BaseDBAsyncClient, query: str) -> str:
     """Write raw SQL with `?` placeholders; asyncpg wants `$1, $2, ...`."""
-    if not is_postgres(conn):
-        return query
+    return _numbered(query) if is_postgres(conn) else query
+
+
+@functools.lru_cache(maxsize=2048)  # the hot statements are a few dozen texts, each sent often
+def _numbered(query: str) -> str:
     parts = query.split("?")
     return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
 
