@@ -154,8 +154,15 @@ class Entry:
 
     def signed_by(self, *keys: SigningKey) -> Entry:
         """This entry with signatures by `keys` appended, in the order given."""
-        added = tuple(Signature(address_of(k), bytes(k.sign(self.signing_bytes).signature))
-                      for k in keys)
+        return self._with_sigs(tuple(
+            Signature(address_of(k), bytes(k.sign(self.signing_bytes).signature)) for k in keys))
+
+    def require_room_for(self, *signers: Address) -> None:
+        """Raise what `signed_by` would if `signers` signed this entry next, without signing:
+        a signature's encoding has one length whatever its bytes."""
+        self._with_sigs(tuple(Signature(by, bytes(64)) for by in signers))
+
+    def _with_sigs(self, added: tuple[Signature, ...]) -> Entry:
         sigs = self.sigs + added
         signed = Entry(self.kind, self.at, self.nonce, self.body, sigs, self.v,
                        _with_signatures(self.signing_bytes[len(SIGNING_PREFIX):], sigs))

@@ -101,6 +101,21 @@ def test_size_limit() -> None:
         parse_entry(b" " * (MAX_ENTRY_BYTES + 1))
 
 
+def test_room_for_a_signature_is_checked_as_signing_would() -> None:
+    giver, taker = new_signing_key(), new_signing_key()
+    unsigned = new_entry("account.register", {"pad": ""}, at=AT)
+    # Padded so that the giver's signature fits and the taker's would not, by one byte.
+    room = MAX_ENTRY_BYTES - len(unsigned.signed_by(giver, taker).leaf_data)
+    near = new_entry("account.register", {"pad": "x" * (room + 1)}, at=AT).signed_by(giver)
+    with pytest.raises(EntryFormatError, match="65536 bytes"):
+        near.signed_by(taker)
+    with pytest.raises(EntryFormatError, match="65536 bytes"):
+        near.require_room_for(address_of(taker))
+    fits = new_entry("account.register", {"pad": "x" * room}, at=AT).signed_by(giver)
+    fits.require_room_for(address_of(taker))
+    assert len(fits.signed_by(taker).leaf_data) == MAX_ENTRY_BYTES
+
+
 def test_missing_extra_and_wrong_signatures() -> None:
     entry, key = signed()
     other = new_signing_key()
