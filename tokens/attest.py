@@ -75,7 +75,8 @@ def _signing_key(seed: bytes) -> SigningKey:
 
 
 def attestation_key(platform: Platform) -> SigningKey:
-    return attestation_key_from_settings(platform.settings)
+    # The platform's vault holds the same master key and caches what it derives.
+    return _signing_key(platform.vault.derive_key(_KEY_PURPOSE))
 
 
 def public_key_b64(key: SigningKey | VerifyKey) -> str:

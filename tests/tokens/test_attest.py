@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from nacl.signing import SigningKey
 
+from tests.conftest import Ledger
 from tokens.attest import (
     _b58decode,
     _b58encode,
@@ -161,3 +162,10 @@ def test_cli_needs_a_key_and_takes_did_key(tmp_path: Path,
     assert main(["verify", str(path), "--key", document["issuer"],
                  "--at", "2026-11-21T09:00:00Z"]) == 0
     assert "valid: hearts ≥ 5000" in capsys.readouterr().out
+
+
+async def test_the_running_platform_signs_with_the_key_tools_derive(ledger: Ledger) -> None:
+    from tokens.attest import attestation_key, attestation_key_from_settings
+
+    running = attestation_key(ledger.platform)
+    assert running.verify_key == attestation_key_from_settings(ledger.settings).verify_key
