@@ -14,6 +14,7 @@ import asyncio
 import sqlite3
 from typing import Any, Literal
 
+import asyncpg
 from tortoise import connections
 from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.exceptions import DBConnectionError, OperationalError
@@ -25,6 +26,14 @@ MESSAGE = "the database is unavailable; retry shortly"
 CODE = "DATABASE_UNAVAILABLE"
 
 
+# PostgreSQL refusing or dropping connections: starting up or recovering after a crash
+# ("cannot connect now", 57P03), shutting down (57P01/57P02), out of connection slots (53300),
+# a connection lost mid-query (08xxx).
+_POSTGRES_AWAY = (asyncpg.exceptions.OperatorInterventionError
+                  | asyncpg.exceptions.PostgresConnectionError
+                  | asyncpg.exceptions.TooManyConnectionsError)
+
+
 class DatabaseBusy(Exception):
     """The database or the sequencer did not answer within its bounded wait."""
 
@@ -34,7 +43,8 @@ def is_unavailable(exc: BaseException | None) -> bool:
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, DatabaseBusy | DBConnectionError | ConnectionError | TimeoutError):
+        if isinstance(exc, DatabaseBusy | DBConnectionError | ConnectionError | TimeoutError
+                      | _POSTGRES_AWAY):
             return True
         if isinstance(exc, OperationalError | sqlite3.OperationalError):
             text = str(exc).lower()

@@ -96,3 +96,25 @@ async def test_waiting_for_a_connection_is_bounded(ledger: Ledger) -> None:
         for connection in held:
             await client._pool.release(connection)
     assert await ledger.platform.log.size() >= 1
+
+
+@pytest.mark.parametrize("error", [
+    "CannotConnectNowError",  # recovering after a crash: "not yet accepting connections"
+    "AdminShutdownError", "CrashShutdownError", "TooManyConnectionsError",
+    "ConnectionDoesNotExistError", "ConnectionFailureError"])
+def test_postgres_going_away_is_unavailable_not_a_500(error: str) -> None:
+    import asyncpg
+
+    raised = getattr(asyncpg.exceptions, error)("the database system is starting up")
+    assert is_unavailable(raised)
+    try:  # as Tortoise re-raises what it does not translate: the cause is looked at too
+        raise RuntimeError("query failed") from raised
+    except RuntimeError as wrapped:
+        assert is_unavailable(wrapped)
+
+
+def test_a_bad_statement_is_not_unavailable() -> None:
+    import asyncpg
+
+    assert not is_unavailable(asyncpg.exceptions.UniqueViolationError("duplicate key"))
+    assert not is_unavailable(asyncpg.exceptions.PostgresSyntaxError("syntax error"))
