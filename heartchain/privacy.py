@@ -201,8 +201,13 @@ async def _key_and_value(platform: Platform, subject_id: str, field: str
                        "WHERE s.subject_id = ?", [field, subject_id])
     if not rows:
         return None, None
-    sealed = rows[0]["sealed"]
-    return (platform.vault.open(bytes(rows[0]["sealed_key"])),
+    return _opened_key(platform, rows[0]["sealed_key"], rows[0]["sealed"])
+
+
+def _opened_key(platform: Platform, sealed_key: Any, sealed: Any
+                ) -> tuple[bytes | None, bytes | None]:
+    """The subject's key opened, and the sealed value as bytes; either None when absent."""
+    return (None if sealed_key is None else platform.vault.open(bytes(sealed_key)),
             None if sealed is None else bytes(sealed))
 
 
@@ -242,11 +247,8 @@ def sealed_salt_columns(subject_id: str) -> tuple[str, list[Any]]:
 async def opened_salt_and_key(platform: Platform, subject_id: str, row: Mapping[str, Any]
                               ) -> tuple[bytes, bytes]:
     """`subject_salt_and_key` from a row holding `sealed_salt_columns`."""
-    sealed_key = row["sealed_key"]
-    key = None if sealed_key is None else platform.vault.open(bytes(sealed_key))
-    sealed = row["sealed_salt"]
-    return await _salt_and_key(platform, subject_id, key,
-                               None if sealed is None else bytes(sealed))
+    key, data = _opened_key(platform, row["sealed_key"], row["sealed_salt"])
+    return await _salt_and_key(platform, subject_id, key, data)
 
 
 async def _salt_and_key(platform: Platform, subject_id: str, key: bytes | None,
