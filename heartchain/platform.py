@@ -31,6 +31,7 @@ from heartchain.keys import (
 )
 from heartchain.ledger.body import Body, decode, wire
 from heartchain.ledger.entries import Entry, ReplayError, new_entry
+from heartchain.ledger.kinds import OffLogRow
 from heartchain.ledger.log import Appended, Log, StoredEntry
 from heartchain.ledger.notes import NoteSigner
 from heartchain.settings import Settings
@@ -84,7 +85,8 @@ class Platform:
         the log checks the signers are the body's)."""
         return self.build(body.KIND, wire(body)).signed_by(*keys)
 
-    async def write(self, body: Body, *keys: SigningKey, purpose: str = "") -> Appended:
+    async def write(self, body: Body, *keys: SigningKey, purpose: str = "",
+                    off_log: tuple[OffLogRow, ...] = ()) -> Appended:
         """Sign `body` as its kind's signers and append it; raise the typed error that rejected it.
 
         Each signer signs with the key passed for its address (self-custody) or else with the
@@ -92,7 +94,8 @@ class Platform:
         the key, the kind, the first signer and `purpose` (heartchain.idempotency), so a client
         that retries a request whose answer it never got gets the entry already written, not a
         second one. A request writing one kind twice with one signer passes a distinct `purpose`
-        for each write.
+        for each write. `off_log`: rows written in the entry's transaction if it is integrated
+        (not on a retry answered with the earlier entry, which was written with its own).
         """
         raw = wire(body)
         checked = decode(type(body), raw)  # built in code, a body is checked only when decoded
@@ -102,7 +105,7 @@ class Platform:
         nonce = idempotent_nonce(body.KIND, address_of(signing[0]), purpose)
         entry = self.build(body.KIND, raw, nonce).signed_by(*signing)
         try:
-            appended = await self.log.append_signed(entry, checked)
+            appended = await self.log.append_signed(entry, checked, off_log=off_log)
         except ReplayError:
             if nonce is None:
                 raise

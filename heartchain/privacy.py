@@ -46,6 +46,7 @@ from tortoise.models import Model
 
 from heartchain.errors import VerificationError
 from heartchain.keys import Vault, load_or_create_master_key
+from heartchain.ledger.kinds import OffLogRow
 from heartchain.ledger.store import execute, execute_many, fetch
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ __all__ = [
     "read_personal",
     "seal_new_subjects",
     "seal_personal",
+    "sealed_row",
     "sealed_salt_columns",
     "subject_salt",
     "subject_salt_and_key",
@@ -153,17 +155,22 @@ async def seal_personal(platform: Platform, subject_id: str, field: str, value: 
         key = await _subject_key(platform, subject_id, create=True)
     if key is None:
         raise RuntimeError("a subject key was just created")
+    query, values = sealed_row(subject_id, field, value, key=key, replace=replace)
+    return await execute(connections.get("default"), query, list(values)) > 0
+
+
+def sealed_row(subject_id: str, field: str, value: str, *, key: bytes,
+               replace: bool = True) -> OffLogRow:
+    """The statement `seal_personal` runs, for a caller that writes it with a ledger entry
+    (`Platform.write(off_log=…)`): `key` is the subject's, opened by the caller."""
     nonce = os.urandom(_NONCE_BYTES)
     sealed = nonce + crypto_aead_xchacha20poly1305_ietf_encrypt(
         value.encode(), _aad(subject_id, field), nonce, key)
     # One statement: an update then an insert raced (two identical checks at once derive the
     # same field; the second insert was a unique violation, a 500 under load).
     on_conflict = "DO UPDATE SET sealed = excluded.sealed" if replace else "DO NOTHING"
-    stored = await execute(connections.get("default"),
-                           "INSERT INTO sealed_value (subject_id, field, sealed) VALUES (?, ?, ?) "
-                           f"ON CONFLICT (subject_id, field) {on_conflict}",
-                           [subject_id, field, sealed])
-    return stored > 0
+    return ("INSERT INTO sealed_value (subject_id, field, sealed) VALUES (?, ?, ?) "
+            f"ON CONFLICT (subject_id, field) {on_conflict}", (subject_id, field, sealed))
 
 
 async def seal_new_subjects(platform: Platform, values: Sequence[tuple[str, str, str]], *,

@@ -26,7 +26,7 @@ from heartchain.ledger.log import Appended, LogReader
 from heartchain.ledger.store import fetch
 from heartchain.lookups import can_match
 from heartchain.platform import Platform
-from heartchain.privacy import opened_salt_and_key, seal_personal, subject_salt_and_key
+from heartchain.privacy import opened_salt_and_key, sealed_row, subject_salt_and_key
 
 # Re-exported: callers keep asking `tokens.services` for donors and opened checks.
 from tokens.checks import CheckOpening as CheckOpening
@@ -299,13 +299,12 @@ async def _record_check(platform: Platform, inputs: _CheckInputs, *, member: str
     opening = {"threshold": threshold, "checkpoint": size, "result": result, "salt": salt.hex()}
     commitment = check_commitment(member=member, partner=partner, handle=handle,
                                   threshold=threshold, checkpoint=size, result=result, salt=salt)
-    # Sealed before the entry is written: a check whose opening were lost could not be shown
-    # to its member; an opening without its entry is never shown.
-    await seal_personal(platform, member, f"check/{commitment[:48]}", json.dumps(opening),
-                        key=member_key)
+    # The opening is written in the entry's own transaction: a check whose opening were lost
+    # could not be shown to its member, and one without its entry would be a stray row.
+    sealed = sealed_row(member, f"check/{commitment[:48]}", json.dumps(opening), key=member_key)
     body = CheckBody(partner=Address(partner), handle=Address(handle), commitment=commitment,
                      consent=consent)
-    appended = await platform.write(body, *signing_keys(signer))
+    appended = await platform.write(body, *signing_keys(signer), off_log=(sealed,))
     if appended.written is None:  # a retry, answered with what the first attempt wrote
         opened = await open_check(platform, await HeartCheck.get(idx=appended.index))
         return Checked(appended.index, opened.result, opened.checkpoint_size,

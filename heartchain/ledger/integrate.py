@@ -8,7 +8,9 @@ on.
 Set-based kinds (heartchain.ledger.kinds) are checked against state their prefetch hooks load
 once for the whole batch, and their projection rows are buffered and written with one
 `executemany` per statement; the buffer is flushed before any entry of a kind still applied one
-entry at a time, and before the log rows.
+entry at a time, and before the log rows. The rows an entry carries off the log
+(`PreparedEntry.off_log`) join the buffer once it is accepted, so they are written with it or not
+at all.
 
 The first statement of every integration updates the single head row, which takes PostgreSQL's row
 lock (or SQLite's write lock): processes sharing one database take turns, so the log never forks
@@ -263,6 +265,8 @@ class Integrator:
                 await project_all(context, item)
             except Exception as exc:
                 raise ProjectorFailed(entry.kind) from exc
+            for query, values in item.off_log:
+                writes.add(query, list(values))
             if not batched:
                 # Its steps wrote without the memo (a new rate table, a correction's score):
                 # later entries read afresh rather than trust what was loaded before it.

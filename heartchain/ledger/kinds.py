@@ -109,6 +109,10 @@ class _Steps:
         return self.known
 
 
+# A row kept off the log, written with an entry: a statement with `?` placeholders, its values.
+OffLogRow = tuple[str, tuple[Any, ...]]
+
+
 @dataclass(frozen=True)
 class PreparedEntry:
     """An entry whose shape and signatures have been checked; state rules come at integration."""
@@ -118,6 +122,9 @@ class PreparedEntry:
     # One of a set that is integrated together or not at all (Log.append_all): a rule refusing
     # it raises SetRefused, which rolls the whole transaction back.
     all_or_none: bool = False
+    # Written in the entry's own transaction when, and only when, it is integrated (a check's
+    # sealed opening: never one without the other).
+    off_log: tuple[OffLogRow, ...] = ()
 
 
 class SetRefused(Exception):
@@ -294,8 +301,9 @@ def prepare(entry: Entry) -> PreparedEntry:
     return PreparedEntry(entry, body)
 
 
-def prepared_signed(entry: Entry, body: Body, *, all_or_none: bool = False) -> PreparedEntry:
+def prepared_signed(entry: Entry, body: Body, *, all_or_none: bool = False,
+                    off_log: tuple[OffLogRow, ...] = ()) -> PreparedEntry:
     """`entry` as built from `body`, already decoded, and signed by its signers' keys
     (Platform.write): only the check that needs no re-reading, that a domain applies the kind."""
     _require_applied(type(body))
-    return PreparedEntry(entry, body, all_or_none)
+    return PreparedEntry(entry, body, all_or_none, off_log)

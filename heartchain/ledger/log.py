@@ -28,7 +28,7 @@ from heartchain.ledger.body import Body
 from heartchain.ledger.entries import Entry
 from heartchain.ledger.feed import CheckpointListener, Feed
 from heartchain.ledger.integrate import Integrator, ProjectorFailed, create_head
-from heartchain.ledger.kinds import PreparedEntry, SetRefused, prepared_signed
+from heartchain.ledger.kinds import OffLogRow, PreparedEntry, SetRefused, prepared_signed
 from heartchain.ledger.notes import NoteSigner
 from heartchain.ledger.reader import Appended, LogReader, SignedCheckpoint, StoredEntry
 from heartchain.ledger.sequencer import Sequencer, prepare_entry
@@ -79,11 +79,12 @@ class Log:
         """Queue one entry for the next batch; return once it is committed, or raise why not."""
         return await self.sequencer.append(prepare_entry(entry))
 
-    async def append_signed(self, entry: Entry, body: Body) -> Appended:
+    async def append_signed(self, entry: Entry, body: Body, *,
+                            off_log: tuple[OffLogRow, ...] = ()) -> Appended:
         """`append` for an entry this process just built from `body`, already decoded, and signed
         with its signers' keys (Platform.write; `signed_by` enforced the size limit): its shape
         and signatures are not checked again. `verify` re-checks every entry from its bytes."""
-        return await self.sequencer.append(prepared_signed(entry, body))
+        return await self.sequencer.append(prepared_signed(entry, body, off_log=off_log))
 
     async def append_now(self, entries: Sequence[Entry | bytes | str]
                          ) -> list[Appended | HeartchainError]:
