@@ -32,7 +32,7 @@ from heartchain.ledger.entries import (
     parse_entry,
     verify_signatures,
 )
-from heartchain.ledger.kinds import applied_class
+from heartchain.ledger.kinds import ENTRY_INDEX, applied_class
 from heartchain.ledger.log import Appended
 from heartchain.ledger.store import execute, fetch
 from heartchain.lookups import can_match
@@ -172,19 +172,23 @@ async def accept_handover(platform: Platform, *, offer_id: str, taker: str) -> A
         full = entry.signed_by(await platform.custodial_key(taker))
         body = _offered_body(entry, offer)
         try:
-            appended = await (platform.log.append(full) if body is None
-                              else platform.log.append_signed(full, body))
+            if body is not None:  # the offer marked accepted in the entry's own transaction
+                return await platform.log.append_signed(full, body, off_log=(
+                    (_MARK_ACCEPTED, (ENTRY_INDEX, offer_id)),))
+            appended = await platform.log.append(full)
         except ReplayError:
-            # Appended by an earlier accept that stopped before marking the offer: asked only
-            # now, not before every append (a round trip on every handover).
+            # The offer's entry is in the log already: another accept of it ran at the same
+            # time, or one that stopped before marking the offer (a previous release marked it
+            # after the write). Asked only now, not before every append (a round trip each).
             earlier = await _appended_before(platform, offer, entry)
             if earlier is None:
                 raise
             appended = earlier
-    await execute(platform.log.reader.connection(),
-                  "UPDATE tracing_handover_offer SET accepted_idx = ? WHERE id = ?",
-                  [appended.index, offer_id])
+    await execute(platform.log.reader.connection(), _MARK_ACCEPTED, [appended.index, offer_id])
     return appended
+
+
+_MARK_ACCEPTED = "UPDATE tracing_handover_offer SET accepted_idx = ? WHERE id = ?"
 
 
 async def _offer(platform: Platform, offer_id: str) -> HandoverOffer | None:

@@ -35,6 +35,7 @@ from heartchain.ledger import merkle, tiles
 from heartchain.ledger.batches import BatchLine, batch_checkpoint
 from heartchain.ledger.entries import ReplayError, check_clock, format_time, parse_time
 from heartchain.ledger.kinds import (
+    ENTRY_INDEX,
     ApplyContext,
     PreparedEntry,
     SetRefused,
@@ -266,7 +267,7 @@ class Integrator:
             except Exception as exc:
                 raise ProjectorFailed(entry.kind) from exc
             for query, values in item.off_log:
-                writes.add(query, list(values))
+                writes.add(query, [index if value is ENTRY_INDEX else value for value in values])
             if not batched:
                 # Its steps wrote without the memo (a new rate table, a correction's score):
                 # later entries read afresh rather than trust what was loaded before it.

@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
@@ -109,8 +109,17 @@ class _Steps:
         return self.known
 
 
-# A row kept off the log, written with an entry: a statement with `?` placeholders, its values.
+# A row kept off the log, written with an entry: a statement with `?` placeholders, its values
+# (ENTRY_INDEX among them stands for the index the entry is given).
 OffLogRow = tuple[str, tuple[Any, ...]]
+
+
+class _EntryIndex:
+    def __repr__(self) -> str:
+        return "ENTRY_INDEX"
+
+
+ENTRY_INDEX: Final = _EntryIndex()
 
 
 @dataclass(frozen=True)

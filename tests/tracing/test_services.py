@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -37,6 +38,38 @@ async def test_offer_then_accept_appends_one_cosigned_entry(ledger: Ledger, cast
     assert await f.size(ledger) == size
     await refused(ledger, errors.OfferNotFound, services.accept_handover(
         platform, offer_id=offer.id, taker=cast.school))
+
+
+async def test_an_offer_is_marked_accepted_in_its_entrys_transaction(
+        ledger: Ledger, cast: Cast, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An accept that fails right after its entry is written (the process dies, the database
+    goes away) does not leave the offer pending: the mark rides in the entry's transaction. It
+    was a statement after the write, and the taker saw an offer to accept that was accepted."""
+    platform = ledger.platform
+    lot = await f.purchased_lot(ledger, cast.charity)
+    offer = await services.offer_handover(platform, lot=lot.id, giver=cast.charity,
+                                          taker=cast.driver, place="dock 3", evidence=f.digest())
+
+    async def unreachable(*args: object) -> int:
+        raise ConnectionError("the database went away after the write")
+
+    monkeypatch.setattr(services, "execute", unreachable)
+    appended = await services.accept_handover(platform, offer_id=offer.id, taker=cast.driver)
+    assert (await HandoverOffer.get(id=offer.id)).accepted_idx == appended.index
+    assert await services.pending_offers(cast.driver) == []
+
+
+async def test_two_accepts_at_once_write_one_entry(ledger: Ledger, cast: Cast) -> None:
+    platform = ledger.platform
+    lot = await f.purchased_lot(ledger, cast.charity)
+    offer = await services.offer_handover(platform, lot=lot.id, giver=cast.charity,
+                                          taker=cast.driver, place="dock 3", evidence=f.digest())
+    before = await f.size(ledger)
+    first, second = await asyncio.gather(*(
+        services.accept_handover(platform, offer_id=offer.id, taker=cast.driver)
+        for _ in range(2)))
+    assert first.index == second.index and await f.size(ledger) == before + 1
+    assert (await HandoverOffer.get(id=offer.id)).accepted_idx == first.index
 
 
 async def test_offers_expire_and_are_checked_when_made(ledger: Ledger, cast: Cast) -> None:
