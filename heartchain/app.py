@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -28,7 +27,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 from tortoise.exceptions import DBConnectionError, OperationalError
 
 from graphql import GraphQLError
-from heartchain import http_log, unavailable
+from heartchain import http_log, request_json, unavailable
 from heartchain.accounts.services import authenticate
 from heartchain.clock import Clock
 from heartchain.collector import serving_pace
@@ -82,18 +81,10 @@ class HeartchainGraphQL(GraphQL[Context, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         """strawberry answers a JSONDecodeError with 400 (HTTP) or closes the socket (ws); an
-        integer past Python's 4,300-digit limit is a plain ValueError, and was a 500.
-
-        msgspec first (a fifth of json's cost); what it refuses json may still read (a BOM,
-        UTF-16, NaN), so json decides those, as before."""
-        try:
-            return msgspec.json.decode(data)
-        except msgspec.MsgspecError:
-            pass
-        try:
-            return json.loads(data)
-        except ValueError as exc:
-            raise json.JSONDecodeError(str(exc)[:100], "", 0) from exc
+        integer past Python's 4,300-digit limit is a plain ValueError, and was a 500
+        (request_json.parse makes it a JSONDecodeError). The rate limiter's decoding of this
+        very body when it has one."""
+        return request_json.decode(data)
 
     def encode_json(self, data: object) -> str:
         # A str, not bytes: strawberry sends bytes over a WebSocket as binary frames.

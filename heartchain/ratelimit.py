@@ -48,7 +48,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from heartchain import metrics
+from heartchain import metrics, request_json
 from heartchain.buckets import (
     BucketStore,
     Charges,
@@ -101,8 +101,10 @@ def _payload_cost(item: object) -> int:
                           name if isinstance(name, str) else None)
 
 
-def request_cost(method: str, body: bytes, query_string: bytes) -> int:
-    """The cost of a /graphql request from its JSON body (POST) or query parameters (GET)."""
+def request_cost(method: str, body: bytes, query_string: bytes, *,
+                 payload: object | None = None) -> int:
+    """The cost of a /graphql request from its JSON body (POST; `payload`: that body already
+    decoded) or query parameters (GET)."""
     if method == "GET":
         params = get_parameters(query_string)
         try:
@@ -112,10 +114,11 @@ def request_cost(method: str, body: bytes, query_string: bytes) -> int:
         return _payload_cost({"query": params.get("query") or "", "variables": variables,
                               "operationName": params.get("operationName")}) \
             if params.get("query") else 1
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return 1
+    if payload is None:
+        try:
+            payload = request_json.parse(body)
+        except (ValueError, UnicodeDecodeError):
+            return 1
     requests = payload if isinstance(payload, list) else [payload]
     return max(sum(_payload_cost(item) for item in requests), 1)
 
@@ -243,18 +246,22 @@ class RateLimit:
             await _too_many(send, wait)
             return
         body, replay = await _read_body(receive)
-        cost = request_cost(scope["method"], body, scope.get("query_string", b""))
-        if self.max_cost is not None and cost > self.max_cost:
-            await self.store.spend(charges, 1)  # pricing it was work too
-            metrics.RATE_LIMITED.labels("cost").inc()
-            await _answer(send, 400, _too_expensive(cost, self.max_cost), "QUERY_TOO_EXPENSIVE",
-                          cost=cost, limit=self.max_cost)
-            return
-        wait = await self.store.take(charges, cost)
-        if wait > 0:
-            await _too_many(send, wait)
-            return
-        await self.app(scope, replay, send)
+        # Decoded once for the price and for the GraphQL view (heartchain.request_json).
+        with request_json.decoded_for_request(body if scope["method"] == "POST" else None
+                                              ) as payload:
+            cost = request_cost(scope["method"], body, scope.get("query_string", b""),
+                                payload=payload)
+            if self.max_cost is not None and cost > self.max_cost:
+                await self.store.spend(charges, 1)  # pricing it was work too
+                metrics.RATE_LIMITED.labels("cost").inc()
+                await _answer(send, 400, _too_expensive(cost, self.max_cost),
+                              "QUERY_TOO_EXPENSIVE", cost=cost, limit=self.max_cost)
+                return
+            wait = await self.store.take(charges, cost)
+            if wait > 0:
+                await _too_many(send, wait)
+                return
+            await self.app(scope, replay, send)
 
     def _closing_at_shutdown(self, send: Send) -> Send:
         async def closing(message: Message) -> None:
