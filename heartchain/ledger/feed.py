@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from heartchain.ledger.reader import SignedCheckpoint
+from heartchain.unavailable import is_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +61,30 @@ class Feed:
 
     async def sizes(self, poll: float = 1.0) -> AsyncIterator[int]:
         """Yield the log size whenever it grows: at once for this process's appends, and by
-        polling for appends made by other processes sharing the database."""
+        polling for appends made by other processes sharing the database.
+
+        A poll that finds the database unavailable (down, restarting, locked) counts as no
+        growth seen yet: the iterator outlives the outage and yields the size once the
+        database answers again, so a live page or subscription pauses instead of ending."""
         queue: asyncio.Queue[int] = asyncio.Queue()
         self._listeners.add(queue)
         last = await self._size()
+        unavailable = False
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(queue.get(), poll)
-                current = await self._size()
+                try:
+                    current = await self._size()
+                except Exception as exc:
+                    if not is_unavailable(exc):
+                        raise
+                    if not unavailable:
+                        logger.warning("log feed: the database is unavailable (%s); polling "
+                                       "on", type(exc).__name__)
+                    unavailable = True
+                    continue
+                unavailable = False
                 if current > last:
                     last = current
                     yield current
