@@ -28,6 +28,7 @@ PURE_MODULES = [
     "heartchain.lookups",
     "heartchain.money",
     "heartchain.mutualaid.apportion",
+    "heartchain.request_json",
     "heartchain.witness.protocol",
     "heartchain.webhooks.delivery",
     "heartchain.webhooks.signing",
