@@ -15,12 +15,10 @@ import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
-import rfc8785
-
 from heartchain.accounts.entries import load_roles, require_role, role_of
 from heartchain.errors import ValidationError
 from heartchain.ledger.body import Address, Body, Hex32, Index, Time, literal_values
-from heartchain.ledger.entries import format_time, parse_time
+from heartchain.ledger.entries import format_time, jcs, parse_time
 from heartchain.ledger.kinds import ApplyContext, prefetches, projects, rules
 from heartchain.ledger.store import fetch, in_chunks
 from tokens.errors import (
@@ -126,7 +124,7 @@ def check_commitment(*, member: str, partner: str, handle: str, threshold: int,
     opening: dict[str, Any] = {"checkpoint": checkpoint, "handle": handle, "member": member,
                "partner": partner, "result": result, "salt": salt.hex(),
                "threshold": threshold}
-    return hashlib.sha256(CHECK_COMMITMENT_DOMAIN + rfc8785.dumps(opening)).hexdigest()
+    return hashlib.sha256(CHECK_COMMITMENT_DOMAIN + jcs(opening)).hexdigest()
 
 
 class CheckBody(Body):

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
+import msgspec
 import nacl.exceptions
 import rfc8785
 from nacl.signing import SigningKey
@@ -45,6 +46,7 @@ _MAX_DEPTH = 16
 _KIND_RE = re.compile(r"[a-z][a-z_]*(\.[a-z][a-z_]*)+")
 _AT_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 _ENVELOPE_KEYS = frozenset({"v", "kind", "at", "nonce", "body", "sigs"})
+_SORTED_JSON = msgspec.json.Encoder(order="sorted")
 
 
 class EntryFormatError(ValidationError):
@@ -80,16 +82,18 @@ def canonical_json(value: Any) -> bytes:
     """RFC 8785 bytes of a value already checked by `_check_value`.
 
     With no floats and safe integers, JCS is sorted-key compact JSON without ASCII escaping,
-    except that JCS sorts keys by UTF-16 code units and Python by code points: the two orders
-    differ only for characters beyond U+FFFF. Without any, the fast form is exact (and four times
-    quicker than the general one, which handles the rest).
+    except that JCS sorts keys by UTF-16 code units and msgspec (like Python) by code points:
+    the two orders differ only for characters beyond U+FFFF, whose UTF-8 starts with a byte
+    of 0xF0 or more. Without any, msgspec's sorted form is exact (a tenth of json.dumps' time,
+    which was 3% of a request's CPU: every entry is canonicalized to be signed and hashed); the
+    general form handles the rest. tests/ledger/test_entries.py checks both against rfc8785.
     """
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    if text.isascii() or max(text) < "\U00010000":
-        try:
-            return text.encode()
-        except UnicodeEncodeError as exc:  # a lone surrogate from a "\ud800" escape
-            raise EntryFormatError("entry: text is not valid Unicode") from exc
+    try:
+        data = _SORTED_JSON.encode(value)
+    except UnicodeEncodeError as exc:  # a lone surrogate from a "\ud800" escape
+        raise EntryFormatError("entry: text is not valid Unicode") from exc
+    if data.isascii() or max(data) < 0xF0:
+        return data
     return bytes(rfc8785.dumps(value))
 
 
