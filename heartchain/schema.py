@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import strawberry
+from graphql.execution import Executor
+from strawberry.exceptions import MissingQueryError
+from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     QueryDepthLimiter,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.schema.schema import (
+    DEFAULT_ALLOWED_OPERATION_TYPES,
+    StrawberryGraphQLCoreExecutionContext,
+)
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import get_object_definition
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+from strawberry.utils.await_maybe import await_maybe
 
 from graphql import DocumentNode, GraphQLError, parse, validate
+from graphql import execute as graphql_execute
 from heartchain.db import import_domain_modules, load_entry_kinds
 from heartchain.errors import HeartchainError
 from heartchain.gql import SCALARS, Guarded
@@ -89,25 +101,39 @@ class PreparedDocuments(MaskErrors):
             result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
 
     def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        query = context.query or ""
-        document = _DOCUMENTS.get(query)
-        if document is None:
-            document = parse(query, max_tokens=MAX_TOKENS)  # a GraphQLError is not cached
-            _remember(_DOCUMENTS, query, document)
-        context.graphql_document = document
+        self.execution_context.graphql_document = prepared_document(self.execution_context.query)
         yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        rules = (*context.validation_rules, *_LIMIT_RULES)
-        key = (context.query or "", len(rules))
-        errors = _VALIDATED.get(key)
-        if errors is None and context.graphql_document is not None:
-            errors = validate(context.schema._schema, context.graphql_document, rules)
-            _remember(_VALIDATED, key, errors)
-        context.pre_execution_errors = errors
+        context.pre_execution_errors = validation_errors(context)
         yield
+
+
+_MASK = PreparedDocuments()
+
+
+def prepared_document(query: str | None) -> DocumentNode:
+    """The parsed `query`, once per distinct text; a GraphQLError (too many tokens, bad syntax)
+    is raised, never cached."""
+    text = query or ""
+    document = _DOCUMENTS.get(text)
+    if document is None:
+        document = parse(text, max_tokens=MAX_TOKENS)
+        _remember(_DOCUMENTS, text, document)
+    return document
+
+
+def validation_errors(context: ExecutionContext) -> list[GraphQLError] | None:
+    """The errors of validating the context's document (with the depth and alias limits), once
+    per distinct text."""
+    rules = (*context.validation_rules, *_LIMIT_RULES)
+    key = (context.query or "", len(rules))
+    errors = _VALIDATED.get(key)
+    if errors is None and context.graphql_document is not None:
+        errors = validate(context.schema._schema, context.graphql_document, rules)
+        _remember(_VALIDATED, key, errors)
+    return errors
 
 
 def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
@@ -116,12 +142,81 @@ def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
         cache.popitem(last=False)
 
 
+class PlainExecutor(Executor[Any]):
+    """strawberry's executor (its resolve info, with the operation's extensions) on
+    graphql-core's plain `Executor`: the incremental one builds execution plans for @defer and
+    @stream, which this schema does not declare (graphql-core's `execute` refuses them)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.operation_extensions = kwargs.pop("operation_extensions", None)
+        super().__init__(*args, **kwargs)
+
+    build_resolve_info = StrawberryGraphQLCoreExecutionContext.build_resolve_info
+
+
 class HeartchainSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
         """Log only the unexpected: a refused query (bad cursor, too deep) is the client's
         answer, not a traceback in the server's log."""
         super().process_errors([e for e in errors if should_mask_error(e)], execution_context)
+
+    async def execute(
+            self, query: str | None, variable_values: dict[str, Any] | None = None,
+            context_value: Any | None = None, root_value: Any | None = None,
+            operation_name: str | None = None,
+            allowed_operation_types: Iterable[OperationType] | None = None,
+            operation_extensions: dict[str, Any] | None = None) -> ExecutionResult:
+        """strawberry's `execute` (every HTTP query and mutation) with what PreparedDocuments
+        does inline: the same parse, validation, masking and error logging, and the same
+        exceptions for the view to answer 400, without the extension runner, whose four phase
+        context managers cost 50-90 µs a request, twice graphql-core's execution of a small
+        query (bench/load.py's floor). Subscriptions still run through the extension."""
+        context = self._create_execution_context(
+            query=query, allowed_operation_types=(allowed_operation_types
+                                                  or DEFAULT_ALLOWED_OPERATION_TYPES),
+            variable_values=variable_values, context_value=context_value,
+            root_value=root_value, operation_name=operation_name,
+            operation_extensions=operation_extensions)
+        if not query:
+            raise MissingQueryError
+        try:
+            context.graphql_document = prepared_document(query)
+        except GraphQLError as error:
+            return self._answer(context, [error], pre_execution=True)
+        try:
+            operation_type = context.operation_type
+        except RuntimeError as error:
+            raise CannotGetOperationTypeError(context.operation_name) from error
+        if operation_type not in context.allowed_operations:
+            raise InvalidOperationTypeError(operation_type)
+        if errors := validation_errors(context):
+            return self._answer(context, errors, pre_execution=True)
+        try:
+            result = await await_maybe(graphql_execute(
+                self._schema, context.graphql_document, root_value=root_value,
+                variable_values=variable_values, operation_name=context.operation_name,
+                context_value=context_value,
+                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                executor_class=PlainExecutor,
+                operation_extensions=operation_extensions))
+        except Exception as exc:  # strawberry's answer: the error, masked
+            failure = exc if isinstance(exc, GraphQLError) else GraphQLError(
+                str(exc), original_error=exc)
+            return self._answer(context, [failure], pre_execution=True)
+        return self._answer(context, result.errors, data=result.data)
+
+    def _answer(self, context: ExecutionContext, errors: list[GraphQLError] | None, *,
+                data: dict[str, Any] | None = None, pre_execution: bool = False
+                ) -> ExecutionResult:
+        if errors:
+            context.pre_execution_errors = errors
+            self._process_errors(errors, context)
+            errors = _MASK._process_errors(errors)
+        result = (PreExecutionError(data=None, errors=errors) if pre_execution
+                  else ExecutionResult(data=data, errors=errors or None))
+        context.result = result
+        return result
 
 
 schema = HeartchainSchema(

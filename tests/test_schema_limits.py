@@ -3,9 +3,16 @@ again gets the same answer from the caches, and a valid query still runs."""
 
 from __future__ import annotations
 
-import httpx
+import functools
 
-from heartchain.schema import MAX_ALIASES, MAX_TOKENS
+import httpx
+import pytest
+import strawberry
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
+
+from heartchain.schema import MAX_ALIASES, MAX_TOKENS, schema
 from tests.conftest import gql
 
 
@@ -30,3 +37,49 @@ async def test_a_cached_document_still_runs(client: httpx.AsyncClient) -> None:
     result = await gql(client, "{ noSuchField }")
     again = await gql(client, "{ noSuchField }")
     assert result == again and "noSuchField" in result["errors"][0]["message"]
+
+
+LEAN_EXECUTE_CASES = [
+    ("{ __typename }", None),
+    ("{", None),                                                       # syntax
+    ("{ " + "__typename " * (MAX_TOKENS + 10) + "}", None),            # tokens
+    ("{ " + " ".join(f"a{i}: __typename" for i in range(MAX_ALIASES + 1)) + " }", None),
+    ("{ noSuchField }", None),                                         # validation
+    ("{ entry(index: 99999999999999999999) { index } }", None),        # Int64 literal
+    ("query ($i: Int64!) { entry(index: $i) { index } }", {"i": "x"}),  # variable coercion
+    ("query ($i: Int64!) { entry(index: $i) { index } }", {"i": 1}),   # resolver fails: masked
+    ("query A { __typename } query B { __typename }", None),           # no operation named
+]
+
+
+def _answer(result: object) -> tuple[str, object, list[dict[str, object]]]:
+    errors = [e.formatted for e in (getattr(result, "errors", None) or [])]
+    return type(result).__name__, getattr(result, "data", None), errors
+
+
+@pytest.mark.parametrize(("query", "variables"), LEAN_EXECUTE_CASES)
+async def test_the_lean_execute_answers_as_strawberrys_own(query: str,
+                                                          variables: dict[str, object] | None
+                                                          ) -> None:
+    """HeartchainSchema.execute skips strawberry's extension runner (for speed): every kind of
+    answer, and every exception the view turns into a 400, must be the same as through it."""
+    answers = []
+    for execute in (schema.execute, functools.partial(strawberry.Schema.execute, schema)):
+        try:
+            answers.append(_answer(await execute(query, variable_values=variables)))
+        except Exception as exc:  # the same exception type from both, or the test fails
+            answers.append((type(exc).__name__, None, []))
+    assert answers[0] == answers[1]
+    if query == "{ __typename }":
+        assert answers[0] == ("ExecutionResult", {"__typename": "Query"}, [])
+    if variables == {"i": 1}:  # no context: the resolver's AttributeError, masked
+        assert answers[0][2][0]["message"] == "Unexpected error."
+
+
+async def test_the_lean_execute_refuses_what_the_method_does_not_allow() -> None:
+    for execute in (schema.execute, functools.partial(strawberry.Schema.execute, schema)):
+        with pytest.raises(InvalidOperationTypeError):
+            await execute("mutation { __typename }",
+                          allowed_operation_types={OperationType.QUERY})
+        with pytest.raises(MissingQueryError):
+            await execute("")
