@@ -8,120 +8,37 @@ import importlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
-from typing import Any
 from urllib.parse import urlsplit
 
-import msgspec
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.types import ExecutionResult
-from strawberry.types.unset import UNSET, UnsetType
 from tortoise.connection import connections
 from tortoise.contrib.starlette import RegisterTortoise
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from graphql import GraphQLError
-from heartchain import http_log, request_json, unavailable
-from heartchain.accounts.services import authenticate
+from heartchain import http_log, unavailable
 from heartchain.clock import Clock
 from heartchain.collector import serving_pace
 from heartchain.db import import_domain_modules, load_entry_kinds, skip_pool_reset, tortoise_config
 from heartchain.files import private_sqlite_url
-from heartchain.gql import Context
+from heartchain.graphql_view import HeartchainGraphQL
 from heartchain.ledger.static_tiles import publishing
 from heartchain.ledger.witness_client import attach
 from heartchain.limits import BodySizeLimit
 from heartchain.logs import AccessLog, log_checkpoints
 from heartchain.metrics import metrics, worker_lifetime
 from heartchain.migrate import ensure_current
-from heartchain.platform import Platform, build_platform, set_idempotency_key
-from heartchain.ratelimit import RateLimit, connection_token
+from heartchain.platform import Platform, build_platform
+from heartchain.ratelimit import RateLimit
 from heartchain.schema import schema
 from heartchain.security_headers import SecurityHeaders
 from heartchain.settings import Settings
 from heartchain.timeouts import BodyTimeout
 from heartchain.unavailable import DatabaseBusy, bound_connection_waits, is_unavailable
 from heartchain.webhooks.delivery import delivering
-
-
-class _SubResponse(Response):
-    """The response resolvers may add to (status, headers): strawberry builds a full Response and
-    then deletes its content-length header for every request; this starts empty."""
-
-    def __init__(self) -> None:
-        self.status_code = None  # type: ignore[assignment]  # strawberry: None keeps 200
-        self.background = None
-        self.raw_headers = []
-
-
-class HeartchainGraphQL(GraphQL[Context, None]):
-    async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any,
-                             context: Context, root_value: None, request_data: Any
-                             ) -> ExecutionResult:
-        """A resolver that found the database unavailable (locked, down, the sequencer's wait
-        over) makes the whole answer a 503 with Retry-After, as for every other route."""
-        result: ExecutionResult = await super().execute_single(
-            request, request_adapter, sub_response, context, root_value, request_data)
-        if result.errors and any(is_unavailable(e.original_error) for e in result.errors):
-            logger.warning("database unavailable: GraphQL %s", request_data.operation_name or "")
-            result.errors = [GraphQLError(unavailable.MESSAGE, extensions={
-                "code": unavailable.CODE})]
-            result.data = None
-            sub_response.status_code = 503
-            sub_response.headers["Retry-After"] = str(unavailable.RETRY_AFTER_SECONDS)
-        return result
-    async def get_sub_response(self, request: Request | WebSocket) -> Response:
-        return _SubResponse()
-
-    def decode_json(self, data: str | bytes) -> object:
-        """strawberry answers a JSONDecodeError with 400 (HTTP) or closes the socket (ws); an
-        integer past Python's 4,300-digit limit is a plain ValueError, and was a 500
-        (request_json.parse makes it a JSONDecodeError). The rate limiter's decoding of this
-        very body when it has one."""
-        return request_json.decode(data)
-
-    def encode_json(self, data: object) -> str:
-        # A str, not bytes: strawberry sends bytes over a WebSocket as binary frames.
-        return msgspec.json.encode(data).decode()
-
-    @property
-    def graphql_ide_html(self) -> str:
-        # The vendored GraphiQL (no CDN, no inline script): web/graphiql.py.
-        from web.graphiql import GRAPHIQL_HTML
-
-        return GRAPHIQL_HTML
-
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        platform: Platform = request.app.state.platform
-        # Per HTTP request only: one WebSocket carries many operations, which must not share one.
-        set_idempotency_key(None if isinstance(request, WebSocket)
-                            else request.headers.get("idempotency-key"))
-        account = None
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            account = await authenticate(platform, header[7:].strip())
-        # Browsers cannot set headers on a WebSocket: they send the token in connection_init
-        # (on_ws_connect). Never in the URL: URLs end up in access logs and proxies.
-        return Context(request=request, platform=platform, account=account)
-
-    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        """graphql-transport-ws `connection_init` with {"authorization": "Bearer …"} or
-        {"token": "…"}: a token that does not authenticate closes the socket (4403)."""
-        token = connection_token(context.connection_params)
-        if token is not None:
-            account = await authenticate(context.platform, token)
-            if account is None:
-                raise ConnectionRejectionError
-            context.account = account
-        unset: UnsetType = UNSET
-        return unset
-
 
 logger = logging.getLogger(__name__)
 
