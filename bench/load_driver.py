@@ -20,9 +20,12 @@ from heartchain.ledger.tiles import TILE_WIDTH, decode_entry_bundle, index_path
 
 # `floor` (weight 0 unless asked for): an authenticated request that does nothing, so its CPU
 # is what every request pays before its own work (HTTP, middleware, GraphQL, the token).
+# `attested_check` (weight 0 unless asked for): a check whose partner also takes the signed
+# credential (`check` asks only for the answer, and the server signs a credential only when
+# asked).
 MIX = {"donation": 20, "handover": 10, "check": 10, "lot_page": 15, "donor_page": 15,
-       "proof": 15, "tile": 15, "floor": 0}
-WRITES = ("donation", "handover", "check")
+       "proof": 15, "tile": 15, "floor": 0, "attested_check": 0}
+WRITES = ("donation", "handover", "check", "attested_check")
 
 # ---------------------------------------------------------------------------------------------
 # A minimal keep-alive HTTP/1.1 client: one connection per simulated client.
@@ -157,6 +160,7 @@ ACCEPT = ("mutation($offer: String!) { acceptLot(offerId: $offer) { __typename "
 CHECK = ("mutation($member: String!, $t: Int64!) { checkHearts(member: $member, threshold: $t) {"
          " __typename ... on HeartsChecked { atLeast entry { index leafHash } } "
          f"{FAILURES} }} }}")
+ATTESTED_CHECK = CHECK.replace("atLeast entry", "atLeast attestation entry")
 PROOF = ("query($i: Int64!) { entry(index: $i) { index leafHash inclusionProof { treeSize "
          "hashes checkpoint { rootHash } } } }")
 
@@ -253,6 +257,16 @@ async def op_check(conn: Connection, world: World, lane: Lane, rng: random.Rando
     return _ack("check", result_of(data, "checkHearts", "HeartsChecked")["entry"])
 
 
+async def op_attested_check(conn: Connection, world: World, lane: Lane, rng: random.Random
+                            ) -> Ack:
+    data = await conn.gql(ATTESTED_CHECK, {"member": rng.choice(world.members).address,
+                                           "t": rng.choice([1000, 100_000])}, world.partner.token)
+    answer = result_of(data, "checkHearts", "HeartsChecked")
+    if answer["attestation"].get("proof", {}).get("cryptosuite") != "eddsa-jcs-2022":
+        raise HTTPError(f"check: no signed credential in {str(answer)[:200]}")
+    return _ack("attested_check", answer["entry"])
+
+
 async def op_lot_page(conn: Connection, world: World, lane: Lane, rng: random.Random) -> None:
     await conn.get(f"/lots/{rng.choice(world.lanes).lot}")
 
@@ -295,7 +309,7 @@ def _tile_index(n: int) -> str:
 
 OPS: dict[str, Op] = {"donation": op_donation, "handover": op_handover, "check": op_check,
                       "lot_page": op_lot_page, "donor_page": op_donor_page, "proof": op_proof,
-                      "tile": op_tile, "floor": op_floor}
+                      "tile": op_tile, "floor": op_floor, "attested_check": op_attested_check}
 
 
 async def run_clients(world: World, mix: dict[str, int], clients: int, seconds: float,

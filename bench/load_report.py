@@ -177,10 +177,10 @@ def summary(tally: Tally) -> dict[str, dict[str, float]]:
 
 def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
     print(title)
-    print(f"  {'op':<11} {'count':>7} {'errors':>6} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"  {'op':<14} {'count':>7} {'errors':>6} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for op, row in rows.items():
         rate = f"{row['rate']:>8.1f}" if row["rate"] else f"{'-':>8}"
-        print(f"  {op:<11} {row['count']:>7.0f} {row['errors']:>6.0f} {rate} "
+        print(f"  {op:<14} {row['count']:>7.0f} {row['errors']:>6.0f} {rate} "
               f"{row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f}")
 
 
@@ -261,12 +261,12 @@ def op_cpu(tally: Tally) -> dict[str, float]:
 def print_op_cpu(workers: int, phases: dict[str, Tally]) -> None:
     """The one-operation phases: CPU per operation by party, and the cores each used."""
     print(f"{workers} worker(s), each operation alone: CPU ms per operation (and cores busy)")
-    print(f"  {'op':<11} {'ops/s':>8} {'server':>7} {'pg':>6} {'witn':>6}  batches  cores: "
+    print(f"  {'op':<14} {'ops/s':>8} {'server':>7} {'pg':>6} {'witn':>6}  batches  cores: "
           f"servers pg witnesses generator machine; probe µs")
     for op, tally in phases.items():
         ms, c, i = op_cpu(tally), tally.cpu, tally.integration
         batch = (f"{i['entries_per_batch']:>5.1f}/b" if i.get("batches") else f"{'-':>7}")
-        print(f"  {op:<11} {tally.total / tally.seconds:>8.1f} {ms.get('servers', 0):>7.2f} "
+        print(f"  {op:<14} {tally.total / tally.seconds:>8.1f} {ms.get('servers', 0):>7.2f} "
               f"{ms.get('postgres', 0):>6.2f} {ms.get('witnesses', 0):>6.2f}  {batch}  "
               f"{c['servers']:.2f} {c['postgres']:.2f} {c['witnesses']:.2f} "
               f"{c['generator']:.2f} {c['machine']:.2f}; {c.get('probe_us', 0):.0f}")

@@ -92,17 +92,26 @@ async def attestation(platform: Platform, check: CheckOpening, *,
                       root_hash: bytes | None = None) -> dict[str, Any]:
     """`consent_expires`: the check's consent's expires_at, and `root_hash` the root of its
     checkpoint, when the caller has just read them."""
+    if check.consent is not None and consent_expires is None:
+        consent_expires = (await HeartConsent.get(idx=check.consent)).expires_at
+    if root_hash is None:
+        root_hash = await platform.log.root_at(check.checkpoint_size)
+    return credential_for(platform, check, consent_expires=consent_expires, root_hash=root_hash)
+
+
+def credential_for(platform: Platform, check: CheckOpening, *, consent_expires: str | None,
+                   root_hash: bytes) -> dict[str, Any]:
+    """The attestation from what it says (no reads): `consent_expires` is the check's consent's
+    expires_at (None for a check the member presented), `root_hash` its checkpoint's root."""
     # validFrom is the hour the check was made in and asOf that hour's checkpoint: a log
     # reader holding the credential cannot pick its entry among that hour's checks.
     valid_from = hour_of(parse_time(check.checked_at))
     valid_until = valid_from + ATTESTATION_LIFETIME
     if check.consent is not None:
         if consent_expires is None:
-            consent_expires = (await HeartConsent.get(idx=check.consent)).expires_at
+            raise ValueError(f"check {check.index} was made under a consent: its expiry is needed")
         expires = parse_time(consent_expires)
         valid_until = min(valid_until, max(hour_of(expires), valid_from + CHECK_BUCKET))
-    if root_hash is None:
-        root_hash = await platform.log.root_at(check.checkpoint_size)
     credential_id = uuid.UUID(hex=keyed_hash(platform, "attestation-id",
                                              f"{platform.log.origin}\n{check.index}")[:32],
                               version=4)

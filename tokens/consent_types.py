@@ -118,7 +118,13 @@ class HeartsChecked:
     at_least: bool
     threshold: Int64
     checkpoint_size: Int64
-    attestation: JSON = strawberry.field(description="W3C VC 2.0 credential, eddsa-jcs-2022")
+    checked: strawberry.Private[services.Checked]
+
+    @strawberry.field(description="W3C VC 2.0 credential, eddsa-jcs-2022")
+    def attestation(self) -> JSON:
+        # Signed when asked for: a partner wanting only the answer does not pay for it.
+        return JSON(self.checked.attestation)
+
     entry: LogEntry
 
 
@@ -154,5 +160,4 @@ async def hearts_checked(info: Info, checked: services.Checked, threshold: int
                          ) -> HeartsChecked:
     return HeartsChecked(at_least=checked.result, threshold=Int64(threshold),
                          checkpoint_size=Int64(checked.checkpoint_size),
-                         attestation=JSON(checked.attestation),
-                         entry=await written_entry(info, checked.appended))
+                         checked=checked, entry=await written_entry(info, checked.appended))

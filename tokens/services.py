@@ -7,11 +7,12 @@ dataclasses; nothing here knows about GraphQL.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ from heartchain.privacy import opened_salt_and_key, sealed_row, subject_salt_and
 
 # Re-exported: callers keep asking `tokens.services` for donors and opened checks.
 from tokens.checks import CheckOpening as CheckOpening
-from tokens.checks import attestation, open_check
+from tokens.checks import attestation, credential_for, open_check
 from tokens.checks import attestation_for as attestation_for
 from tokens.checks import checks_on as checks_on
 from tokens.checks import get_check as get_check
@@ -263,8 +264,15 @@ class Checked:
     index: int
     result: bool
     checkpoint_size: int
-    attestation: dict[str, Any]
     appended: Appended
+    # Builds the attestation from what the check already holds (no reads): only a caller that
+    # asks for it pays its signature, about a tenth of a check's CPU.
+    credential: Callable[[], dict[str, Any]] = field(repr=False, compare=False)
+
+    @functools.cached_property
+    def attestation(self) -> dict[str, Any]:
+        """The signed W3C credential for this check (the same document every time)."""
+        return self.credential()
 
 
 def _check_salt(member_salt: bytes, fields: Mapping[str, Any]) -> bytes:
@@ -307,16 +315,16 @@ async def _record_check(platform: Platform, inputs: _CheckInputs, *, member: str
     appended = await platform.write(body, *signing_keys(signer), off_log=(sealed,))
     if appended.written is None:  # a retry, answered with what the first attempt wrote
         opened = await open_check(platform, await HeartCheck.get(idx=appended.index))
-        return Checked(appended.index, opened.result, opened.checkpoint_size,
-                       await attestation(platform, opened), appended)
+        credential = await attestation(platform, opened)
+        return Checked(appended.index, opened.result, opened.checkpoint_size, appended,
+                       lambda: credential)
     # Integrated by this request: the opening is the one sealed above, the check's time the
     # batch's (the projector's checked_at), so nothing is read back.
     opened = CheckOpening(appended.index, partner, handle, Address(member), consent, threshold,
                           size, result, appended.written.stored.integrated_at)
-    return Checked(appended.index, result, size,
-                   await attestation(platform, opened, consent_expires=consent_expires,
-                                     root_hash=root_hash),
-                   appended)
+    return Checked(appended.index, result, size, appended,
+                   functools.partial(credential_for, platform, opened,
+                                     consent_expires=consent_expires, root_hash=root_hash))
 
 
 async def check_hearts(platform: Platform, *, partner: Signer, member: str,

@@ -18,7 +18,7 @@ from tests.conftest import Ledger
 from tests.factories import entry
 from tests.sql_count import counted_queries
 from tests.tokens import factories as f
-from tokens import services
+from tokens import checks, services
 from tokens.attest import attestation_key, public_key_b64, verify_attestation
 from tokens.checks import open_check
 from tokens.consent_entries import CheckBody, GrantBody
@@ -155,6 +155,26 @@ async def test_check_with_consent_answers_and_attests(ledger: Ledger) -> None:
     assert no.attestation["credentialSubject"]["heartScore"]["claim"] == "hearts < 6001"
     check = await services.get_check(yes.index)
     assert await services.attestation_for(p, check) == yes.attestation
+
+
+async def test_a_check_signs_its_attestation_only_when_asked(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = ledger.platform
+    _, partner, member, _ = await consented(ledger)
+    built: list[int] = []
+    build = checks.build_credential
+
+    def counted(**kwargs: object) -> dict[str, object]:
+        built.append(1)
+        return build(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checks, "build_credential", counted)
+    checked = await services.check_hearts(p, partner=partner, member=member, threshold=5_000)
+    assert built == []  # a partner asking only for the answer pays no attestation signature
+    credential = checked.attestation
+    assert checked.attestation is credential and built == [1]
+    verify_attestation(credential, public_key_b64(attestation_key(p)), p.clock.now())
+    assert await services.attestation_for(p, await services.get_check(checked.index)) == credential
 
 
 async def test_a_service_credential_fails_after_any_one_character_edit(ledger: Ledger) -> None:
