@@ -24,7 +24,8 @@ from starlette.routing import Route
 from heartchain.errors import NotFound
 from heartchain.ledger.static_tiles import static_tiles_of
 from heartchain.ledger.tiles import TilePathError, parse_tile_path
-from heartchain.ledger.witness_client import policy_for, served_checkpoint, witnesses_report
+from heartchain.ledger.witness_client import policy_for
+from heartchain.ledger.witness_status import served_checkpoint, witnesses_report
 from heartchain.platform import Platform
 
 IMMUTABLE = "public, max-age=31536000, immutable"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from heartchain.errors import NotFound, ValidationError
-from heartchain.ledger import witness_client, witnessed
+from heartchain.ledger import witness_client, witness_status, witnessed
 from heartchain.ledger.log import Log
 from heartchain.ledger.receipts import Receipt, SharePath
 from heartchain.platform import Platform
@@ -26,7 +26,7 @@ async def _proved(log: Log, index: int, size: int | None) -> tuple[str, tuple[by
                                   field="size")
         found = await witnessed.cosigned(log, policy, await log.checkpoint_at(size))
     else:
-        found = await witness_client.served_checkpoint(log, policy)
+        found = await witness_status.served_checkpoint(log, policy)
         if found.signed.size <= index:
             found = await witnessed.cosigned(log, policy, await log.latest_checkpoint())
     if found.signed.size <= index:

@@ -16,8 +16,7 @@ in a server only the process holding the submitter lease (`submitter_lease.py`) 
 newest checkpoint in the store whichever process signed it, so N worker processes do not call a
 witness N times as often.
 
-`served_checkpoint` is what `/log/checkpoint` serves (see `witnessed.py`), `witnesses_report`
-what `/log/witnesses` shows.
+What `/log/checkpoint` and `/log/witnesses` show is in `witness_status.py`.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import logging
 import weakref
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -41,10 +40,7 @@ from heartchain.ledger.store import execute
 from heartchain.ledger.submitter_lease import Lease, lease_for
 from heartchain.ledger.witness_policy import WitnessEndpoint, WitnessPolicy
 from heartchain.ledger.witnessed import (
-    CosignedCheckpoint,
-    cosigned,
     note_text,
-    witnessed_checkpoint,
 )
 from heartchain.timeouts import client_limits
 from heartchain.witness.models import WitnessCosignature, WitnessRefusal
@@ -402,41 +398,3 @@ def policy_for(log: Log) -> WitnessPolicy:
     (command-line tools and tests that attach no client)."""
     client = _attached.get(log)
     return client.policy if client is not None else WitnessPolicy.from_env()
-
-
-async def served_checkpoint(log: Log, policy: WitnessPolicy | None = None
-                            ) -> CosignedCheckpoint:
-    """What `GET /log/checkpoint` serves (see witnessed.py)."""
-    the_policy = policy or policy_for(log)
-    found = await witnessed_checkpoint(log, the_policy)
-    if found is not None:
-        return found
-    return await cosigned(log, the_policy, await log.latest_checkpoint())
-
-
-async def witnesses_report(log: Log, *, refusals: int = 50) -> dict[str, Any]:
-    """What `GET /log/witnesses` shows: the policy, each witness's progress, recent refusals."""
-    policy = policy_for(log)
-    latest = await log.latest_checkpoint()
-    witnessed = await witnessed_checkpoint(log, policy) if policy.witnesses else None
-    report: dict[str, Any] = {
-        "policy": policy.description, "required": policy.required,
-        "latest_size": latest.size,
-        "witnessed_size": witnessed.signed.size if witnessed is not None else None,
-        # The declared call rate: at most this many requests per second to each witness.
-        "max_calls_per_second": policy.calls_per_second,
-        "witnesses": [], "refusals": [],
-    }
-    for endpoint in policy.witnesses:
-        row = await WitnessCosignature.filter(witness=endpoint.name).order_by("-size").first()
-        report["witnesses"].append({
-            "name": endpoint.name, "label": endpoint.label, "url": endpoint.url,
-            "verifier_key": endpoint.verifier.verifier_key,
-            "cosigned_size": row.size if row is not None else None,
-            "cosigned_at": row.timestamp if row is not None else None})
-    if policy.witnesses:
-        for refusal in await WitnessRefusal.all().order_by("-id").limit(refusals):
-            report["refusals"].append({
-                "witness": refusal.witness, "size": refusal.size, "old_size": refusal.old_size,
-                "status": refusal.status, "body": refusal.body, "at": refusal.at.isoformat()})
-    return report

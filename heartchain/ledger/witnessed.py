@@ -6,7 +6,7 @@ way Sigsum and Sunlight publish only witnessed tree heads): under load the newes
 usually a batch ahead of its cosignatures, and a policy client would reject it. Tiles for the
 smaller size stay servable, so nothing is lost. Until some checkpoint meets the policy (a new
 log, witnesses down or refusing), the newest checkpoint is served with whatever cosignatures it
-has, and `/log/witnesses` says why (`witness_client.served_checkpoint`, `witnesses_report`).
+has, and `/log/witnesses` says why (`witness_status.served_checkpoint`, `witnesses_report`).
 """
 
 from __future__ import annotations
