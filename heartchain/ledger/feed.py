@@ -9,7 +9,6 @@ made by other processes sharing the database.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
@@ -72,10 +71,16 @@ class Feed:
         unavailable = False
         try:
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(queue.get(), poll)
                 try:
-                    current = await self._size()
+                    # This process's commit says the new size (the whole log's: a commit
+                    # follows every earlier one, whichever process made it); only a quiet
+                    # poll asks the database, for other processes' appends.
+                    current = _latest(queue, await asyncio.wait_for(queue.get(), poll))
+                except TimeoutError:
+                    current = None
+                try:
+                    if current is None:
+                        current = await self._size()
                 except Exception as exc:
                     if not is_unavailable(exc):
                         raise
@@ -90,3 +95,11 @@ class Feed:
                     yield current
         finally:
             self._listeners.discard(queue)
+
+
+def _latest(queue: asyncio.Queue[int], told: int) -> int:
+    """The largest of `told` and the sizes queued behind it (several commits since the
+    iterator last ran), leaving the queue empty."""
+    while not queue.empty():
+        told = max(told, queue.get_nowait())
+    return told

@@ -170,8 +170,10 @@ class Log:
     async def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         return await self.reader.inclusion_proof(index, size)
 
-    async def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
-        return await self.reader.consistency_proof(size1, size2)
+    async def consistency_proof(self, size1: int, size2: int, *,
+                                size2_committed: bool = False) -> list[bytes]:
+        return await self.reader.consistency_proof(size1, size2,
+                                                   size2_committed=size2_committed)
 
     async def root_at(self, size: int) -> bytes:
         return await self.reader.root_at(size)

@@ -225,7 +225,7 @@ class WitnessClient:
                                         f"size: was the log rolled back?")
                     return Outcome.REFUSED
                 return Outcome.SKIPPED
-            proof = (await self.log.consistency_proof(old, signed.size)
+            proof = (await self.log.consistency_proof(old, signed.size, size2_committed=True)
                      if 0 < old < signed.size else [])
             body = format_request(old, proof, signed.note)
             try:

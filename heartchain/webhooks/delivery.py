@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import ssl
 import time
@@ -47,6 +48,11 @@ from heartchain.webhooks.services import delivery_id, due_entries, payload, secr
 logger = logging.getLogger(__name__)
 
 POLL_S = 1.0  # how often appends by other processes are looked for
+# Passes start at most this often while endpoints are active: a giving day integrates dozens
+# of batches a second, and a pass per batch was a dozen queries each. With none active, at
+# most once per `poll` (a new endpoint's first delivery waits that long, at worst).
+PASS_GAP_S = 0.1
+STOP_GRACE_S = 2.0  # on shutdown, how long the pass under way may take to finish
 TIMEOUT_S = 10.0  # per delivery request
 USER_AGENT = "heartchain-webhooks/1"
 
@@ -77,6 +83,7 @@ class DeliveryWorker:
         self._verify = verify
         self._wake = asyncio.Event()
         self._any_active = True  # until a pass finds none
+        self._stopping = asyncio.Event()
 
     def _client(self, server_name: str) -> httpx.AsyncClient:
         # One client per host name: a pooled connection is keyed by the address, and one that
@@ -231,11 +238,30 @@ class DeliveryWorker:
             return self.poll * 5
         return max(0.05, soonest.retry_at - self.now())
 
+    def stop(self) -> None:
+        """Have `run` return once the pass under way is done. Cancelling a pass instead could
+        land inside a transaction's start, leaving SQLite's connection lock held (tortoise
+        releases it only on the way out of a transaction that began): `close` then hung."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def _unless_stopped(self, event: asyncio.Event, seconds: float) -> None:
+        """Wait up to `seconds` for `event`, or until `stop`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
     async def run(self) -> None:
-        watcher = asyncio.get_running_loop().create_task(self._watch())
+        loop = asyncio.get_running_loop()
+        watcher = loop.create_task(self._watch())
+        last_pass = -math.inf
         try:
-            while True:
+            while not self._stopping.is_set():
+                gap = (PASS_GAP_S if self._any_active else self.poll) - (loop.time() - last_pass)
+                if gap > 0:
+                    await self._unless_stopped(self._stopping, gap)
+                    continue
                 self._wake.clear()
+                last_pass = loop.time()
                 sent = 0
                 try:
                     sent = await self.run_once()
@@ -243,10 +269,8 @@ class DeliveryWorker:
                 except Exception:  # the database away: try again shortly, never stop
                     logger.exception("webhook deliveries: a pass failed")
                     wait = self.poll
-                if sent:
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
+                if not sent:
+                    await self._unless_stopped(self._wake, wait)
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -261,7 +285,9 @@ async def delivering(platform: Platform) -> AsyncIterator[DeliveryWorker]:
     try:
         yield worker
     finally:
-        task.cancel()
+        worker.stop()
+        await asyncio.wait({task}, timeout=STOP_GRACE_S)
+        task.cancel()  # a pass still under way (a receiver slow to answer)
         with contextlib.suppress(asyncio.CancelledError):
             await task
         with contextlib.suppress(Exception):

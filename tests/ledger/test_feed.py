@@ -1,5 +1,6 @@
 """Feed.sizes outlives a database outage: a poll that finds the database unavailable is no
-growth yet, not the end of every live page and subscription."""
+growth yet, not the end of every live page and subscription. This process's commits tell the
+size without a read of the head."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import asyncio
 import pytest
 
 from heartchain.ledger.feed import Feed
+from heartchain.ledger.notes import Checkpoint
+from heartchain.ledger.reader import SignedCheckpoint
 
 
 class StoredHead:
@@ -63,3 +66,25 @@ async def test_an_error_that_is_not_an_outage_still_ends_them() -> None:
     head.outage = RuntimeError("a bug")
     with pytest.raises(RuntimeError, match="a bug"):
         await next_size(sizes)
+
+
+def committed_at(size: int) -> SignedCheckpoint:
+    # Only its size is read: the note and time are not a signed checkpoint's.
+    return SignedCheckpoint(Checkpoint("example.com/log", size, bytes(32)), note="",
+                            signed_at="2026-09-09T00:00:00Z")
+
+
+async def test_this_process_commits_are_yielded_without_reading_the_head() -> None:
+    head = StoredHead()
+    feed = Feed(head)
+    sizes = feed.sizes(poll=60)  # no quiet poll within the test
+    waiting = asyncio.get_running_loop().create_task(next_size(sizes))
+    while head.reads == 0:  # the iterator's starting size
+        await asyncio.sleep(0.005)
+    feed.committed(committed_at(8))
+    assert await waiting == 8
+    for size in (9, 11, 10):  # committed while nobody iterated: the largest, once
+        feed.committed(committed_at(size))
+    assert await next_size(sizes) == 11
+    assert head.reads == 1
+    await sizes.aclose()

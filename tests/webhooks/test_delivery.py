@@ -13,7 +13,7 @@ import pytest
 
 from heartchain.accounts.models import Account
 from heartchain.errors import VerificationError
-from heartchain.webhooks import services, signing
+from heartchain.webhooks import delivery, services, signing
 from heartchain.webhooks.delivery import DeliveryWorker, backoff
 from heartchain.webhooks.models import WebhookAttempt, WebhookEndpoint
 from tests.conftest import Ledger, gql
@@ -301,6 +301,52 @@ async def test_the_log_watcher_outlives_a_database_outage(
             break
         await asyncio.sleep(0.01)
     assert receiver.delivered_indexes() == [index]
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):  # not the watcher's ConnectionError
-        await task
+    worker.stop()
+    await asyncio.wait_for(task, 5)  # not the watcher's ConnectionError
+
+
+async def test_passes_are_spaced_however_fast_the_log_grows(
+        hooks: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A giving day integrates dozens of batches a second: the worker does not query for
+    endpoints on each. With none active, a pass at most once per poll; with one, at most
+    once per PASS_GAP_S, and its gifts still all arrive."""
+    charity = await account(hooks, "charity")
+    donor = await account(hooks)
+    monkeypatch.setattr(delivery, "PASS_GAP_S", 0.2)
+    receiver = Receiver()
+    worker = DeliveryWorker(hooks.platform, http=httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=receiver)), poll=0.5)
+    passes: list[float] = []
+    real_pass = worker.run_once
+
+    async def counted() -> int:
+        passes.append(time.monotonic())
+        return await real_pass()
+
+    monkeypatch.setattr(worker, "run_once", counted)
+    task = asyncio.get_running_loop().create_task(worker.run())
+    for _ in range(400):
+        if passes or task.done():
+            break
+        await asyncio.sleep(0.005)
+    assert passes, task
+    for n in range(10):  # ten commits within about half a second, no endpoint yet
+        await donate(hooks, charity, donor, "cash", 100 + n)
+        await asyncio.sleep(0.05)
+    assert len(passes) <= 3, passes  # the first, then one per 0.5 s
+    await endpoint(hooks, charity, kinds=["donation.record"])
+    indexes = []
+    started = len(passes)
+    for n in range(10):
+        indexes.append(await donate(hooks, charity, donor, "cash", 200 + n))
+        await asyncio.sleep(0.02)
+    for _ in range(300):
+        if receiver.delivered_indexes()[-10:] == indexes:
+            break
+        await asyncio.sleep(0.01)
+    assert receiver.delivered_indexes()[-10:] == indexes
+    gaps = [b - a for a, b in zip(passes[started:], passes[started + 1:], strict=False)]
+    assert all(gap >= 0.19 for gap in gaps), gaps
+    worker.stop()  # as the app's shutdown does: the pass under way ends, then the worker
+    await asyncio.wait_for(task, 5)
+    await asyncio.wait_for(worker.close(), 5)
