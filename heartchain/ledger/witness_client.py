@@ -36,6 +36,7 @@ from heartchain.errors import HeartchainError, VerificationError
 from heartchain.ledger.entries import parse_time
 from heartchain.ledger.log import Log, SignedCheckpoint
 from heartchain.ledger.notes import NoteSignature
+from heartchain.ledger.shared_proof import SharedProof
 from heartchain.ledger.store import execute
 from heartchain.ledger.submitter_lease import Lease, lease_for
 from heartchain.ledger.witness_policy import WitnessEndpoint, WitnessPolicy
@@ -98,6 +99,7 @@ class WitnessClient:
         self._max_delay = max_delay
         self._workers = {w.name: _Worker(w) for w in policy.witnesses}
         self._sizes: dict[str, int] = {}  # the size each witness last cosigned, as we know it
+        self._proofs = SharedProof(log)
         self._closed = False
         # Without a lease (one process, tests) this client submits what it is offered; with one
         # it submits only while holding it, and then polls the store for others' checkpoints.
@@ -225,8 +227,7 @@ class WitnessClient:
                                         f"size: was the log rolled back?")
                     return Outcome.REFUSED
                 return Outcome.SKIPPED
-            proof = (await self.log.consistency_proof(old, signed.size, size2_committed=True)
-                     if 0 < old < signed.size else [])
+            proof = await self._proofs.between(old, signed.size) if 0 < old < signed.size else []
             body = format_request(old, proof, signed.note)
             try:
                 response = await self._client().post(

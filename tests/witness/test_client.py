@@ -156,6 +156,32 @@ async def test_piled_up_checkpoints_are_coalesced(setup: Setup) -> None:
                for _, body in sent)
 
 
+async def test_witnesses_in_step_share_one_consistency_proof(
+        setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both witnesses cosigned the same size: the proof to each next checkpoint is read from
+    the tiles once, and each witness gets it (and cosigns, so it was the right one)."""
+    await write(setup, 3)
+    log = setup.ledger.platform.log
+    made: list[tuple[int, int]] = []
+    real = log.consistency_proof
+
+    async def counted(size1: int, size2: int, **kwargs: bool) -> list[bytes]:
+        made.append((size1, size2))
+        return await real(size1, size2, **kwargs)
+
+    monkeypatch.setattr(log, "consistency_proof", counted)
+    old = await log.size()
+    before = len(setup.requests)
+    await write(setup, 2)
+    size = await log.size()
+    assert made and made[0][0] == old and made[-1][1] == size
+    assert len(made) == len(set(made))  # each proof read once, for both witnesses
+    sent = setup.requests[before:]
+    assert sorted(host for host, _ in sent) == ["w1"] * len(made) + ["w2"] * len(made)
+    assert len({body for _, body in sent}) == len(made)  # the same request to each
+    assert {r.witness for r in await WitnessCosignature.filter(size=size)} == set(setup.verifiers)
+
+
 async def test_graphql_shows_policy_cosignatures_and_refusals(setup: Setup) -> None:
     await write(setup, 2)
     result = await gql(setup.app, """{
