@@ -38,7 +38,7 @@ def free_port() -> int:
 
 
 def pg_url(base: str, database: str) -> str:
-    return urlunsplit(urlsplit(base)._replace(path=f"/{database}", query=""))
+    return urlunsplit(urlsplit(base)._replace(path=f"/{database}"))
 
 
 async def pg_admin(base: str, statement: str) -> None:

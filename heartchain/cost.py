@@ -72,10 +72,15 @@ def operation_cost(query: str, variables: Mapping[str, Any] | None = None,
                    schema: GraphQLSchema | None = None) -> int:
     """The cost of one request's operation (all operations when no name is given, as the
     server will refuse an ambiguous document anyway); 1 if it does not parse."""
+    the_schema = schema or _schema()
+    # A document whose walk reads no variable (a donation, a check: no page argument) has one
+    # price whatever its variables: known from its text alone, without walking or keying.
+    fixed = _FIXED_PRICES.get((query, operation_name, the_schema))
+    if fixed is not None:
+        return fixed
     document = _parse(query)
     if document is None:
         return 1
-    the_schema = schema or _schema()
     operations = _operations(document, operation_name)
     # The walk reads only the variables that size a page, so the cost is a function of the
     # document and those values: priced once per distinct (document, page sizes), not per
@@ -92,12 +97,17 @@ def operation_cost(query: str, variables: Mapping[str, Any] | None = None,
         _PRICES[key] = cost
         if len(_PRICES) > _PRICE_CACHE:
             _PRICES.popitem(last=False)
+    if not any(sizes):
+        if len(_FIXED_PRICES) > _PRICE_CACHE:
+            _FIXED_PRICES.clear()
+        _FIXED_PRICES[(query, operation_name, the_schema)] = cost
     return cost
 
 
 _PRICE_CACHE = 512  # as _parse's: the query texts kept are mostly the same objects
 _PRICES: OrderedDict[tuple[Any, ...], int] = OrderedDict()
 _PAGE_VARIABLES: dict[tuple[Any, ...], tuple[str, ...]] = {}
+_FIXED_PRICES: dict[tuple[str, str | None, GraphQLSchema], int] = {}
 
 
 def _operations(document: DocumentNode, operation_name: str | None
@@ -163,9 +173,16 @@ def _price(schema: GraphQLSchema, document: DocumentNode,
 
 
 def _schema() -> GraphQLSchema:
-    from heartchain.schema import schema  # the full schema imports every domain: only when used
+    global _FULL_SCHEMA
+    if _FULL_SCHEMA is None:
+        # The full schema imports every domain: only when first used, not at import.
+        from heartchain.schema import schema
 
-    return schema._schema
+        _FULL_SCHEMA = schema._schema
+    return _FULL_SCHEMA
+
+
+_FULL_SCHEMA: GraphQLSchema | None = None
 
 
 @lru_cache(maxsize=512)

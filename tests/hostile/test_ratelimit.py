@@ -145,6 +145,26 @@ def test_a_cached_price_follows_the_page_sizes_and_nothing_else() -> None:
         == graphql_cost(two, {"n": 90}, operation_name="A")
 
 
+def test_a_document_without_page_variables_is_priced_from_its_text() -> None:
+    """A mutation's variables never change its price: after the first request it is answered
+    from the document's text (no walk, no key of its values), the same price as walked; a
+    document with a page variable never takes that path."""
+    from heartchain import cost
+
+    donation = ("mutation($donor: String!, $q: Int64!) { recordDonation(donor: $donor, "
+                "kind: \"cash\", quantity: $q) { __typename } }")
+    walked = graphql_cost(donation, {"donor": "a", "q": 1})
+    assert (donation, None, cost._schema()) in cost._FIXED_PRICES
+    priced = len(cost._PRICES)
+    assert [graphql_cost(donation, {"donor": str(i), "q": i}) for i in range(5)] == [walked] * 5
+    assert len(cost._PRICES) == priced
+    cost._FIXED_PRICES.clear()
+    assert graphql_cost(donation, {"donor": "b", "q": 2}) == walked
+    paged = "query($n: Int!) { entries(first: $n) { edges { node { index } } } }"
+    assert graphql_cost(paged, {"n": 5}) < graphql_cost(paged, {"n": 500})
+    assert not any(key[0] == paged for key in cost._FIXED_PRICES)
+
+
 def test_costs_grow_with_the_items_a_list_may_return() -> None:
     def priced(items: int, aliases: int = 1) -> int:
         # 1 + entries' 2 + each item's 1/50 and its proof's 2, rounded up once
