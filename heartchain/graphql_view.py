@@ -49,8 +49,7 @@ def _header(request: Request | WebSocket, name: bytes) -> str:
     found: dict[bytes, bytes] | None = scope.get("heartchain.headers")
     if found is None:
         found = {}
-        for key, value in scope["headers"]:
-            key = key.lower()
+        for key, value in scope["headers"]:  # names lowercased by the server (ASGI)
             if key in _READ_HEADERS and key not in found:
                 found[key] = value
         scope["heartchain.headers"] = found
