@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from graphql import (
@@ -172,17 +172,11 @@ def _price(schema: GraphQLSchema, document: DocumentNode,
     return cost + -(-spent // CENTS)
 
 
+@cache
 def _schema() -> GraphQLSchema:
-    global _FULL_SCHEMA
-    if _FULL_SCHEMA is None:
-        # The full schema imports every domain: only when first used, not at import.
-        from heartchain.schema import schema
+    from heartchain.schema import schema  # the full schema imports every domain: only when used
 
-        _FULL_SCHEMA = schema._schema
-    return _FULL_SCHEMA
-
-
-_FULL_SCHEMA: GraphQLSchema | None = None
+    return schema._schema
 
 
 @lru_cache(maxsize=512)

@@ -239,7 +239,7 @@ class RateLimit:
             except AmbiguousRequest as exc:
                 await _answer(send, 400, str(exc), "AMBIGUOUS_REQUEST")
                 return
-        charges = await self._charges(scope, _bearer(scope))
+        charges = await self._charges(scope, bearer_token(scope))
         # A caller with an empty bucket is refused before its body is even read.
         wait = await self.store.wait(charges, 1)
         if wait > 0:
@@ -274,7 +274,7 @@ class RateLimit:
     def _socket_receive(self, scope: Scope, receive: Receive, send: Send) -> Receive:
         """The socket's receive, pricing each `subscribe` message; a refused one is answered
         with an `error` message for its id and never reaches the app."""
-        header_token = _bearer(scope)
+        header_token = bearer_token(scope)
         known: list[Charges] = []  # the connection's charges, once its token is known
 
         async def charges(token: str | None) -> Charges:
@@ -350,7 +350,8 @@ def _json(text: str | bytes | None) -> object:
         return None
 
 
-def _bearer(scope: Scope) -> str | None:
+def bearer_token(scope: Scope) -> str | None:
+    """The token of the request's first Authorization header, if it is `Bearer <token>`."""
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             text: str = bytes(value).decode("latin-1")
