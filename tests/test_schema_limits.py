@@ -12,7 +12,7 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from heartchain.schema import MAX_ALIASES, MAX_TOKENS, schema
+from heartchain.schema import _COLLECTED, MAX_ALIASES, MAX_TOKENS, prepared_document, schema
 from tests.conftest import gql
 
 
@@ -83,3 +83,33 @@ async def test_the_lean_execute_refuses_what_the_method_does_not_allow() -> None
                           allowed_operation_types={OperationType.QUERY})
         with pytest.raises(MissingQueryError):
             await execute("")
+
+
+COLLECTED_QUERY = """query { __type(name: "Donation") { name ...Kinds
+  fields { name type { ... on __Type { kind ofType { name } } } } } }
+fragment Kinds on __Type { kind k: kind }"""
+INCLUDED_QUERY = """query ($all: Boolean!) { __type(name: "Donation") { name
+  fields @include(if: $all) { name } kind @skip(if: $all) } }"""
+
+
+async def test_sub_fields_collected_once_answer_as_collected_each_time() -> None:
+    """PlainExecutor shares an operation's sub-field collections between requests: every
+    answer is the one graphql-core's own executor gives, and the shared collections are used."""
+    expected = await strawberry.Schema.execute(schema, COLLECTED_QUERY)
+    assert expected.errors is None and expected.data["__type"]["fields"]
+    for _ in range(3):
+        answer = await schema.execute(COLLECTED_QUERY)
+        assert (answer.data, answer.errors) == (expected.data, None)
+    operation = prepared_document(COLLECTED_QUERY).definitions[0]
+    assert _COLLECTED[id(operation)][1]  # collected once, kept for the next request
+
+
+async def test_a_document_with_directives_is_collected_for_each_request() -> None:
+    """@include / @skip make the selection depend on the variables: never shared."""
+    for include in (True, False, True):
+        answer = await schema.execute(INCLUDED_QUERY, variable_values={"all": include})
+        assert answer.errors is None
+        assert ("fields" in answer.data["__type"]) is include
+        assert ("kind" in answer.data["__type"]) is not include
+    operation = prepared_document(INCLUDED_QUERY).definitions[0]
+    assert _COLLECTED[id(operation)][1] is None

@@ -145,11 +145,11 @@ async def reverse_donation(platform: Platform, *, charity: Signer, donation: int
         *signing_keys(charity))
 
 
-def written_donation(appended: Appended) -> HeartDonation | None:
-    """The donation row `appended` just wrote, as its projector answered it (no read back);
-    None for an entry looked up again (a retried write)."""
+def written_donation(appended: Appended) -> dict[str, Any] | None:
+    """The columns of the donation row `appended` just wrote, as its projector answered them
+    (no read back); None for an entry looked up again (a retried write)."""
     answer = appended.written.answer if appended.written is not None else None
-    return HeartDonation(**answer) if isinstance(answer, dict) else None
+    return answer if isinstance(answer, dict) else None
 
 
 async def get_donation(index: int) -> HeartDonation:

@@ -10,6 +10,8 @@ handles).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import strawberry
@@ -114,15 +116,21 @@ class Donation(FromEntry):
         default=Int64(0), description="hearts that refund burned, floor(hearts * refunded / net)")
 
     @classmethod
-    def of(cls, row: HeartDonation) -> Donation:
-        return cls(index=Int64(row.idx), charity=row.charity, donor=row.donor, kind=row.kind,
-                   unit=UNITS[row.kind], quantity=Int64(row.quantity), campaign=row.campaign,
-                   receipt=row.receipt, hearts=Int64(row.hearts), rate_version=row.rate_version,
-                   recorded_at=row.recorded_at,
-                   reversed_index=Int64(row.reversed_idx) if row.reversed_idx is not None
-                   else None, reversal_reason=row.reversal_reason,
-                   refund_index=Int64(row.refund_idx) if row.refund_idx is not None else None,
-                   refund_hearts=Int64(row.refund_hearts or 0))
+    def of(cls, row: HeartDonation | Mapping[str, Any]) -> Donation:
+        """From a stored row, or from the columns a gift's projector just wrote (a mapping:
+        the reversal and refund columns it leaves null are absent; no ORM model is built)."""
+        column = row.get if isinstance(row, Mapping) else functools.partial(getattr, row)
+        kind, reversed_idx = column("kind"), column("reversed_idx")
+        refund_idx = column("refund_idx")
+        return cls(index=Int64(column("idx")), charity=column("charity"), donor=column("donor"),
+                   kind=kind, unit=UNITS[kind], quantity=Int64(column("quantity")),
+                   campaign=column("campaign"), receipt=column("receipt"),
+                   hearts=Int64(column("hearts")), rate_version=column("rate_version"),
+                   recorded_at=column("recorded_at"),
+                   reversed_index=Int64(reversed_idx) if reversed_idx is not None else None,
+                   reversal_reason=column("reversal_reason"),
+                   refund_index=Int64(refund_idx) if refund_idx is not None else None,
+                   refund_hearts=Int64(column("refund_hearts") or 0))
 
     @strawberry.field
     async def charity_label(self) -> str | None:

@@ -20,10 +20,14 @@ from tokens import services
 RECORD = """mutation($donor: String!) {
   recordDonation(donor: $donor, kind: "cash", quantity: 250, campaign: "winter-2026") {
     __typename ... on DonationRecorded {
-      donation { index donor hearts rateVersion recordedAt campaign reversedIndex
-                 entry { index leafHash } }
+      donation { ...EveryColumn entry { index leafHash } }
       entry { index leafHash integratedAt data
-              inclusionProof { treeSize hashes checkpoint { rootHash size } } } } } }"""
+              inclusionProof { treeSize hashes checkpoint { rootHash size } } } } } }
+fragment EveryColumn on Donation { index charity donor kind unit quantity campaign receipt hearts
+  rateVersion recordedAt reversedIndex reversalReason refundIndex refundHearts }"""
+READ = """query($index: Int64!) { donation(index: $index) { ...EveryColumn } }
+fragment EveryColumn on Donation { index charity donor kind unit quantity campaign receipt hearts
+  rateVersion recordedAt reversedIndex reversalReason refundIndex refundHearts }"""
 
 
 def _unread(*args: Any, **kwargs: Any) -> Any:
@@ -49,6 +53,8 @@ async def test_record_donation_reads_nothing_back(ledger: Ledger, client: httpx.
             donation["recordedAt"], donation["reversedIndex"]) == \
         (row.idx, row.donor, row.hearts, row.rate_version, row.recorded_at, None)
     assert donation["entry"] == {"index": entry["index"], "leafHash": entry["leafHash"]}
+    read = (await gql(client, READ, {"index": entry["index"]}))["data"]["donation"]
+    assert {k: v for k, v in donation.items() if k != "entry"} == read  # every column
     stored = await ledger.platform.log.get_entry(entry["index"])
     assert entry["data"] == stored.data.decode()
     assert entry["integratedAt"] == stored.integrated_at
