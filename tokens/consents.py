@@ -155,7 +155,7 @@ async def active_consent_and_score(member: str, partner: str, now: datetime, siz
 def _first_active(rows: list[dict[str, Any]], member: str, partner: str, now: datetime
                   ) -> HeartConsent:
     for row in rows:
-        consent = HeartConsent(**row)
+        consent = HeartConsent._init_from_db(**row)  # every column: no ORM init to run
         if consent_is_active(consent, now):
             return consent
     raise NoActiveConsent(f"{member} has no active consent for {partner} to check hearts")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncGenerator
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -72,19 +73,34 @@ class LogEntry:
     at: str = strawberry.field(description="the signer's clock")
     integrated_at: str = strawberry.field(description="the log's clock when it was appended")
     leaf_hash: str
-    data: str = strawberry.field(description="the canonical JSON (RFC 8785) that was hashed")
-    body: JSON
-    signers: list[str]
+    # The stored entry: its text is parsed only for a request that asks for body or signers
+    # (a write's answer asks for index and leafHash).
+    stored: strawberry.Private[StoredEntry]
     # An entry this process just integrated: its batch's proofs, so no tile is read back.
     proofs: strawberry.Private[BatchProofs | None] = None
 
     @classmethod
     def of(cls, stored: StoredEntry, proofs: BatchProofs | None = None) -> LogEntry:
-        document = json.loads(stored.data)
         return cls(index=Int64(stored.index), kind=stored.kind, at=stored.at,
                    integrated_at=stored.integrated_at, leaf_hash=b64(stored.leaf_hash),
-                   data=stored.data.decode(), body=document["body"],
-                   signers=[s["by"] for s in document["sigs"]], proofs=proofs)
+                   stored=stored, proofs=proofs)
+
+    @strawberry.field(description="the canonical JSON (RFC 8785) that was hashed")
+    def data(self) -> str:
+        return self.stored.data.decode()
+
+    @strawberry.field
+    def body(self) -> JSON:
+        return self._document["body"]
+
+    @strawberry.field
+    def signers(self) -> list[str]:
+        return [s["by"] for s in self._document["sigs"]]
+
+    @functools.cached_property
+    def _document(self) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(self.stored.data)
+        return document
 
     @strawberry.field(description="Proof against the given tree size, or the latest checkpoint.")
     async def inclusion_proof(self, info: Info, tree_size: Int64 | None = None
