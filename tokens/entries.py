@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from heartchain.accounts.entries import load_roles, require_role
@@ -92,9 +93,14 @@ def rate_table_of(row: HeartRateVersion) -> RateTable:
 
 
 async def latest_rates(conn: BaseDBAsyncClient | None = None) -> RateTable:
-    query = HeartRateVersion.all().order_by("-version")
-    row = await (query.using_db(conn) if conn is not None else query).first()
-    return rate_table_of(row) if row is not None else DEFAULT_RATES
+    # Raw: every batch of gifts reads it, and the ORM's query building cost more than the read.
+    rows = await fetch(conn or connections.get("default"),
+                       f"SELECT {', '.join(_RATE_COLUMNS)} FROM heart_rate_version "
+                       "ORDER BY version DESC LIMIT 1")
+    return rate_table_of(HeartRateVersion._init_from_db(**rows[0])) if rows else DEFAULT_RATES
+
+
+_RATE_COLUMNS = tuple(sorted(HeartRateVersion._meta.db_fields))
 
 
 class RateTerms(Body):
