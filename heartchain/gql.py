@@ -9,6 +9,7 @@ A mutation declared with `mutation(roles=…)` gets its role check and that mapp
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -93,9 +94,12 @@ class Context:
     account: Account | None
     # A WebSocket's connection_init payload (strawberry sets it; see app.on_ws_connect).
     connection_params: Any = None
-    entry_loader: DataLoader[int, StoredEntry] = field(init=False)
+    # Entries this request's writes just integrated: read by `load_entry` before the loader.
+    written_entries: dict[int, StoredEntry] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    @functools.cached_property
+    def entry_loader(self) -> DataLoader[int, StoredEntry]:
+        """Made for a request that loads an entry (most writes only answer their own)."""
         log = self.platform.log
 
         async def load(indexes: list[int]) -> list[StoredEntry | errors.NotFound]:
@@ -103,7 +107,7 @@ class Context:
             return [found.get(i) or errors.NotFound(f"entry {i} does not exist")
                     for i in indexes]
 
-        self.entry_loader = DataLoader(load_fn=load)  # type: ignore[arg-type]
+        return DataLoader(load_fn=load)  # type: ignore[arg-type]
 
     @property
     def caller(self) -> Account:

@@ -157,16 +157,18 @@ SubmitEntryResult = Annotated[EntryAccepted | ErrorResult,
 
 
 async def load_entry(info: Info, index: int) -> LogEntry:
-    stored = await info.context.entry_loader.load(index)
+    stored = info.context.written_entries.get(index)
+    if stored is None:
+        stored = await info.context.entry_loader.load(index)
     return LogEntry.of(stored)
 
 
 async def written_entry(info: Info, appended: Appended) -> LogEntry:
     """The entry `appended` answers for: from what its integration handed back when this process
-    just wrote it (and primed for any other field of the request that loads it), else loaded."""
+    just wrote it (kept for any other field of the request that loads it), else loaded."""
     if appended.written is None:
         return await load_entry(info, appended.index)
-    info.context.entry_loader.prime(appended.index, appended.written.stored)
+    info.context.written_entries[appended.index] = appended.written.stored
     return LogEntry.of(appended.written.stored, appended.written.proofs)
 
 
