@@ -1,6 +1,7 @@
-"""CPU per recordDonation through the whole app in one process: a low-noise figure for A/B runs.
+"""CPU per write through the whole app in one process: a low-noise figure for A/B runs.
 
-    python bench/inprocess.py [--n 3000] [--clients 16] [--rounds 3] [--postgres URL] [--json]
+    python bench/inprocess.py [--op donation|check] [--n 3000] [--clients 16] [--rounds 3]
+                              [--postgres URL] [--json]
 
 The requests are ASGI calls straight into `heartchain.app.create_app` (every middleware, the
 GraphQL view, the resolver, the integration on the same PriorityEventLoop), with no sockets to
@@ -8,8 +9,9 @@ clients, no HTTP parsing and no witnesses; the store is a fresh PostgreSQL datab
 afterwards). Its CPU is this process's own (time.process_time), so the load generator, the
 witnesses and PostgreSQL's share of the machine are not in it: bench/load.py's per-op figures
 swing ±15 % between runs on a shared machine, this one about ±5 %, which is what a change of
-a few per cent needs. Beside it, the same donations through the library API
-(`tokens.services.record_donation`, same process, same concurrency): what the request path adds.
+a few per cent needs. Beside it, the same writes through the library API
+(`tokens.services.record_donation`, or `check_hearts` for `--op check`: a partner's check of a
+member who granted it consent; same process, same concurrency): what the request path adds.
 Median of --rounds; every round's figure goes to stderr.
 """
 
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +38,13 @@ from hearts import setup
 from load import pg_admin, pg_url
 from tortoise import Tortoise
 
+from heartchain.accounts.services import initialise, issue_token, register_account
 from heartchain.app import create_app
+from heartchain.platform import Platform
 from heartchain.priority_loop import PriorityEventLoop
 from heartchain.settings import Settings
 from tokens import services
+from tokens.consents import grant_consent
 
 # bench/load_driver.py's DONATE, with the literal campaign of hearts.setup.
 DONATE = ("mutation($donor: String!, $kind: String!, $q: Int64!) { recordDonation(donor: $donor,"
@@ -46,6 +52,10 @@ DONATE = ("mutation($donor: String!, $kind: String!, $q: Int64!) { recordDonatio
           "... on DonationRecorded { donation { index hearts } entry { index leafHash } } "
           "... on ValidationError { message } ... on PermissionDenied { message } "
           "... on NotFound { message } ... on Conflict { message } } }")
+CHECK = ("mutation($member: String!, $t: Int64!) { checkHearts(member: $member, threshold: $t) {"
+         " __typename ... on HeartsChecked { atLeast entry { index leafHash } } "
+         "... on ValidationError { message } ... on PermissionDenied { message } "
+         "... on NotFound { message } ... on Conflict { message } } }")
 
 
 async def asgi_post(app: Any, body: bytes, token: str) -> dict[str, Any]:
@@ -90,25 +100,65 @@ async def cpu_per_call(n: int, clients: int, call: Callable[[int], Awaitable[Non
     return (time.process_time() - started) / n * 1000
 
 
-async def run(args: argparse.Namespace, workdir: Path, db_url: str) -> list[dict[str, object]]:
-    platform, charity, token, donors = await setup(workdir, db_url)
+Write = Callable[[int], Awaitable[None]]
 
+
+async def donations(platform: Platform, charity: str, token: str, donors: list[str]
+                    ) -> tuple[Write, Callable[[Any], Write]]:
     async def through_library(i: int) -> None:
         await services.record_donation(platform, charity=charity, donor=donors[i % len(donors)],
                                        kind="cash", quantity=100 + i, campaign="bench")
 
+    def through(app: Any) -> Write:
+        async def one(i: int) -> None:
+            body = json.dumps({"query": DONATE, "variables": {
+                "donor": donors[i % len(donors)], "kind": "cash", "q": 100 + i}}).encode()
+            answered(await asgi_post(app, body, token), "recordDonation", "DonationRecorded")
+        return one
+
+    return through_library, through
+
+
+async def checks(platform: Platform) -> tuple[Write, Callable[[Any], Write]]:
+    """A partner, and 50 custodial members who each granted it consent (as bench/load.py)."""
+    operator = (await initialise(platform)).operator
+    partner = (await register_account(platform, role="partner", registrar=operator,
+                                      label="Bench Partner")).address
+    token = await issue_token(platform, partner, "bench")
+    members = [(await register_account(platform, role="member", registrar=operator)).address
+               for _ in range(50)]
+    expires = platform.clock.now() + timedelta(days=365)
+    for member in members:
+        await grant_consent(platform, member=member, partner=partner, expires=expires)
+
+    async def through_library(i: int) -> None:
+        await services.check_hearts(platform, partner=partner, member=members[i % 50],
+                                    threshold=1000)
+
+    def through(app: Any) -> Write:
+        async def one(i: int) -> None:
+            body = json.dumps({"query": CHECK, "variables": {
+                "member": members[i % 50], "t": 1000}}).encode()
+            answered(await asgi_post(app, body, token), "checkHearts", "HeartsChecked")
+        return one
+
+    return through_library, through
+
+
+def answered(answer: dict[str, Any], field: str, typename: str) -> None:
+    if (answer.get("data") or {}).get(field, {}).get("__typename") != typename:
+        raise SystemExit(f"{field} failed: {answer}")
+
+
+async def run(args: argparse.Namespace, workdir: Path, db_url: str) -> list[dict[str, object]]:
+    platform, charity, token, donors = await setup(workdir, db_url)
+    through_library, through = (await checks(platform) if args.op == "check"
+                                else await donations(platform, charity, token, donors))
     library = [await cpu_per_call(args.n, args.clients, through_library)
                for _ in range(args.rounds)]
     await Tortoise.close_connections()
     app = create_app(Settings(data_dir=workdir / "data", db_url=db_url, batch_period_ms=5))
-
-    async def through_app(i: int) -> None:
-        body = json.dumps({"query": DONATE, "variables": {
-            "donor": donors[i % len(donors)], "kind": "cash", "q": 100 + i}}).encode()
-        answer = await asgi_post(app, body, token)
-        if answer.get("data", {}).get("recordDonation", {}).get("__typename") \
-                != "DonationRecorded":
-            raise SystemExit(f"recordDonation failed: {answer}")
+    through_app = through(app)
 
     async with app.router.lifespan_context(app):
         await cpu_per_call(min(500, args.n), args.clients, through_app)  # warm the caches
@@ -118,11 +168,11 @@ async def run(args: argparse.Namespace, workdir: Path, db_url: str) -> list[dict
           f"{[round(x, 3) for x in library]} ms", file=sys.stderr)
     app_ms, library_ms = statistics.median(over_app), statistics.median(library)
     return [
-        figure("app_donation_cpu", app_ms, "ms", 1.0,
+        figure(f"app_{args.op}_cpu", app_ms, "ms", 1.0,
                "target 1 ms per write (without HTTP parsing, sockets or witnesses)",
                higher_is_better=False),
         figure("app_vs_library_cpu", app_ms, "ms", library_ms,
-               "library API CPU per donation, same process and concurrency",
+               f"library API CPU per {args.op}, same process and concurrency",
                higher_is_better=False),
     ]
 
@@ -140,7 +190,8 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> list[dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=3000, help="donations per round, each way")
+    parser.add_argument("--op", choices=("donation", "check"), default="donation")
+    parser.add_argument("--n", type=int, default=3000, help="writes per round, each way")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--postgres", default=os.environ.get(
@@ -154,9 +205,9 @@ def main() -> None:
     asyncio.set_event_loop(loop)
     with tempfile.TemporaryDirectory() as tmp:
         results = loop.run_until_complete(main_async(args, Path(tmp)))
-    report("inprocess", f"recordDonation in one process (n={args.n:,}, {args.clients} "
-           f"clients, PostgreSQL, median of {args.rounds})", results, as_json=args.json,
-           n=args.n, clients=args.clients, rounds=args.rounds)
+    report("inprocess", f"{args.op} through the app in one process (n={args.n:,}, "
+           f"{args.clients} clients, PostgreSQL, median of {args.rounds})", results,
+           as_json=args.json, op=args.op, n=args.n, clients=args.clients, rounds=args.rounds)
 
 
 if __name__ == "__main__":
