@@ -85,15 +85,16 @@ class LogEntry:
                    integrated_at=stored.integrated_at, leaf_hash=b64(stored.leaf_hash),
                    stored=stored, proofs=proofs)
 
-    @strawberry.field(description="the canonical JSON (RFC 8785) that was hashed")
+    # Python callers read these attributes; GraphQL resolves the fields below from them.
+    @property
     def data(self) -> str:
         return self.stored.data.decode()
 
-    @strawberry.field
-    def body(self) -> JSON:
+    @property
+    def body(self) -> Any:
         return self._document["body"]
 
-    @strawberry.field
+    @property
     def signers(self) -> list[str]:
         return [s["by"] for s in self._document["sigs"]]
 
@@ -101,6 +102,18 @@ class LogEntry:
     def _document(self) -> dict[str, Any]:
         document: dict[str, Any] = json.loads(self.stored.data)
         return document
+
+    @strawberry.field(name="data", description="the canonical JSON (RFC 8785) that was hashed")
+    def data_field(self) -> str:
+        return self.data
+
+    @strawberry.field(name="body")
+    def body_field(self) -> JSON:
+        return self.body
+
+    @strawberry.field(name="signers")
+    def signers_field(self) -> list[str]:
+        return self.signers
 
     @strawberry.field(description="Proof against the given tree size, or the latest checkpoint.")
     async def inclusion_proof(self, info: Info, tree_size: Int64 | None = None
