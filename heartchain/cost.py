@@ -86,9 +86,11 @@ def operation_cost(query: str, variables: Mapping[str, Any] | None = None,
     # document and those values: priced once per distinct (document, page sizes), not per
     # request (a donation's signature and amounts never change its price).
     sizes = []
+    reads_variables = False
     for i, operation in enumerate(operations):
         given = _given(operation, variables)
         names = _page_variables(the_schema, document, operation, (query, operation_name, i))
+        reads_variables = reads_variables or bool(names)
         sizes.append(tuple(_whole(given.get(name)) for name in names))
     key = (query, operation_name, the_schema, tuple(sizes))
     cost = _PRICES.get(key)
@@ -97,17 +99,17 @@ def operation_cost(query: str, variables: Mapping[str, Any] | None = None,
         _PRICES[key] = cost
         if len(_PRICES) > _PRICE_CACHE:
             _PRICES.popitem(last=False)
-    if not any(sizes):
-        if len(_FIXED_PRICES) > _PRICE_CACHE:
-            _FIXED_PRICES.clear()
+    if not reads_variables:
         _FIXED_PRICES[(query, operation_name, the_schema)] = cost
+        if len(_FIXED_PRICES) > _PRICE_CACHE:
+            _FIXED_PRICES.popitem(last=False)
     return cost
 
 
 _PRICE_CACHE = 512  # as _parse's: the query texts kept are mostly the same objects
 _PRICES: OrderedDict[tuple[Any, ...], int] = OrderedDict()
 _PAGE_VARIABLES: dict[tuple[Any, ...], tuple[str, ...]] = {}
-_FIXED_PRICES: dict[tuple[str, str | None, GraphQLSchema], int] = {}
+_FIXED_PRICES: OrderedDict[tuple[str, str | None, GraphQLSchema], int] = OrderedDict()
 
 
 def _operations(document: DocumentNode, operation_name: str | None

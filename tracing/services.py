@@ -141,15 +141,13 @@ async def offer_handover(platform: Platform, *, lot: str, giver: str, taker: str
     # taker will complete it, and the body as the log will decode it.
     signed.require_room_for(Address(taker))
     decode(applied_class(entry.kind), entry.body)
-    created_at = format_time(platform.clock.now())
+    row = {"id": offer_id, "lot_id": lot, "giver": giver, "taker": taker,
+           "data": signed.leaf_data, "created_at": format_time(platform.clock.now())}
     await execute(platform.log.reader.connection(),  # raw: one insert, no ORM query building
-                  "INSERT INTO tracing_handover_offer (id, lot_id, giver, taker, data, "
-                  "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                  [offer_id, lot, giver, taker, signed.leaf_data, created_at])
-    # The row as stored (every column), without the ORM's init.
-    return HandoverOffer._init_from_db(id=offer_id, lot_id=lot, giver=giver, taker=taker,
-                                       data=signed.leaf_data, created_at=created_at,
-                                       accepted_idx=None)
+                  f"INSERT INTO tracing_handover_offer ({', '.join(row)}) VALUES "
+                  f"({', '.join('?' * len(row))})", list(row.values()))
+    # The row as stored (accepted_idx still null), without the ORM's init.
+    return HandoverOffer._init_from_db(**row, accepted_idx=None)
 
 
 async def accept_handover(platform: Platform, *, offer_id: str, taker: str) -> Appended:

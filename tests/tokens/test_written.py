@@ -17,17 +17,17 @@ from tests.conftest import Ledger, gql
 from tests.tokens.factories import charity, member, token
 from tokens import services
 
+EVERY_COLUMN = """
+fragment EveryColumn on Donation { index charity donor kind unit quantity campaign receipt hearts
+  rateVersion recordedAt reversedIndex reversalReason refundIndex refundHearts }"""
 RECORD = """mutation($donor: String!) {
   recordDonation(donor: $donor, kind: "cash", quantity: 250, campaign: "winter-2026") {
     __typename ... on DonationRecorded {
       donation { ...EveryColumn entry { index leafHash } }
       entry { index leafHash integratedAt data
-              inclusionProof { treeSize hashes checkpoint { rootHash size } } } } } }
-fragment EveryColumn on Donation { index charity donor kind unit quantity campaign receipt hearts
-  rateVersion recordedAt reversedIndex reversalReason refundIndex refundHearts }"""
-READ = """query($index: Int64!) { donation(index: $index) { ...EveryColumn } }
-fragment EveryColumn on Donation { index charity donor kind unit quantity campaign receipt hearts
-  rateVersion recordedAt reversedIndex reversalReason refundIndex refundHearts }"""
+              inclusionProof { treeSize hashes checkpoint { rootHash size } } } } } }""" \
+    + EVERY_COLUMN
+READ = """query($index: Int64!) { donation(index: $index) { ...EveryColumn } }""" + EVERY_COLUMN
 
 
 def _unread(*args: Any, **kwargs: Any) -> Any:
