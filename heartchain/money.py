@@ -68,12 +68,14 @@ def parse_yuan(text: str) -> int:
         raise MoneyError(f"{shown} has more than two decimal places{hint}: a fen cannot be "
                          "split, and amounts are never rounded")
     fen = int(match.group("whole")) * 100 + int((frac[:2] or "0").ljust(2, "0"))
-    if Decimal(match.group(0)) * 100 != fen:  # the whole point: never a rounding
-        raise RuntimeError(f"money: {shown} parsed inexactly as {fen} fen")
     if fen == 0:
         raise MoneyError(f"{shown}: the amount is zero")
+    # Refused before the check below: Decimal's 28 digits would round a larger product, and
+    # the check would then call an exact parse inexact (a 500 instead of this answer).
     if fen > MAX_FEN:
         raise MoneyError(f"{shown}: more than {MAX_FEN} fen")
+    if Decimal(match.group(0)) * 100 != fen:  # the whole point: never a rounding
+        raise RuntimeError(f"money: {shown} parsed inexactly as {fen} fen")
     return fen
 
 

@@ -70,6 +70,13 @@ def test_round_trip(fen: int, grouped: bool, sign: str, pad: str) -> None:
 amount_like = st.from_regex(r"\A[¥￥]?[0-9,]{0,12}(\.[0-9]{0,5})?(e[0-9])?\Z", fullmatch=True)
 
 
+def test_an_amount_past_decimals_precision_is_refused_as_too_large() -> None:
+    """31 significant digits: Decimal's default 28 rounded the exactness check's product, and
+    the parse raised RuntimeError (a 500) instead of the typed refusal (hypothesis found it)."""
+    with pytest.raises(MoneyError, match="more than"):
+        parse_yuan("141112056352422911955980779.5200")
+
+
 @settings(max_examples=500)
 @given(st.one_of(amount_like, st.text(max_size=12),
                  st.decimals(allow_nan=False, allow_infinity=False, places=4).map(str),
