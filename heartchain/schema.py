@@ -7,9 +7,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import strawberry
-from graphql.execution import Executor
-from graphql.execution.collect_fields import CollectedFields, FieldDetails, FragmentDetails
-from graphql.language import Node, OperationDefinitionNode, Visitor, visit
 from strawberry.exceptions import MissingQueryError
 from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import (
@@ -20,10 +17,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.name_converter import NameConverter
-from strawberry.schema.schema import (
-    DEFAULT_ALLOWED_OPERATION_TYPES,
-    StrawberryGraphQLCoreExecutionContext,
-)
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.base import get_object_definition
@@ -31,10 +25,11 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.utils.await_maybe import await_maybe
 
-from graphql import DocumentNode, GraphQLError, GraphQLObjectType, parse, validate
+from graphql import DocumentNode, GraphQLError, parse, validate
 from graphql import execute as graphql_execute
 from heartchain.db import import_domain_modules, load_entry_kinds
 from heartchain.errors import HeartchainError
+from heartchain.executor import PlainExecutor
 from heartchain.gql import SCALARS, Guarded
 from heartchain.ledger.types import LedgerMutation, LedgerQuery, LedgerSubscription
 from heartchain.unavailable import is_unavailable
@@ -143,69 +138,6 @@ def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
     cache[key] = value
     if len(cache) > _DOCUMENT_CACHE:
         cache.popitem(last=False)
-
-
-# Per operation of a cached document: its sub-field collections, shared by every request that
-# executes it (None: the operation uses directives, so what it selects depends on variables).
-_COLLECTED: OrderedDict[int, tuple[OperationDefinitionNode, dict[Any, CollectedFields] | None]] = (
-    OrderedDict())
-
-
-class _FindsDirectives(Visitor):
-    found = False
-
-    def enter_directive(self, *_: Any) -> None:
-        self.found = True
-
-
-def uses_directives(*nodes: Node) -> bool:
-    finder = _FindsDirectives()
-    for node in nodes:
-        visit(node, finder)
-    return finder.found
-
-
-def _collections_of(operation: OperationDefinitionNode,
-                    fragments: dict[str, FragmentDetails]) -> dict[Any, CollectedFields] | None:
-    entry = _COLLECTED.get(id(operation))
-    if entry is None:
-        varies = (any(f.variable_signatures for f in fragments.values())
-                  or uses_directives(operation, *(f.definition for f in fragments.values())))
-        # The entry holds the operation, so its id is not reused while the entry lives.
-        entry = (operation, None if varies else {})
-        _remember(_COLLECTED, id(operation), entry)
-    return entry[1]
-
-
-class PlainExecutor(Executor[Any]):
-    """strawberry's executor (its resolve info, with the operation's extensions) on
-    graphql-core's plain `Executor`: the incremental one builds execution plans for @defer and
-    @stream, which this schema does not declare (graphql-core's `execute` refuses them).
-
-    Sub-fields are collected once per operation of a cached document, not once per request
-    (graphql-core memoises them only within one execution): without @skip, @include or @defer
-    what an object's selection set selects depends on the document and the object's type
-    alone. That was a tenth of the GraphQL work around a mutation's resolver."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.operation_extensions = kwargs.pop("operation_extensions", None)
-        super().__init__(*args, **kwargs)
-        self._collections = _collections_of(self.operation, self.fragments)
-
-    build_resolve_info = StrawberryGraphQLCoreExecutionContext.build_resolve_info
-
-    def collect_subfields(self, return_type: GraphQLObjectType,
-                          field_details_list: list[FieldDetails]) -> CollectedFields:
-        collections = self._collections
-        if collections is None:
-            return super().collect_subfields(return_type, field_details_list)
-        # The field nodes are the cached document's own, so their identity is the key.
-        key = (return_type, *(id(details.node) for details in field_details_list))
-        collected = collections.get(key)
-        if collected is None:
-            collected = super().collect_subfields(return_type, field_details_list)
-            collections[key] = collected
-        return collected
 
 
 class HeartchainSchema(strawberry.Schema):

@@ -12,7 +12,8 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from heartchain.schema import _COLLECTED, MAX_ALIASES, MAX_TOKENS, prepared_document, schema
+from heartchain.executor import _PREPARED
+from heartchain.schema import MAX_ALIASES, MAX_TOKENS, prepared_document, schema
 from tests.conftest import gql
 
 
@@ -100,8 +101,8 @@ async def test_sub_fields_collected_once_answer_as_collected_each_time() -> None
     for _ in range(3):
         answer = await schema.execute(COLLECTED_QUERY)
         assert (answer.data, answer.errors) == (expected.data, None)
-    operation = prepared_document(COLLECTED_QUERY).definitions[0]
-    assert _COLLECTED[id(operation)][1]  # collected once, kept for the next request
+    prepared = _PREPARED[(id(prepared_document(COLLECTED_QUERY)), None)]
+    assert prepared.collections and prepared.root  # collected once, kept for the next request
 
 
 async def test_a_document_with_directives_is_collected_for_each_request() -> None:
@@ -111,5 +112,5 @@ async def test_a_document_with_directives_is_collected_for_each_request() -> Non
         assert answer.errors is None
         assert ("fields" in answer.data["__type"]) is include
         assert ("kind" in answer.data["__type"]) is not include
-    operation = prepared_document(INCLUDED_QUERY).definitions[0]
-    assert _COLLECTED[id(operation)][1] is None
+    prepared = _PREPARED[(id(prepared_document(INCLUDED_QUERY)), None)]
+    assert prepared.collections is None and prepared.root is None

@@ -1,0 +1,280 @@
+"""graphql-core's plain executor, keeping between requests what only the cached document decides.
+
+A document's text is parsed once (heartchain.schema.prepared_document), so the same document
+object comes back with every request that sends that text. What executing one of its
+operations needs before it reads a variable is the same for each of those requests: which
+operation and fragments, its variables' types, and (when nothing selects on a variable:
+no @skip, @include or @defer, no fragment variables) the fields each selection set collects.
+graphql-core works all of that out again per request; for a donation it was about a tenth of
+the server's CPU. `PreparedOperation` keeps it; every case it does not cover (an omitted or
+ill-typed variable, a directive, an unknown operation) takes graphql-core's own path, so its
+answers and errors are graphql-core's.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from graphql.execution import Executor
+from graphql.execution.collect_fields import (
+    CollectedFields,
+    FieldDetails,
+    FragmentDetails,
+    collect_fields,
+)
+from graphql.execution.executor import default_field_resolver, default_type_resolver
+from graphql.execution.get_variable_signature import (
+    GraphQLVariableSignature,
+    get_variable_signature,
+)
+from graphql.execution.values import (
+    VariableValues,
+    VariableValueSource,
+    coerce_input_value,
+    input_is_nested_too_deeply,
+)
+from graphql.language import (
+    FragmentDefinitionNode,
+    Node,
+    OperationDefinitionNode,
+    OperationType,
+    Visitor,
+    visit,
+)
+from graphql.pyutils import Undefined
+from graphql.type import (
+    GraphQLField,
+    GraphQLLeafType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    assert_valid_schema,
+    is_leaf_type,
+)
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from graphql import DocumentNode, GraphQLError
+
+_CACHE_SIZE = 256
+
+
+class _FindsDirectives(Visitor):
+    found = False
+
+    def enter_directive(self, *_: Any) -> None:
+        self.found = True
+
+
+def uses_directives(*nodes: Node) -> bool:
+    finder = _FindsDirectives()
+    for node in nodes:
+        visit(node, finder)
+    return finder.found
+
+
+class PreparedOperation:
+    """One operation of a cached document, as far as it does not depend on the variables."""
+
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode,
+                 operation: OperationDefinitionNode) -> None:
+        self.document = document  # held, so the document's id is not reused while this lives
+        self.operation = operation
+        self.fragment_definitions: dict[str, FragmentDefinitionNode] = {}
+        self.fragments: dict[str, FragmentDetails] = {}
+        varies = False
+        for definition in document.definitions:
+            if isinstance(definition, FragmentDefinitionNode):
+                self.fragment_definitions[definition.name.value] = definition
+                self.fragments[definition.name.value] = FragmentDetails(definition, None)
+                varies = varies or bool(definition.variable_definitions)
+        signatures = [get_variable_signature(schema, node)
+                      for node in operation.variable_definitions or ()]
+        # A variable of an unknown type: graphql-core's path reports it.
+        self.signatures: list[GraphQLVariableSignature] | None = (
+            None if any(isinstance(s, GraphQLError) for s in signatures)
+            else signatures)  # type: ignore[assignment]
+        self.usable = self.signatures is not None and not varies
+        # None: what a selection set selects depends on the variables, so nothing is shared.
+        self.collections: dict[Any, CollectedFields] | None = None if (
+            varies or uses_directives(operation, *self.fragment_definitions.values())) else {}
+        self.root: tuple[GraphQLObjectType, CollectedFields] | None = None
+
+    def coerce(self, inputs: dict[str, Any]) -> VariableValues | None:
+        """The variables as graphql-core's coercion gives them when every one is given and
+        valid; None otherwise (defaults and errors are graphql-core's to work out)."""
+        sources: dict[str, VariableValueSource] = {}
+        coerced: dict[str, Any] = {}
+        for signature in self.signatures or ():
+            value = inputs.get(signature.name, Undefined)
+            if value is Undefined or input_is_nested_too_deeply(value, signature.type):
+                return None
+            result = coerce_input_value(value, signature.type)
+            if result is Undefined:
+                return None
+            sources[signature.name] = VariableValueSource(signature, value)
+            coerced[signature.name] = result
+        return VariableValues(sources, coerced)
+
+
+_PREPARED: OrderedDict[tuple[int, str | None], PreparedOperation | None] = OrderedDict()
+
+
+def prepared_operation(schema: GraphQLSchema, document: DocumentNode,
+                       operation_name: str | None) -> PreparedOperation | None:
+    key = (id(document), operation_name)
+    entry = _PREPARED.get(key)
+    if entry is not None and entry.document is document:
+        return entry if entry.usable else None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)
+                  and (operation_name is None or (d.name and d.name.value == operation_name))]
+    if len(operations) != 1:  # none, or several without a name to choose: graphql-core's error
+        return None
+    entry = PreparedOperation(schema, document, operations[0])
+    _PREPARED[key] = entry
+    if len(_PREPARED) > _CACHE_SIZE:
+        _PREPARED.popitem(last=False)
+    return entry if entry.usable else None
+
+
+# Per field of the schema: its type's coercion when the field is a leaf read straight off its
+# parent (strawberry's resolver for a field without one), with whether it may be null.
+_LEAF_READS: dict[int, tuple[GraphQLLeafType, bool] | None] = {}
+
+
+def _leaf_read(field: GraphQLField) -> tuple[GraphQLLeafType, bool] | None:
+    key = id(field)
+    if key not in _LEAF_READS:
+        field_type, nullable = field.type, True
+        if isinstance(field_type, GraphQLNonNull):
+            field_type, nullable = field_type.of_type, False
+        plain = getattr(field.resolve, "_is_default", False) and not field.args
+        _LEAF_READS[key] = (field_type, nullable) if plain and is_leaf_type(field_type) else None
+    return _LEAF_READS[key]
+
+
+class PlainExecutor(Executor[Any]):
+    """strawberry's executor (its resolve info, with the operation's extensions) on
+    graphql-core's plain `Executor`: the incremental one builds execution plans for @defer and
+    @stream, which this schema does not declare (graphql-core's `execute` refuses them).
+
+    With a `PreparedOperation` it skips, per request, finding the operation, typing its
+    variables and collecting its fields; a leaf field read off its parent object (most of an
+    answer: an index, a hash, a message) is coerced without a resolve info or a resolver call,
+    and anything but a plain value (null, an error, an awaitable) takes graphql-core's path."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.operation_extensions = kwargs.pop("operation_extensions", None)
+        self.prepared: PreparedOperation | None = kwargs.pop("prepared", None)
+        super().__init__(*args, **kwargs)
+
+    build_resolve_info = StrawberryGraphQLCoreExecutionContext.build_resolve_info
+
+    @classmethod
+    def build(  # graphql-core's signature: graphql.execute passes it positionally
+            cls, schema: GraphQLSchema, document: DocumentNode, root_value: Any = None,
+            context_value: Any = None, raw_variable_values: dict[str, Any] | None = None,
+            operation_name: str | None = None, field_resolver: Any = None,
+            type_resolver: Any = None, subscribe_field_resolver: Any = None,
+            max_coercion_errors: int = 50, enable_early_execution: bool = False,
+            middleware: Any = None, is_awaitable: Any = None, is_async_iterable: Any = None,
+            **kwargs: Any) -> list[GraphQLError] | Executor:
+        prepared = (None if middleware is not None
+                    else prepared_operation(schema, document, operation_name))
+        variable_values = None if prepared is None else prepared.coerce(
+            raw_variable_values or {})
+        if prepared is None or variable_values is None:
+            executor = super().build(
+                schema, document, root_value, context_value, raw_variable_values,
+                operation_name, field_resolver, type_resolver, subscribe_field_resolver,
+                max_coercion_errors, enable_early_execution, middleware, is_awaitable,
+                is_async_iterable, **kwargs)
+            if prepared is not None and isinstance(executor, PlainExecutor):
+                executor.prepared = prepared  # the variables took graphql-core's path
+            return executor
+        assert_valid_schema(schema)
+        return cls(schema, prepared.fragment_definitions, prepared.fragments, root_value,
+                   context_value, prepared.operation, variable_values,
+                   field_resolver or default_field_resolver,
+                   type_resolver or default_type_resolver,
+                   subscribe_field_resolver or default_field_resolver,
+                   enable_early_execution, None, is_awaitable, is_async_iterable,
+                   prepared=prepared, **kwargs)
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        """graphql-core's, with the root fields collected once per prepared operation."""
+        prepared = self.prepared
+        if prepared is None or prepared.collections is None or self.abort_signal is not None:
+            return super().execute_operation(serially)
+        if prepared.root is None:
+            root_type = self.schema.get_root_type(self.operation.operation)
+            try:
+                collected = None if root_type is None else collect_fields(
+                    self.schema, self.fragments, self.variable_values, root_type,
+                    self.operation, self.hide_suggestions)
+            except RecursionError:
+                collected = None
+            if root_type is None or collected is None:
+                return super().execute_operation(serially)  # its errors
+            prepared.root = (root_type, collected)
+        root_type, (grouped_field_set, new_defer_usages, _) = prepared.root
+        try:
+            result = self.execute_collected_root_fields(
+                root_type, self.root_value, grouped_field_set,
+                self.operation.operation == OperationType.MUTATION if serially is None
+                else serially, new_defer_usages)
+            if self.is_awaitable(result):
+                return self._completed(result)
+        except GraphQLError as error:
+            self.collected_errors.add(error, None)
+            return self.finish(self.build_response(None))
+        return self.finish(self.build_response(result))  # type: ignore[arg-type]
+
+    async def _completed(self, result: Any) -> Any:
+        try:
+            data = await result
+        except GraphQLError as error:
+            self.collected_errors.add(error, None)
+            return self.build_response(None)
+        except Exception:
+            await self.cancel_incremental_work()
+            self.run_async_work_finished_hook()
+            raise
+        return self.build_response(data)
+
+    def collect_subfields(self, return_type: GraphQLObjectType,
+                          field_details_list: list[FieldDetails]) -> CollectedFields:
+        collections = None if self.prepared is None else self.prepared.collections
+        if collections is None:
+            return super().collect_subfields(return_type, field_details_list)
+        # The field nodes are the cached document's own, so their identity is the key.
+        key = (return_type, *(id(details.node) for details in field_details_list))
+        collected = collections.get(key)
+        if collected is None:
+            collected = super().collect_subfields(return_type, field_details_list)
+            collections[key] = collected
+        return collected
+
+    def execute_field(self, parent_type: GraphQLObjectType, source: Any,
+                      field_details_list: list[FieldDetails], path: Any,
+                      position_context: Any) -> Any:
+        name = field_details_list[0].node.name.value
+        if self.middleware_manager is None:
+            if name == "__typename":  # graphql-core's meta field: the parent type's name
+                return parent_type.name
+            field = parent_type.fields.get(name)
+            leaf = None if field is None else _leaf_read(field)
+            if leaf is not None:
+                try:
+                    value = field.resolve(source, None)  # type: ignore[misc]
+                    if value is None and leaf[1]:
+                        return None
+                    if (value is not None and not isinstance(value, Exception)
+                            and not self.is_awaitable(value)):
+                        coerced = leaf[0].coerce_output_value(value)
+                        if coerced is not None and coerced is not Undefined:
+                            return coerced
+                except Exception:  # graphql-core's path below reports it
+                    pass
+        return super().execute_field(parent_type, source, field_details_list, path,
+                                     position_context)
