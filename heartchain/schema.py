@@ -28,6 +28,7 @@ from strawberry.utils.await_maybe import await_maybe
 from graphql import DocumentNode, GraphQLError, parse, validate
 from graphql import execute as graphql_execute
 from heartchain.db import import_domain_modules, load_entry_kinds
+from heartchain.direct_resolvers import resolve_mutations_directly
 from heartchain.errors import HeartchainError
 from heartchain.executor import PlainExecutor
 from heartchain.gql import SCALARS, Guarded
@@ -230,3 +231,6 @@ schema = HeartchainSchema(
         PreparedDocuments,
     ],
 )
+
+# After the schema is built: its Mutation fields' GraphQL resolvers are what this replaces.
+DIRECT_MUTATIONS = resolve_mutations_directly(schema, Mutation)
