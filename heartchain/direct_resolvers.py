@@ -57,9 +57,19 @@ def direct_resolver(field: StrawberryField, schema: strawberry.Schema
                          if p is not None)
     info_name = None if resolver.info_parameter is None else resolver.info_parameter.name
     info_class = config.info_class
+    # strawberry's extension_resolver takes a keyword named "info" out for the extensions and
+    # puts it back for the resolver. Only the info, parent or root parameter can carry that
+    # name (strawberry reserves it), so whether it does is the same for every call.
+    wants_info = "info" in {*source_names, info_name}
+
+    def call(source: Any, info: Any, **kwargs: Any) -> Any:
+        if wants_info:
+            kwargs["info"] = info
+        return field.get_result(source, info=info, args=[source] if passes_self else [],
+                                kwargs=kwargs)
 
     def prepare(source: Any, raw_info: GraphQLResolveInfo, given: dict[str, Any]
-                ) -> tuple[Any, dict[str, Any], Callable[..., Any]]:
+                ) -> tuple[Any, dict[str, Any]]:
         # strawberry's get_arguments and extension_resolver, in their order.
         info = info_class(_raw_info=raw_info, _field=field)
         kwargs = {python: given[name] for name, python in names if name in given}
@@ -67,27 +77,19 @@ def direct_resolver(field: StrawberryField, schema: strawberry.Schema
             kwargs[name] = source
         if info_name is not None:
             kwargs[info_name] = info
-        wants_info = "info" in kwargs
         if wants_info:
             del kwargs["info"]
-        args = [source] if passes_self else []
-
-        def call(source: Any, info: Any, **kwargs: Any) -> Any:
-            if wants_info:
-                kwargs["info"] = info
-            return field.get_result(source, info=info, args=args, kwargs=kwargs)
-
-        return info, kwargs, call
+        return info, kwargs
 
     if field.is_async:
         async def resolve_async(source: Any, raw_info: GraphQLResolveInfo, **given: Any) -> Any:
-            info, kwargs, call = prepare(source, raw_info, given)
+            info, kwargs = prepare(source, raw_info, given)
             return await guarded.resolve_async(call, source, info, **kwargs)
 
         return resolve_async
 
     def resolve(source: Any, raw_info: GraphQLResolveInfo, **given: Any) -> Any:
-        info, kwargs, call = prepare(source, raw_info, given)
+        info, kwargs = prepare(source, raw_info, given)
         return guarded.resolve(call, source, info, **kwargs)
 
     return resolve

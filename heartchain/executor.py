@@ -56,7 +56,15 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from graphql import DocumentNode, GraphQLError
 
-_CACHE_SIZE = 256
+# Distinct query texts kept (their documents, validation results and prepared operations).
+DOCUMENT_CACHE = 256
+
+
+def remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    """Keep `value` in a per-document cache, evicting the oldest past DOCUMENT_CACHE."""
+    cache[key] = value
+    if len(cache) > DOCUMENT_CACHE:
+        cache.popitem(last=False)
 
 
 class _FindsDirectives(Visitor):
@@ -78,7 +86,7 @@ class PreparedOperation:
 
     def __init__(self, schema: GraphQLSchema, document: DocumentNode,
                  operation: OperationDefinitionNode) -> None:
-        self.document = document  # held, so the document's id is not reused while this lives
+        self.document = document  # held: see _PREPARED
         self.operation = operation
         self.fragment_definitions: dict[str, FragmentDefinitionNode] = {}
         self.fragments: dict[str, FragmentDetails] = {}
@@ -117,40 +125,41 @@ class PreparedOperation:
         return VariableValues(sources, coerced)
 
 
-_PREPARED: OrderedDict[tuple[int, str | None], PreparedOperation | None] = OrderedDict()
+# Each entry holds its document, so the document's id is not reused while the entry lives.
+_PREPARED: OrderedDict[tuple[int, str | None], PreparedOperation] = OrderedDict()
 
 
 def prepared_operation(schema: GraphQLSchema, document: DocumentNode,
                        operation_name: str | None) -> PreparedOperation | None:
     key = (id(document), operation_name)
     entry = _PREPARED.get(key)
-    if entry is not None and entry.document is document:
+    if entry is not None:
         return entry if entry.usable else None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)
                   and (operation_name is None or (d.name and d.name.value == operation_name))]
     if len(operations) != 1:  # none, or several without a name to choose: graphql-core's error
         return None
     entry = PreparedOperation(schema, document, operations[0])
-    _PREPARED[key] = entry
-    if len(_PREPARED) > _CACHE_SIZE:
-        _PREPARED.popitem(last=False)
+    remember(_PREPARED, key, entry)
     return entry if entry.usable else None
 
 
-# Per field of the schema: its type's coercion when the field is a leaf read straight off its
-# parent (strawberry's resolver for a field without one), with whether it may be null.
-_LEAF_READS: dict[int, tuple[GraphQLLeafType, bool] | None] = {}
+# Per field of a schema (held, so its id is not reused): its type's coercion when the field is
+# a leaf read straight off its parent (strawberry's resolver for a field without one), with
+# whether it may be null.
+_LEAF_READS: dict[int, tuple[GraphQLField, tuple[GraphQLLeafType, bool] | None]] = {}
 
 
 def _leaf_read(field: GraphQLField) -> tuple[GraphQLLeafType, bool] | None:
-    key = id(field)
-    if key not in _LEAF_READS:
+    known = _LEAF_READS.get(id(field))
+    if known is None:
         field_type, nullable = field.type, True
         if isinstance(field_type, GraphQLNonNull):
             field_type, nullable = field_type.of_type, False
         plain = getattr(field.resolve, "_is_default", False) and not field.args
-        _LEAF_READS[key] = (field_type, nullable) if plain and is_leaf_type(field_type) else None
-    return _LEAF_READS[key]
+        known = _LEAF_READS[id(field)] = (
+            field, (field_type, nullable) if plain and is_leaf_type(field_type) else None)
+    return known[1]
 
 
 class PlainExecutor(Executor[Any]):

@@ -30,7 +30,7 @@ from graphql import execute as graphql_execute
 from heartchain.db import import_domain_modules, load_entry_kinds
 from heartchain.direct_resolvers import resolve_mutations_directly
 from heartchain.errors import HeartchainError
-from heartchain.executor import PlainExecutor
+from heartchain.executor import PlainExecutor, remember
 from heartchain.gql import SCALARS, Guarded
 from heartchain.ledger.types import LedgerMutation, LedgerQuery, LedgerSubscription
 from heartchain.unavailable import is_unavailable
@@ -78,7 +78,6 @@ def should_mask_error(error: GraphQLError) -> bool:
 _LIMIT_RULES = [*QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
                 *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules]
 
-_DOCUMENT_CACHE = 256
 _DOCUMENTS: OrderedDict[str, DocumentNode] = OrderedDict()
 _VALIDATED: OrderedDict[tuple[str, int], list[GraphQLError]] = OrderedDict()
 
@@ -119,7 +118,7 @@ def prepared_document(query: str | None) -> DocumentNode:
     document = _DOCUMENTS.get(text)
     if document is None:
         document = parse(text, max_tokens=MAX_TOKENS)
-        _remember(_DOCUMENTS, text, document)
+        remember(_DOCUMENTS, text, document)
     return document
 
 
@@ -131,14 +130,8 @@ def validation_errors(context: ExecutionContext) -> list[GraphQLError] | None:
     errors = _VALIDATED.get(key)
     if errors is None and context.graphql_document is not None:
         errors = validate(context.schema._schema, context.graphql_document, rules)
-        _remember(_VALIDATED, key, errors)
+        remember(_VALIDATED, key, errors)
     return errors
-
-
-def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
-    cache[key] = value
-    if len(cache) > _DOCUMENT_CACHE:
-        cache.popitem(last=False)
 
 
 class HeartchainSchema(strawberry.Schema):
