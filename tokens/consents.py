@@ -56,8 +56,7 @@ async def consent_handle(platform: Platform, member: Signer, partner: str) -> Si
     log, on first use)."""
     verify_key_of(partner)  # a partner is an address: nothing else may name a handle row
     secret = await _member_secret(platform, member)
-    key = SigningKey(hmac.new(secret, _HANDLE_DOMAIN + partner.encode(), hashlib.sha256)
-                     .digest())
+    key = SigningKey(hmac.digest(secret, _HANDLE_DOMAIN + partner.encode(), "sha256"))
     handle = address_of(key)
     if await ConsentHandle.get_or_none(handle=handle) is None:
         with contextlib.suppress(IntegrityError):  # a concurrent request recorded it first

@@ -10,7 +10,6 @@ itself is sealed off the log under the donor's subject key (heartchain.privacy),
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from collections.abc import Iterable
@@ -72,8 +71,8 @@ def _index(platform: Platform, charity: str, normal: str) -> str:
 
 
 def _binding(platform: Platform, index: str, address: str) -> str:
-    return hmac.new(derive_key(platform, "charity-donor/binding"),
-                    f"{index}\n{address}".encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(derive_key(platform, "charity-donor/binding"),
+                       f"{index}\n{address}".encode(), "sha256").hex()
 
 
 def _bound_address(platform: Platform, row: DonorContact) -> Address:

@@ -8,7 +8,6 @@ dataclasses; nothing here knows about GraphQL.
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping
@@ -277,9 +276,8 @@ class Checked:
 
 def _check_salt(member_salt: bytes, fields: Mapping[str, Any]) -> bytes:
     # Derived, not random: a retry with the same Idempotency-Key builds the same entry.
-    return hmac.new(member_salt,
-                    b"heartchain/consent-check-salt/v1\n" + jcs(dict(fields)),
-                    hashlib.sha256).digest()
+    return hmac.digest(member_salt, b"heartchain/consent-check-salt/v1\n" + jcs(dict(fields)),
+                       "sha256")
 
 
 @dataclass(frozen=True)

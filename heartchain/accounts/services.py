@@ -63,13 +63,12 @@ def _b64(data: bytes) -> str:
 
 def token_id(platform: Platform, token: str) -> str:
     """What the `api_token` row stores for `token`: a keyed hash, 43 base64url characters."""
-    return _b64(hmac.new(derive_key(platform, "api-token/lookup"), token.encode(),
-                         hashlib.sha256).digest())
+    return _b64(hmac.digest(derive_key(platform, "api-token/lookup"), token.encode(), "sha256"))
 
 
 def _token_tag(platform: Platform, nonce: bytes, address: str) -> bytes:
-    return hmac.new(derive_key(platform, "api-token/tag"), nonce + address.encode(),
-                    hashlib.sha256).digest()[:_TOKEN_TAG_BYTES]
+    return hmac.digest(derive_key(platform, "api-token/tag"), nonce + address.encode(),
+                       "sha256")[:_TOKEN_TAG_BYTES]
 
 
 def _is_legacy_token_row(token_hash: str) -> bool:

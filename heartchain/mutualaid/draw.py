@@ -36,8 +36,7 @@ POOL_DOMAIN = b"heartchain/jury-pool/v1\n"
 
 def rank(root: bytes, case: str, address: str) -> bytes:
     """An address's place in the draw: smaller is drawn first."""
-    return hmac.new(root, DOMAIN + case.encode() + b"\n" + address.encode(),
-                    hashlib.sha256).digest()
+    return hmac.digest(root, DOMAIN + case.encode() + b"\n" + address.encode(), "sha256")
 
 
 def draw(root: bytes, case: str, pool: Iterable[str], size: int) -> list[str]:

@@ -18,7 +18,6 @@ What a MAC cannot show is a deleted row; the witnesses themselves answer that
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ class RecordSeal:
 
     def _mac(self, *fields: object) -> bytes:
         message = "\n".join(str(f) for f in fields).encode()
-        return hmac.new(self._key, message, hashlib.sha256).digest()
+        return hmac.digest(self._key, message, "sha256")
 
     def cosignature(self, *, size: int, witness: str, line: str, timestamp: int,
                     received_at: datetime) -> bytes:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import rfc8785
@@ -15,9 +15,11 @@ from heartchain.ledger.entries import (
     EntryFormatError,
     canonical_json,
     check_clock,
+    format_time,
     jcs,
     new_entry,
     parse_entry,
+    parse_time,
     verify_signatures,
 )
 
@@ -167,3 +169,14 @@ def test_signed_leaf_data_is_the_canonical_encoding(body: dict[str, object],
     entry = new_entry("account.register", body, at=AT).signed_by(*keys)
     assert entry.leaf_data == canonical_json(entry.to_json())
     assert parse_entry(entry.leaf_data) == entry
+
+
+@settings(max_examples=300)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)),
+                                               timezone(timedelta(hours=-5, minutes=-30))])))
+def test_times_are_utc_milliseconds_in_the_one_accepted_form(moment: datetime) -> None:
+    text = format_time(moment)
+    utc = moment.astimezone(UTC)
+    assert text == utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert parse_time(text) == utc.replace(microsecond=utc.microsecond // 1000 * 1000)
