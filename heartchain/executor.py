@@ -144,21 +144,35 @@ def prepared_operation(schema: GraphQLSchema, document: DocumentNode,
     return entry if entry.usable else None
 
 
-# Per field of a schema (held, so its id is not reused): its type's coercion when the field is
-# a leaf read straight off its parent (strawberry's resolver for a field without one), with
-# whether it may be null.
-_LEAF_READS: dict[int, tuple[GraphQLField, tuple[GraphQLLeafType, bool] | None]] = {}
+# How a field is read straight off its parent object (strawberry's resolver for a field without
+# one, and no arguments): its named type, whether it may be null, and whether that type is a
+# leaf (coerced) or an object (its sub-fields executed). Keyed per field of a schema, which is
+# held so its id is not reused; None for every other field.
+_PlainRead = tuple[GraphQLLeafType | GraphQLObjectType, bool, bool]
+_PLAIN_READS: dict[int, tuple[GraphQLField, _PlainRead | None]] = {}
 
 
-def _leaf_read(field: GraphQLField) -> tuple[GraphQLLeafType, bool] | None:
-    known = _LEAF_READS.get(id(field))
+def _ignores_info(is_type_of: Any) -> bool:
+    """No `is_type_of`, or strawberry's own (an isinstance test that never reads the info)."""
+    return is_type_of is None or (
+        getattr(is_type_of, "__module__", None) == "strawberry.schema.schema_converter"
+        and getattr(is_type_of, "__qualname__", "").endswith("_get_is_type_of.<locals>.is_type_of"))
+
+
+def _plain_read(field: GraphQLField) -> _PlainRead | None:
+    known = _PLAIN_READS.get(id(field))
     if known is None:
         field_type, nullable = field.type, True
         if isinstance(field_type, GraphQLNonNull):
             field_type, nullable = field_type.of_type, False
         plain = getattr(field.resolve, "_is_default", False) and not field.args
-        known = _LEAF_READS[id(field)] = (
-            field, (field_type, nullable) if plain and is_leaf_type(field_type) else None)
+        read: _PlainRead | None = None
+        if plain and is_leaf_type(field_type):
+            read = (field_type, nullable, True)
+        elif (plain and isinstance(field_type, GraphQLObjectType)
+              and _ignores_info(field_type.is_type_of)):
+            read = (field_type, nullable, False)
+        known = _PLAIN_READS[id(field)] = (field, read)
     return known[1]
 
 
@@ -168,8 +182,9 @@ class PlainExecutor(Executor[Any]):
     @stream, which this schema does not declare (graphql-core's `execute` refuses them).
 
     With a `PreparedOperation` it skips, per request, finding the operation, typing its
-    variables and collecting its fields; a leaf field read off its parent object (most of an
-    answer: an index, a hash, a message) is coerced without a resolve info or a resolver call,
+    variables and collecting its fields; a field read off its parent object (most of an
+    answer: an index, a hash, a message, the object holding them) is completed without a
+    resolve info, a leaf coerced and an object's sub-fields executed as graphql-core would,
     and anything but a plain value (null, an error, an awaitable) takes graphql-core's path."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -272,18 +287,48 @@ class PlainExecutor(Executor[Any]):
             if name == "__typename":  # graphql-core's meta field: the parent type's name
                 return parent_type.name
             field = parent_type.fields.get(name)
-            leaf = None if field is None else _leaf_read(field)
-            if leaf is not None:
+            read = None if field is None else _plain_read(field)
+            if read is not None:
                 try:
                     value = field.resolve(source, None)  # type: ignore[misc]
-                    if value is None and leaf[1]:
-                        return None
-                    if (value is not None and not isinstance(value, Exception)
-                            and not self.is_awaitable(value)):
-                        coerced = leaf[0].coerce_output_value(value)
+                except Exception:  # graphql-core's path below reports it
+                    value = Undefined
+                if value is None and read[1]:
+                    return None
+                if (value is not None and value is not Undefined
+                        and not isinstance(value, Exception) and not self.is_awaitable(value)):
+                    if read[2]:
+                        try:
+                            coerced = read[0].coerce_output_value(value)
+                        except Exception:
+                            coerced = None
                         if coerced is not None and coerced is not Undefined:
                             return coerced
-                except Exception:  # graphql-core's path below reports it
-                    pass
+                    elif read[0].is_type_of is None or read[0].is_type_of(value, None):
+                        return self._complete_object_read(
+                            field, read[0], field_details_list, path, value, position_context)
         return super().execute_field(parent_type, source, field_details_list, path,
                                      position_context)
+
+    def _complete_object_read(self, field: GraphQLField, object_type: GraphQLObjectType,
+                              field_details_list: list[FieldDetails], path: Any, value: Any,
+                              position_context: Any) -> Any:
+        """graphql-core's execute_field and complete_value for an object read off its parent:
+        its sub-fields executed, an error handled as that field's, with no resolve info."""
+        try:
+            completed = self.collect_and_execute_subfields(
+                object_type, field_details_list, path, value, position_context)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, field.type, field_details_list, path)
+            return None
+        if not self.is_awaitable(completed):
+            return completed
+
+        async def awaited() -> Any:
+            try:
+                return await completed
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, field.type, field_details_list, path)
+                return None
+
+        return awaited()

@@ -114,3 +114,85 @@ def test_a_field_read_that_raises_is_graphql_cores_error() -> None:
                      executor_class=PlainExecutor)
     assert expected.errors and "no such thing" in expected.errors[0].message
     assert [e.formatted for e in answer.errors or ()] == [e.formatted for e in expected.errors]
+
+
+@strawberry.interface
+class Named:
+    name: str
+
+
+@strawberry.type
+class Tag(Named):  # implements an interface: strawberry gives it an is_type_of
+    pass
+
+
+@strawberry.type
+class Late:
+    @strawberry.field
+    async def word(self) -> str:
+        return "late"
+
+    @strawberry.field
+    async def fails(self) -> str:
+        raise ValueError("late failure")
+
+
+@strawberry.type
+class Owner:
+    item: Item  # objects read straight off their parent, completed without a resolve info
+    spare: Item | None
+    tag: Tag
+    late: Late
+
+
+def _owners() -> list[Owner]:
+    items = Query().items(first=3)
+    return [Owner(item=items[i], spare=None if i else items[2],
+                  tag=Tag(name="t") if i != 2 else items[0],  # type: ignore[arg-type]
+                  late=Late()) for i in range(3)]
+
+
+@strawberry.type
+class OwnerQuery:
+    @strawberry.field
+    def owners(self) -> list[Owner]:
+        return _owners()
+
+    @strawberry.field
+    def maybe_owners(self) -> list[Owner | None]:
+        return list(_owners())
+
+
+OWNERS = strawberry.Schema(query=OwnerQuery, config=StrawberryConfig(
+    scalar_map=SCALARS, name_converter=MemoisedNames()))
+
+
+@pytest.mark.parametrize("query", [
+    "{ owners { item { name count } spare { name colour } } }",
+    "{ maybeOwners { item { name missing } } }",  # a null propagates through the object
+    "{ owners { item { name missing } } }",  # ... up to the list's non-null items
+    "{ maybeOwners { tag { name } } }",  # the wrong type for an is_type_of: its error
+    "{ owners { tag { __typename name } item { ...on Item { shout } } } }",
+])
+def test_objects_read_off_their_parent_complete_as_graphql_core(query: str) -> None:
+    document = parse(query)
+    expected = execute(OWNERS._schema, document, executor_class=Executor)
+    for _ in range(2):
+        answer = execute(OWNERS._schema, document, executor_class=PlainExecutor)
+        assert answer.data == expected.data
+        assert [e.formatted for e in answer.errors or ()] == [
+            e.formatted for e in expected.errors or ()]
+
+
+@pytest.mark.parametrize("query", [
+    "{ maybeOwners { late { word } } }",
+    "{ maybeOwners { late { word fails } } }",  # an awaited error, located in the object
+])
+async def test_an_object_read_with_awaited_fields_completes_as_graphql_core(query: str) -> None:
+    document = parse(query)
+    expected = await execute(OWNERS._schema, document, executor_class=Executor)  # type: ignore[misc]
+    answer = await execute(OWNERS._schema, document, executor_class=PlainExecutor)  # type: ignore[misc]
+    assert answer.data == expected.data
+    assert [e.formatted for e in answer.errors or ()] == [
+        e.formatted for e in expected.errors or ()]
+    assert expected.errors or "fails" not in query
