@@ -53,7 +53,14 @@ from heartchain.ledger.reader import (
     StoredEntry,
     Written,
 )
-from heartchain.ledger.store import execute, execute_many, fetch, in_chunks, socket_fd
+from heartchain.ledger.store import (
+    execute,
+    execute_many,
+    fetch,
+    in_chunks,
+    is_postgres,
+    socket_fd,
+)
 from heartchain.ledger.writes import WriteBuffer
 from heartchain.priority_loop import holding_the_log_head
 
@@ -102,6 +109,23 @@ async def lock_head(conn: BaseDBAsyncClient) -> tuple[int, str | None]:
         found = await fetch(conn, "SELECT signed_at FROM log_checkpoint WHERE size = ?", [size])
         signed_at = found[0]["signed_at"] if found else None
     return size, None if signed_at is None else str(signed_at)
+
+
+_INSERT_CHECKPOINT = ("INSERT INTO log_checkpoint (size, root_hash, note, signed_at)"
+                      " VALUES (?, ?, ?, ?)")
+_MOVE_HEAD = "UPDATE log_head SET size = ?, root_hash = ? WHERE id = 1"
+
+
+async def _advance_head(conn: BaseDBAsyncClient, size: int, root_hash: bytes, note: str,
+                        signed_at: str) -> None:
+    """Store the batch's checkpoint and move the head to it: on PostgreSQL one statement (a
+    round trip is ~45 µs of a worker's CPU), on SQLite two (it has no INSERT in a WITH)."""
+    if is_postgres(conn):
+        await execute(conn, f"WITH checkpoint AS ({_INSERT_CHECKPOINT}) {_MOVE_HEAD}",
+                      [size, root_hash, note, signed_at, size, root_hash])
+        return
+    await execute(conn, _INSERT_CHECKPOINT, [size, root_hash, note, signed_at])
+    await execute(conn, _MOVE_HEAD, [size, root_hash])
 
 
 class ProjectorFailed(Exception):
@@ -224,11 +248,7 @@ class Integrator:
         checkpoint = batch_checkpoint(self.origin, frontier.size, frontier.root(),
                                       BatchLine(size, integrated_at))
         note = sign_note(checkpoint.to_text(), self.signer)
-        await execute(conn, "INSERT INTO log_checkpoint (size, root_hash, note, signed_at)"
-                      " VALUES (?, ?, ?, ?)",
-                      [frontier.size, checkpoint.root_hash, note, integrated_at])
-        await execute(conn, "UPDATE log_head SET size = ?, root_hash = ? WHERE id = 1",
-                      [frontier.size, checkpoint.root_hash])
+        await _advance_head(conn, frontier.size, checkpoint.root_hash, note, integrated_at)
         return _Batch(outcomes, rows, answers, frontier, grown,
                       SignedCheckpoint(checkpoint, note, integrated_at), {**border, **dict(nodes)})
 
