@@ -14,7 +14,7 @@ answers and errors are graphql-core's.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql.execution import Executor
 from graphql.execution.collect_fields import (
@@ -144,11 +144,15 @@ def prepared_operation(schema: GraphQLSchema, document: DocumentNode,
     return entry if entry.usable else None
 
 
-# How a field is read straight off its parent object (strawberry's resolver for a field without
-# one, and no arguments): its named type, whether it may be null, and whether that type is a
-# leaf (coerced) or an object (its sub-fields executed). Keyed per field of a schema, which is
-# held so its id is not reused; None for every other field.
-_PlainRead = tuple[GraphQLLeafType | GraphQLObjectType, bool, bool]
+class _PlainRead(NamedTuple):
+    """How a field is read straight off its parent object (strawberry's resolver for a field
+    without one, and no arguments)."""
+
+    type: GraphQLLeafType | GraphQLObjectType  # a leaf is coerced, an object's sub-fields run
+    nullable: bool
+
+
+# Per field of a schema (held, so its id is not reused); None for every other field.
 _PLAIN_READS: dict[int, tuple[GraphQLField, _PlainRead | None]] = {}
 
 
@@ -166,13 +170,10 @@ def _plain_read(field: GraphQLField) -> _PlainRead | None:
         if isinstance(field_type, GraphQLNonNull):
             field_type, nullable = field_type.of_type, False
         plain = getattr(field.resolve, "_is_default", False) and not field.args
-        read: _PlainRead | None = None
-        if plain and is_leaf_type(field_type):
-            read = (field_type, nullable, True)
-        elif (plain and isinstance(field_type, GraphQLObjectType)
-              and _ignores_info(field_type.is_type_of)):
-            read = (field_type, nullable, False)
-        known = _PLAIN_READS[id(field)] = (field, read)
+        readable = plain and (is_leaf_type(field_type) or (
+            isinstance(field_type, GraphQLObjectType) and _ignores_info(field_type.is_type_of)))
+        known = _PLAIN_READS[id(field)] = (
+            field, _PlainRead(field_type, nullable) if readable else None)  # type: ignore[arg-type]
     return known[1]
 
 
@@ -290,23 +291,27 @@ class PlainExecutor(Executor[Any]):
             read = None if field is None else _plain_read(field)
             if read is not None:
                 try:
-                    value = field.resolve(source, None)  # type: ignore[misc]
+                    value = field.resolve(source, None)
                 except Exception:  # graphql-core's path below reports it
                     value = Undefined
-                if value is None and read[1]:
+                if value is None and read.nullable:
                     return None
                 if (value is not None and value is not Undefined
                         and not isinstance(value, Exception) and not self.is_awaitable(value)):
-                    if read[2]:
+                    read_type = read.type
+                    if isinstance(read_type, GraphQLObjectType):
+                        is_type_of = read_type.is_type_of  # strawberry's: it reads no info
+                        if is_type_of is None or is_type_of(value, None):  # type: ignore[arg-type]
+                            return self._complete_object_read(
+                                field, read_type, field_details_list, path, value,
+                                position_context)
+                    else:
                         try:
-                            coerced = read[0].coerce_output_value(value)
+                            coerced = read_type.coerce_output_value(value)
                         except Exception:
                             coerced = None
                         if coerced is not None and coerced is not Undefined:
                             return coerced
-                    elif read[0].is_type_of is None or read[0].is_type_of(value, None):
-                        return self._complete_object_read(
-                            field, read[0], field_details_list, path, value, position_context)
         return super().execute_field(parent_type, source, field_details_list, path,
                                      position_context)
 

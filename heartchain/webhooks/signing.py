@@ -11,7 +11,6 @@ time, and refuses a timestamp too far from its own clock (a replayed delivery).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from heartchain.errors import VerificationError
@@ -24,7 +23,7 @@ TOLERANCE_S = 300
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """Hex HMAC-SHA256 of `timestamp.body` under `secret`."""
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.digest(secret.encode(), f"{timestamp}.".encode() + body, "sha256").hex()
 
 
 def signature_header(secret: str, timestamp: int, body: bytes) -> str:
